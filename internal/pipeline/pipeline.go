@@ -1,0 +1,159 @@
+// Package pipeline defines the request chain of the SIP edge: the Handler
+// contract every stage meets, the Request that flows through it and the
+// Result that stops it. It opens no sockets and runs no SQL; package edge
+// builds the chain once (in its chain.go) and is the only place that turns a
+// Result into a SIP response.
+package pipeline
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Handler processes one SIP request.
+//
+// A stage either calls next.ServeSIP and returns its Result unchanged, or
+// stops the chain by returning its own Result without calling next.
+// Rejections (unknown source, bad credentials, over a limit, malformed
+// message) are Results. error is only for technical failure (store or Redis
+// down): the edge answers 503 and logs it once, rate-limited. A Handler never
+// writes to the network itself, except the terminal route stage, which relays
+// the call and returns Answered().
+//
+// ServeSIP must not keep r after it returns, except in the terminal stage.
+type Handler interface {
+	ServeSIP(ctx context.Context, r *Request) (Result, error)
+	Name() string
+}
+
+// Stage wraps the next Handler. The chain is built once, backwards.
+type Stage func(next Handler) Handler
+
+// HandlerFunc adapts a function to Handler, with a name for traces.
+type HandlerFunc struct {
+	N string
+	F func(ctx context.Context, r *Request) (Result, error)
+}
+
+// ServeSIP calls F.
+func (h HandlerFunc) ServeSIP(ctx context.Context, r *Request) (Result, error) { return h.F(ctx, r) }
+
+// Name returns N.
+func (h HandlerFunc) Name() string { return h.N }
+
+// Build wraps terminal in stages, so that stages[0] sees a request first.
+func Build(terminal Handler, stages ...Stage) Handler {
+	h := terminal
+	for i := len(stages) - 1; i >= 0; i-- {
+		h = stages[i](h)
+	}
+	return h
+}
+
+// Transport names as carried in Request.Transport (lower case).
+const (
+	UDP = "udp"
+	TCP = "tcp"
+	TLS = "tls"
+)
+
+// Request is one SIP request on its way through the chain.
+type Request struct {
+	Msg       *sip.Request   // parsed message; stages must not mutate it in place
+	Source    netip.AddrPort // real socket peer: the only address IP authentication trusts
+	Transport string         // UDP, TCP or TLS
+	Now       time.Time      // arrival time; stages take time from here, never time.Now
+
+	// Filled by stages as the request passes them.
+	Auth Identity
+	// Trace records which stages passed the request and which one stopped it.
+	Trace Trace
+}
+
+// AuthMethod says how a request was identified.
+type AuthMethod uint8
+
+// Ways a request can be identified.
+const (
+	AuthNone   AuthMethod = iota
+	AuthIP                // source matched a sends IP endpoint
+	AuthDigest            // digest credentials of a SIP user
+	AuthCore              // source is the routing core
+)
+
+// String returns "ip", "digest", "core" or "none".
+func (m AuthMethod) String() string {
+	switch m {
+	case AuthIP:
+		return "ip"
+	case AuthDigest:
+		return "digest"
+	case AuthCore:
+		return "core"
+	}
+	return "none"
+}
+
+// Identity is who a request belongs to, once identify or authn has decided.
+type Identity struct {
+	Method     AuthMethod
+	AccountID  int64
+	EndpointID int64 // AuthIP
+	SIPUserID  int64 // AuthDigest
+	// Dialled is the destination user part after tech-prefix strip and rewrite.
+	Dialled string
+	// CLI is the caller ID after rewrite.
+	CLI string
+}
+
+// Result stops the chain, or reports how the terminal stage answered.
+// The zero Result is not valid; use Reject, DropResult or Answered.
+type Result struct {
+	Status   int          // SIP status code to answer with (when !Drop && !answered)
+	Reason   string       // reason phrase; never echoes internal errors
+	Headers  []sip.Header // extra headers (challenge, Reason, Retry-After)
+	Drop     bool         // send nothing (garbage, banned, silent reject)
+	Stage    string       // the stage that produced the Result
+	Why      string       // operator-facing explanation for the decision log
+	answered bool
+}
+
+// Reject returns a Result that answers status with reason.
+func Reject(stage string, status int, reason, why string, hdrs ...sip.Header) Result {
+	return Result{Status: status, Reason: reason, Headers: hdrs, Stage: stage, Why: why}
+}
+
+// DropResult returns a Result that answers nothing.
+func DropResult(stage, why string) Result {
+	return Result{Drop: true, Stage: stage, Why: why}
+}
+
+// Answered returns the Result of a terminal stage that already relayed the
+// response itself (like coredns's ClientWrite); status is what it answered.
+func Answered(stage string, status int) Result {
+	return Result{Status: status, Stage: stage, answered: true}
+}
+
+// Answered reports whether the response was already written by the terminal stage.
+func (r Result) Answered() bool { return r.answered }
+
+// Trace is the list of stages a request passed, in order. It holds up to
+// len(Passed) names without allocating.
+type Trace struct {
+	Passed [12]string
+	N      int
+}
+
+// Pass records that stage passed the request on.
+func (t *Trace) Pass(stage string) {
+	if t.N < len(t.Passed) {
+		t.Passed[t.N] = stage
+		t.N++
+	}
+}
+
+// Stages returns the names of the stages passed so far.
+func (t *Trace) Stages() []string { return t.Passed[:t.N] }

@@ -1,0 +1,205 @@
+package store
+
+import "time"
+
+// Direction says which way calls flow for an IP endpoint.
+type Direction string
+
+// Directions of an IP endpoint.
+const (
+	DirSends    Direction = "sends"    // the endpoint sends calls to us (ingress)
+	DirReceives Direction = "receives" // we send calls to it (egress)
+)
+
+// Protocol is the SIP transport an endpoint or SIP user must use.
+type Protocol string
+
+// Protocols accepted on endpoints and SIP users.
+const (
+	ProtoUDP     Protocol = "udp"
+	ProtoTCP     Protocol = "tcp"
+	ProtoTLS     Protocol = "tls"
+	ProtoTLSSRTP Protocol = "tls-srtp"
+)
+
+// NATPing is the NAT/SIP ping mode of a SIP user.
+type NATPing string
+
+// NAT ping modes.
+const (
+	NATPingDisabled NATPing = "disabled"
+	NATPingEnabled  NATPing = "enabled"
+	NATPingTimeout  NATPing = "timeout"
+)
+
+// Account is a customer of the platform.
+type Account struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Channels  int       `json:"channels"`           // max concurrent calls of the whole account; 0 = none allowed for users' allocation purposes
+	CPS       int       `json:"cps"`                // max new calls per second; 0 = unlimited
+	BlockFrom int64     `json:"number_block_start"` // first internal number (extension); 0 with BlockSize 0 = no block
+	BlockSize int64     `json:"number_block_size"`  // how many numbers the block holds; 0 = no block
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// CLIPattern is a caller ID an account may present: an exact number or an RE2 regex.
+type CLIPattern struct {
+	ID        int64  `json:"id"`
+	AccountID int64  `json:"account_id"`
+	Pattern   string `json:"pattern"`
+	Regex     bool   `json:"regex"` // false: Pattern is an exact number
+}
+
+// DID is a phone number (E.164) owned by an account, routed to one of its SIP users
+// or, when SIPUserID is nil, to the account's receives endpoints.
+type DID struct {
+	ID        int64  `json:"id"`
+	AccountID int64  `json:"account_id"`
+	Number    string `json:"number"`
+	SIPUserID *int64 `json:"sip_user_id,omitempty"`
+}
+
+// IPEndpoint is an "IP Authentication" entry of an account.
+type IPEndpoint struct {
+	ID                int64     `json:"id"`
+	AccountID         int64     `json:"account_id"`
+	Address           string    `json:"address"` // IP, CIDR, or FQDN (receives only); stored canonical
+	Direction         Direction `json:"direction"`
+	Channels          int       `json:"channels"` // 0 = unlimited
+	CPS               int       `json:"cps"`      // 0 = unlimited
+	Protocol          Protocol  `json:"protocol"`
+	Port              int       `json:"port"`
+	Manufacturer      string    `json:"manufacturer"`
+	Version           string    `json:"version"`
+	DialPattern       string    `json:"dial_pattern"`
+	TechPrefix        string    `json:"tech_prefix"`
+	CLIPrefix         string    `json:"cli_prefix"`
+	ForceFrom         string    `json:"force_from"`
+	Username          string    `json:"username"`           // egress credentials (calls sipward sends to it)
+	Password          string    `json:"password,omitempty"` // write-only: never returned
+	PasswordSet       bool      `json:"password_set"`       // read-only: an egress password is stored
+	PasswordSealed    []byte    `json:"-"`                  // AES-GCM sealed egress password (at rest)
+	ForceNAT          bool      `json:"force_nat"`
+	InterceptReinvite bool      `json:"intercept_reinvite"`
+	OutboundProxy     string    `json:"outbound_proxy"`
+	CLIAuth           bool      `json:"cli_auth"`
+	DisableNAT        bool      `json:"disable_nat"`
+	RestrictedCodecs  []string  `json:"restricted_codecs"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+// Voicemail holds a SIP user's voicemail settings.
+type Voicemail struct {
+	Enabled bool   `json:"enabled"`
+	Email   string `json:"email"`
+	PIN     string `json:"pin,omitempty"` // write-only: stored only as PINHash
+	PINHash string `json:"-"`
+	PINSet  bool   `json:"pin_set"`
+}
+
+// SIPUser is a "SIP User Authentication" entry: digest credentials of an account.
+type SIPUser struct {
+	ID               int64     `json:"id"`
+	AccountID        int64     `json:"account_id"`
+	Username         string    `json:"username"`
+	Realm            string    `json:"realm"`
+	Password         string    `json:"password,omitempty"` // write-only; returned once when generated or reset
+	HA1MD5           string    `json:"-"`                  // hex MD5(username:realm:password)
+	HA1SHA256        string    `json:"-"`                  // hex SHA-256(username:realm:password)
+	ProfileID        *int64    `json:"profile_id,omitempty"`
+	Channels         int       `json:"channels"` // 0 = unlimited
+	CPS              int       `json:"cps"`      // 0 = unlimited
+	Protocol         Protocol  `json:"protocol"`
+	IPWhitelist      []string  `json:"ip_whitelist"`
+	NATPing          NATPing   `json:"nat_ping"`
+	RetainDID        bool      `json:"retain_did"`
+	SmartExtension   bool      `json:"smart_extension"`
+	RestrictedCodecs []string  `json:"restricted_codecs"`
+	Voicemail        Voicemail `json:"voicemail"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// OwnerKind names what a rewrite rule belongs to.
+type OwnerKind string
+
+// Owners of rewrite rules.
+const (
+	OwnerEndpoint OwnerKind = "endpoint"
+	OwnerSIPUser  OwnerKind = "sip_user"
+)
+
+// RewriteType says which number a rewrite rule rewrites.
+type RewriteType string
+
+// Rewrite rule targets.
+const (
+	RewriteDestination RewriteType = "destination"
+	RewriteCLI         RewriteType = "cli"
+)
+
+// RewriteRule is one parameter-rewrite rule of an endpoint or SIP user.
+// Rules apply in ascending Order; the first that matches fires.
+type RewriteRule struct {
+	ID          int64       `json:"id"`
+	OwnerKind   OwnerKind   `json:"owner_kind"`
+	OwnerID     int64       `json:"owner_id"`
+	Type        RewriteType `json:"type"`
+	Regex       bool        `json:"regex"` // false: Match is a prefix
+	Match       string      `json:"match"`
+	Replacement string      `json:"replacement"`
+	Order       int         `json:"order"`
+}
+
+// Profile is a named set of defaults applied to new SIP users.
+type Profile struct {
+	ID               int64    `json:"id"`
+	Name             string   `json:"name"`
+	Channels         int      `json:"channels"`
+	CPS              int      `json:"cps"`
+	Protocol         Protocol `json:"protocol"`
+	NATPing          NATPing  `json:"nat_ping"`
+	RestrictedCodecs []string `json:"restricted_codecs"`
+}
+
+// BanSource says who created a firewall ban.
+type BanSource string
+
+// Ban sources.
+const (
+	BanOperator  BanSource = "operator"
+	BanDetection BanSource = "detection"
+)
+
+// Ban is a firewall ban of an address or CIDR.
+type Ban struct {
+	ID        int64     `json:"id"`
+	Address   string    `json:"address"` // canonical CIDR
+	Reason    string    `json:"reason"`
+	Source    BanSource `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"` // zero = never
+}
+
+// TokenScope says what an API token may see.
+type TokenScope string
+
+// Token scopes.
+const (
+	ScopeOperator TokenScope = "operator"
+	ScopeAccount  TokenScope = "account"
+)
+
+// Token is an API bearer token, stored only as a SHA-256 hash of its secret.
+type Token struct {
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Scope     TokenScope `json:"scope"`
+	AccountID *int64     `json:"account_id,omitempty"`
+	Hash      string     `json:"-"`               // hex SHA-256 of the secret
+	Secret    string     `json:"token,omitempty"` // returned once on creation
+	CreatedAt time.Time  `json:"created_at"`
+}

@@ -1,0 +1,191 @@
+// Package store defines sipward's configuration model (accounts, IP endpoints,
+// SIP users, CLI patterns, DIDs, rewrite rules, profiles, firewall bans, API
+// tokens) and the Store contract its implementations meet.
+//
+// The store holds configuration only. It enforces uniqueness with constraints
+// but not the product rules (channel capacity, number blocks, duplicate IPs):
+// those live in package provision, which runs them inside one Store.Update
+// transaction so that they hold under concurrent writers and across nodes.
+//
+// Implementations: package store/sqlstore (SQLite by default, PostgreSQL for
+// scale-out). Every implementation passes the conformance suite in
+// store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with the culprit:
+// fmt.Errorf("sip user %d: %w", id, store.ErrNotFound).
+var (
+	// ErrNotFound: no object with that ID (or key) exists.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a uniqueness constraint refused the write
+	// (SIP username per realm, DID number, profile name, token hash).
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the configuration store.
+//
+// All writes happen in Update, which runs fn in one transaction that is
+// serialised against every other Update on every node sharing the database
+// (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock).
+// So a rule checked by reading inside fn still holds when fn's writes commit.
+// If fn returns an error the transaction is rolled back and the error returned
+// unchanged. Each committed Update that wrote anything advances Revision.
+//
+// View runs fn in a read-only transaction with a consistent view.
+type Store interface {
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	View(ctx context.Context, fn func(tx Tx) error) error
+	// Revision returns the configuration revision: it grows with every
+	// committed write, so a node polls it to learn that its snapshot is stale.
+	Revision(ctx context.Context) (int64, error)
+	Close() error
+}
+
+// Page selects a window of a list. Limit 0 means no limit.
+type Page struct {
+	Limit  int
+	Offset int
+}
+
+// AccountFilter filters ListAccounts. Zero fields do not filter.
+type AccountFilter struct {
+	Page
+	Name string // case-insensitive substring of the name
+}
+
+// EndpointFilter filters ListEndpoints. Zero fields do not filter.
+type EndpointFilter struct {
+	Page
+	AccountID int64
+	Address   string // substring of the address
+	Direction Direction
+}
+
+// SIPUserFilter filters ListSIPUsers. Zero fields do not filter.
+type SIPUserFilter struct {
+	Page
+	AccountID int64
+	Username  string // case-insensitive substring of the username
+}
+
+// CLIPatternFilter filters ListCLIPatterns.
+type CLIPatternFilter struct {
+	Page
+	AccountID int64
+}
+
+// DIDFilter filters ListDIDs.
+type DIDFilter struct {
+	Page
+	AccountID int64
+	Number    string // substring of the number
+	SIPUserID int64
+}
+
+// RewriteFilter filters ListRewriteRules; results are ordered by Order, then ID.
+type RewriteFilter struct {
+	Page
+	OwnerKind OwnerKind
+	OwnerID   int64
+}
+
+// ProfileFilter filters ListProfiles.
+type ProfileFilter struct {
+	Page
+	Name string
+}
+
+// BanFilter filters ListBans.
+type BanFilter struct {
+	Page
+	Address string    // substring of the address
+	Source  BanSource // operator | detection
+	// ActiveAt, when not zero, keeps only bans not expired at that time.
+	ActiveAt time.Time
+}
+
+// TokenFilter filters ListTokens.
+type TokenFilter struct {
+	Page
+	AccountID int64
+}
+
+// Tx is what a transaction can do. Lists return the page of items and the
+// total count of items that match the filter (ignoring the page), ordered by
+// ID unless the filter says otherwise. Create sets ID (and CreatedAt/UpdatedAt
+// where the type has them). Update replaces every stored field of the object
+// with that ID. Get, Update and Delete of a missing ID return ErrNotFound.
+// Deleting an account deletes everything that belongs to it.
+type Tx interface {
+	CreateAccount(ctx context.Context, a *Account) error
+	GetAccount(ctx context.Context, id int64) (Account, error)
+	UpdateAccount(ctx context.Context, a *Account) error
+	DeleteAccount(ctx context.Context, id int64) error
+	ListAccounts(ctx context.Context, f AccountFilter) ([]Account, int, error)
+
+	CreateEndpoint(ctx context.Context, e *IPEndpoint) error
+	GetEndpoint(ctx context.Context, id int64) (IPEndpoint, error)
+	UpdateEndpoint(ctx context.Context, e *IPEndpoint) error
+	DeleteEndpoint(ctx context.Context, id int64) error
+	ListEndpoints(ctx context.Context, f EndpointFilter) ([]IPEndpoint, int, error)
+
+	CreateSIPUser(ctx context.Context, u *SIPUser) error
+	GetSIPUser(ctx context.Context, id int64) (SIPUser, error)
+	// GetSIPUserByName finds a user by realm and username (exact).
+	GetSIPUserByName(ctx context.Context, realm, username string) (SIPUser, error)
+	UpdateSIPUser(ctx context.Context, u *SIPUser) error
+	DeleteSIPUser(ctx context.Context, id int64) error
+	ListSIPUsers(ctx context.Context, f SIPUserFilter) ([]SIPUser, int, error)
+	// SumSIPUserChannels returns the sum of Channels over the account's SIP
+	// users, leaving out the user with ID exclude (0 leaves out none).
+	SumSIPUserChannels(ctx context.Context, accountID, exclude int64) (int, error)
+
+	CreateCLIPattern(ctx context.Context, p *CLIPattern) error
+	GetCLIPattern(ctx context.Context, id int64) (CLIPattern, error)
+	UpdateCLIPattern(ctx context.Context, p *CLIPattern) error
+	DeleteCLIPattern(ctx context.Context, id int64) error
+	ListCLIPatterns(ctx context.Context, f CLIPatternFilter) ([]CLIPattern, int, error)
+
+	CreateDID(ctx context.Context, d *DID) error
+	GetDID(ctx context.Context, id int64) (DID, error)
+	UpdateDID(ctx context.Context, d *DID) error
+	DeleteDID(ctx context.Context, id int64) error
+	ListDIDs(ctx context.Context, f DIDFilter) ([]DID, int, error)
+
+	CreateRewriteRule(ctx context.Context, r *RewriteRule) error
+	GetRewriteRule(ctx context.Context, id int64) (RewriteRule, error)
+	UpdateRewriteRule(ctx context.Context, r *RewriteRule) error
+	DeleteRewriteRule(ctx context.Context, id int64) error
+	ListRewriteRules(ctx context.Context, f RewriteFilter) ([]RewriteRule, int, error)
+
+	CreateProfile(ctx context.Context, p *Profile) error
+	GetProfile(ctx context.Context, id int64) (Profile, error)
+	UpdateProfile(ctx context.Context, p *Profile) error
+	DeleteProfile(ctx context.Context, id int64) error
+	ListProfiles(ctx context.Context, f ProfileFilter) ([]Profile, int, error)
+
+	CreateBan(ctx context.Context, b *Ban) error
+	GetBan(ctx context.Context, id int64) (Ban, error)
+	UpdateBan(ctx context.Context, b *Ban) error
+	DeleteBan(ctx context.Context, id int64) error
+	ListBans(ctx context.Context, f BanFilter) ([]Ban, int, error)
+
+	CreateToken(ctx context.Context, t *Token) error
+	GetToken(ctx context.Context, id int64) (Token, error)
+	// GetTokenByHash finds a token by the hex SHA-256 of its secret.
+	GetTokenByHash(ctx context.Context, hash string) (Token, error)
+	DeleteToken(ctx context.Context, id int64) error
+	ListTokens(ctx context.Context, f TokenFilter) ([]Token, int, error)
+
+	// GetSetting and PutSetting keep small named values (secrets generated at
+	// first start, such as the nonce HMAC key). GetSetting of a missing key
+	// returns ErrNotFound.
+	GetSetting(ctx context.Context, key string) (string, error)
+	PutSetting(ctx context.Context, key, value string) error
+}
