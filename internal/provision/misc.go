@@ -1,0 +1,346 @@
+package provision
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/sipward/sipward/internal/secret"
+	"github.com/sipward/sipward/internal/store"
+)
+
+// ---- SIP profiles: everyone reads, the operator writes.
+
+func validateProfile(p *store.Profile) error {
+	if err := checkName("name", p.Name, true); err != nil {
+		return err
+	}
+	if err := checkLimit("channels", p.Channels); err != nil {
+		return err
+	}
+	if err := checkLimit("cps", p.CPS); err != nil {
+		return err
+	}
+	if err := checkProtocol("protocol", &p.Protocol); err != nil {
+		return err
+	}
+	if err := checkNATPing("nat_ping", &p.NATPing); err != nil {
+		return err
+	}
+	return checkCodecs("restricted_codecs", &p.RestrictedCodecs)
+}
+
+func profileErr(id int64, err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return conflict("duplicate_profile", "name", "a profile with this name already exists")
+	}
+	return storeErr("profile", id, err)
+}
+
+// ListProfiles lists SIP profiles.
+func (s *Service) ListProfiles(ctx context.Context, _ Caller, f store.ProfileFilter) (items []store.Profile, total int, err error) {
+	f.Page = page(f.Page)
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		items, total, err = tx.ListProfiles(ctx, f)
+		return err
+	})
+	return items, total, err
+}
+
+// GetProfile returns one SIP profile.
+func (s *Service) GetProfile(ctx context.Context, _ Caller, id int64) (p store.Profile, err error) {
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		p, err = tx.GetProfile(ctx, id)
+		return storeErr("profile", id, err)
+	})
+	return p, err
+}
+
+// CreateProfile adds a SIP profile. Operator only.
+func (s *Service) CreateProfile(ctx context.Context, c Caller, p *store.Profile) error {
+	if !c.Operator {
+		return forbidden("only the operator can change SIP profiles")
+	}
+	p.ID = 0
+	if err := validateProfile(p); err != nil {
+		return err
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error { return profileErr(0, tx.CreateProfile(ctx, p)) })
+}
+
+// UpdateProfile replaces a SIP profile. Operator only.
+func (s *Service) UpdateProfile(ctx context.Context, c Caller, p *store.Profile) error {
+	if !c.Operator {
+		return forbidden("only the operator can change SIP profiles")
+	}
+	if err := validateProfile(p); err != nil {
+		return err
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error { return profileErr(p.ID, tx.UpdateProfile(ctx, p)) })
+}
+
+// DeleteProfile removes a SIP profile. Operator only.
+func (s *Service) DeleteProfile(ctx context.Context, c Caller, id int64) error {
+	if !c.Operator {
+		return forbidden("only the operator can change SIP profiles")
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error { return storeErr("profile", id, tx.DeleteProfile(ctx, id)) })
+}
+
+// ---- Firewall bans: operator only.
+
+func validateBan(b *store.Ban, now time.Time) error {
+	_, canon, err := parsePrefix("address", b.Address)
+	if err != nil {
+		return err
+	}
+	b.Address = canon
+	if err := checkText("reason", b.Reason, maxText); err != nil {
+		return err
+	}
+	if !b.ExpiresAt.IsZero() && !b.ExpiresAt.After(now) {
+		return invalid("expires_at", "%s: must be in the future (or omitted: never expires)", b.ExpiresAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ListBans lists firewall bans. Operator only.
+func (s *Service) ListBans(ctx context.Context, c Caller, f store.BanFilter) (items []store.Ban, total int, err error) {
+	if !c.Operator {
+		return nil, 0, forbidden("only the operator can see firewall bans")
+	}
+	f.Page = page(f.Page)
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		items, total, err = tx.ListBans(ctx, f)
+		return err
+	})
+	return items, total, err
+}
+
+// GetBan returns one ban. Operator only.
+func (s *Service) GetBan(ctx context.Context, c Caller, id int64) (b store.Ban, err error) {
+	if !c.Operator {
+		return b, forbidden("only the operator can see firewall bans")
+	}
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		b, err = tx.GetBan(ctx, id)
+		return storeErr("ban", id, err)
+	})
+	return b, err
+}
+
+// CreateBan bans an address or CIDR. Operator only; detection uses AddDetectedBan.
+func (s *Service) CreateBan(ctx context.Context, c Caller, b *store.Ban) error {
+	if !c.Operator {
+		return forbidden("only the operator can ban addresses")
+	}
+	b.ID, b.Source, b.CreatedAt = 0, store.BanOperator, s.now().UTC()
+	if err := validateBan(b, s.now()); err != nil {
+		return err
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error { return storeErr("ban", 0, tx.CreateBan(ctx, b)) })
+}
+
+// UpdateBan changes a ban's reason or expiry. Operator only.
+func (s *Service) UpdateBan(ctx context.Context, c Caller, b *store.Ban) error {
+	if !c.Operator {
+		return forbidden("only the operator can change bans")
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		old, err := tx.GetBan(ctx, b.ID)
+		if err != nil {
+			return storeErr("ban", b.ID, err)
+		}
+		b.Source, b.CreatedAt = old.Source, old.CreatedAt
+		if err := validateBan(b, s.now()); err != nil {
+			return err
+		}
+		return storeErr("ban", b.ID, tx.UpdateBan(ctx, b))
+	})
+}
+
+// DeleteBan lifts a ban. Operator only.
+func (s *Service) DeleteBan(ctx context.Context, c Caller, id int64) error {
+	if !c.Operator {
+		return forbidden("only the operator can lift bans")
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error { return storeErr("ban", id, tx.DeleteBan(ctx, id)) })
+}
+
+// ---- API tokens.
+
+// ListTokens lists API tokens (never their secrets); an account caller sees its own account's.
+func (s *Service) ListTokens(ctx context.Context, c Caller, f store.TokenFilter) (items []store.Token, total int, err error) {
+	f.Page = page(f.Page)
+	if !c.Operator {
+		f.AccountID = c.AccountID
+	}
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		items, total, err = tx.ListTokens(ctx, f)
+		return err
+	})
+	return items, total, err
+}
+
+func getToken(ctx context.Context, tx store.Tx, c Caller, id int64) (store.Token, error) {
+	t, err := tx.GetToken(ctx, id)
+	if err != nil {
+		return t, storeErr("token", id, err)
+	}
+	if !c.Operator && (t.AccountID == nil || *t.AccountID != c.AccountID) {
+		return store.Token{}, notFound("token", id)
+	}
+	return t, nil
+}
+
+// GetToken returns one token's metadata.
+func (s *Service) GetToken(ctx context.Context, c Caller, id int64) (t store.Token, err error) {
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		t, err = getToken(ctx, tx, c, id)
+		return err
+	})
+	return t, err
+}
+
+// CreateToken makes a new API token and leaves its secret in t.Secret, once.
+// Account callers can only make tokens of their own account.
+func (s *Service) CreateToken(ctx context.Context, c Caller, t *store.Token) error {
+	t.ID = 0
+	if t.Scope == "" {
+		t.Scope = store.ScopeAccount
+		if c.Operator && t.AccountID == nil {
+			t.Scope = store.ScopeOperator
+		}
+	}
+	switch t.Scope {
+	case store.ScopeOperator:
+		if !c.Operator {
+			return forbidden("only the operator can create operator tokens")
+		}
+		if t.AccountID != nil {
+			return invalid("account_id", "must be empty for an operator token")
+		}
+	case store.ScopeAccount:
+		if !c.Operator {
+			id := c.AccountID
+			if t.AccountID != nil && *t.AccountID != id {
+				return notFound("account", *t.AccountID)
+			}
+			t.AccountID = &id
+		}
+		if t.AccountID == nil {
+			return invalid("account_id", "is required for an account token")
+		}
+	default:
+		return invalid("scope", "%q: must be operator or account", t.Scope)
+	}
+	if err := checkName("name", t.Name, true); err != nil {
+		return err
+	}
+	secretStr, err := secret.GenerateToken(s.rand)
+	if err != nil {
+		return err
+	}
+	t.Hash, t.CreatedAt = secret.HashToken(secretStr), s.now().UTC()
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		if t.AccountID != nil {
+			if _, err := s.account(ctx, tx, c, *t.AccountID); err != nil {
+				return err
+			}
+		}
+		return storeErr("token", 0, tx.CreateToken(ctx, t))
+	})
+	if err == nil {
+		t.Secret = secretStr
+	}
+	return err
+}
+
+// DeleteToken revokes a token.
+func (s *Service) DeleteToken(ctx context.Context, c Caller, id int64) error {
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		if _, err := getToken(ctx, tx, c, id); err != nil {
+			return err
+		}
+		return storeErr("token", id, tx.DeleteToken(ctx, id))
+	})
+}
+
+// ErrBadToken: the bearer token is missing, unknown or revoked.
+var ErrBadToken = errors.New("invalid or missing API token")
+
+// Authenticator turns bearer tokens into Callers.
+type Authenticator struct {
+	svc       *Service
+	adminHash string // hex SHA-256 of the operator token from config; "" if none
+}
+
+// NewAuthenticator accepts adminToken (from config; may be empty) and any
+// token stored in the database.
+func (s *Service) NewAuthenticator(adminToken string) *Authenticator {
+	a := &Authenticator{svc: s}
+	if adminToken != "" {
+		a.adminHash = secret.HashToken(adminToken)
+	}
+	return a
+}
+
+// Authenticate returns the Caller a bearer token stands for.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (Caller, error) {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return Caller{}, ErrBadToken
+	}
+	h := secret.HashToken(token)
+	if a.adminHash != "" && subtle.ConstantTimeCompare([]byte(h), []byte(a.adminHash)) == 1 {
+		return Operator, nil
+	}
+	var t store.Token
+	err := a.svc.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		t, err = tx.GetTokenByHash(ctx, h)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Caller{}, ErrBadToken
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	if t.Scope == store.ScopeOperator {
+		return Caller{Operator: true, TokenID: t.ID}, nil
+	}
+	if t.AccountID == nil {
+		return Caller{}, ErrBadToken
+	}
+	return Caller{AccountID: *t.AccountID, TokenID: t.ID}, nil
+}
+
+// EnsureOperatorToken makes an operator token at first start, when none was
+// configured and none is stored, and returns its secret to print once.
+// It returns "" when there is nothing to print.
+func (s *Service) EnsureOperatorToken(ctx context.Context) (string, error) {
+	const key = "operator_token_generated"
+	var out string
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.GetSetting(ctx, key); err == nil {
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		tok, err := secret.GenerateToken(s.rand)
+		if err != nil {
+			return err
+		}
+		t := store.Token{Name: "operator (generated at first start)", Scope: store.ScopeOperator,
+			Hash: secret.HashToken(tok), CreatedAt: s.now().UTC()}
+		if err := tx.CreateToken(ctx, &t); err != nil {
+			return err
+		}
+		out = tok
+		return tx.PutSetting(ctx, key, s.now().UTC().Format(time.RFC3339))
+	})
+	return out, err
+}
