@@ -1,0 +1,97 @@
+// Command sipward is the authenticating SIP edge of a wholesale voice
+// platform. `sipward serve` runs a node; the other subcommands administer a
+// running node through its REST API.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sipward/sipward/internal/app"
+	"github.com/sipward/sipward/internal/cli"
+	"github.com/sipward/sipward/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `sipward — authenticating SIP edge
+
+Usage:
+  sipward serve [flags]     run a node (sipward serve -h lists the flags)
+  sipward version`)
+	fmt.Fprintln(w)
+	cli.Usage(w)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "sipward", version)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range cli.Commands() {
+		if c == args[0] {
+			return cli.Run(args, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "sipward: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func serve(args []string, stderr io.Writer) int {
+	cfg := config.Default()
+	fs := flag.NewFlagSet("sipward serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sipward serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "sipward serve:", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := app.Run(ctx, cfg, log, stderr, nil); err != nil {
+		log.Error("sipward stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,487 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/secret"
+	"github.com/sipward/sipward/internal/store/sqlstore"
+)
+
+const opToken = "operator-test-token"
+
+type harness struct {
+	t      *testing.T
+	srv    *httptest.Server
+	dbPath string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "sipward.db")
+	st, err := sqlstore.Open(context.Background(), "sqlite:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := make([]byte, secret.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := provision.New(st, provision.Options{Realm: "test.example", Sealer: sealer})
+	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
+	srv := httptest.NewServer(New(Options{Service: svc, AdminToken: opToken, Log: log}))
+	t.Cleanup(srv.Close)
+	return &harness{t: t, srv: srv, dbPath: dbPath}
+}
+
+// testLog sends server logs to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// call sends a request and returns the status and the decoded JSON body.
+func (h *harness) call(token, method, path string, body any) (int, map[string]any) {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, h.srv.URL+"/api/v1"+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			h.t.Fatalf("%s %s: body is not a JSON object: %s", method, path, raw)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// op calls as the operator and fails the test unless the status is want.
+func (h *harness) op(want int, method, path string, body any) map[string]any {
+	h.t.Helper()
+	st, m := h.call(opToken, method, path, body)
+	if st != want {
+		h.t.Fatalf("%s %s: status %d, want %d: %v", method, path, st, want, m)
+	}
+	return m
+}
+
+func id(m map[string]any) int64 { return int64(m["id"].(float64)) }
+
+// errOf returns the error member of a response.
+func errOf(m map[string]any) map[string]any {
+	e, _ := m["error"].(map[string]any)
+	return e
+}
+
+func (h *harness) account(name string, channels int) int64 {
+	return id(h.op(201, "POST", "/accounts", map[string]any{"name": name, "channels": channels}))
+}
+
+func TestDuplicateUserIsRefusedAcrossAccounts(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.account("Acme", 0), h.account("Beta", 0)
+	h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1001"})
+	for _, acc := range []int64{a, b} {
+		st, m := h.call(opToken, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "1001"})
+		want := map[string]any{"code": "duplicate_user", "message": "Duplicate User Detected", "field": "username"}
+		if st != 409 || !cmp.Equal(errOf(m), want) {
+			t.Errorf("account %d: got %d %v, want 409 %v", acc, st, m, want)
+		}
+	}
+	// Renaming another user onto the name is refused the same way.
+	u2 := id(h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", b), map[string]any{"username": "2002"}))
+	st, m := h.call(opToken, "PATCH", fmt.Sprintf("/sip-users/%d", u2), map[string]any{"username": "1001", "password": "a-long-enough-password"})
+	if st != 409 || errOf(m)["message"] != provision.MsgDuplicateUser {
+		t.Errorf("rename onto existing: got %d %v", st, m)
+	}
+}
+
+func TestChannelCapacity(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 10)
+	users := fmt.Sprintf("/accounts/%d/sip-users", a)
+	u1 := id(h.op(201, "POST", users, map[string]any{"username": "alice", "channels": 6}))
+	want := map[string]any{"code": "no_capacity", "message": "No channel capacity available for your account.", "field": "channels"}
+	check := func(what string, st int, m map[string]any) {
+		t.Helper()
+		if st != 409 || !cmp.Equal(errOf(m), want) {
+			t.Errorf("%s: got %d %v, want 409 %v", what, st, m, want)
+		}
+	}
+	st, m := h.call(opToken, "POST", users, map[string]any{"username": "bob", "channels": 5})
+	check("create past capacity", st, m)
+	st, m = h.call(opToken, "PATCH", fmt.Sprintf("/sip-users/%d", u1), map[string]any{"channels": 11})
+	check("update user past capacity", st, m)
+	h.op(201, "POST", users, map[string]any{"username": "bob", "channels": 4}) // exactly 10
+	st, m = h.call(opToken, "PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"channels": 9})
+	check("shrink account below allocation", st, m)
+	h.op(200, "PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"channels": 12})
+	h.op(201, "POST", users, map[string]any{"username": "carol", "channels": 2})
+	// Unlimited users (0) allocate nothing.
+	h.op(201, "POST", users, map[string]any{"username": "dave"})
+}
+
+func TestNumberBlock(t *testing.T) {
+	h := newHarness(t)
+	a := id(h.op(201, "POST", "/accounts", map[string]any{"name": "Acme", "number_block_start": 1000, "number_block_size": 100}))
+	users := fmt.Sprintf("/accounts/%d/sip-users", a)
+	for _, name := range []string{"2000", "999", "1100", "alice"} {
+		st, m := h.call(opToken, "POST", users, map[string]any{"username": name})
+		e := errOf(m)
+		if st != 409 || e["field"] != "username" || !strings.Contains(fmt.Sprint(e["message"]), "1000-1099") {
+			t.Errorf("username %s: got %d %v, want 409 naming the range 1000-1099", name, st, m)
+		}
+	}
+	h.op(201, "POST", users, map[string]any{"username": "1000"})
+	h.op(201, "POST", users, map[string]any{"username": "1099"})
+}
+
+func TestFieldValidation(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	eps := fmt.Sprintf("/accounts/%d/ip-endpoints", a)
+	tests := []struct {
+		name, path string
+		body       map[string]any
+		field, msg string
+	}{
+		{"bad prefix length", eps, map[string]any{"address": "10.0.0.0/33"}, "address", `"10.0.0.0/33": invalid prefix length`},
+		{"bad address", eps, map[string]any{"address": "10.0.0.300"}, "address", `"10.0.0.300": invalid IP address`},
+		{"host bits", eps, map[string]any{"address": "10.0.0.1/24"}, "address", `"10.0.0.1/24": host bits set; did you mean 10.0.0.0/24?`},
+		{"fqdn sends", eps, map[string]any{"address": "pbx.example.com", "direction": "sends"}, "address", `"pbx.example.com": an FQDN is only allowed for direction receives (calls are authenticated by source address)`},
+		{"port", eps, map[string]any{"address": "10.0.0.1", "port": 70000}, "port", "70000: must be between 1 and 65535"},
+		{"smpp", eps, map[string]any{"address": "10.0.0.1", "protocol": "smpp"}, "protocol", "SMPP is not supported"},
+		{"protocol", eps, map[string]any{"address": "10.0.0.1", "protocol": "sctp"}, "protocol", `"sctp": must be one of udp, tcp, tls, tls-srtp`},
+		{"codec", eps, map[string]any{"address": "10.0.0.1", "restricted_codecs": []string{"PCMA", "FOO"}}, "restricted_codecs[1]", `"FOO": unknown codec`},
+		{"tech prefix", eps, map[string]any{"address": "10.0.0.1", "tech_prefix": "12a"}, "tech_prefix", `"12a": only digits, *, # and + are allowed`},
+		{"negative channels", eps, map[string]any{"address": "10.0.0.1", "channels": -1}, "channels", "-1: must not be negative (0 means unlimited)"},
+		{"wrong type", eps, map[string]any{"address": "10.0.0.1", "channels": "ten"}, "channels", "must be an integer, not string"},
+		{"unknown field", eps, map[string]any{"address": "10.0.0.1", "colour": "red"}, "colour", "unknown field"},
+		{"bad regex", fmt.Sprintf("/accounts/%d/cli-patterns", a), map[string]any{"pattern": "^(44", "regex": true}, "pattern", `"^(44": invalid RE2 regex: missing closing ): ` + "`^(44`"},
+		{"long regex", fmt.Sprintf("/accounts/%d/cli-patterns", a), map[string]any{"pattern": strings.Repeat("a", 257), "regex": true}, "pattern", "regex is longer than 256 characters"},
+		{"non-RE2 regex", fmt.Sprintf("/accounts/%d/cli-patterns", a), map[string]any{"pattern": `^(?=44)`, "regex": true}, "pattern", `"^(?=44)": invalid RE2 regex: invalid or unsupported Perl syntax`},
+		{"e164", fmt.Sprintf("/accounts/%d/dids", a), map[string]any{"number": "0044123"}, "number", `"0044123": not an E.164 number (country code and number, 6 to 15 digits, optional leading +)`},
+		{"weak password", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "u1", "password": "short"}, "password", "is too weak: use at least 12 characters, or leave it empty to have one generated"},
+		{"whitelist", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "u1", "ip_whitelist": []string{"1.2.3.4", "nope"}}, "ip_whitelist[1]", `"nope": invalid IP address`},
+		{"nested", "/accounts", map[string]any{"name": "N", "ip_endpoints": []map[string]any{{"address": "10.0.0.0/33"}}}, "ip_endpoints[0].address", `"10.0.0.0/33": invalid prefix length`},
+		{"nested user", "/accounts", map[string]any{"name": "N", "sip_users": []map[string]any{{"username": "ok1"}, {"username": "x", "password": "weak"}}}, "sip_users[1].password", "is too weak: use at least 12 characters, or leave it empty to have one generated"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, m := h.call(opToken, "POST", tt.path, tt.body)
+			e := errOf(m)
+			if st != 400 || e["field"] != tt.field || !strings.HasPrefix(fmt.Sprint(e["message"]), tt.msg) {
+				t.Errorf("got %d field=%v message=%q\nwant 400 field=%s message=%q", st, e["field"], e["message"], tt.field, tt.msg)
+			}
+		})
+	}
+	// A failed nested create saves nothing.
+	m := h.op(200, "GET", "/accounts?name=N", nil)
+	if m["total"].(float64) != 0 {
+		t.Errorf("failed nested creates left accounts behind: %v", m)
+	}
+	// Accepted forms are canonicalised.
+	e := h.op(201, "POST", eps, map[string]any{"address": "pbx.Example.com.", "direction": "receives", "protocol": "TLS"})
+	if e["address"] != "pbx.example.com" || e["port"].(float64) != 5061 || e["protocol"] != "tls" || e["dial_pattern"] != "e164" {
+		t.Errorf("receives endpoint not canonicalised: %v", e)
+	}
+	d := h.op(201, "POST", fmt.Sprintf("/accounts/%d/dids", a), map[string]any{"number": "+442071234567"})
+	if d["number"] != "442071234567" {
+		t.Errorf("DID number = %v, want 442071234567", d["number"])
+	}
+}
+
+func TestDuplicateIP(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.account("Acme", 0), h.account("Beta", 0)
+	h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.10"})
+	bEps := fmt.Sprintf("/accounts/%d/ip-endpoints", b)
+
+	// Same address, nothing to tell the accounts apart: refused naming Acme.
+	st, m := h.call(opToken, "POST", bEps, map[string]any{"address": "192.0.2.10/32"})
+	e := errOf(m)
+	if st != 409 || e["code"] != "ambiguous_ip" || !strings.Contains(fmt.Sprint(e["message"]), `account "Acme"`) {
+		t.Fatalf("ambiguous endpoint: got %d %v", st, m)
+	}
+	// With a tech prefix it is saved, with a warning naming Acme.
+	m = h.op(201, "POST", bEps, map[string]any{"address": "192.0.2.10", "tech_prefix": "99#"})
+	ws, _ := m["warnings"].([]any)
+	if len(ws) != 1 || !strings.Contains(fmt.Sprint(ws[0]), "duplicate IP") || !strings.Contains(fmt.Sprint(ws[0]), `"Acme"`) {
+		t.Errorf("tech-prefixed duplicate: warnings = %v", ws)
+	}
+	// An overlapping range is a warning too.
+	m = h.op(201, "POST", bEps, map[string]any{"address": "192.0.2.0/24"})
+	if ws, _ := m["warnings"].([]any); len(ws) == 0 {
+		t.Errorf("overlapping range: no warning: %v", m)
+	}
+	// CLI authentication on both sides tells them apart.
+	c := h.account("Gamma", 0)
+	h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", c), map[string]any{"address": "198.51.100.1", "cli_auth": true})
+	h.op(201, "POST", bEps, map[string]any{"address": "198.51.100.1", "cli_auth": true})
+	// A receives endpoint never conflicts.
+	h.op(201, "POST", bEps, map[string]any{"address": "192.0.2.10", "direction": "receives"})
+	// PATCH runs the same rule: Beta's /24 narrowed onto Acme's address.
+	r := id(h.op(201, "POST", bEps, map[string]any{"address": "203.0.113.0/24"}))
+	st, _ = h.call(opToken, "PATCH", fmt.Sprintf("/ip-endpoints/%d", r), map[string]any{"address": "192.0.2.10"})
+	if st != 409 {
+		t.Errorf("PATCH onto an ambiguous address: status %d, want 409", st)
+	}
+}
+
+func TestEndpointLiftsBans(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	h.op(201, "POST", "/firewall/bans", map[string]any{"address": "192.0.2.10", "reason": "brute force"})
+	h.op(201, "POST", "/firewall/bans", map[string]any{"address": "198.51.100.0/24", "reason": "scan"})
+	h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.0/28"})
+	m := h.op(200, "GET", "/firewall/bans", nil)
+	items := m["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["address"] != "198.51.100.0/24" {
+		t.Errorf("bans after adding 192.0.2.0/28: %v, want only 198.51.100.0/24", items)
+	}
+}
+
+// fileContains reports whether the database files hold s anywhere.
+func (h *harness) fileContains(s string) bool {
+	for _, p := range []string{h.dbPath, h.dbPath + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPasswordsAreNeverStoredOrShownAgain(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	m := h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1001"})
+	gen, _ := m["password"].(string)
+	if len(gen) < 20 {
+		t.Fatalf("generated password %q: want at least 20 characters", gen)
+	}
+	u := id(m)
+	chosen := "my-chosen-password-42"
+	m2 := h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1002", "password": chosen})
+	if _, ok := m2["password"]; ok {
+		t.Errorf("a chosen password was echoed back: %v", m2)
+	}
+	reset := h.op(200, "POST", fmt.Sprintf("/sip-users/%d/password", u), nil)
+	newPw, _ := reset["password"].(string)
+	if len(newPw) < 20 || newPw == gen {
+		t.Errorf("reset password %q: want a new one of at least 20 characters", newPw)
+	}
+	egress := "egress-secret-pass"
+	ep := h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.1", "username": "trunk", "password": egress})
+	if _, ok := ep["password"]; ok || ep["password_set"] != true {
+		t.Errorf("endpoint response: password must be absent and password_set true: %v", ep)
+	}
+	for _, path := range []string{fmt.Sprintf("/sip-users/%d", u), "/sip-users", fmt.Sprintf("/ip-endpoints/%d", id(ep)), "/ip-endpoints"} {
+		_, body := h.call(opToken, "GET", path, nil)
+		raw, _ := json.Marshal(body)
+		for _, pw := range []string{gen, newPw, chosen, egress} {
+			if strings.Contains(string(raw), pw) {
+				t.Errorf("GET %s shows a password in clear", path)
+			}
+		}
+	}
+	// PATCH of other fields keeps the stored egress password.
+	ep2 := h.op(200, "PATCH", fmt.Sprintf("/ip-endpoints/%d", id(ep)), map[string]any{"channels": 5})
+	if ep2["password_set"] != true || ep2["channels"].(float64) != 5 || ep2["address"] != "192.0.2.1" {
+		t.Errorf("PATCH lost fields: %v", ep2)
+	}
+	for _, pw := range []string{gen, newPw, chosen, egress} {
+		if h.fileContains(pw) {
+			t.Errorf("the database holds password %q in clear", pw)
+		}
+	}
+}
+
+func TestAccountTokensSeeOnlyTheirAccount(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.account("Acme", 10), h.account("Beta", 0)
+	bUser := id(h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", b), map[string]any{"username": "b1"}))
+	bEp := id(h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", b), map[string]any{"address": "192.0.2.99"}))
+	h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.1"})
+	tok := h.op(201, "POST", "/tokens", map[string]any{"name": "portal", "scope": "account", "account_id": a})["token"].(string)
+
+	for _, tt := range []struct {
+		method, path string
+		body         any
+		want         int
+	}{
+		{"GET", fmt.Sprintf("/accounts/%d", a), nil, 200},
+		{"GET", fmt.Sprintf("/accounts/%d", b), nil, 404},
+		{"GET", fmt.Sprintf("/sip-users/%d", bUser), nil, 404},
+		{"PATCH", fmt.Sprintf("/sip-users/%d", bUser), map[string]any{"channels": 1}, 404},
+		{"DELETE", fmt.Sprintf("/ip-endpoints/%d", bEp), nil, 404},
+		{"GET", fmt.Sprintf("/accounts/%d/sip-users", b), nil, 404},
+		{"POST", fmt.Sprintf("/accounts/%d/sip-users", b), map[string]any{"username": "x1"}, 404},
+		{"POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "a1"}, 201},
+		{"POST", "/accounts", map[string]any{"name": "Mine"}, 403},
+		{"PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"channels": 1000}, 403},
+		{"PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"name": "Acme Ltd"}, 200},
+		{"GET", "/firewall/bans", nil, 403},
+		{"POST", "/tokens", map[string]any{"name": "x", "scope": "operator"}, 403},
+	} {
+		st, m := h.call(tok, tt.method, tt.path, tt.body)
+		if st != tt.want {
+			t.Errorf("account token %s %s: status %d, want %d (%v)", tt.method, tt.path, st, tt.want, m)
+		}
+	}
+	for _, path := range []string{"/accounts", "/ip-endpoints", "/sip-users"} {
+		_, m := h.call(tok, "GET", path, nil)
+		for _, it := range m["items"].([]any) {
+			o := it.(map[string]any)
+			if got := o["account_id"]; got != nil && int64(got.(float64)) != a {
+				t.Errorf("account token GET %s shows account %v's object", path, got)
+			}
+			if path == "/accounts" && id(o) != a {
+				t.Errorf("account token GET /accounts shows account %d", id(o))
+			}
+		}
+		if m["total"].(float64) < 1 {
+			t.Errorf("account token GET %s: total %v, want its own objects", path, m["total"])
+		}
+	}
+	if st, _ := h.call("", "GET", "/accounts", nil); st != 401 {
+		t.Errorf("no token: status %d, want 401", st)
+	}
+	if st, _ := h.call("swd_nope", "GET", "/accounts", nil); st != 401 {
+		t.Errorf("unknown token: status %d, want 401", st)
+	}
+}
+
+func TestListPaginationAndFilters(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < 5; i++ {
+		h.account(fmt.Sprintf("Customer %d", i), 0)
+	}
+	h.account("Other", 0)
+	m := h.op(200, "GET", "/accounts?limit=2&offset=2&name=customer", nil)
+	items := m["items"].([]any)
+	if m["total"].(float64) != 5 || len(items) != 2 || items[0].(map[string]any)["name"] != "Customer 2" {
+		t.Errorf("page: total=%v items=%v", m["total"], items)
+	}
+	st, e := h.call(opToken, "GET", "/accounts?limit=abc", nil)
+	if st != 400 || errOf(e)["field"] != "limit" {
+		t.Errorf("bad limit: %d %v", st, e)
+	}
+}
+
+func TestRewriteTestCall(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	ep := id(h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.1"}))
+	rules := fmt.Sprintf("/ip-endpoints/%d/rewrites", ep)
+	r1 := id(h.op(201, "POST", rules, map[string]any{"type": "destination", "regex": true, "match": `^0([1-9][0-9]+)$`, "replacement": "44$1", "order": 1}))
+	r2 := id(h.op(201, "POST", rules, map[string]any{"type": "destination", "match": "00", "replacement": "", "order": 0}))
+	h.op(201, "POST", rules, map[string]any{"type": "cli", "match": "+", "replacement": ""})
+	for _, tt := range []struct {
+		typ, in, out string
+		rule         int64
+	}{
+		{"destination", "00442071234567", "442071234567", r2},
+		{"destination", "02071234567", "442071234567", r1},
+		{"destination", "442071234567", "442071234567", 0},
+		{"cli", "+447700900123", "447700900123", -1},
+	} {
+		m := h.op(200, "POST", rules+"/test", map[string]any{"type": tt.typ, "input": tt.in})
+		if m["output"] != tt.out {
+			t.Errorf("%s %q: output %v, want %q", tt.typ, tt.in, m["output"], tt.out)
+		}
+		if tt.rule >= 0 {
+			got, _ := m["rule_id"].(float64)
+			if int64(got) != tt.rule {
+				t.Errorf("%s %q: rule %v fired, want %d", tt.typ, tt.in, m["rule_id"], tt.rule)
+			}
+		}
+	}
+	st, m := h.call(opToken, "POST", rules, map[string]any{"type": "destination", "regex": true, "match": `^0(\d+)$`, "replacement": "44$2"})
+	if st != 400 || errOf(m)["field"] != "replacement" {
+		t.Errorf("replacement with a missing group: %d %v", st, m)
+	}
+}
+
+func TestProfileDefaultsApplyToNewUsers(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	p := id(h.op(201, "POST", "/profiles", map[string]any{"name": "softphones", "channels": 2, "nat_ping": "enabled", "restricted_codecs": []string{"g729"}}))
+	u := h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1001", "profile_id": p, "cps": 3})
+	if u["channels"].(float64) != 2 || u["nat_ping"] != "enabled" || u["cps"].(float64) != 3 || fmt.Sprint(u["restricted_codecs"]) != "[G729]" {
+		t.Errorf("user from profile: %v", u)
+	}
+}
+
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	h := newHarness(t)
+	doc := h.op(200, "GET", "/openapi.json", nil)
+	paths := doc["paths"].(map[string]any)
+	s := New(Options{Service: provision.New(nil, provision.Options{}), AdminToken: "x"})
+	for _, rt := range s.routes {
+		p, ok := paths[rt.path].(map[string]any)
+		if !ok || p[strings.ToLower(rt.method)] == nil {
+			t.Errorf("%s %s is served but not in the OpenAPI document", rt.method, rt.path)
+		}
+	}
+	for _, want := range []string{"/api/v1/accounts", "/api/v1/accounts/{aid}/ip-endpoints", "/api/v1/sip-users/{id}/password",
+		"/api/v1/ip-endpoints/{oid}/rewrites/test", "/api/v1/firewall/bans", "/api/v1/tokens", "/api/v1/profiles", "/api/v1/accounts/{aid}/dids", "/api/v1/accounts/{aid}/cli-patterns", "/api/v1/ip-endpoints", "/api/v1/sip-users"} {
+		if paths[want] == nil {
+			t.Errorf("OpenAPI lacks %s", want)
+		}
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	ep := schemas["IPEndpoint"].(map[string]any)["properties"].(map[string]any)
+	for _, f := range []string{"address", "direction", "tech_prefix", "restricted_codecs", "password"} {
+		if ep[f] == nil {
+			t.Errorf("IPEndpoint schema lacks %s", f)
+		}
+	}
+	if ep["password_sealed"] != nil || ep["PasswordSealed"] != nil {
+		t.Error("IPEndpoint schema exposes the sealed password")
+	}
+}

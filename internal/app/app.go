@@ -1,0 +1,122 @@
+// Package app wires a sipward node together: store → provisioning → REST
+// API and web UI on the HTTP side; snapshot → pipeline → SIP listeners on
+// the SIP side. It owns start-up order and graceful shutdown; cmd/sipward
+// only parses flags and calls Run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/sipward/sipward/internal/api"
+	"github.com/sipward/sipward/internal/config"
+	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/secret"
+	"github.com/sipward/sipward/internal/store/sqlstore"
+)
+
+// Run serves until ctx is cancelled, then drains for cfg.ShutdownTimeout.
+// ready, when not nil, receives the bound HTTP address once listening.
+// firstToken is where a token generated at first start is printed, once.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io.Writer, ready func(Addrs)) error {
+	st, err := sqlstore.Open(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	key, err := sealingKey(cfg)
+	if err != nil {
+		return err
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		return err
+	}
+	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer})
+	if cfg.AdminToken == "" {
+		tok, err := svc.EnsureOperatorToken(ctx)
+		if err != nil {
+			return fmt.Errorf("make operator token: %w", err)
+		}
+		if tok != "" {
+			fmt.Fprintf(firstToken, "\nsipward: operator API token (shown once, keep it safe):\n\n    %s\n\n", tok)
+		}
+	}
+
+	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiSrv)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if _, err := st.Revision(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "{\"status\":\"degraded\",\"store\":%q}\n", "unreachable")
+			return
+		}
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("sipward serving", "http", ln.Addr().String(), "db", redactDSN(cfg.DB), "realm", cfg.Realm)
+	if ready != nil {
+		ready(Addrs{HTTP: ln.Addr().String()})
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("sipward shutting down", "drain", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// Addrs are the addresses a node bound (useful with port 0).
+type Addrs struct {
+	HTTP string
+	SIP  string // UDP and TCP
+	SIPS string
+}
+
+func sealingKey(cfg config.Config) ([]byte, error) {
+	if cfg.SecretKey != "" {
+		k, err := secret.ParseKey(cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("secret-key: %w", err)
+		}
+		return k, nil
+	}
+	k, err := secret.LoadOrCreateKey(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key-file: %w", err)
+	}
+	return k, nil
+}
+
+// redactDSN hides a password in a DSN for logs.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
+}

@@ -1,0 +1,180 @@
+// Package config is sipward's process configuration: where it listens, which
+// store it uses, its secrets. Every setting is a flag with an environment
+// twin (--http-addr and SIPWARD_HTTP_ADDR); the flag wins. Customer
+// configuration (accounts, endpoints, users) is not here: it lives in the
+// store and is changed through the API.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config of `sipward serve`. The zero value is not valid; use Default.
+type Config struct {
+	HTTPAddr   string // REST API, web UI, /metrics
+	DB         string // sqlite:<path> or postgres://…
+	AdminToken string // operator bearer token; generated at first start when empty
+	KeyFile    string // hex AES-256 key sealing egress passwords; created when missing
+	SecretKey  string // the key itself (hex), instead of KeyFile
+	Realm      string // digest realm of SIP users
+	LogLevel   string // debug | info | warn | error
+	LogFormat  string // text | json
+
+	SIPAddr          string        // UDP and TCP
+	SIPSAddr         string        // TLS, when TLSCert and TLSKey are set
+	TLSCert, TLSKey  string        // PEM files
+	Upstream         []string      // SIP URIs of the routing core, in failover order
+	CoreAddr         []string      // CIDRs the core sends calls from
+	DigestAlgorithms []string      // offered in this order: MD5, SHA-256
+	ShutdownTimeout  time.Duration // drain time on SIGTERM
+	ExternalHost     string        // host sipward puts in Via/Contact when behind NAT; default: listen IP
+
+	shutdown *string // raw --shutdown-timeout, parsed by Validate
+}
+
+// Default returns the embedded defaults: SIP on :5060, HTTP on :8080, data in ./sipward.db.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "sipward"
+	}
+	return Config{
+		HTTPAddr:         ":8080",
+		DB:               "sqlite:sipward.db",
+		KeyFile:          "sipward.key",
+		Realm:            host,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		SIPAddr:          ":5060",
+		SIPSAddr:         ":5061",
+		DigestAlgorithms: []string{"MD5"},
+		ShutdownTimeout:  10 * time.Second,
+	}
+}
+
+// envName is the environment twin of a flag: http-addr → SIPWARD_HTTP_ADDR.
+func envName(flagName string) string {
+	return "SIPWARD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// list is a flag.Value of comma-separated or repeated values.
+type list struct {
+	p   *[]string
+	set bool
+}
+
+func (l *list) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l *list) Set(s string) error {
+	if !l.set {
+		*l.p = nil
+		l.set = true
+	}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l.p = append(*l.p, v)
+		}
+	}
+	return nil
+}
+
+// Register adds the flags of c to fs, with defaults taken from c and then
+// from the environment twins.
+func (c *Config) Register(fs *flag.FlagSet) {
+	str := func(p *string, name, usage string) {
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, usage+" (env "+envName(name)+")")
+	}
+	lst := func(p *[]string, name, usage string) {
+		l := &list{p: p}
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			_ = l.Set(v)
+			l.set = false
+		}
+		fs.Var(l, name, usage+"; comma-separated or repeated (env "+envName(name)+")")
+	}
+	str(&c.HTTPAddr, "http-addr", "HTTP listen address: REST API, web UI, /metrics")
+	str(&c.DB, "db", "configuration store: sqlite:<path> or postgres://user@host/db")
+	str(&c.AdminToken, "admin-token", "operator API token; when empty one is generated at first start and printed once")
+	str(&c.KeyFile, "key-file", "file holding the AES-256 key that seals egress passwords; created when missing")
+	str(&c.SecretKey, "secret-key", "the sealing key itself, 64 hex digits (instead of --key-file)")
+	str(&c.Realm, "realm", "digest realm of SIP users")
+	str(&c.LogLevel, "log-level", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "text or json")
+	str(&c.SIPAddr, "sip-addr", "SIP listen address (UDP and TCP)")
+	str(&c.SIPSAddr, "sips-addr", "SIP over TLS listen address (with --tls-cert and --tls-key)")
+	str(&c.TLSCert, "tls-cert", "PEM certificate for SIP over TLS")
+	str(&c.TLSKey, "tls-key", "PEM private key for SIP over TLS")
+	lst(&c.Upstream, "upstream", "SIP URI of the routing core, in failover order")
+	lst(&c.CoreAddr, "core-addr", "address or CIDR the routing core sends calls from")
+	lst(&c.DigestAlgorithms, "digest-algorithms", "digest algorithms offered, in order: MD5, SHA-256")
+	str(&c.ExternalHost, "external-host", "host name or IP sipward puts in Via and Contact (default: the listen IP)")
+	d := c.ShutdownTimeout.String()
+	str(&d, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
+	c.shutdown = &d
+}
+
+// Validate checks c and names the culprit.
+func (c *Config) Validate() error {
+	if c.shutdown != nil {
+		d, err := time.ParseDuration(*c.shutdown)
+		if err != nil || d < 0 {
+			return fmt.Errorf("shutdown-timeout: %q: not a duration such as 10s", *c.shutdown)
+		}
+		c.ShutdownTimeout = d
+	}
+	for _, a := range []struct{ name, v string }{{"http-addr", c.HTTPAddr}, {"sip-addr", c.SIPAddr}, {"sips-addr", c.SIPSAddr}} {
+		if a.v == "" && a.name != "http-addr" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.v); err != nil {
+			return fmt.Errorf("%s: %q: want host:port or :port", a.name, a.v)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("%s: %q: invalid port", a.name, a.v)
+		}
+	}
+	if c.DB == "" {
+		return fmt.Errorf("db: required (sqlite:<path> or postgres://…)")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key: give both or neither")
+	}
+	if c.Realm == "" {
+		return fmt.Errorf("realm: required")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log-format: %q: want text or json", c.LogFormat)
+	}
+	for i, a := range c.DigestAlgorithms {
+		switch strings.ToUpper(a) {
+		case "MD5", "SHA-256":
+			c.DigestAlgorithms[i] = strings.ToUpper(a)
+		default:
+			return fmt.Errorf("digest-algorithms[%d]: %q: want MD5 or SHA-256", i, a)
+		}
+	}
+	if len(c.DigestAlgorithms) == 0 {
+		return fmt.Errorf("digest-algorithms: at least one is needed")
+	}
+	return nil
+}
