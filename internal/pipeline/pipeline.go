@@ -66,6 +66,11 @@ type Request struct {
 	Source    netip.AddrPort // real socket peer: the only address IP authentication trusts
 	Transport string         // UDP, TCP or TLS
 	Now       time.Time      // arrival time; stages take time from here, never time.Now
+	// Tx is the server transaction of Msg; only the terminal stage answers on it.
+	Tx sip.ServerTransaction
+	// Offer is the SDP to send on leg B when a stage changed it (codec
+	// filtering); nil means Msg's body unchanged.
+	Offer []byte
 
 	// Filled by stages as the request passes them.
 	Auth Identity
@@ -107,6 +112,9 @@ type Identity struct {
 	Dialled string
 	// CLI is the caller ID after rewrite.
 	CLI string
+	// Name of the endpoint's account / the SIP user's username, for traces and headers.
+	AccountName string
+	Username    string
 }
 
 // Result stops the chain, or reports how the terminal stage answered.
@@ -123,6 +131,12 @@ type Result struct {
 
 // Reject returns a Result that answers status with reason.
 func Reject(stage string, status int, reason, why string, hdrs ...sip.Header) Result {
+	return Result{Status: status, Reason: reason, Headers: hdrs, Stage: stage, Why: why}
+}
+
+// Reply returns a Result that answers a request successfully from a
+// terminal stage (a registrar's 200, an OPTIONS ping's 200).
+func Reply(stage string, status int, reason, why string, hdrs ...sip.Header) Result {
 	return Result{Status: status, Reason: reason, Headers: hdrs, Stage: stage, Why: why}
 }
 
