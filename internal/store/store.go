@@ -118,10 +118,17 @@ type TokenFilter struct {
 
 // Tx is what a transaction can do. Lists return the page of items and the
 // total count of items that match the filter (ignoring the page), ordered by
-// ID unless the filter says otherwise. Create sets ID (and CreatedAt/UpdatedAt
-// where the type has them). Update replaces every stored field of the object
-// with that ID. Get, Update and Delete of a missing ID return ErrNotFound.
-// Deleting an account deletes everything that belongs to it.
+// ID unless the filter says otherwise; substring filters are
+// case-insensitive. Create ignores a caller-set ID and sets ID (and
+// CreatedAt/UpdatedAt where the type has them). Update replaces every stored
+// field of the object with that ID except CreatedAt, which it keeps (and
+// copies back). Get, Update and Delete of a missing ID return ErrNotFound; a
+// Create or Update that refers to a missing parent returns ErrNotFound too.
+// Deleting an account deletes everything that belongs to it; deleting a
+// profile clears its users' ProfileID. A failed call does not spoil the
+// transaction: fn may go on after an ErrConflict. The store checks
+// references exist, not that they belong to the same account (package
+// provision does). SIP usernames are unique per realm, case-sensitively.
 type Tx interface {
 	CreateAccount(ctx context.Context, a *Account) error
 	GetAccount(ctx context.Context, id int64) (Account, error)
@@ -188,4 +195,33 @@ type Tx interface {
 	// returns ErrNotFound.
 	GetSetting(ctx context.Context, key string) (string, error)
 	PutSetting(ctx context.Context, key, value string) error
+}
+
+// Registration is a registrar binding kept so that registrations survive a
+// restart. It is live state, not configuration: writing it does not advance
+// Revision and does not go through Update.
+type Registration struct {
+	Username   string    `json:"username"`
+	SIPUserID  int64     `json:"sip_user_id"`
+	AccountID  int64     `json:"account_id"`
+	Contact    string    `json:"contact"`   // Contact URI as registered
+	Source     string    `json:"source"`    // ip:port the REGISTER came from
+	Transport  string    `json:"transport"` // udp | tcp | tls
+	Expires    time.Time `json:"expires"`
+	Registered time.Time `json:"registered"`
+	CallID     string    `json:"call_id"`
+	CSeq       uint32    `json:"cseq"`
+	UserAgent  string    `json:"user_agent,omitempty"`
+	// LatencyMS is the round-trip time of the last NAT ping (0: never pinged).
+	LatencyMS float64   `json:"latency_ms,omitempty"`
+	LastPing  time.Time `json:"last_ping,omitempty"`
+}
+
+// Registrations keeps registrar bindings. (Username, Contact) is the key:
+// saving an existing one replaces it. Load returns the bindings that have
+// not expired at now.
+type Registrations interface {
+	SaveRegistration(ctx context.Context, r Registration) error
+	DeleteRegistration(ctx context.Context, username, contact string) error
+	LoadRegistrations(ctx context.Context, now time.Time) ([]Registration, error)
 }

@@ -20,6 +20,9 @@
 // Revision is a one-row table bumped in the same transaction by every Update
 // whose fn returned nil and that changed at least one row.
 //
+// Registrar bindings (store.Registrations) are live state: each call is one
+// plain statement on the pool, outside Update, and never advances Revision.
+//
 // Errors name the culprit and wrap the store sentinels: a unique index
 // refusing a write gives `sip user "alice"@"example.com": conflict`
 // (store.ErrConflict), a missing row `account 42: not found`, and a write
@@ -55,6 +58,9 @@ const (
 	pgWriteLock   int64 = 0x73697077617264
 	pgMigrateLock int64 = pgWriteLock + 1
 )
+
+// pgMaxConns caps each node's connections to PostgreSQL.
+const pgMaxConns = 16
 
 // dialect holds what differs between the databases, apart from the schema.
 type dialect struct {
@@ -150,11 +156,18 @@ func open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d == sqliteDialect {
+	switch d {
+	case sqliteDialect:
 		// One writer at a time anyway; a few connections let Views run
 		// beside an Update (WAL readers do not block the writer).
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(8)
+	case postgresDialect:
+		// Bounded, so that a burst of registration writes queues here
+		// rather than exhausting the server's max_connections, which
+		// every node shares.
+		db.SetMaxOpenConns(pgMaxConns)
+		db.SetMaxIdleConns(pgMaxConns)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

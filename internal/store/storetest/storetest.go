@@ -5,6 +5,9 @@
 //		storetest.Run(t, func(t *testing.T) store.Store { return openEmpty(t) })
 //	}
 //
+// A store that also keeps registrar bindings (store.Registrations) runs
+// RunRegistrations too.
+//
 // The suite uses stdlib testing and go-cmp. Times are compared to the
 // millisecond, so an implementation may keep them at any finer precision.
 package storetest
@@ -43,7 +46,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Bans", testBans},
 		{"Tokens", testTokens},
 		{"Settings", testSettings},
+		{"CreateIgnoresID", testCreateIgnoresID},
+		{"UpdateKeepsCreatedAt", testUpdateKeepsCreatedAt},
 		{"NotFound", testNotFound},
+		{"MissingParent", testMissingParent},
 		{"Conflicts", testConflicts},
 		{"ListAccounts", testListAccounts},
 		{"ListEndpoints", testListEndpoints},
@@ -57,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"DeleteSIPUser", testDeleteSIPUser},
 		{"DeleteEndpoint", testDeleteEndpoint},
+		{"DeleteProfile", testDeleteProfile},
 		{"Rollback", testRollback},
 		{"FailedWriteKeepsTx", testFailedWriteKeepsTx},
 		{"Revision", testRevision},
@@ -438,7 +445,8 @@ func testSIPUsers(t *testing.T, s store.Store) {
 		return err
 	})
 	diff(t, "sip user by name", want, byName)
-	for _, k := range [][2]string{{"sip.example.com", "bob"}, {"other.example.com", "alice"}} {
+	// The username is matched exactly: case counts.
+	for _, k := range [][2]string{{"sip.example.com", "bob"}, {"other.example.com", "alice"}, {"sip.example.com", "ALICE"}} {
 		err := s.View(t.Context(), func(tx store.Tx) error {
 			_, err := tx.GetSIPUserByName(t.Context(), k[0], k[1])
 			return err
@@ -652,6 +660,118 @@ func testSettings(t *testing.T, s store.Store) {
 	}
 }
 
+// Create and Update stamps.
+
+// idOf returns a pointer to v's ID field.
+func idOf[T any](v *T) *int64 {
+	return reflect.ValueOf(v).Elem().FieldByName("ID").Addr().Interface().(*int64)
+}
+
+// timeOf returns a pointer to v's time field name, or nil if T has none.
+func timeOf[T any](v *T, name string) *time.Time {
+	f := reflect.ValueOf(v).Elem().FieldByName(name)
+	if !f.IsValid() {
+		return nil
+	}
+	return f.Addr().Interface().(*time.Time)
+}
+
+// stale is a time no store would stamp now.
+var stale = time.Date(2000, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// checkCreateIgnoresID creates first, then second with first's ID (and
+// stale timestamps, where T has them): Create must give second an ID of its
+// own and its own timestamps, and leave first alone.
+func checkCreateIgnoresID[T any](t *testing.T, s store.Store, what string,
+	createOp func(store.Tx, context.Context, *T) error, getOp func(store.Tx, context.Context, int64) (T, error), first, second T) {
+	t.Helper()
+	first = create(t, s, createOp, first)
+	id := *idOf(&first)
+	*idOf(&second) = id
+	for _, name := range []string{"CreatedAt", "UpdatedAt"} {
+		if ts := timeOf(&second, name); ts != nil {
+			*ts = stale
+		}
+	}
+	second = create(t, s, createOp, second)
+	if got := *idOf(&second); got == id {
+		t.Errorf("%s: Create kept the caller's ID %d, which an existing %s has", what, id, what)
+	}
+	for _, name := range []string{"CreatedAt", "UpdatedAt"} {
+		if ts := timeOf(&second, name); ts != nil && (ts.IsZero() || ts.Equal(stale)) {
+			t.Errorf("%s: Create left %s = %v, want it set now", what, name, *ts)
+		}
+	}
+	diff(t, what+" created first", first, get(t, s, getOp, id))
+	diff(t, what+" created with the first's ID", second, get(t, s, getOp, *idOf(&second)))
+}
+
+func testCreateIgnoresID(t *testing.T, s store.Store) {
+	acc := newAccount(t, s, "acme")
+	e := newEndpoint(t, s, acc.ID, "192.0.2.1", store.DirSends)
+	u := newSIPUser(t, s, acc.ID, "alice", "example.com", 1)
+	checkCreateIgnoresID(t, s, "account", store.Tx.CreateAccount, store.Tx.GetAccount,
+		store.Account{Name: "a1"}, store.Account{Name: "a2"})
+	checkCreateIgnoresID(t, s, "endpoint", store.Tx.CreateEndpoint, store.Tx.GetEndpoint,
+		store.IPEndpoint{AccountID: acc.ID, Address: "192.0.2.2", Direction: store.DirSends},
+		store.IPEndpoint{AccountID: acc.ID, Address: "192.0.2.3", Direction: store.DirReceives})
+	checkCreateIgnoresID(t, s, "sip user", store.Tx.CreateSIPUser, store.Tx.GetSIPUser,
+		store.SIPUser{AccountID: acc.ID, Username: "u1", Realm: "example.com"},
+		store.SIPUser{AccountID: acc.ID, Username: "u2", Realm: "example.com"})
+	checkCreateIgnoresID(t, s, "cli pattern", store.Tx.CreateCLIPattern, store.Tx.GetCLIPattern,
+		store.CLIPattern{AccountID: acc.ID, Pattern: "1"}, store.CLIPattern{AccountID: acc.ID, Pattern: "2"})
+	checkCreateIgnoresID(t, s, "did", store.Tx.CreateDID, store.Tx.GetDID,
+		store.DID{AccountID: acc.ID, Number: "+15550001"}, store.DID{AccountID: acc.ID, Number: "+15550002"})
+	checkCreateIgnoresID(t, s, "rewrite rule", store.Tx.CreateRewriteRule, store.Tx.GetRewriteRule,
+		store.RewriteRule{OwnerKind: store.OwnerEndpoint, OwnerID: e.ID, Type: store.RewriteCLI},
+		store.RewriteRule{OwnerKind: store.OwnerSIPUser, OwnerID: u.ID, Type: store.RewriteDestination})
+	checkCreateIgnoresID(t, s, "profile", store.Tx.CreateProfile, store.Tx.GetProfile,
+		store.Profile{Name: "p1"}, store.Profile{Name: "p2"})
+	checkCreateIgnoresID(t, s, "ban", store.Tx.CreateBan, store.Tx.GetBan,
+		store.Ban{Address: "192.0.2.9/32", Source: store.BanOperator}, store.Ban{Address: "192.0.2.10/32", Source: store.BanDetection})
+	checkCreateIgnoresID(t, s, "token", store.Tx.CreateToken, store.Tx.GetToken,
+		store.Token{Name: "k1", Scope: store.ScopeOperator, Hash: "h1"},
+		store.Token{Name: "k2", Scope: store.ScopeAccount, AccountID: ptr(acc.ID), Hash: "h2"})
+}
+
+// checkUpdateKeepsCreatedAt updates v twice, its CreatedAt first zero and
+// then stale: each time Update must keep the stored CreatedAt, copy it back
+// into v, and set UpdatedAt (where T has it) no earlier than CreatedAt.
+func checkUpdateKeepsCreatedAt[T any](t *testing.T, s store.Store, what string,
+	updateOp func(store.Tx, context.Context, *T) error, getOp func(store.Tx, context.Context, int64) (T, error), v T) {
+	t.Helper()
+	created := *timeOf(&v, "CreatedAt")
+	for _, callerSet := range []time.Time{{}, stale} {
+		*timeOf(&v, "CreatedAt") = callerSet
+		if u := timeOf(&v, "UpdatedAt"); u != nil {
+			*u = stale
+		}
+		v = create(t, s, updateOp, v)
+		if got := *timeOf(&v, "CreatedAt"); !got.Truncate(time.Millisecond).Equal(created.Truncate(time.Millisecond)) {
+			t.Errorf("%s updated with CreatedAt %v: CreatedAt copied back %v, want %v", what, callerSet, got, created)
+		}
+		if u := timeOf(&v, "UpdatedAt"); u != nil && u.Truncate(time.Millisecond).Before(created.Truncate(time.Millisecond)) {
+			t.Errorf("%s updated: UpdatedAt %v, before CreatedAt %v", what, *u, created)
+		}
+		got := get(t, s, getOp, *idOf(&v))
+		if stored := *timeOf(&got, "CreatedAt"); !stored.Truncate(time.Millisecond).Equal(created.Truncate(time.Millisecond)) {
+			t.Errorf("%s updated with CreatedAt %v: stored CreatedAt %v, want %v", what, callerSet, stored, created)
+		}
+		diff(t, what+" updated", v, got)
+	}
+}
+
+func testUpdateKeepsCreatedAt(t *testing.T, s store.Store) {
+	acc := newAccount(t, s, "acme")
+	checkUpdateKeepsCreatedAt(t, s, "account", store.Tx.UpdateAccount, store.Tx.GetAccount, acc)
+	checkUpdateKeepsCreatedAt(t, s, "endpoint", store.Tx.UpdateEndpoint, store.Tx.GetEndpoint,
+		newEndpoint(t, s, acc.ID, "192.0.2.1", store.DirSends))
+	checkUpdateKeepsCreatedAt(t, s, "sip user", store.Tx.UpdateSIPUser, store.Tx.GetSIPUser,
+		newSIPUser(t, s, acc.ID, "alice", "example.com", 1))
+	checkUpdateKeepsCreatedAt(t, s, "ban", store.Tx.UpdateBan, store.Tx.GetBan,
+		create(t, s, store.Tx.CreateBan, store.Ban{Address: "192.0.2.9/32", Source: store.BanOperator}))
+}
+
 // Errors.
 
 func testNotFound(t *testing.T, s store.Store) {
@@ -733,6 +853,120 @@ func testNotFound(t *testing.T, s store.Store) {
 	}
 }
 
+// testMissingParent checks that a Create or Update that refers to a missing
+// parent (account, profile, SIP user, rewrite rule owner) returns
+// ErrNotFound and changes nothing, and that the store checks only that a
+// reference exists, not that it belongs to the same account.
+func testMissingParent(t *testing.T, s store.Store) {
+	const missing = 987654
+	acc := newAccount(t, s, "acme")
+	e := newEndpoint(t, s, acc.ID, "192.0.2.1", store.DirSends)
+	u := newSIPUser(t, s, acc.ID, "alice", "example.com", 1)
+	cli := create(t, s, store.Tx.CreateCLIPattern, store.CLIPattern{AccountID: acc.ID, Pattern: "1"})
+	d := newDID(t, s, acc.ID, "+15550001", nil)
+	r := newRule(t, s, store.OwnerEndpoint, e.ID, 0)
+
+	ops := []struct {
+		name string
+		fn   func(ctx context.Context, tx store.Tx) error
+	}{
+		{"CreateEndpoint of a missing account", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateEndpoint(ctx, &store.IPEndpoint{AccountID: missing, Address: "192.0.2.2", Direction: store.DirSends})
+		}},
+		{"UpdateEndpoint to a missing account", func(ctx context.Context, tx store.Tx) error {
+			v := e
+			v.AccountID = missing
+			return tx.UpdateEndpoint(ctx, &v)
+		}},
+		{"CreateSIPUser of a missing account", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateSIPUser(ctx, &store.SIPUser{AccountID: missing, Username: "bob", Realm: "example.com"})
+		}},
+		{"CreateSIPUser with a missing profile", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateSIPUser(ctx, &store.SIPUser{AccountID: acc.ID, Username: "bob", Realm: "example.com", ProfileID: ptr(int64(missing))})
+		}},
+		{"UpdateSIPUser to a missing account", func(ctx context.Context, tx store.Tx) error {
+			v := u
+			v.AccountID = missing
+			return tx.UpdateSIPUser(ctx, &v)
+		}},
+		{"UpdateSIPUser to a missing profile", func(ctx context.Context, tx store.Tx) error {
+			v := u
+			v.ProfileID = ptr(int64(missing))
+			return tx.UpdateSIPUser(ctx, &v)
+		}},
+		{"CreateCLIPattern of a missing account", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateCLIPattern(ctx, &store.CLIPattern{AccountID: missing, Pattern: "2"})
+		}},
+		{"UpdateCLIPattern to a missing account", func(ctx context.Context, tx store.Tx) error {
+			v := cli
+			v.AccountID = missing
+			return tx.UpdateCLIPattern(ctx, &v)
+		}},
+		{"CreateDID of a missing account", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateDID(ctx, &store.DID{AccountID: missing, Number: "+15550002"})
+		}},
+		{"CreateDID of a missing sip user", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateDID(ctx, &store.DID{AccountID: acc.ID, Number: "+15550002", SIPUserID: ptr(int64(missing))})
+		}},
+		{"UpdateDID to a missing account", func(ctx context.Context, tx store.Tx) error {
+			v := d
+			v.AccountID = missing
+			return tx.UpdateDID(ctx, &v)
+		}},
+		{"UpdateDID to a missing sip user", func(ctx context.Context, tx store.Tx) error {
+			v := d
+			v.SIPUserID = ptr(int64(missing))
+			return tx.UpdateDID(ctx, &v)
+		}},
+		{"CreateRewriteRule of a missing endpoint", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateRewriteRule(ctx, &store.RewriteRule{OwnerKind: store.OwnerEndpoint, OwnerID: missing, Type: store.RewriteCLI})
+		}},
+		{"CreateRewriteRule of a missing sip user", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateRewriteRule(ctx, &store.RewriteRule{OwnerKind: store.OwnerSIPUser, OwnerID: missing, Type: store.RewriteCLI})
+		}},
+		{"UpdateRewriteRule to a missing endpoint", func(ctx context.Context, tx store.Tx) error {
+			v := r
+			v.OwnerID = missing
+			return tx.UpdateRewriteRule(ctx, &v)
+		}},
+		{"UpdateRewriteRule to a missing sip user", func(ctx context.Context, tx store.Tx) error {
+			v := r
+			v.OwnerKind, v.OwnerID = store.OwnerSIPUser, missing
+			return tx.UpdateRewriteRule(ctx, &v)
+		}},
+		{"CreateToken of a missing account", func(ctx context.Context, tx store.Tx) error {
+			return tx.CreateToken(ctx, &store.Token{Name: "k", Scope: store.ScopeAccount, AccountID: ptr(int64(missing)), Hash: "h"})
+		}},
+	}
+	rev := revision(t, s)
+	for _, op := range ops {
+		err := s.Update(t.Context(), func(tx store.Tx) error { return op.fn(t.Context(), tx) })
+		wantErr(t, op.name, err, store.ErrNotFound)
+	}
+	if got := revision(t, s); got != rev {
+		t.Errorf("revision moved from %d to %d though every update failed", rev, got)
+	}
+	diff(t, "endpoint", e, get(t, s, store.Tx.GetEndpoint, e.ID))
+	diff(t, "sip user", u, get(t, s, store.Tx.GetSIPUser, u.ID))
+	diff(t, "cli pattern", cli, get(t, s, store.Tx.GetCLIPattern, cli.ID))
+	diff(t, "did", d, get(t, s, store.Tx.GetDID, d.ID))
+	diff(t, "rewrite rule", r, get(t, s, store.Tx.GetRewriteRule, r.ID))
+	_, ne := list(t, s, store.Tx.ListEndpoints, store.EndpointFilter{})
+	_, nu := list(t, s, store.Tx.ListSIPUsers, store.SIPUserFilter{})
+	_, nc := list(t, s, store.Tx.ListCLIPatterns, store.CLIPatternFilter{})
+	_, nd := list(t, s, store.Tx.ListDIDs, store.DIDFilter{})
+	_, nr := list(t, s, store.Tx.ListRewriteRules, store.RewriteFilter{})
+	_, nk := list(t, s, store.Tx.ListTokens, store.TokenFilter{})
+	if ne != 1 || nu != 1 || nc != 1 || nd != 1 || nr != 1 || nk != 0 {
+		t.Errorf("after refused writes: %d endpoints, %d sip users, %d cli patterns, %d dids, %d rules, %d tokens; want 1, 1, 1, 1, 1, 0",
+			ne, nu, nc, nd, nr, nk)
+	}
+
+	// A reference to another account's SIP user exists, so the store takes it.
+	other := newAccount(t, s, "other")
+	newDID(t, s, other.ID, "+15550003", ptr(u.ID))
+}
+
 func testConflicts(t *testing.T, s store.Store) {
 	acc := newAccount(t, s, "acme")
 	other := newAccount(t, s, "other")
@@ -741,6 +975,7 @@ func testConflicts(t *testing.T, s store.Store) {
 	alice := newSIPUser(t, s, acc.ID, "alice", "a.example.com", 1)
 	bob := newSIPUser(t, s, acc.ID, "bob", "a.example.com", 1)
 	newSIPUser(t, s, acc.ID, "alice", "b.example.com", 1) // same name, other realm: fine
+	newSIPUser(t, s, acc.ID, "Alice", "a.example.com", 1) // usernames are case-sensitive: fine
 	for _, u := range []store.SIPUser{
 		{AccountID: acc.ID, Username: "alice", Realm: "a.example.com"},
 		{AccountID: other.ID, Username: "alice", Realm: "a.example.com"},
@@ -776,8 +1011,8 @@ func testConflicts(t *testing.T, s store.Store) {
 	_, nd := list(t, s, store.Tx.ListDIDs, store.DIDFilter{})
 	_, np := list(t, s, store.Tx.ListProfiles, store.ProfileFilter{})
 	_, nk := list(t, s, store.Tx.ListTokens, store.TokenFilter{})
-	if n != 3 || nd != 2 || np != 2 || nk != 1 {
-		t.Errorf("after refused writes: %d sip users, %d dids, %d profiles, %d tokens; want 3, 2, 2, 1", n, nd, np, nk)
+	if n != 4 || nd != 2 || np != 2 || nk != 1 {
+		t.Errorf("after refused writes: %d sip users, %d dids, %d profiles, %d tokens; want 4, 2, 2, 1", n, nd, np, nk)
 	}
 }
 
@@ -837,6 +1072,7 @@ func testListSIPUsers(t *testing.T, s store.Store) {
 		{"all", store.SIPUserFilter{}, u, 4},
 		{"account", store.SIPUserFilter{AccountID: a.ID}, u[:3], 3},
 		{"username, any case", store.SIPUserFilter{Username: "ALICE"}, []int64{u[0], u[2]}, 2},
+		{"username, middle, any case", store.SIPUserFilter{Username: "lIC"}, []int64{u[0], u[2]}, 2},
 		{"account and username", store.SIPUserFilter{AccountID: b.ID, Username: "alice"}, nil, 0},
 		{"page", store.SIPUserFilter{Page: store.Page{Limit: 3, Offset: 1}}, u[1:], 4},
 	})
@@ -904,6 +1140,7 @@ func testListProfiles(t *testing.T, s store.Store) {
 	checkLists(t, s, store.Tx.ListProfiles, []listCase[store.ProfileFilter]{
 		{"all", store.ProfileFilter{}, p, 3},
 		{"name, any case", store.ProfileFilter{Name: "GOLD"}, []int64{p[0], p[2]}, 2},
+		{"name, middle, any case", store.ProfileFilter{Name: "LdE"}, p[2:], 1},
 		{"page", store.ProfileFilter{Page: store.Page{Limit: 1, Offset: 1}}, p[1:2], 3},
 	})
 }
@@ -1031,6 +1268,31 @@ func testDeleteEndpoint(t *testing.T, s store.Store) {
 	diff(t, "sip user rule", f.userRule, get(t, s, store.Tx.GetRewriteRule, f.userRule.ID))
 }
 
+// testDeleteProfile checks that deleting a profile clears the ProfileID of
+// its users and leaves the rest of them, and other profiles' users, alone.
+func testDeleteProfile(t *testing.T, s store.Store) {
+	acc := newAccount(t, s, "acme")
+	gold := create(t, s, store.Tx.CreateProfile, store.Profile{Name: "gold"})
+	silver := create(t, s, store.Tx.CreateProfile, store.Profile{Name: "silver"})
+	var users []store.SIPUser
+	for i, p := range []int64{gold.ID, gold.ID, silver.ID} {
+		users = append(users, create(t, s, store.Tx.CreateSIPUser, store.SIPUser{
+			AccountID: acc.ID, Username: fmt.Sprint("u", i), Realm: "example.com", ProfileID: ptr(p), Channels: 3,
+		}))
+	}
+	remove(t, s, store.Tx.DeleteProfile, gold.ID)
+	gone(t, s, "profile", store.Tx.GetProfile, gold.ID)
+	for _, u := range users[:2] {
+		got := get(t, s, store.Tx.GetSIPUser, u.ID)
+		want := u
+		want.ProfileID = nil
+		want.UpdatedAt = got.UpdatedAt // the contract does not say whether it moves
+		diff(t, "user of the deleted profile", want, got)
+	}
+	diff(t, "user of another profile", users[2], get(t, s, store.Tx.GetSIPUser, users[2].ID))
+	diff(t, "other profile", silver, get(t, s, store.Tx.GetProfile, silver.ID))
+}
+
 // Transactions.
 
 func revision(t *testing.T, s store.Store) int64 {
@@ -1078,17 +1340,40 @@ func testRollback(t *testing.T, s store.Store) {
 	}
 }
 
-// testFailedWriteKeepsTx checks that fn may go on after a Tx method failed
-// (a conflict here), and that what it wrote before and after commits.
+// testFailedWriteKeepsTx checks that fn may go on after Tx methods failed
+// (conflicts, missing objects, a missing parent), that the failed calls
+// changed nothing, and that what fn wrote before and after commits.
 func testFailedWriteKeepsTx(t *testing.T, s store.Store) {
+	const missing = 987654
 	create(t, s, store.Tx.CreateProfile, store.Profile{Name: "taken"})
+	acc := newAccount(t, s, "acme")
+	rev := revision(t, s)
 	update(t, s, func(ctx context.Context, tx store.Tx) error {
-		if err := tx.CreateProfile(ctx, &store.Profile{Name: "before"}); err != nil {
+		before := store.Profile{Name: "before"}
+		if err := tx.CreateProfile(ctx, &before); err != nil {
 			return err
 		}
-		err := tx.CreateProfile(ctx, &store.Profile{Name: "taken"})
-		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("CreateProfile of a taken name: got %v, want ErrConflict", err)
+		renamed := before
+		renamed.Name = "taken"
+		renamedAcc := acc
+		renamedAcc.Name = "renamed"
+		for _, c := range []struct {
+			name   string
+			err    error
+			target error
+		}{
+			{"CreateProfile of a taken name", tx.CreateProfile(ctx, &store.Profile{Name: "taken"}), store.ErrConflict},
+			{"UpdateProfile to a taken name", tx.UpdateProfile(ctx, &renamed), store.ErrConflict},
+			{"CreateSIPUser of a missing account", tx.CreateSIPUser(ctx, &store.SIPUser{AccountID: missing, Username: "u", Realm: "r"}),
+				store.ErrNotFound},
+			{"UpdateAccount of a missing ID", tx.UpdateAccount(ctx, &store.Account{ID: missing, Name: "x"}), store.ErrNotFound},
+			{"DeleteAccount of a missing ID", tx.DeleteAccount(ctx, missing), store.ErrNotFound},
+			{"GetAccount of a missing ID", func() error { _, err := tx.GetAccount(ctx, missing); return err }(), store.ErrNotFound},
+			{"UpdateAccount after the failures", tx.UpdateAccount(ctx, &renamedAcc), nil},
+		} {
+			if !errors.Is(c.err, c.target) {
+				return fmt.Errorf("%s: got %v, want %v", c.name, c.err, c.target)
+			}
 		}
 		return tx.CreateProfile(ctx, &store.Profile{Name: "after"})
 	})
@@ -1098,6 +1383,15 @@ func testFailedWriteKeepsTx(t *testing.T, s store.Store) {
 		names = append(names, p.Name)
 	}
 	diff(t, "profiles", []string{"taken", "before", "after"}, names)
+	if _, total := list(t, s, store.Tx.ListSIPUsers, store.SIPUserFilter{}); total != 0 {
+		t.Errorf("%d sip users after a refused create, want 0", total)
+	}
+	if got := get(t, s, store.Tx.GetAccount, acc.ID); got.Name != "renamed" {
+		t.Errorf("account name %q, want %q", got.Name, "renamed")
+	}
+	if got := revision(t, s); got <= rev {
+		t.Errorf("revision %d after the update committed, was %d: want it to grow", got, rev)
+	}
 }
 
 func testRevision(t *testing.T, s store.Store) {
