@@ -3,7 +3,9 @@ package provision
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -341,6 +343,44 @@ func (s *Service) EnsureOperatorToken(ctx context.Context) (string, error) {
 		}
 		out = tok
 		return tx.PutSetting(ctx, key, s.now().UTC().Format(time.RFC3339))
+	})
+	return out, err
+}
+
+// AddDetectedBan records a ban made by fraud detection (firewall stage).
+func (s *Service) AddDetectedBan(ctx context.Context, b store.Ban) error {
+	b.ID, b.Source = 0, store.BanDetection
+	if b.CreatedAt.IsZero() {
+		b.CreatedAt = s.now().UTC()
+	}
+	_, canon, err := parsePrefix("address", b.Address)
+	if err != nil {
+		return err
+	}
+	b.Address = canon
+	return s.st.Update(ctx, func(tx store.Tx) error { return tx.CreateBan(ctx, &b) })
+}
+
+// NonceSecret returns the secret that signs digest nonces, made at first
+// start and kept in the store so that every node shares it (a nonce minted by
+// one node is valid on all).
+func (s *Service) NonceSecret(ctx context.Context) ([]byte, error) {
+	const key = "digest_nonce_secret"
+	var out []byte
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.GetSetting(ctx, key)
+		if err == nil {
+			out, err = hex.DecodeString(v)
+			return err
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		out = make([]byte, 32)
+		if _, err := io.ReadFull(s.rand, out); err != nil {
+			return err
+		}
+		return tx.PutSetting(ctx, key, hex.EncodeToString(out))
 	})
 	return out, err
 }
