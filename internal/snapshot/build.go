@@ -1,0 +1,766 @@
+package snapshot
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sipward/sipward/internal/rewrite"
+	"github.com/sipward/sipward/internal/store"
+)
+
+// Options configure Build. They are per node, not stored configuration.
+type Options struct {
+	// CoreAddrs are the routing core's source prefixes. A request from one of
+	// them is the core delivering a call, never a customer.
+	CoreAddrs []netip.Prefix
+	// Realm is this node's digest realm (see the package documentation).
+	Realm string
+}
+
+// maxBuildErrors caps how many culprits a BuildError names.
+const maxBuildErrors = 10
+
+// BuildError is the error of a Build that failed. It names each culprit
+// ("ip endpoint 7: rewrite rule 12: match \"(\": …"), up to ten, and
+// counts the rest.
+type BuildError struct {
+	Revision int64
+	Errs     []error
+	More     int // culprits beyond Errs
+}
+
+// Error joins the culprits with "; ".
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "snapshot: build revision %d: ", e.Revision)
+	for i, err := range e.Errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	if e.More > 0 {
+		fmt.Fprintf(&b, "; and %d more", e.More)
+	}
+	return b.String()
+}
+
+// Unwrap returns the culprits.
+func (e *BuildError) Unwrap() []error { return e.Errs }
+
+// Build validates and compiles ds into a Snapshot. It checks what the hot path
+// relies on: every object's account (and a DID's SIP user) exists, addresses,
+// protocols, codecs, limits and HA1 digests are well formed, CLI regexes and
+// rewrite rules compile, DID numbers are unique. On any failure it returns a
+// *BuildError and no snapshot. Rewrite rules whose owner no longer exists are
+// ignored (they cannot apply to anything).
+//
+// Build does not modify ds, but the snapshot shares strings with it; ds may be
+// dropped afterwards.
+func Build(ds Dataset, opt Options) (*Snapshot, error) {
+	b := &builder{
+		ds:   &ds,
+		s:    &Snapshot{rev: ds.Revision, realm: opt.Realm},
+		strs: make(map[string]string),
+	}
+	b.core(opt.CoreAddrs)
+	b.accounts()
+	b.cliPatterns()
+	b.users(opt.Realm)
+	b.endpoints()
+	b.dids()
+	b.rewrites()
+	b.bans()
+	if len(b.errs) > 0 {
+		return nil, &BuildError{Revision: ds.Revision, Errs: b.errs, More: b.more}
+	}
+	return b.s, nil
+}
+
+type builder struct {
+	ds   *Dataset
+	s    *Snapshot
+	strs map[string]string // interned small strings
+	errs []error
+	more int
+}
+
+func (b *builder) failf(format string, args ...any) {
+	if len(b.errs) < maxBuildErrors {
+		b.errs = append(b.errs, fmt.Errorf(format, args...))
+	} else {
+		b.more++
+	}
+}
+
+// intern returns the canonical copy of s, so that the many endpoints sharing
+// a tech prefix or realm share one string.
+func (b *builder) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if c, ok := b.strs[s]; ok {
+		return c
+	}
+	b.strs[s] = s
+	return s
+}
+
+// limit converts a channel or CPS limit to int32.
+func (b *builder) limit(what string, id int64, field string, v int) int32 {
+	if v < 0 || v > math.MaxInt32 {
+		b.failf("%s %d: %s: %d: out of range", what, id, field, v)
+		return 0
+	}
+	return int32(v)
+}
+
+func (b *builder) core(addrs []netip.Prefix) {
+	for i, p := range addrs {
+		if !p.IsValid() {
+			b.failf("core_addrs[%d]: %q: invalid prefix", i, p)
+			continue
+		}
+		b.s.core.Insert(unmapPrefix(p).Masked())
+	}
+}
+
+func (b *builder) accounts() {
+	src := b.ds.Accounts
+	accts := make([]Account, len(src))
+	for i := range src {
+		a := &src[i]
+		accts[i] = Account{
+			ID:        a.ID,
+			Name:      a.Name,
+			BlockFrom: a.BlockFrom,
+			BlockSize: a.BlockSize,
+			Channels:  b.limit("account", a.ID, "channels", a.Channels),
+			CPS:       b.limit("account", a.ID, "cps", a.CPS),
+		}
+	}
+	if !slices.IsSortedFunc(accts, func(x, y Account) int { return cmp.Compare(x.ID, y.ID) }) {
+		slices.SortFunc(accts, func(x, y Account) int { return cmp.Compare(x.ID, y.ID) })
+	}
+	b.s.accounts = accts
+	b.s.acctIdx = newIDIndex(len(accts), func(i int) int64 { return accts[i].ID },
+		func(_, i int) { b.failf("account %d: listed twice", accts[i].ID) })
+}
+
+// acct returns the position of the account with that ID, or -1.
+func (b *builder) acct(id int64) int32 { return int32(b.s.acctIdx.get(id)) }
+
+// cliPatterns compiles each account's CLI patterns into one shared slice of
+// exact numbers and one of regexes; an account holds sub-slices.
+func (b *builder) cliPatterns() {
+	src := b.ds.CLIPatterns
+	exactOf := make([]int32, len(src)) // account position, -1: not an exact pattern
+	regexOf := make([]int32, len(src)) // account position, -1: not a regex pattern
+	res := make([]*regexp.Regexp, len(src))
+	for i := range src {
+		p := &src[i]
+		exactOf[i], regexOf[i] = -1, -1
+		a := b.acct(p.AccountID)
+		if a < 0 {
+			b.failf("cli pattern %d: account %d: not found", p.ID, p.AccountID)
+			continue
+		}
+		if !p.Regex {
+			if strings.TrimPrefix(p.Pattern, "+") != "" {
+				exactOf[i] = a
+			}
+			continue
+		}
+		re, err := regexp.Compile(p.Pattern)
+		if err != nil {
+			b.failf("account %d: cli pattern %d: regex %q: %v", p.AccountID, p.ID, p.Pattern, err)
+			continue
+		}
+		regexOf[i], res[i] = a, re
+	}
+
+	order, start := bucket(exactOf, len(b.s.accounts))
+	nums := make([]string, len(order))
+	for k, i := range order {
+		nums[k] = b.intern(strings.TrimPrefix(src[i].Pattern, "+"))
+	}
+	for a := range b.s.accounts {
+		g := nums[start[a]:start[a+1]]
+		slices.Sort(g)
+		g = slices.Compact(g)
+		b.s.accounts[a].cliExact = g[:len(g):len(g)]
+	}
+
+	order, start = bucket(regexOf, len(b.s.accounts))
+	byID := func(i, j int32) int { return cmp.Compare(src[i].ID, src[j].ID) }
+	list := make([]*regexp.Regexp, len(order))
+	for a := range b.s.accounts {
+		seg := order[start[a]:start[a+1]]
+		if len(seg) == 0 {
+			continue
+		}
+		if !slices.IsSortedFunc(seg, byID) {
+			slices.SortFunc(seg, byID)
+		}
+		g := list[start[a]:start[a+1]:start[a+1]]
+		for k, i := range seg {
+			g[k] = res[i]
+		}
+		b.s.accounts[a].cliRegex = g
+	}
+}
+
+func (b *builder) users(realm string) {
+	src := b.ds.Users
+	order := sortedOrder(len(src), func(i, j int32) int { return cmp.Compare(src[i].ID, src[j].ID) })
+	nWhite := 0
+	for i := range src {
+		nWhite += len(src[i].IPWhitelist)
+	}
+	white := make([]netip.Prefix, 0, nWhite)
+	users := make([]User, 0, len(src))
+	for _, i := range order {
+		if u, ok := b.user(&src[i], &white); ok {
+			users = append(users, u)
+		}
+	}
+	b.s.users = users
+	b.s.userIdx = newIDIndex(len(users), func(i int) int64 { return users[i].ID },
+		func(_, i int) { b.failf("sip user %d: listed twice", users[i].ID) })
+	byName := make(map[string]*User, len(users))
+	for i := range users {
+		u := &users[i]
+		if old, ok := byName[u.Username]; ok && (old.Realm == realm || u.Realm != realm) {
+			continue // the user in this node's realm, else the lowest ID, keeps the name
+		}
+		byName[u.Username] = u
+	}
+	b.s.byName = byName
+}
+
+func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
+	ok := true
+	fail := func(format string, args ...any) {
+		b.failf("sip user %d: "+format, append([]any{su.ID}, args...)...)
+		ok = false
+	}
+	var a *Account
+	if i := b.acct(su.AccountID); i >= 0 {
+		a = &b.s.accounts[i]
+	} else {
+		fail("account %d: not found", su.AccountID)
+	}
+	if su.Username == "" {
+		fail("username: empty")
+	}
+	md5, err := checkHA1(su.HA1MD5, 32)
+	if err != nil {
+		fail("ha1_md5: %v", err)
+	}
+	sha, err := checkHA1(su.HA1SHA256, 64)
+	if err != nil {
+		fail("ha1_sha256: %v", err)
+	}
+	proto, err := parseProtocol(su.Protocol)
+	if err != nil {
+		fail("%v", err)
+	}
+	ping, err := parseNATPing(su.NATPing)
+	if err != nil {
+		fail("%v", err)
+	}
+	codecs, err := parseCodecs(su.RestrictedCodecs)
+	if err != nil {
+		fail("%v", err)
+	}
+	start := len(*white)
+	for j, w := range su.IPWhitelist {
+		p, fqdn, err := parseAddress(w)
+		if err == nil && fqdn != "" {
+			err = errors.New("a host name is not allowed")
+		}
+		if err != nil {
+			fail("ip_whitelist[%d]: %q: %v", j, w, err)
+			continue
+		}
+		*white = append(*white, p)
+	}
+	u := User{
+		ID:             su.ID,
+		Account:        a,
+		Username:       su.Username,
+		Realm:          b.intern(su.Realm),
+		HA1MD5:         md5,
+		HA1SHA256:      sha,
+		Channels:       b.limit("sip user", su.ID, "channels", su.Channels),
+		CPS:            b.limit("sip user", su.ID, "cps", su.CPS),
+		Codecs:         codecs,
+		Protocol:       proto,
+		NATPing:        ping,
+		RetainDID:      su.RetainDID,
+		SmartExtension: su.SmartExtension,
+		Voicemail:      su.Voicemail.Enabled,
+	}
+	if end := len(*white); end > start {
+		u.Whitelist = (*white)[start:end:end]
+	}
+	return u, ok
+}
+
+// hexDigit[c] is 1 for a lower-case hex digit, 2 for an upper-case one.
+var hexDigit = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c], t[c-'a'+'A'] = 1, 2
+	}
+	return t
+}()
+
+// checkHA1 checks that ha1 is empty or n hex digits, and returns it in lower
+// case. The error never shows the value.
+func checkHA1(ha1 string, n int) (string, error) {
+	if ha1 == "" {
+		return "", nil
+	}
+	if len(ha1) != n {
+		return "", fmt.Errorf("%d characters, want %d", len(ha1), n)
+	}
+	var kinds uint8
+	for i := 0; i < len(ha1); i++ {
+		k := hexDigit[ha1[i]]
+		if k == 0 {
+			return "", errors.New("not hex")
+		}
+		kinds |= k
+	}
+	if kinds&2 != 0 {
+		return strings.ToLower(ha1), nil
+	}
+	return ha1, nil
+}
+
+// sendKey sorts sends endpoints by prefix, then ID, without touching the
+// store structs.
+type sendKey struct {
+	hi, lo uint64 // address
+	id     int64
+	idx    int32 // position in Dataset.Endpoints
+	bits   uint8
+	v6     bool
+}
+
+func compareSendKeys(x, y sendKey) int {
+	if x.hi != y.hi {
+		return cmp.Compare(x.hi, y.hi)
+	}
+	if x.lo != y.lo {
+		return cmp.Compare(x.lo, y.lo)
+	}
+	if x.bits != y.bits {
+		return cmp.Compare(x.bits, y.bits)
+	}
+	if x.v6 != y.v6 {
+		if x.v6 {
+			return 1
+		}
+		return -1
+	}
+	return cmp.Compare(x.id, y.id)
+}
+
+// endpoints compiles the IP endpoints: sends endpoints sorted by prefix into
+// the CIDR table, then receives endpoints grouped by account.
+func (b *builder) endpoints() {
+	src := b.ds.Endpoints
+	prefixes := make([]netip.Prefix, len(src))
+	fqdns := make([]string, len(src))
+	keys := make([]sendKey, 0, len(src))
+	recvAcct := make([]int32, len(src)) // account position of a receives endpoint, else -1
+	for i := range src {
+		e := &src[i]
+		recvAcct[i] = -1
+		p, fqdn, err := parseAddress(e.Address)
+		if err != nil {
+			b.failf("ip endpoint %d: address %q: %v", e.ID, e.Address, err)
+			continue
+		}
+		prefixes[i], fqdns[i] = p, fqdn
+		switch e.Direction {
+		case "", store.DirSends:
+			if fqdn != "" {
+				b.failf("ip endpoint %d: address %q: a host name cannot send (calls are identified by source address)", e.ID, e.Address)
+				continue
+			}
+			a16 := p.Addr().As16()
+			keys = append(keys, sendKey{
+				hi: binary.BigEndian.Uint64(a16[:8]), lo: binary.BigEndian.Uint64(a16[8:]),
+				id: e.ID, idx: int32(i), bits: uint8(p.Bits()), v6: p.Addr().Is6(),
+			})
+		case store.DirReceives:
+			if recvAcct[i] = b.acct(e.AccountID); recvAcct[i] < 0 {
+				b.failf("ip endpoint %d: account %d: not found", e.ID, e.AccountID)
+			}
+		default:
+			b.failf("ip endpoint %d: direction %q: unknown", e.ID, e.Direction)
+		}
+	}
+	if !slices.IsSortedFunc(keys, compareSendKeys) {
+		slices.SortFunc(keys, compareSendKeys)
+	}
+	recvOrder, recvStart := bucket(recvAcct, len(b.s.accounts))
+
+	eps := make([]Endpoint, 0, len(keys)+len(recvOrder))
+	for _, k := range keys {
+		if e, ok := b.endpoint(&src[k.idx], prefixes[k.idx], "", DirSends); ok {
+			eps = append(eps, e)
+		}
+	}
+	nSends := len(eps)
+	for a := range b.s.accounts {
+		lo := len(eps)
+		for _, i := range recvOrder[recvStart[a]:recvStart[a+1]] {
+			if e, ok := b.endpoint(&src[i], prefixes[i], fqdns[i], DirReceives); ok {
+				eps = append(eps, e)
+			}
+		}
+		if g := eps[lo:len(eps):len(eps)]; len(g) > 0 {
+			slices.SortFunc(g, func(x, y Endpoint) int { return cmp.Compare(x.ID, y.ID) })
+			b.s.accounts[a].Receives = g
+		}
+	}
+	b.s.eps = eps
+	b.s.epIdx = newIDIndex(len(eps), func(i int) int64 { return eps[i].ID },
+		func(_, i int) { b.failf("ip endpoint %d: listed twice", eps[i].ID) })
+
+	// One node per distinct prefix; then link each to the longest prefix
+	// that strictly encloses it.
+	sends := eps[:nSends]
+	var nodes []node
+	for lo := 0; lo < len(sends); {
+		hi := lo + 1
+		for hi < len(sends) && sends[hi].Prefix == sends[lo].Prefix {
+			hi++
+		}
+		nodes = append(nodes, node{lo: int32(lo), hi: int32(hi), parent: -1})
+		b.s.prefixes.Insert(sends[lo].Prefix, int32(len(nodes)-1))
+		lo = hi
+	}
+	for i := range nodes {
+		p := sends[nodes[i].lo].Prefix
+		if p.Bits() == 0 {
+			continue
+		}
+		if up, ok := b.s.prefixes.LookupPrefix(netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked()); ok {
+			nodes[i].parent = up
+		}
+	}
+	b.s.nodes = slices.Clip(nodes)
+}
+
+func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir Direction) (Endpoint, bool) {
+	ok := true
+	fail := func(format string, args ...any) {
+		b.failf("ip endpoint %d: "+format, append([]any{e.ID}, args...)...)
+		ok = false
+	}
+	var a *Account
+	if i := b.acct(e.AccountID); i >= 0 {
+		a = &b.s.accounts[i]
+	} else {
+		fail("account %d: not found", e.AccountID)
+	}
+	proto, err := parseProtocol(e.Protocol)
+	if err != nil {
+		fail("%v", err)
+	}
+	codecs, err := parseCodecs(e.RestrictedCodecs)
+	if err != nil {
+		fail("%v", err)
+	}
+	if e.Port < 0 || e.Port > 65535 {
+		fail("port: %d: out of range", e.Port)
+	}
+	ep := Endpoint{
+		ID:                e.ID,
+		Account:           a,
+		Prefix:            p,
+		FQDN:              fqdn,
+		TechPrefix:        b.intern(e.TechPrefix),
+		CLIPrefix:         b.intern(e.CLIPrefix),
+		ForceFrom:         b.intern(e.ForceFrom),
+		OutboundProxy:     b.intern(e.OutboundProxy),
+		Username:          e.Username,
+		PasswordSealed:    e.PasswordSealed,
+		Channels:          b.limit("ip endpoint", e.ID, "channels", e.Channels),
+		CPS:               b.limit("ip endpoint", e.ID, "cps", e.CPS),
+		Codecs:            codecs,
+		Port:              uint16(e.Port),
+		Protocol:          proto,
+		Direction:         dir,
+		CLIAuth:           e.CLIAuth,
+		ForceNAT:          e.ForceNAT,
+		DisableNAT:        e.DisableNAT,
+		InterceptReinvite: e.InterceptReinvite,
+	}
+	if len(ep.PasswordSealed) == 0 {
+		ep.PasswordSealed = nil
+	}
+	return ep, ok
+}
+
+func (b *builder) dids() {
+	src := b.ds.DIDs
+	acctOf := make([]int32, len(src))
+	for i := range src {
+		d := &src[i]
+		if acctOf[i] = b.acct(d.AccountID); acctOf[i] < 0 {
+			b.failf("did %d: account %d: not found", d.ID, d.AccountID)
+		}
+	}
+	order, start := bucket(acctOf, len(b.s.accounts))
+	dids := make([]DID, 0, len(order))
+	for a := range b.s.accounts {
+		acct := &b.s.accounts[a]
+		lo := len(dids)
+		for _, i := range order[start[a]:start[a+1]] {
+			d := &src[i]
+			num := strings.TrimPrefix(d.Number, "+")
+			if num == "" {
+				b.failf("did %d: number: empty", d.ID)
+				continue
+			}
+			var u *User
+			if d.SIPUserID != nil {
+				if u = b.s.UserByID(*d.SIPUserID); u == nil {
+					b.failf("did %d (%s): sip user %d: not found", d.ID, num, *d.SIPUserID)
+					continue
+				}
+				if u.Account != acct {
+					b.failf("did %d (%s): sip user %d belongs to account %d, not %d", d.ID, num, u.ID, u.Account.ID, acct.ID)
+					continue
+				}
+			}
+			dids = append(dids, DID{ID: d.ID, Number: num, Account: acct, User: u})
+		}
+		if g := dids[lo:len(dids):len(dids)]; len(g) > 0 {
+			slices.SortFunc(g, func(x, y DID) int { return strings.Compare(x.Number, y.Number) })
+			acct.DIDs = g
+		}
+	}
+	byNumber := make(map[string]*DID, len(dids))
+	for i := range dids {
+		d := &dids[i]
+		if old, ok := byNumber[d.Number]; ok {
+			b.failf("did %d: number %s: already did %d of account %d", d.ID, d.Number, old.ID, old.Account.ID)
+			continue
+		}
+		byNumber[d.Number] = d
+	}
+	b.s.dids, b.s.byNumber = dids, byNumber
+}
+
+// rewrites compiles each owner's rules with rewrite.Compile, the same
+// compiler the API's test call uses.
+func (b *builder) rewrites() {
+	rules := slices.Clone(b.ds.Rewrites)
+	slices.SortStableFunc(rules, func(x, y store.RewriteRule) int {
+		return cmp.Or(strings.Compare(string(x.OwnerKind), string(y.OwnerKind)), cmp.Compare(x.OwnerID, y.OwnerID))
+	})
+	for lo := 0; lo < len(rules); {
+		hi := lo + 1
+		for hi < len(rules) && rules[hi].OwnerKind == rules[lo].OwnerKind && rules[hi].OwnerID == rules[lo].OwnerID {
+			hi++
+		}
+		group := rules[lo:hi]
+		lo = hi
+		kind, id := group[0].OwnerKind, group[0].OwnerID
+		bad := false
+		for _, r := range group {
+			if r.Type != store.RewriteDestination && r.Type != store.RewriteCLI {
+				b.failf("rewrite rule %d: type %q: unknown", r.ID, r.Type)
+				bad = true
+			}
+		}
+		var target **rewrite.Rules
+		switch kind {
+		case store.OwnerEndpoint:
+			if e := b.s.Endpoint(id); e != nil {
+				target = &e.Rewrite
+			}
+		case store.OwnerSIPUser:
+			if u := b.s.UserByID(id); u != nil {
+				target = &u.Rewrite
+			}
+		default:
+			b.failf("rewrite rule %d: owner kind %q: unknown", group[0].ID, kind)
+			continue
+		}
+		if target == nil || bad {
+			continue // orphaned rules apply to nothing
+		}
+		rs, err := rewrite.Compile(group)
+		if err != nil {
+			b.failf("%s %d: %w", ownerName(kind), id, err)
+			continue
+		}
+		*target = rs
+	}
+}
+
+func ownerName(k store.OwnerKind) string {
+	if k == store.OwnerSIPUser {
+		return "sip user"
+	}
+	return "ip endpoint"
+}
+
+// bans compiles the firewall bans. Each prefix's value is the latest expiry
+// of itself and every ban that covers it, so that the longest-prefix match
+// alone answers Banned.
+func (b *builder) bans() {
+	t := &b.s.bans
+	for i := range b.ds.Bans {
+		bn := &b.ds.Bans[i]
+		p, fqdn, err := parseAddress(bn.Address)
+		if err == nil && fqdn != "" {
+			err = errors.New("a host name cannot be banned")
+		}
+		if err != nil {
+			b.failf("ban %d: address %q: %v", bn.ID, bn.Address, err)
+			continue
+		}
+		exp := expiry(bn.ExpiresAt)
+		t.Modify(p, func(old int64, found bool) (int64, bool) { return max(old, exp), false })
+	}
+	type folded struct {
+		p   netip.Prefix
+		exp int64
+	}
+	var fold []folded
+	for p, exp := range t.All() {
+		m := exp
+		for _, up := range t.Supernets(p) {
+			m = max(m, up)
+		}
+		if m != exp {
+			fold = append(fold, folded{p, m})
+		}
+	}
+	for _, f := range fold {
+		t.Insert(f.p, f.exp)
+	}
+	b.s.numBans = t.Size()
+}
+
+// expiry returns a ban's expiry in Unix nanoseconds; never is MaxInt64.
+func expiry(t time.Time) int64 {
+	if t.IsZero() || t.Year() >= 2262 {
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// parseAddress parses a stored address: an IP address (a single-host prefix),
+// a CIDR without host bits, or else a host name (returned lower case, without
+// a trailing dot, with an invalid prefix). IPv4-mapped IPv6 is unmapped.
+func parseAddress(s string) (netip.Prefix, string, error) {
+	if strings.IndexByte(s, '/') >= 0 {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, "", errors.New("invalid prefix")
+		}
+		if p.Masked() != p {
+			return p, "", errors.New("host bits set")
+		}
+		return unmapPrefix(p), "", nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, "", errors.New("zoned address")
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), "", nil
+	}
+	if isHostName(s) {
+		return netip.Prefix{}, strings.ToLower(strings.TrimSuffix(s, ".")), nil
+	}
+	return netip.Prefix{}, "", errors.New("not an IP address, CIDR or host name")
+}
+
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+func isHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	last := s[strings.LastIndexByte(s, '.')+1:]
+	allDigits := true
+	for i := 0; i < len(last); i++ {
+		if last[i] < '0' || last[i] > '9' {
+			allDigits = false
+		}
+	}
+	if last == "" || allDigits {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !strings.Contains(s, "..")
+}
+
+// sortedOrder returns the indices 0..n-1 sorted by cmp, or in order when
+// they already are (the store lists by ID).
+func sortedOrder(n int, cmp func(i, j int32) int) []int32 {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if !slices.IsSortedFunc(order, cmp) {
+		slices.SortFunc(order, cmp)
+	}
+	return order
+}
+
+// bucket orders the indices i with group[i] >= 0 by group, stably, in
+// O(n + groups) (counting sort). Group g's indices are
+// order[start[g]:start[g+1]].
+func bucket(group []int32, groups int) (order, start []int32) {
+	start = make([]int32, groups+1)
+	for _, g := range group {
+		if g >= 0 {
+			start[g+1]++
+		}
+	}
+	for g := range groups {
+		start[g+1] += start[g]
+	}
+	order = make([]int32, start[groups])
+	next := slices.Clone(start[:groups])
+	for i, g := range group {
+		if g >= 0 {
+			order[next[g]] = int32(i)
+			next[g]++
+		}
+	}
+	return order, start
+}

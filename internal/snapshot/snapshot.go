@@ -1,0 +1,315 @@
+package snapshot
+
+import (
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gaissmai/bart"
+
+	"github.com/sipward/sipward/internal/rewrite"
+)
+
+// Snapshot is one compiled, immutable configuration version. All methods are
+// safe for concurrent use and, unless documented otherwise, allocate nothing.
+type Snapshot struct {
+	rev   int64
+	realm string
+
+	accounts []Account // by ID
+	acctIdx  idIndex
+	eps      []Endpoint // sends endpoints by prefix then ID, then receives endpoints by account then ID
+	epIdx    idIndex
+	users    []User // by ID
+	userIdx  idIndex
+	byName   map[string]*User
+	dids     []DID // by account then number
+	byNumber map[string]*DID
+
+	nodes    []node            // one per distinct sends prefix
+	prefixes bart.Table[int32] // sends prefix → index into nodes
+	core     bart.Lite
+	bans     bart.Table[int64] // prefix → expiry (UnixNano), covering supernets folded in
+	numBans  int
+}
+
+// node is one distinct prefix of the sends table: the endpoints that have
+// exactly this prefix (eps[lo:hi]) and the node of the longest prefix that
+// strictly encloses it (-1: none).
+type node struct {
+	lo, hi int32
+	parent int32
+}
+
+// Revision returns the store revision the snapshot was built from.
+func (s *Snapshot) Revision() int64 { return s.rev }
+
+// Realm returns Options.Realm.
+func (s *Snapshot) Realm() string { return s.realm }
+
+// Accounts returns the number of accounts.
+func (s *Snapshot) Accounts() int { return len(s.accounts) }
+
+// Endpoints returns the number of IP endpoints (sends and receives).
+func (s *Snapshot) Endpoints() int { return len(s.eps) }
+
+// Users returns the number of SIP users.
+func (s *Snapshot) Users() int { return len(s.users) }
+
+// DIDs returns the number of DIDs.
+func (s *Snapshot) DIDs() int { return len(s.dids) }
+
+// Bans returns the number of ban entries (active or not at any given time).
+func (s *Snapshot) Bans() int { return s.numBans }
+
+// Account returns the account with that ID, or nil.
+func (s *Snapshot) Account(id int64) *Account {
+	if i := s.acctIdx.get(id); i >= 0 {
+		return &s.accounts[i]
+	}
+	return nil
+}
+
+// Endpoint returns the IP endpoint (sends or receives) with that ID, or nil.
+func (s *Snapshot) Endpoint(id int64) *Endpoint {
+	if i := s.epIdx.get(id); i >= 0 {
+		return &s.eps[i]
+	}
+	return nil
+}
+
+// User returns the SIP user with that username (exact, case-sensitive), or
+// nil. See the package documentation for users of other realms.
+func (s *Snapshot) User(name string) *User { return s.byName[name] }
+
+// UserByID returns the SIP user with that ID, or nil.
+func (s *Snapshot) UserByID(id int64) *User {
+	if i := s.userIdx.get(id); i >= 0 {
+		return &s.users[i]
+	}
+	return nil
+}
+
+// DID returns the DID with that number, or nil. A leading '+' is ignored.
+func (s *Snapshot) DID(number string) *DID {
+	return s.byNumber[strings.TrimPrefix(number, "+")]
+}
+
+// IsCore reports whether addr is one of the routing core's addresses
+// (Options.CoreAddrs).
+func (s *Snapshot) IsCore(addr netip.Addr) bool { return s.core.Contains(addr.Unmap()) }
+
+// KnownSource reports whether addr lies in the prefix of any sends endpoint,
+// whatever tech prefix, CLI or transport a request from it carries. The
+// firewall uses it to tell calls from unknown addresses.
+func (s *Snapshot) KnownSource(addr netip.Addr) bool { return s.prefixes.Contains(addr.Unmap()) }
+
+// Banned reports whether a firewall ban covering addr is in force at now.
+// Overlapping bans are folded at build time, so a /32 ban that has expired
+// does not hide a /24 ban that has not.
+func (s *Snapshot) Banned(addr netip.Addr, now time.Time) bool {
+	exp, ok := s.bans.Lookup(addr.Unmap())
+	return ok && exp > now.UnixNano()
+}
+
+// Account is a customer of the platform.
+type Account struct {
+	ID        int64
+	Name      string
+	BlockFrom int64 // first internal number (extension); 0 with BlockSize 0: no block
+	BlockSize int64
+	Channels  int32 // max concurrent calls of the whole account
+	CPS       int32 // max new calls per second; 0 = unlimited
+
+	// Receives are the account's receives endpoints, in ID order.
+	Receives []Endpoint
+	// DIDs are the account's DIDs, ordered by number.
+	DIDs []DID
+
+	cliExact []string         // exact patterns without a leading '+', sorted
+	cliRegex []*regexp.Regexp // regex patterns, in ID order
+}
+
+// HasCLIPatterns reports whether the account restricts its CLIs.
+func (a *Account) HasCLIPatterns() bool { return len(a.cliExact)+len(a.cliRegex) > 0 }
+
+// MatchCLI reports whether cli matches one of the account's CLI patterns:
+// equal to an exact pattern (a leading '+' ignored on both), or matched by a
+// regex pattern (anchored only as written).
+func (a *Account) MatchCLI(cli string) bool {
+	if _, ok := slices.BinarySearch(a.cliExact, strings.TrimPrefix(cli, "+")); ok {
+		return true
+	}
+	for _, re := range a.cliRegex {
+		if re.MatchString(cli) {
+			return true
+		}
+	}
+	return false
+}
+
+// DID returns the account's DID with that number (a leading '+' ignored), or nil.
+func (a *Account) DID(number string) *DID {
+	i, ok := slices.BinarySearchFunc(a.DIDs, strings.TrimPrefix(number, "+"), func(d DID, n string) int { return strings.Compare(d.Number, n) })
+	if !ok {
+		return nil
+	}
+	return &a.DIDs[i]
+}
+
+// CLIAuthenticates reports whether cli identifies the account for CLI
+// authentication: it matches one of the account's CLI patterns or is one of
+// its DIDs.
+func (a *Account) CLIAuthenticates(cli string) bool {
+	return cli != "" && (a.MatchCLI(cli) || a.DID(cli) != nil)
+}
+
+// Endpoint is an IP endpoint of an account ("IP Authentication").
+type Endpoint struct {
+	ID      int64
+	Account *Account
+	Rewrite *rewrite.Rules // nil: no rules (Apply on nil passes input through)
+
+	Prefix netip.Prefix // the address as a prefix; invalid when the address is an FQDN
+	FQDN   string       // receives only: the host name, lower case, no trailing dot
+
+	TechPrefix     string // stripped from the dialled number when it matched
+	CLIPrefix      string
+	ForceFrom      string
+	OutboundProxy  string // egress: host[:port]
+	Username       string // egress credentials
+	PasswordSealed []byte // egress password, sealed (package secret); nil when none
+
+	Channels  int32 // 0 = unlimited
+	CPS       int32 // 0 = unlimited
+	Codecs    Codecs
+	Port      uint16
+	Protocol  Protocol
+	Direction Direction
+
+	CLIAuth           bool
+	ForceNAT          bool
+	DisableNAT        bool
+	InterceptReinvite bool
+}
+
+// Address returns the endpoint's address as stored: the FQDN, a bare
+// address for a single-host prefix, or the CIDR. It allocates.
+func (e *Endpoint) Address() string {
+	if e.FQDN != "" {
+		return e.FQDN
+	}
+	if e.Prefix.IsSingleIP() {
+		return e.Prefix.Addr().String()
+	}
+	return e.Prefix.String()
+}
+
+// User is a SIP user ("SIP User Authentication").
+//
+// HA1MD5 and HA1SHA256 are kept as lower-case hex strings, the form package
+// digest verifies against, so that authentication needs no conversion; an
+// empty string means no HA1 for that algorithm.
+type User struct {
+	ID        int64
+	Account   *Account
+	Rewrite   *rewrite.Rules // nil: no rules
+	Username  string
+	Realm     string
+	HA1MD5    string
+	HA1SHA256 string
+	// Whitelist, when not empty, lists the only source prefixes the user may
+	// use after digest authentication.
+	Whitelist []netip.Prefix
+
+	Channels int32 // 0 = unlimited
+	CPS      int32 // 0 = unlimited
+	Codecs   Codecs
+	Protocol Protocol
+	NATPing  NATPing
+
+	RetainDID      bool
+	SmartExtension bool
+	Voicemail      bool
+}
+
+// Allowed reports whether the user may be used from addr: true when the
+// whitelist is empty or one of its prefixes contains addr.
+func (u *User) Allowed(addr netip.Addr) bool {
+	if len(u.Whitelist) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range u.Whitelist {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// DID is a phone number of an account.
+type DID struct {
+	ID      int64
+	Number  string // E.164 without '+'
+	Account *Account
+	User    *User // nil: routed to the account's receives endpoints
+}
+
+// idIndex maps IDs to positions: a dense table when the IDs are compact
+// (the usual case for database sequences), else a map.
+type idIndex struct {
+	min    int64
+	dense  []int32 // position+1 of ID min+i; 0: absent
+	sparse map[int64]int32
+}
+
+// newIDIndex indexes the n IDs id(0..n-1). A repeated ID keeps its first
+// position and is reported to dup with both positions.
+func newIDIndex(n int, id func(i int) int64, dup func(first, again int)) idIndex {
+	var x idIndex
+	if n == 0 {
+		return x
+	}
+	lo, hi := id(0), id(0)
+	for i := 1; i < n; i++ {
+		lo, hi = min(lo, id(i)), max(hi, id(i))
+	}
+	if span := uint64(hi) - uint64(lo); hi-lo >= 0 && span < 2*uint64(n)+1024 {
+		x.min, x.dense = lo, make([]int32, span+1)
+		for i := range n {
+			slot := &x.dense[id(i)-lo]
+			if *slot != 0 {
+				dup(int(*slot-1), i)
+				continue
+			}
+			*slot = int32(i + 1)
+		}
+		return x
+	}
+	x.sparse = make(map[int64]int32, n)
+	for i := range n {
+		if j, ok := x.sparse[id(i)]; ok {
+			dup(int(j), i)
+			continue
+		}
+		x.sparse[id(i)] = int32(i)
+	}
+	return x
+}
+
+// get returns the position of id, or -1.
+func (x *idIndex) get(id int64) int {
+	if x.dense != nil {
+		if j := uint64(id) - uint64(x.min); j < uint64(len(x.dense)) {
+			return int(x.dense[j]) - 1
+		}
+		return -1
+	}
+	if j, ok := x.sparse[id]; ok {
+		return int(j)
+	}
+	return -1
+}

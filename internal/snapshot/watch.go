@@ -1,0 +1,226 @@
+package snapshot
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sipward/sipward/internal/store"
+)
+
+// Holder holds the serving snapshot. The zero Holder is ready and holds nil.
+type Holder struct {
+	p atomic.Pointer[Snapshot]
+}
+
+// Load returns the serving snapshot, or nil before the first one is stored.
+// A request should call it once and use that snapshot throughout.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Store makes s the serving snapshot.
+func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
+
+// DefaultInterval is how often a Watcher polls the store's revision.
+const DefaultInterval = 200 * time.Millisecond
+
+// Watcher keeps a Holder's snapshot in step with the store: it polls the
+// store's revision and, when it changed, loads, builds and swaps.
+//
+// A build that fails leaves the old snapshot serving; it is logged once per
+// revision, reported by LastError and Healthy, and not retried by Poll until
+// the revision changes again (Refresh retries it). A store that cannot be
+// reached also leaves the old snapshot serving, is logged once when it goes
+// and once when it comes back, and is retried at every poll.
+type Watcher struct {
+	// Interval is the time between polls in Run. Set it before Run; 0 means
+	// DefaultInterval.
+	Interval time.Duration
+
+	st  store.Store
+	h   *Holder
+	opt Options
+	log *slog.Logger
+
+	build sync.Mutex // held while loading, building and swapping
+
+	mu        sync.Mutex // guards the fields below
+	onSwap    []func(*Snapshot)
+	storeErr  error // last store failure; nil once the store answers
+	buildErr  error // last failed build; nil after a successful swap
+	buildRev  int64 // the revision that failed to build
+	loggedRev int64 // the revision whose build failure was logged
+}
+
+// NewWatcher returns a Watcher that builds snapshots of st with opt into h.
+// A nil log discards.
+func NewWatcher(st store.Store, h *Holder, opt Options, log *slog.Logger) *Watcher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{st: st, h: h, opt: opt, log: log}
+}
+
+// OnSwap registers fn to be called with each new snapshot right after it
+// starts serving, in the goroutine that swapped it (Run's or Refresh's
+// caller), one swap at a time and in order. fn must be quick and must not
+// call Refresh or Poll.
+func (w *Watcher) OnSwap(fn func(*Snapshot)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.onSwap = append(w.onSwap, fn)
+}
+
+// Run polls every Interval until ctx is done. It polls once at once.
+func (w *Watcher) Run(ctx context.Context) {
+	iv := w.Interval
+	if iv <= 0 {
+		iv = DefaultInterval
+	}
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		_ = w.Poll(ctx) // failures are logged and kept for LastError
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Poll checks the store's revision once and, when it differs from the
+// serving snapshot's, rebuilds and swaps. It does not rebuild a revision
+// whose build already failed. It returns the store or build error, if any.
+func (w *Watcher) Poll(ctx context.Context) error {
+	rev, err := w.st.Revision(ctx)
+	if err != nil {
+		return w.storeFailed(ctx, err)
+	}
+	w.build.Lock()
+	defer w.build.Unlock()
+	if cur := w.h.Load(); cur != nil && cur.Revision() == rev {
+		w.storeOK()
+		return nil
+	}
+	w.mu.Lock()
+	failed, buildErr := w.buildErr != nil && w.buildRev == rev, w.buildErr
+	w.mu.Unlock()
+	if failed {
+		w.storeOK()
+		return buildErr
+	}
+	return w.rebuild(ctx)
+}
+
+// Refresh brings the serving snapshot up to the store's current revision
+// now, rebuilding even a revision that failed before, and returns the store
+// or build error. The API calls it after a change, so that the change is in
+// force on this node when the call returns. Concurrent Refreshes coalesce: one
+// that finds the snapshot already at the revision it read returns nil at once.
+func (w *Watcher) Refresh(ctx context.Context) error {
+	rev, err := w.st.Revision(ctx)
+	if err != nil {
+		return w.storeFailed(ctx, err)
+	}
+	w.build.Lock()
+	defer w.build.Unlock()
+	if cur := w.h.Load(); cur != nil && cur.Revision() == rev {
+		w.storeOK()
+		return nil
+	}
+	return w.rebuild(ctx)
+}
+
+// rebuild loads, builds and swaps; w.build is held.
+func (w *Watcher) rebuild(ctx context.Context) error {
+	ds, err := Load(ctx, w.st)
+	if err != nil {
+		return w.storeFailed(ctx, err)
+	}
+	w.storeOK()
+	start := time.Now()
+	s, err := Build(ds, w.opt)
+	if err != nil {
+		w.buildFailed(ds.Revision, err)
+		return err
+	}
+	w.h.Store(s)
+	w.mu.Lock()
+	w.buildErr, w.buildRev = nil, 0
+	fns := w.onSwap
+	w.mu.Unlock()
+	w.log.Debug("snapshot swapped", "revision", s.Revision(), "accounts", s.Accounts(),
+		"endpoints", s.Endpoints(), "users", s.Users(), "build", time.Since(start))
+	for _, fn := range fns {
+		fn(s)
+	}
+	return nil
+}
+
+func (w *Watcher) storeFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err // shutting down, not a store failure
+	}
+	w.mu.Lock()
+	first := w.storeErr == nil
+	w.storeErr = err
+	w.mu.Unlock()
+	if first {
+		w.log.Warn("snapshot: store unreachable; serving the last snapshot", "revision", w.servingRevision(), "err", err)
+	}
+	return err
+}
+
+func (w *Watcher) storeOK() {
+	w.mu.Lock()
+	was := w.storeErr
+	w.storeErr = nil
+	w.mu.Unlock()
+	if was != nil {
+		w.log.Info("snapshot: store reachable again")
+	}
+}
+
+func (w *Watcher) buildFailed(rev int64, err error) {
+	w.mu.Lock()
+	w.buildErr, w.buildRev = err, rev
+	log := w.loggedRev != rev
+	w.loggedRev = rev
+	w.mu.Unlock()
+	if log {
+		w.log.Error("snapshot: build failed; serving the last snapshot", "revision", rev, "serving", w.servingRevision(), "err", err)
+	}
+}
+
+func (w *Watcher) servingRevision() int64 {
+	if s := w.h.Load(); s != nil {
+		return s.Revision()
+	}
+	return 0
+}
+
+// LastError returns the current failure, if any: a store failure (with the
+// revision still serving, 0 when none) or else a failed build (with the
+// revision that failed). It returns 0, nil when the snapshot is current.
+func (w *Watcher) LastError() (rev int64, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.storeErr != nil {
+		return w.servingRevision(), w.storeErr
+	}
+	if w.buildErr != nil {
+		return w.buildRev, w.buildErr
+	}
+	return 0, nil
+}
+
+// Healthy reports whether a snapshot is serving, the store answered the last
+// poll, and the last build succeeded. When false, the node still serves its
+// last snapshot; LastError says why it is stale.
+func (w *Watcher) Healthy() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.storeErr == nil && w.buildErr == nil && w.h.Load() != nil
+}

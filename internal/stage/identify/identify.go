@@ -1,0 +1,93 @@
+// Package identify is the pipeline stage that tells who sent a request by
+// its source address: the routing core, or a customer's sends IP endpoint.
+//
+// The work is done by snapshot.Snapshot.Identify: a longest-prefix match of
+// the real socket peer against the sends endpoints, told apart by tech prefix
+// and then by CLI authentication, falling back to enclosing prefixes, with
+// the endpoint's transport pinning checked last. The stage turns its outcome
+// into the request's Identity, or into a 403 for an ambiguous source or a
+// refused transport. A source that matches no endpoint is passed on
+// unidentified, for digest authentication to decide; a source that matches
+// an endpoint is never challenged.
+package identify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/snapshot"
+)
+
+// Name is the stage name, as it appears in traces and Result.Stage.
+const Name = "identify"
+
+// Reason phrases of the stage's rejections.
+const (
+	ReasonAmbiguous = "Ambiguous source"
+	ReasonTransport = "Transport not allowed"
+)
+
+// handler is the stage in the chain.
+type handler struct {
+	next     pipeline.Handler
+	snapshot func() *snapshot.Snapshot
+	metrics  *metrics
+}
+
+// Name returns "identify".
+func (h *handler) Name() string { return Name }
+
+// ServeSIP identifies r by r.Source. The core and a matched endpoint set
+// r.Auth (AuthCore; AuthIP with the account, the endpoint and the dialled
+// number without its tech prefix) and go to next; an unmatched source goes to
+// next with r.Auth untouched. An ambiguous source or a refused transport stops
+// the chain with 403 (a silent drop for an ACK, which is never answered). The
+// only error is a missing snapshot.
+func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+	s := r.Snap
+	if s == nil {
+		s = h.snapshot()
+	}
+	if s == nil {
+		return pipeline.Result{}, errors.New("stage/identify: no configuration snapshot loaded")
+	}
+	dialled := r.Msg.Recipient.User
+	var cli string
+	if from := r.Msg.From(); from != nil {
+		cli = from.Address.User
+	}
+	m := s.Identify(r.Source.Addr(), r.Transport, dialled, cli)
+	h.metrics.requests[m.Kind].Inc()
+	switch m.Kind {
+	case snapshot.Core:
+		r.Auth = pipeline.Identity{Method: pipeline.AuthCore, Dialled: dialled, CLI: cli}
+	case snapshot.Matched:
+		r.Auth = pipeline.Identity{
+			Method:     pipeline.AuthIP,
+			AccountID:  m.Endpoint.Account.ID,
+			EndpointID: m.Endpoint.ID,
+			Dialled:    m.Dialled,
+			CLI:        cli,
+		}
+	case snapshot.Ambiguous:
+		why := fmt.Sprintf("source %s matches %d endpoints that neither tech prefix nor CLI tells apart, among them endpoint %d (account %d) and endpoint %d (account %d)",
+			r.Source.Addr(), m.Candidates, m.Endpoint.ID, m.Endpoint.Account.ID, m.Other.ID, m.Other.Account.ID)
+		return reject(r, ReasonAmbiguous, why), nil
+	case snapshot.WrongTransport:
+		why := fmt.Sprintf("endpoint %d (account %d) requires %s; the request came over %s",
+			m.Endpoint.ID, m.Endpoint.Account.ID, m.Endpoint.Protocol, r.Transport)
+		return reject(r, ReasonTransport, why), nil
+	}
+	r.Trace.Pass(Name)
+	return h.next.ServeSIP(ctx, r)
+}
+
+// reject answers 403 with reason, or drops an ACK.
+func reject(r *pipeline.Request, reason, why string) pipeline.Result {
+	if r.Msg.IsAck() {
+		return pipeline.DropResult(Name, why)
+	}
+	return pipeline.Reject(Name, 403, reason, why)
+}
