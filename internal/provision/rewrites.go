@@ -4,7 +4,7 @@ import (
 	"context"
 	"regexp"
 
-	"github.com/sipward/sipward/internal/stage/rewrite"
+	"github.com/sipward/sipward/internal/rewrite"
 	"github.com/sipward/sipward/internal/store"
 )
 
