@@ -333,3 +333,6 @@ func withWarnings(v any, warns []provision.Warning) (any, error) {
 	m["warnings"] = warns
 	return m, nil
 }
+
+// BadRequest is a 400 naming the field, for extensions.
+func BadRequest(field, msg string) error { return badRequest(field, "%s", msg) }

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,10 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sipward/sipward/internal/api"
 	"github.com/sipward/sipward/internal/config"
@@ -51,17 +56,34 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 		}
 	}
 
-	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sipCtx, stopSIP := context.WithCancel(context.Background())
+	defer stopSIP()
+	side, err := startSIP(sipCtx, cfg, log, reg, st, svc)
+	if err != nil {
+		return err
+	}
+
+	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Extensions: liveViews(side)})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		h := health{Status: "ok", Store: "ok", Snapshot: side.holder.Load().Revision()}
 		if _, err := st.Revision(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "{\"status\":\"degraded\",\"store\":%q}\n", "unreachable")
-			return
+			h.Status, h.Store = "degraded", "unreachable: serving the last snapshot"
 		}
-		fmt.Fprintln(w, `{"status":"ok"}`)
+		if rev, err := side.watcher.LastError(); err != nil {
+			h.Status, h.SnapshotError = "degraded", fmt.Sprintf("revision %d did not build: %v", rev, err)
+		}
+		code := http.StatusOK
+		if h.Status != "ok" {
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(h)
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -72,9 +94,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("sipward serving", "http", ln.Addr().String(), "db", redactDSN(cfg.DB), "realm", cfg.Realm)
+	log.Info("sipward serving", "http", ln.Addr().String(), "sip", side.addrs.UDP, "db", redactDSN(cfg.DB), "realm", cfg.Realm)
 	if ready != nil {
-		ready(Addrs{HTTP: ln.Addr().String()})
+		ready(Addrs{HTTP: ln.Addr().String(), SIP: side.addrs.UDP, SIPS: side.addrs.TLS})
 	}
 
 	select {
@@ -85,10 +107,20 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	log.Info("sipward shutting down", "drain", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	side.close(sctx) // no new calls; active ones get until the deadline, then BYE
+	stopSIP()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// health is the answer of /healthz.
+type health struct {
+	Status        string `json:"status"` // ok | degraded
+	Store         string `json:"store"`
+	Snapshot      int64  `json:"snapshot_revision"`
+	SnapshotError string `json:"snapshot_error,omitempty"`
 }
 
 // Addrs are the addresses a node bound (useful with port 0).

@@ -16,11 +16,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sipward/sipward/internal/store"
 )
 
 // resource is one kind of object the CLI manages.
@@ -261,6 +264,31 @@ func envOr(k, def string) string {
 	return def
 }
 
+// stringFields are the JSON names of every string field of the API's
+// objects: their values are sent as strings even when they look like
+// numbers (username=1001, number=442071234567, tech_prefix=123).
+var stringFields = func() map[string]bool {
+	m := map[string]bool{"input": true, "type": true}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath():
+				walk(f.Type)
+			case f.Type.Kind() == reflect.String && name != "" && name != "-":
+				m[name] = true
+			}
+		}
+	}
+	for _, v := range []any{store.Account{}, store.IPEndpoint{}, store.SIPUser{}, store.CLIPattern{}, store.DID{},
+		store.RewriteRule{}, store.Profile{}, store.Ban{}, store.Token{}} {
+		walk(reflect.TypeOf(v))
+	}
+	return m
+}()
+
 // fields turns key=value arguments into a JSON object.
 func fields(args []string) (map[string]any, error) {
 	m := map[string]any{}
@@ -269,8 +297,11 @@ func fields(args []string) (map[string]any, error) {
 		if !ok || k == "" {
 			return nil, fmt.Errorf("%q: want key=value", a)
 		}
+		last := k[strings.LastIndex(k, ".")+1:]
 		var j any
-		if err := json.Unmarshal([]byte(v), &j); err == nil {
+		if stringFields[last] {
+			m[k] = v
+		} else if err := json.Unmarshal([]byte(v), &j); err == nil {
 			switch j.(type) {
 			case string:
 				m[k] = v // keep quotes-free strings as typed

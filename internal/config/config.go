@@ -34,8 +34,13 @@ type Config struct {
 	DigestAlgorithms []string      // offered in this order: MD5, SHA-256
 	ShutdownTimeout  time.Duration // drain time on SIGTERM
 	ExternalHost     string        // host sipward puts in Via/Contact when behind NAT; default: listen IP
+	Redis            string        // host:port or redis:// URL of the shared live state; empty: in-process
+	Keepalive        time.Duration // in-dialog OPTIONS interval; 0 disables
+	FraudThreshold   int           // failures per source that trigger a ban
+	FraudWindow      time.Duration // within this window
+	FraudBan         time.Duration // for this long
 
-	shutdown *string // raw --shutdown-timeout, parsed by Validate
+	envErrs []error // environment twins that did not parse
 }
 
 // Default returns the embedded defaults: SIP on :5060, HTTP on :8080, data in ./sipward.db.
@@ -55,6 +60,10 @@ func Default() Config {
 		SIPSAddr:         ":5061",
 		DigestAlgorithms: []string{"MD5"},
 		ShutdownTimeout:  10 * time.Second,
+		Keepalive:        30 * time.Second,
+		FraudThreshold:   10,
+		FraudWindow:      time.Minute,
+		FraudBan:         time.Hour,
 	}
 }
 
@@ -122,19 +131,48 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	lst(&c.CoreAddr, "core-addr", "address or CIDR the routing core sends calls from")
 	lst(&c.DigestAlgorithms, "digest-algorithms", "digest algorithms offered, in order: MD5, SHA-256")
 	str(&c.ExternalHost, "external-host", "host name or IP sipward puts in Via and Contact (default: the listen IP)")
-	d := c.ShutdownTimeout.String()
-	str(&d, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
-	c.shutdown = &d
+	dur := func(p *time.Duration, name, usage string) {
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q: not a duration such as 30s", envName(name), v))
+			} else {
+				*p = d
+			}
+		}
+		fs.DurationVar(p, name, *p, usage+" (env "+envName(name)+")")
+	}
+	num := func(p *int, name, usage string) {
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q: not a number", envName(name), v))
+			} else {
+				*p = n
+			}
+		}
+		fs.IntVar(p, name, *p, usage+" (env "+envName(name)+")")
+	}
+	str(&c.Redis, "redis", "Redis for live state shared by nodes (host:port or redis://…); empty: in-process")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
+	dur(&c.Keepalive, "keepalive", "interval of in-dialog OPTIONS to both legs of a call; 0 disables")
+	num(&c.FraudThreshold, "fraud-threshold", "failed authentications (or credential-less INVITEs) per source that ban it; negative disables")
+	dur(&c.FraudWindow, "fraud-window", "window in which fraud-threshold failures ban a source")
+	dur(&c.FraudBan, "fraud-ban", "how long a source banned by fraud detection stays banned")
 }
 
 // Validate checks c and names the culprit.
 func (c *Config) Validate() error {
-	if c.shutdown != nil {
-		d, err := time.ParseDuration(*c.shutdown)
-		if err != nil || d < 0 {
-			return fmt.Errorf("shutdown-timeout: %q: not a duration such as 10s", *c.shutdown)
+	if len(c.envErrs) > 0 {
+		return c.envErrs[0]
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"shutdown-timeout", c.ShutdownTimeout}, {"keepalive", c.Keepalive}, {"fraud-window", c.FraudWindow}, {"fraud-ban", c.FraudBan}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s: %s: must not be negative", d.name, d.v)
 		}
-		c.ShutdownTimeout = d
 	}
 	for _, a := range []struct{ name, v string }{{"http-addr", c.HTTPAddr}, {"sip-addr", c.SIPAddr}, {"sips-addr", c.SIPSAddr}} {
 		if a.v == "" && a.name != "http-addr" {

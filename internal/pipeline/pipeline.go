@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/snapshot"
 )
 
 // Handler processes one SIP request.
@@ -66,6 +68,9 @@ type Request struct {
 	Source    netip.AddrPort // real socket peer: the only address IP authentication trusts
 	Transport string         // UDP, TCP or TLS
 	Now       time.Time      // arrival time; stages take time from here, never time.Now
+	// Snap is the configuration snapshot this request is decided with, loaded
+	// once by the edge so that one request sees one configuration version.
+	Snap *snapshot.Snapshot
 	// Tx is the server transaction of Msg; only the terminal stage answers on it.
 	Tx sip.ServerTransaction
 	// Offer is the SDP to send on leg B when a stage changed it (codec

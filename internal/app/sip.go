@@ -1,0 +1,330 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sipward/sipward/internal/cluster"
+	"github.com/sipward/sipward/internal/config"
+	"github.com/sipward/sipward/internal/digest"
+	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/snapshot"
+	"github.com/sipward/sipward/internal/stage/authn"
+	"github.com/sipward/sipward/internal/stage/codecs"
+	"github.com/sipward/sipward/internal/stage/firewall"
+	"github.com/sipward/sipward/internal/stage/identify"
+	"github.com/sipward/sipward/internal/stage/limits"
+	"github.com/sipward/sipward/internal/stage/rewrite"
+	"github.com/sipward/sipward/internal/stage/route"
+	"github.com/sipward/sipward/internal/stage/sanity"
+	"github.com/sipward/sipward/internal/store"
+)
+
+// sipSide is the running SIP half of a node.
+type sipSide struct {
+	edge      *edge.Edge
+	registrar *edge.Registrar
+	firewall  *firewall.Firewall
+	channels  limits.Channels
+	watcher   *snapshot.Watcher
+	holder    *snapshot.Holder
+	addrs     edge.Addrs
+	redis     *redis.Client
+}
+
+// startSIP builds the pipeline from configuration and opens the SIP listeners.
+func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *prometheus.Registry,
+	st interface {
+		store.Store
+		store.Registrations
+	}, svc *provision.Service) (*sipSide, error) {
+	s := &sipSide{holder: &snapshot.Holder{}}
+
+	var core []netip.Prefix
+	for i, a := range cfg.CoreAddr {
+		p, err := provision.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("core-addr[%d]: %q: not an address or CIDR", i, a)
+		}
+		core = append(core, p)
+	}
+	var ups []sip.Uri
+	for i, u := range cfg.Upstream {
+		var uri sip.Uri
+		if err := sip.ParseUri(u, &uri); err != nil || uri.Host == "" {
+			return nil, fmt.Errorf("upstream[%d]: %q: not a SIP URI (sip:host[:port][;transport=tcp])", i, u)
+		}
+		ups = append(ups, uri)
+	}
+
+	// Configuration snapshot: built once before the listeners open, then kept
+	// current by polling the store's revision.
+	s.watcher = snapshot.NewWatcher(st, s.holder, snapshot.Options{CoreAddrs: core, Realm: cfg.Realm}, log)
+	if err := s.watcher.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("build configuration snapshot: %w", err)
+	}
+
+	// Live state: in-process by default, Redis for scale-out.
+	var rates limits.Rates
+	if cfg.Redis != "" {
+		opt, err := redisOptions(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		s.redis = redis.NewClient(opt)
+		s.channels = cluster.NewRedisChannels(s.redis, cluster.DefaultPrefix, limits.DefaultLease)
+		rates = cluster.NewRedisRates(s.redis, cluster.DefaultPrefix)
+	} else {
+		s.channels = limits.NewLocalChannels(limits.DefaultLease)
+		rates = limits.NewLocalRates(time.Minute)
+	}
+
+	fw, err := firewall.New(firewall.Config{
+		Threshold: cfg.FraudThreshold, Window: cfg.FraudWindow, BanFor: cfg.FraudBan,
+		Trusted: func(a netip.Addr) bool {
+			sn := s.holder.Load()
+			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a))
+		},
+		Persist:    svc.AddDetectedBan,
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.firewall = fw
+	loadBans := func() {
+		bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var bans []store.Ban
+		err := st.View(bctx, func(tx store.Tx) error {
+			var err error
+			bans, _, err = tx.ListBans(bctx, store.BanFilter{ActiveAt: time.Now()})
+			return err
+		})
+		if err == nil {
+			err = fw.SetBans(bans)
+		}
+		if err != nil {
+			log.Warn("firewall: reload bans", "err", err)
+		}
+	}
+	loadBans()
+	s.watcher.OnSwap(func(*snapshot.Snapshot) { go loadBans() })
+
+	san, err := sanity.New(sanity.Config{Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	ident, err := identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	secret, err := svc.NonceSecret(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nonce secret: %w", err)
+	}
+	nonces, err := digest.NewNonces(secret, digest.DefaultNonceLifetime)
+	if err != nil {
+		return nil, err
+	}
+	var algs []digest.Algorithm
+	for _, a := range cfg.DigestAlgorithms {
+		alg, _ := digest.ParseAlgorithm(a)
+		algs = append(algs, alg)
+	}
+	auth, err := digest.New(digest.Config{Realm: cfg.Realm, Algorithms: algs, Nonces: nonces,
+		Counts: digest.NewLocalCounts(digest.DefaultNonceLifetime, digest.DefaultMaxCounts)})
+	if err != nil {
+		return nil, fmt.Errorf("digest-algorithms: %w", err)
+	}
+	an, err := authn.New(authn.Config{Auth: auth, Registry: reg,
+		Lookup: func(r *pipeline.Request, name string) (authn.User, bool) {
+			u := r.Snap.User(name)
+			if u == nil {
+				return authn.User{}, false
+			}
+			au := authn.User{ID: u.ID, Username: u.Username, HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256, Whitelist: u.Whitelist}
+			if u.Account != nil {
+				au.AccountID, au.AccountName = u.Account.ID, u.Account.Name
+			}
+			return au, true
+		},
+		OnFailure: func(src netip.Addr, k authn.FailureKind) {
+			kind := firewall.AuthFailure
+			if k == authn.NoCredentials {
+				kind = firewall.UnknownSourceInvite
+			}
+			fw.Detector().Failure(src, kind, time.Now())
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	lim, err := limits.New(limits.Config{Channels: s.channels, Rates: rates, Registerer: reg,
+		Limits: channelLimits, Rate: rateLimit})
+	if err != nil {
+		return nil, err
+	}
+	rw, err := rewrite.New(rewrite.Config{Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	cod, err := codecs.New(codecs.Config{Registerer: reg, Policy: func(r *pipeline.Request) (codecs.Set, bool) {
+		if ep := r.Snap.Endpoint(r.Auth.EndpointID); r.Auth.EndpointID != 0 && ep != nil {
+			return codecs.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
+		}
+		if u := r.Snap.UserByID(r.Auth.SIPUserID); r.Auth.SIPUserID != 0 && u != nil {
+			return codecs.FromBits(uint32(u.Codecs)), u.Protocol == snapshot.ProtoTLSSRTP
+		}
+		return codecs.Set{}, false
+	}})
+	if err != nil {
+		return nil, err
+	}
+
+	s.registrar, err = edge.NewRegistrar(ctx, edge.RegistrarConfig{Store: st, Log: log,
+		Ping: func(id int64) string {
+			if u := s.holder.Load().UserByID(id); u != nil {
+				return u.NATPing.String()
+			}
+			return "disabled"
+		}})
+	if err != nil {
+		return nil, err
+	}
+	channels := s.channels
+	router := route.New(route.Config{Upstreams: ups, Registrar: s.registrar, Release: func(callID string) {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := channels.Release(rctx, callID); err != nil {
+			log.Warn("limits: release channels", "call_id", callID, "err", err)
+		}
+	}})
+
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls-cert/tls-key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	e, err := edge.New(edge.Config{
+		SIPAddr: cfg.SIPAddr, SIPSAddr: cfg.SIPSAddr, TLS: tlsConf, ExternalHost: cfg.ExternalHost,
+		Log: log, Registry: reg, ReadFilter: fw.ReadFilter,
+		Stages: edge.Stages{Firewall: fw.Stage(), Sanity: san, Identify: ident, Authn: an.Stage(),
+			Limits: lim, Rewrite: rw, Codecs: cod},
+		Snapshot:  s.holder.Load,
+		Router:    router,
+		Registrar: s.registrar,
+		Keepalive: cfg.Keepalive,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.edge = e
+	s.addrs, err = e.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go s.watcher.Run(ctx)
+	go reap(ctx, s.channels, log)
+	return s, nil
+}
+
+// channelLimits returns the channel limits of an identified INVITE: its
+// endpoint or SIP user, then its account.
+func channelLimits(r *pipeline.Request) []limits.Limit {
+	var out []limits.Limit
+	var acct *snapshot.Account
+	switch r.Auth.Method {
+	case pipeline.AuthIP:
+		ep := r.Snap.Endpoint(r.Auth.EndpointID)
+		if ep == nil {
+			return nil
+		}
+		out = append(out, limits.Limit{Key: limits.Key{Kind: limits.Endpoint, ID: ep.ID}, Max: int(ep.Channels)})
+		acct = ep.Account
+	case pipeline.AuthDigest:
+		u := r.Snap.UserByID(r.Auth.SIPUserID)
+		if u == nil {
+			return nil
+		}
+		out = append(out, limits.Limit{Key: limits.Key{Kind: limits.SIPUser, ID: u.ID}, Max: int(u.Channels)})
+		acct = u.Account
+	default:
+		return nil
+	}
+	if acct != nil {
+		out = append(out, limits.Limit{Key: limits.Key{Kind: limits.Account, ID: acct.ID}, Max: int(acct.Channels)})
+	}
+	return out
+}
+
+// rateLimit returns the CPS limit of an identified INVITE.
+func rateLimit(r *pipeline.Request) limits.Rate {
+	switch r.Auth.Method {
+	case pipeline.AuthIP:
+		if ep := r.Snap.Endpoint(r.Auth.EndpointID); ep != nil {
+			return limits.Rate{Key: limits.Key{Kind: limits.Endpoint, ID: ep.ID}, PerSecond: int(ep.CPS)}
+		}
+	case pipeline.AuthDigest:
+		if u := r.Snap.UserByID(r.Auth.SIPUserID); u != nil {
+			return limits.Rate{Key: limits.Key{Kind: limits.SIPUser, ID: u.ID}, PerSecond: int(u.CPS)}
+		}
+	}
+	return limits.Rate{}
+}
+
+// reap frees channels whose lease ran out (held by a crashed node).
+func reap(ctx context.Context, ch limits.Channels, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := ch.Reap(ctx, now); err != nil {
+				log.Warn("limits: reap expired channels", "err", err)
+			} else if n > 0 {
+				log.Info("limits: freed channels of expired holds", "holds", n)
+			}
+		}
+	}
+}
+
+func redisOptions(s string) (*redis.Options, error) {
+	if strings.Contains(s, "://") {
+		o, err := redis.ParseURL(s)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %q: %w", s, err)
+		}
+		return o, nil
+	}
+	return &redis.Options{Addr: s}, nil
+}
+
+// drain stops new calls, waits for active ones up to the deadline, then closes.
+func (s *sipSide) close(ctx context.Context) {
+	s.edge.Drain(ctx)
+	s.edge.Close()
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.firewall.Close(fctx)
+	if s.redis != nil {
+		s.redis.Close()
+	}
+}

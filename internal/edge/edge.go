@@ -1,0 +1,518 @@
+// Package edge is sipward's glue to the SIP stack (emiago/sipgo): it owns the
+// listeners, turns each inbound request into a pipeline.Request, runs it
+// through the chain (the order is in chain.go), and is the only place that
+// turns a pipeline.Result into a SIP response (respond.go). The terminal
+// stages live here too: the signalling-only B2BUA (b2bua.go) for INVITEs and
+// the registrar (registrar.go) for REGISTERs. Calls and registrations are
+// shown through Calls() and Registrations() for the API.
+//
+// sipgo is used for its transport, transaction and parser layers only, not
+// its dialog caches; everything sipgo-specific stays in this package.
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/snapshot"
+)
+
+// Config configures the edge.
+type Config struct {
+	SIPAddr      string      // UDP and TCP listen address, e.g. ":5060" or "127.0.0.1:0"
+	SIPSAddr     string      // TLS listen address; used when TLS is set
+	TLS          *tls.Config // server certificate for SIP over TLS; nil: no TLS listener
+	ExternalHost string      // host for Via/Contact/From; default: the listen IP, or the first non-loopback IP
+	Log          *slog.Logger
+	Registry     prometheus.Registerer
+	// ReadFilter drops datagrams and messages before parsing (firewall bans).
+	ReadFilter sip.TransportReadFilter
+	// Stages in chain order; see chain.go for which methods pass which.
+	Stages Stages
+	// Snapshot returns the serving configuration snapshot; each request is
+	// decided with the one loaded when it arrived.
+	Snapshot func() *snapshot.Snapshot
+	// Router decides where an authorised INVITE goes.
+	Router Router
+	// Registrar handles authorised REGISTERs; nil answers 403.
+	Registrar *Registrar
+	// Decisions is how many decisions the log keeps (default 10000).
+	Decisions int
+	// InviteTimeout bounds how long leg B may ring (default 3 min).
+	InviteTimeout time.Duration
+	// Keepalive is the interval of in-dialog OPTIONS to both legs; 0 disables.
+	Keepalive time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Router decides where an authorised initial INVITE goes. It returns the
+// call spec, or a Result that rejects the call (for example 480 when the
+// user has no registered contact).
+type Router interface {
+	Route(ctx context.Context, r *pipeline.Request) (CallSpec, *pipeline.Result, error)
+}
+
+// Edge is a running SIP edge node.
+type Edge struct {
+	cfg       Config
+	log       *slog.Logger
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	b         *b2bua
+	chains    chains
+	decisions *decisionLog
+	m         *metrics
+	now       func() time.Time
+
+	udp      net.PacketConn
+	tcp, tls net.Listener
+	stop     context.CancelFunc // ends the edge's own goroutines
+	wg       sync.WaitGroup
+	panicLog rateLimiter
+	failLog  rateLimiter
+	draining chan struct{}
+}
+
+// Addrs are the addresses the edge listens on.
+type Addrs struct {
+	UDP, TCP, TLS string
+}
+
+// New builds the edge; Start opens its listeners.
+func New(cfg Config) (*Edge, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.InviteTimeout == 0 {
+		cfg.InviteTimeout = 3 * time.Minute
+	}
+	if cfg.Router == nil || cfg.Snapshot == nil {
+		return nil, errors.New("edge: a Router and a Snapshot source are required")
+	}
+	e := &Edge{cfg: cfg, log: cfg.Log, decisions: newDecisionLog(cfg.Decisions), now: cfg.Now, draining: make(chan struct{})}
+	e.panicLog = rateLimiter{every: 10 * time.Second}
+	e.failLog = rateLimiter{every: 10 * time.Second}
+	return e, nil
+}
+
+// sipgo logs parse failures of every UDP packet at Error level with the
+// whole packet (pitfall 6): route its logs through a rate limit.
+func (e *Edge) sipgoLogger() *slog.Logger {
+	return slog.New(&limitedHandler{h: e.log.Handler(), lim: &rateLimiter{every: 5 * time.Second}})
+}
+
+// Start opens the listeners and serves until ctx ends or Close is called.
+func (e *Edge) Start(ctx context.Context) (Addrs, error) {
+	var addrs Addrs
+	ctx, e.stop = context.WithCancel(ctx)
+	host, port, err := net.SplitHostPort(e.cfg.SIPAddr)
+	if err != nil {
+		return addrs, fmt.Errorf("edge: sip-addr %q: %w", e.cfg.SIPAddr, err)
+	}
+	lc := net.ListenConfig{}
+	e.udp, err = lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, port))
+	if err != nil {
+		return addrs, fmt.Errorf("edge: listen udp %s: %w", e.cfg.SIPAddr, err)
+	}
+	// TCP on the same port as UDP (port 0 picks UDP's).
+	udpPort := e.udp.LocalAddr().(*net.UDPAddr).Port
+	e.tcp, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(udpPort)))
+	if err != nil {
+		e.udp.Close()
+		return addrs, fmt.Errorf("edge: listen tcp %s: %w", e.cfg.SIPAddr, err)
+	}
+	addrs.UDP, addrs.TCP = e.udp.LocalAddr().String(), e.tcp.Addr().String()
+	if e.cfg.TLS != nil {
+		ln, err := lc.Listen(ctx, "tcp", e.cfg.SIPSAddr)
+		if err != nil {
+			e.udp.Close()
+			e.tcp.Close()
+			return addrs, fmt.Errorf("edge: listen tls %s: %w", e.cfg.SIPSAddr, err)
+		}
+		e.tls = tls.NewListener(ln, e.cfg.TLS)
+		addrs.TLS = ln.Addr().String()
+	}
+
+	ext := e.cfg.ExternalHost
+	if ext == "" {
+		ext = advertisedHost(e.udp.LocalAddr().(*net.UDPAddr).IP)
+	}
+	slog := e.sipgoLogger()
+	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog)}
+	if e.cfg.ReadFilter != nil {
+		tpOpts = append(tpOpts, sip.WithTransportLayerReadFilter(e.cfg.ReadFilter))
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext),
+		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {})))
+	if err != nil {
+		return addrs, fmt.Errorf("edge: new user agent: %w", err)
+	}
+	e.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog))
+	if err != nil {
+		return addrs, fmt.Errorf("edge: new server: %w", err)
+	}
+	e.srv = srv
+
+	b := &b2bua{clients: map[string]*sipgo.Client{}, contacts: map[string]sip.Uri{}, host: ext, calls: newCallTable(),
+		log: e.log, t1: sip.T1, inviteTTL: e.cfg.InviteTimeout}
+	listen := map[string]string{pipeline.UDP: addrs.UDP, pipeline.TCP: addrs.TCP}
+	if addrs.TLS != "" {
+		listen[pipeline.TLS] = addrs.TLS
+	}
+	for tr, a := range listen {
+		_, p, _ := net.SplitHostPort(a)
+		pn, _ := strconv.Atoi(p)
+		opts := []sipgo.ClientOption{sipgo.WithClientHostname(ext), sipgo.WithClientPort(pn), sipgo.WithClientLogger(slog)}
+		if tr == pipeline.UDP {
+			// Requests to new destinations leave from the listening socket,
+			// so that IP-authenticated peers and NAT bindings see our port.
+			opts = append(opts, sipgo.WithClientConnectionAddr(a))
+		}
+		cl, err := sipgo.NewClient(ua, opts...)
+		if err != nil {
+			return addrs, fmt.Errorf("edge: new %s client: %w", tr, err)
+		}
+		b.clients[tr] = cl
+		ct := sip.Uri{Scheme: "sip", User: "sipward", Host: ext, Port: pn}
+		if tr != pipeline.UDP {
+			ct.UriParams = sip.HeaderParams{{K: "transport", V: tr}}
+		}
+		if tr == pipeline.TLS {
+			ct.Scheme = "sips"
+		}
+		b.contacts[tr] = ct
+	}
+	e.b = b
+	if e.cfg.Registrar != nil {
+		e.cfg.Registrar.attach(e)
+	}
+	var bindings func() float64
+	if e.cfg.Registrar != nil {
+		bindings = func() float64 { return float64(e.cfg.Registrar.Count()) }
+	} else {
+		bindings = func() float64 { return 0 }
+	}
+	e.m, err = newMetrics(e.cfg.Registry, func() float64 { return float64(b.calls.count.Load()) }, bindings)
+	if err != nil {
+		return addrs, err
+	}
+	b.metrics = e.m
+	e.chains = e.buildChains()
+
+	srv.OnInvite(e.handle)
+	srv.OnRegister(e.handle)
+	srv.OnOptions(e.handle)
+	srv.OnBye(e.handle)
+	srv.OnAck(e.handle)
+	srv.OnCancel(e.handle)
+	srv.OnNoRoute(e.handle)
+	for _, m := range []sip.RequestMethod{sip.UPDATE, sip.INFO, sip.MESSAGE, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PRACK, sip.PUBLISH} {
+		srv.OnRequest(m, e.handle)
+	}
+
+	serve := func(name string, f func() error) {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := f(); err != nil && !isClosedErr(err) {
+				e.log.Error("edge: listener stopped", "listener", name, "err", err)
+			}
+		}()
+	}
+	serve("udp", func() error { return srv.ServeUDP(e.udp) })
+	serve("tcp", func() error { return srv.ServeTCP(e.tcp) })
+	if e.tls != nil {
+		serve("tls", func() error { return srv.ServeTLS(e.tls) })
+	}
+	if e.cfg.Keepalive > 0 {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); e.keepalive(ctx) }()
+	}
+	if e.cfg.Registrar != nil {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); e.cfg.Registrar.run(ctx) }()
+	}
+	e.log.Info("sip edge listening", "udp", addrs.UDP, "tcp", addrs.TCP, "tls", addrs.TLS, "host", ext)
+	return addrs, nil
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed network connection")
+}
+
+// advertisedHost picks the host to put in Via/Contact when the listen
+// address is unspecified: the first non-loopback IPv4 address, else 127.0.0.1.
+func advertisedHost(ip net.IP) string {
+	if ip != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Drain stops taking new calls (503 with Retry-After) and waits up to
+// timeout for active calls to end; then it hangs up the rest. Close after.
+func (e *Edge) Drain(ctx context.Context) {
+	select {
+	case <-e.draining:
+	default:
+		close(e.draining)
+	}
+	if e.b == nil {
+		return
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for e.b.calls.count.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			for _, c := range e.b.calls.all() {
+				e.b.end(c, true, true, "shutdown")
+			}
+			time.Sleep(200 * time.Millisecond) // let the BYEs leave
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the listeners and the stack.
+func (e *Edge) Close() error {
+	if e.stop != nil {
+		e.stop()
+	}
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	if e.tcp != nil {
+		e.tcp.Close()
+	}
+	if e.tls != nil {
+		e.tls.Close()
+	}
+	if e.ua != nil {
+		e.ua.Close()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+// Calls lists active calls, optionally of one account.
+func (e *Edge) Calls(accountID int64) []CallView {
+	out := []CallView{}
+	if e.b == nil {
+		return out
+	}
+	for _, c := range e.b.calls.all() {
+		c.mu.Lock()
+		v := c.view
+		c.mu.Unlock()
+		if accountID == 0 || v.AccountID == accountID {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Decisions lists recent decisions, newest first.
+func (e *Edge) Decisions(f DecisionFilter) []Decision { return e.decisions.list(f) }
+
+// handle is every sipgo request handler: it classifies the request, runs
+// its chain, and answers the Result.
+func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.m.panics.Inc()
+			if e.panicLog.allow(e.now()) {
+				e.log.Error("edge: panic in request handler (answered 500)", "method", req.Method, "panic", fmt.Sprint(p))
+			}
+			if !req.IsAck() {
+				respond(tx, req, 500, "Server Internal Error")
+			}
+		}
+	}()
+	now := e.now()
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return // no usable source address: nothing to answer to
+	}
+	r := &pipeline.Request{Msg: req, Source: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Transport: transportOf(req), Now: now, Tx: tx,
+		Snap: e.cfg.Snapshot()}
+
+	// In-dialog requests belong to a call; no authentication (the dialog's tags are checked).
+	if req.IsAck() || req.IsCancel() || hasToTag(req) {
+		e.inDialog(r)
+		return
+	}
+	ch := e.chains.other
+	switch req.Method {
+	case sip.INVITE:
+		ch = e.chains.invite
+		select {
+		case <-e.draining:
+			e.answer(r, pipeline.Reject("edge", 503, "Service Unavailable", "draining for shutdown", sip.NewHeader("Retry-After", "30")))
+			return
+		default:
+		}
+	case sip.REGISTER:
+		ch = e.chains.register
+	case sip.OPTIONS:
+		ch = e.chains.options
+	}
+	res, err := ch.ServeSIP(context.Background(), r)
+	if err != nil {
+		e.m.failures.Inc()
+		if e.failLog.allow(now) {
+			e.log.Error("edge: request failed (answered 503)", "method", req.Method, "err", err)
+		}
+		res = pipeline.Reject("edge", 503, "Service Unavailable", "technical failure: "+err.Error())
+		res.Why = "technical failure"
+	}
+	if !res.Answered() {
+		e.answer(r, res)
+	}
+	e.m.requests.WithLabelValues(string(req.Method), answerClass(res.Status, res.Drop)).Inc()
+	if req.Method == sip.INVITE || req.Method == sip.REGISTER {
+		e.record(r, res, err)
+	}
+}
+
+func hasToTag(req *sip.Request) bool {
+	to := req.To()
+	return to != nil && to.Params.Has("tag")
+}
+
+func transportOf(req *sip.Request) string {
+	switch req.Transport() {
+	case "TCP":
+		return pipeline.TCP
+	case "TLS":
+		return pipeline.TLS
+	}
+	return pipeline.UDP
+}
+
+// inDialog routes ACK, CANCEL and requests with a To tag to their call.
+func (e *Edge) inDialog(r *pipeline.Request) {
+	req := r.Msg
+	c, fromA := e.b.calls.find(req.CallID().Value())
+	if c == nil {
+		switch {
+		case req.IsAck():
+			// An ACK for a non-2xx final is absorbed by its transaction; a stray one needs nothing.
+		case req.IsCancel():
+			respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
+		default:
+			respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
+		}
+		return
+	}
+	if req.IsCancel() {
+		// sipgo matched CANCELs of pending INVITEs already; this one matched nothing.
+		respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	e.b.inDialog(req, r.Tx, c, fromA)
+}
+
+// record keeps the decision for an INVITE or REGISTER.
+func (e *Edge) record(r *pipeline.Request, res pipeline.Result, err error) {
+	d := Decision{Time: r.Now, Method: string(r.Msg.Method), Source: r.Source.String(), Transport: r.Transport,
+		AccountID: r.Auth.AccountID, Account: r.Auth.AccountName, Auth: r.Auth.Method.String(),
+		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID, Passed: append([]string(nil), r.Trace.Stages()...),
+		Stage: res.Stage, Status: res.Status, Why: res.Why}
+	if cid := r.Msg.CallID(); cid != nil {
+		d.CallID = cid.Value()
+	}
+	if f := r.Msg.From(); f != nil {
+		d.From = f.Address.User
+	}
+	d.To = r.Msg.Recipient.User
+	switch {
+	case err != nil:
+		d.Result = "failed"
+	case res.Drop:
+		d.Result = "dropped"
+	case res.Status >= 200 && res.Status < 300:
+		d.Result = "accepted"
+	default:
+		d.Result = "rejected"
+	}
+	e.decisions.add(d)
+	e.m.decisions.WithLabelValues(nonEmpty(res.Stage, "edge"), answerClass(res.Status, res.Drop)).Inc()
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// rateLimiter allows one event per interval (floods must not become log floods).
+type rateLimiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  time.Time
+}
+
+func (l *rateLimiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) < l.every {
+		return false
+	}
+	l.last = now
+	return true
+}
+
+// limitedHandler passes Warn and above at most once per interval, and
+// never passes sipgo's Info/Debug chatter above our own level.
+type limitedHandler struct {
+	h   slog.Handler
+	lim *rateLimiter
+}
+
+func (h *limitedHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.h.Enabled(ctx, l)
+}
+
+func (h *limitedHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !h.lim.allow(time.Now()) {
+		return nil
+	}
+	// Never log whole packets: keep the message and drop attributes.
+	nr := slog.NewRecord(r.Time, r.Level, "sipgo: "+r.Message, r.PC)
+	return h.h.Handle(ctx, nr)
+}
+
+func (h *limitedHandler) WithAttrs(as []slog.Attr) slog.Handler { return h }
+func (h *limitedHandler) WithGroup(string) slog.Handler         { return h }

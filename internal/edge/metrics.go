@@ -1,0 +1,62 @@
+package edge
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	requests      *prometheus.CounterVec // by method and final status class
+	decisions     *prometheus.CounterVec // by stage that stopped the request, or "route"
+	callsAnswered prometheus.Counter
+	panics        prometheus.Counter
+	failures      prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, active func() float64, bindings func() float64) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sipward_edge_requests_total", Help: "SIP requests handled, by method and answer class (drop, 1xx…6xx).",
+		}, []string{"method", "answer"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sipward_edge_decisions_total", Help: "INVITE and REGISTER decisions, by the stage that decided and the answer.",
+		}, []string{"stage", "answer"}),
+		callsAnswered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipward_edge_calls_answered_total", Help: "Calls that reached 200 OK on both legs.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipward_edge_panics_total", Help: "Panics recovered in request handlers (answered 500).",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipward_edge_failures_total", Help: "Technical failures (store, Redis) answered 503.",
+		}),
+	}
+	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."}, active),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings", Help: "Live registrations (contacts)."}, bindings),
+	}
+	if reg != nil {
+		for _, c := range cs {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func answerClass(status int, drop bool) string {
+	if drop {
+		return "drop"
+	}
+	switch {
+	case status < 200:
+		return "1xx"
+	case status < 300:
+		return "2xx"
+	case status < 400:
+		return "3xx"
+	case status < 500:
+		return "4xx"
+	case status < 600:
+		return "5xx"
+	}
+	return "6xx"
+}

@@ -1,0 +1,430 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/store"
+)
+
+// Binding is one registered contact of a SIP user. It keeps the address and
+// transport the REGISTER really came from: calls to a NATed phone go there,
+// not to the private address in its Contact.
+type Binding = store.Registration
+
+// BindingStore keeps bindings across restarts. Writes must not disturb the
+// configuration revision (registrations are live state, not configuration).
+type BindingStore = store.Registrations
+
+// RegistrarConfig configures the registrar.
+type RegistrarConfig struct {
+	MinExpires, DefaultExpires, MaxExpires time.Duration // defaults 60 s, 3600 s, 7200 s
+	MaxContacts                            int           // per user; default 5 (the oldest is replaced)
+	Store                                  BindingStore  // nil: bindings do not survive a restart
+	// Ping says how to NAT-ping a user: "disabled", "enabled" (OPTIONS every
+	// PingInterval, latency recorded) or "timeout" (a binding that stops
+	// answering is removed). nil: no pings.
+	Ping         func(sipUserID int64) string
+	PingInterval time.Duration // default 60 s
+	Log          *slog.Logger
+	Now          func() time.Time
+}
+
+// Registrar is the REGISTER terminal stage and the location service.
+type Registrar struct {
+	cfg    RegistrarConfig
+	mu     sync.RWMutex
+	byUser map[string][]*Binding
+	count  int
+	edge   *Edge
+}
+
+// NewRegistrar returns a registrar and loads the stored bindings.
+func NewRegistrar(ctx context.Context, cfg RegistrarConfig) (*Registrar, error) {
+	if cfg.MinExpires == 0 {
+		cfg.MinExpires = 60 * time.Second
+	}
+	if cfg.DefaultExpires == 0 {
+		cfg.DefaultExpires = time.Hour
+	}
+	if cfg.MaxExpires == 0 {
+		cfg.MaxExpires = 2 * time.Hour
+	}
+	if cfg.MaxContacts == 0 {
+		cfg.MaxContacts = 5
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	g := &Registrar{cfg: cfg, byUser: map[string][]*Binding{}}
+	if cfg.Store != nil {
+		bs, err := cfg.Store.LoadRegistrations(ctx, cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("edge: load registrations: %w", err)
+		}
+		for i := range bs {
+			b := bs[i]
+			g.byUser[b.Username] = append(g.byUser[b.Username], &b)
+			g.count++
+		}
+	}
+	return g, nil
+}
+
+func (g *Registrar) attach(e *Edge) { g.edge = e }
+
+// Count returns the number of live bindings.
+func (g *Registrar) Count() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.count
+}
+
+// Lookup returns the live bindings of a user, newest first.
+func (g *Registrar) Lookup(username string, now time.Time) []Binding {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var out []Binding
+	for _, b := range g.byUser[username] {
+		if b.Expires.After(now) {
+			out = append(out, *b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Registered.After(out[j].Registered) })
+	return out
+}
+
+// List returns bindings for the API, optionally of one account or user.
+func (g *Registrar) List(accountID int64, username string) []Binding {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := []Binding{}
+	for u, bs := range g.byUser {
+		if username != "" && u != username {
+			continue
+		}
+		for _, b := range bs {
+			if accountID == 0 || b.AccountID == accountID {
+				out = append(out, *b)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Username != out[j].Username {
+			return out[i].Username < out[j].Username
+		}
+		return out[i].Contact < out[j].Contact
+	})
+	return out
+}
+
+// serve handles an authenticated REGISTER (RFC 3261 §10.3).
+func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+	const stage = "registrar"
+	req := r.Msg
+	if r.Auth.Method != pipeline.AuthDigest {
+		return pipeline.Reject(stage, 403, "Forbidden", "REGISTER needs SIP user credentials"), nil
+	}
+	aor := req.To().Address.User
+	if aor != r.Auth.Username {
+		return pipeline.Reject(stage, 403, "Forbidden", fmt.Sprintf("user %q may not register %q", r.Auth.Username, aor)), nil
+	}
+	now := r.Now
+	defExp := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || n < 0 {
+			return pipeline.Reject(stage, 400, "Bad Request", "malformed Expires"), nil
+		}
+		defExp = n
+	}
+	contacts := req.GetHeaders("Contact")
+	callID := req.CallID().Value()
+	cseq := req.CSeq().SeqNo
+
+	type change struct {
+		contact string
+		expires int
+	}
+	var changes []change
+	wildcard := false
+	for _, h := range contacts {
+		ch, ok := h.(*sip.ContactHeader)
+		if !ok {
+			continue
+		}
+		if ch.Address.Wildcard {
+			wildcard = true
+			continue
+		}
+		exp := defExp
+		if v, ok := ch.Params.Get("expires"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return pipeline.Reject(stage, 400, "Bad Request", "malformed contact expires"), nil
+			}
+			exp = n
+		}
+		if exp < 0 {
+			exp = int(g.cfg.DefaultExpires / time.Second)
+		}
+		if exp > 0 && time.Duration(exp)*time.Second < g.cfg.MinExpires {
+			min := strconv.Itoa(int(g.cfg.MinExpires / time.Second))
+			return pipeline.Reject(stage, 423, "Interval Too Brief", "expires "+strconv.Itoa(exp)+" below "+min,
+				sip.NewHeader("Min-Expires", min)), nil
+		}
+		if max := int(g.cfg.MaxExpires / time.Second); exp > max {
+			exp = max
+		}
+		changes = append(changes, change{contact: ch.Address.String(), expires: exp})
+	}
+	if wildcard {
+		if len(contacts) != 1 || defExp != 0 {
+			return pipeline.Reject(stage, 400, "Bad Request", "Contact: * needs Expires: 0 and no other contact"), nil
+		}
+	}
+
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	var saves []Binding
+	var deletes []string
+	g.mu.Lock()
+	list := g.byUser[aor]
+	if wildcard {
+		for _, b := range list {
+			deletes = append(deletes, b.Contact)
+		}
+		list = nil
+	}
+	for _, c := range changes {
+		idx := -1
+		for i, b := range list {
+			if b.Contact == c.contact {
+				idx = i
+			}
+		}
+		if idx >= 0 && list[idx].CallID == callID && cseq <= list[idx].CSeq {
+			continue // an old or repeated REGISTER (RFC 3261 §10.3 step 7)
+		}
+		if c.expires == 0 {
+			if idx >= 0 {
+				deletes = append(deletes, c.contact)
+				list = append(list[:idx], list[idx+1:]...)
+			}
+			continue
+		}
+		b := &Binding{Username: aor, SIPUserID: r.Auth.SIPUserID, AccountID: r.Auth.AccountID, Contact: c.contact,
+			Source: r.Source.String(), Transport: r.Transport, Expires: now.Add(time.Duration(c.expires) * time.Second),
+			Registered: now, CallID: callID, CSeq: cseq, UserAgent: ua}
+		if idx >= 0 {
+			b.LatencyMS, b.LastPing = list[idx].LatencyMS, list[idx].LastPing
+			list[idx] = b
+		} else {
+			if len(list) >= g.cfg.MaxContacts {
+				oldest := 0
+				for i := range list {
+					if list[i].Registered.Before(list[oldest].Registered) {
+						oldest = i
+					}
+				}
+				deletes = append(deletes, list[oldest].Contact)
+				list = append(list[:oldest], list[oldest+1:]...)
+			}
+			list = append(list, b)
+		}
+		saves = append(saves, *b)
+	}
+	g.count += len(list) - len(g.byUser[aor])
+	if len(list) == 0 {
+		delete(g.byUser, aor)
+	} else {
+		g.byUser[aor] = list
+	}
+	current := make([]Binding, 0, len(list))
+	for _, b := range list {
+		current = append(current, *b)
+	}
+	g.mu.Unlock()
+
+	if g.cfg.Store != nil {
+		for _, c := range deletes {
+			if err := g.cfg.Store.DeleteRegistration(ctx, aor, c); err != nil {
+				return pipeline.Result{}, fmt.Errorf("edge/registrar: delete binding: %w", err)
+			}
+		}
+		for _, b := range saves {
+			if err := g.cfg.Store.SaveRegistration(ctx, b); err != nil {
+				return pipeline.Result{}, fmt.Errorf("edge/registrar: save binding: %w", err)
+			}
+		}
+	}
+	hdrs := make([]sip.Header, 0, len(current)+1)
+	for _, b := range current {
+		rem := int(b.Expires.Sub(now) / time.Second)
+		hdrs = append(hdrs, sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(rem)))
+	}
+	hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	r.Trace.Pass(stage)
+	return pipeline.Reply(stage, 200, "OK", fmt.Sprintf("%d contact(s) registered", len(current)), hdrs...), nil
+}
+
+// run expires bindings and sends NAT pings until ctx ends.
+func (g *Registrar) run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastPing := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := g.cfg.Now()
+		g.expire(ctx, now)
+		if g.cfg.Ping != nil && now.Sub(lastPing) >= g.cfg.PingInterval {
+			lastPing = now
+			g.pingAll(ctx)
+		}
+	}
+}
+
+func (g *Registrar) expire(ctx context.Context, now time.Time) {
+	var gone []Binding
+	g.mu.Lock()
+	for u, list := range g.byUser {
+		kept := list[:0]
+		for _, b := range list {
+			if b.Expires.After(now) {
+				kept = append(kept, b)
+			} else {
+				gone = append(gone, *b)
+			}
+		}
+		g.count -= len(list) - len(kept)
+		if len(kept) == 0 {
+			delete(g.byUser, u)
+		} else {
+			g.byUser[u] = kept
+		}
+	}
+	g.mu.Unlock()
+	if g.cfg.Store != nil {
+		for _, b := range gone {
+			_ = g.cfg.Store.DeleteRegistration(ctx, b.Username, b.Contact)
+		}
+	}
+}
+
+// remove deletes one binding (a NAT ping in timeout mode went unanswered).
+func (g *Registrar) remove(ctx context.Context, username, contact string) {
+	g.mu.Lock()
+	list := g.byUser[username]
+	for i, b := range list {
+		if b.Contact == contact {
+			list = append(list[:i], list[i+1:]...)
+			g.count--
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(g.byUser, username)
+	} else {
+		g.byUser[username] = list
+	}
+	g.mu.Unlock()
+	if g.cfg.Store != nil {
+		_ = g.cfg.Store.DeleteRegistration(ctx, username, contact)
+	}
+}
+
+// pingAll sends one OPTIONS to every binding of users with pings enabled,
+// through the address the binding came from, and records the round trip.
+func (g *Registrar) pingAll(ctx context.Context) {
+	if g.edge == nil || g.edge.b == nil {
+		return
+	}
+	var todo []Binding
+	modes := map[int64]string{}
+	g.mu.RLock()
+	for _, list := range g.byUser {
+		for _, b := range list {
+			m, ok := modes[b.SIPUserID]
+			if !ok {
+				m = g.cfg.Ping(b.SIPUserID)
+				modes[b.SIPUserID] = m
+			}
+			if m == "enabled" || m == "timeout" {
+				todo = append(todo, *b)
+			}
+		}
+	}
+	g.mu.RUnlock()
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for _, b := range todo {
+		b := b
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rtt, err := g.edge.ping(ctx, b)
+			if err != nil {
+				if modes[b.SIPUserID] == "timeout" {
+					g.remove(ctx, b.Username, b.Contact)
+				}
+				return
+			}
+			g.mu.Lock()
+			for _, x := range g.byUser[b.Username] {
+				if x.Contact == b.Contact {
+					x.LatencyMS, x.LastPing = float64(rtt.Microseconds())/1000, g.cfg.Now()
+				}
+			}
+			g.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+// ping sends an out-of-dialog OPTIONS to a binding and times the answer.
+func (e *Edge) ping(ctx context.Context, b Binding) (time.Duration, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return 0, err
+	}
+	cl, err := e.b.client(b.Transport)
+	if err != nil {
+		return 0, err
+	}
+	req := sip.NewRequest(sip.OPTIONS, uri)
+	req.SetTransport(strings.ToUpper(b.Transport))
+	req.SetDestination(b.Source)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "sipward", Host: e.b.host}}
+	from.Params.Add("tag", sip.GenerateTagN(12))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: uri})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cl.Do(ctx, req); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}

@@ -1,0 +1,29 @@
+package edge
+
+import (
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/pipeline"
+)
+
+// answer is the one place a pipeline.Result becomes a SIP response. Drops
+// send nothing; everything else answers with the Result's status, reason
+// and headers. Reason phrases come from stages and never carry internal
+// errors (those are in Result.Why, for the decision log only).
+func (e *Edge) answer(r *pipeline.Request, res pipeline.Result) {
+	if res.Drop || res.Answered() || r.Msg.IsAck() {
+		return
+	}
+	status, reason := res.Status, res.Reason
+	if status < 100 || status > 699 {
+		status, reason = 500, "Server Internal Error"
+	}
+	if reason == "" {
+		reason = "Error"
+	}
+	resp := sip.NewResponseFromRequest(r.Msg, status, reason, nil)
+	for _, h := range res.Headers {
+		resp.AppendHeader(h)
+	}
+	_ = r.Tx.Respond(resp)
+}
