@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -104,7 +105,10 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		return nil, err
 	}
 	s.firewall = fw
+	var bansMu sync.Mutex // reloads run one at a time, so an older one never lands last
 	loadBans := func() {
+		bansMu.Lock()
+		defer bansMu.Unlock()
 		bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var bans []store.Ban
@@ -168,6 +172,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 			}
 			fw.Detector().Failure(src, kind, time.Now())
 		},
+		OnSuccess: fw.Detector().Forgive,
 	})
 	if err != nil {
 		return nil, err

@@ -100,6 +100,9 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 		}
 	}
 	s.m.results.WithLabelValues("ok").Inc()
+	if s.cfg.OnSuccess != nil {
+		s.cfg.OnSuccess(src)
+	}
 	r.Auth.Method = pipeline.AuthDigest
 	r.Auth.AccountID, r.Auth.SIPUserID = u.AccountID, u.ID
 	r.Auth.Username, r.Auth.AccountName = u.Username, u.AccountName

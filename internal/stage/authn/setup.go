@@ -46,6 +46,8 @@ type Config struct {
 	Lookup func(r *pipeline.Request, username string) (User, bool)
 	// OnFailure, when set, hears of each failure by source (fraud detection).
 	OnFailure func(src netip.Addr, kind FailureKind)
+	// OnSuccess, when set, hears of each source that authenticated.
+	OnSuccess func(src netip.Addr)
 	Registry  prometheus.Registerer
 }
 

@@ -32,14 +32,19 @@ const never = math.MaxInt64
 type banTable struct {
 	cur atomic.Pointer[bart.Table[int64]]
 
-	mu       sync.Mutex
-	local    map[netip.Addr]int64 // detection bans not (yet) in the stored set
-	maxLocal int
-	metrics  *metrics
+	mu    sync.Mutex
+	local map[netip.Addr]int64 // detection bans not (yet) in the stored set
+	// persisted marks local bans the store has accepted: from then on the
+	// store rules, so the next SetBans drops them whether it holds them or
+	// not (an operator may have lifted the ban before any reload saw it).
+	persisted map[netip.Addr]bool
+	maxLocal  int
+	metrics   *metrics
 }
 
 func (b *banTable) init(maxLocal int, m *metrics) {
 	b.local = make(map[netip.Addr]int64)
+	b.persisted = make(map[netip.Addr]bool)
 	b.maxLocal = maxLocal
 	b.metrics = m
 	b.cur.Store(new(bart.Table[int64]))
@@ -113,6 +118,11 @@ func (f *Firewall) SetBans(bans []store.Ban) error {
 			delete(b.local, addr)
 			continue
 		}
+		if b.persisted[addr] {
+			delete(b.local, addr)
+			delete(b.persisted, addr)
+			continue
+		}
 		if _, ok := stored.Get(hostPfx); ok {
 			delete(b.local, addr) // persisted (or replaced by the operator): the store rules
 			continue
@@ -133,6 +143,15 @@ func (f *Firewall) SetBans(bans []store.Ban) error {
 		return fmt.Errorf("stage/firewall: set bans: %w", err)
 	}
 	return nil
+}
+
+// markPersisted records that the store holds the detection ban on addr.
+func (b *banTable) markPersisted(addr netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.local[addr]; ok {
+		b.persisted[addr] = true
+	}
 }
 
 // addLocal puts a detection ban on addr (canonical) in force until exp. It

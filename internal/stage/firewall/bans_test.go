@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +185,43 @@ func BenchmarkBanned(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.Banned(a, t0)
+	}
+}
+
+// TestLiftedBeforeAnyReload: a detection ban that the store accepted and the
+// operator lifted before any reload carried it is gone at the next SetBans.
+func TestLiftedBeforeAnyReload(t *testing.T) {
+	persisted := make(chan store.Ban, 1)
+	f, err := New(Config{Threshold: 1, Window: time.Minute,
+		Persist: func(_ context.Context, b store.Ban) error { persisted <- b; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	src := netip.MustParseAddr("198.51.100.9")
+	now := time.Now()
+	if !f.Detector().Failure(src, AuthFailure, now) {
+		t.Fatal("no ban at threshold 1")
+	}
+	<-persisted
+	// Persist returned nil: wait until the firewall has marked it.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		f.bans.mu.Lock()
+		marked := f.bans.persisted[src]
+		f.bans.mu.Unlock()
+		if marked || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !f.Banned(src, now) {
+		t.Fatal("not banned after detection")
+	}
+	if err := f.SetBans(nil); err != nil { // the operator lifted it: the store holds none
+		t.Fatal(err)
+	}
+	if f.Banned(src, now) {
+		t.Error("a lifted detection ban is still in force after SetBans")
 	}
 }

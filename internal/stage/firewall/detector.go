@@ -199,3 +199,23 @@ func (d *Detector) Tracked() int {
 	defer d.mu.Unlock()
 	return len(d.index)
 }
+
+// Forgive forgets the failures counted for addr: a source that has just
+// authenticated is a customer, and the credential-less INVITE every digest
+// call starts with must not add up to a ban over a busy day.
+func (d *Detector) Forgive(addr netip.Addr) {
+	if !addr.IsValid() {
+		return
+	}
+	addr = canon(addr)
+	d.mu.Lock()
+	for k := Kind(1); k < numKinds; k++ {
+		key := trackKey{addr, k}
+		if i, ok := d.index[key]; ok {
+			d.ring[i].dead = true
+			delete(d.index, key)
+		}
+	}
+	d.f.metrics.tracked.Set(float64(len(d.index)))
+	d.mu.Unlock()
+}

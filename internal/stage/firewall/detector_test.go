@@ -280,3 +280,26 @@ func BenchmarkDetectorFailure(b *testing.B) {
 		d.Failure(a, AuthFailure, t0)
 	}
 }
+
+// TestForgive: a source that authenticates has its failures forgotten, so
+// the challenge every digest call starts with never adds up to a ban.
+func TestForgive(t *testing.T) {
+	f, err := New(Config{Threshold: 3, Window: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddr("198.51.100.7")
+	now := time.Unix(1_700_000_000, 0)
+	for call := 0; call < 10; call++ {
+		if f.Detector().Failure(src, UnknownSourceInvite, now) {
+			t.Fatalf("call %d: banned although every call authenticated", call)
+		}
+		f.Detector().Forgive(src)
+		now = now.Add(time.Second)
+	}
+	for i := 0; i < 3; i++ {
+		if banned := f.Detector().Failure(src, UnknownSourceInvite, now); banned != (i == 2) {
+			t.Fatalf("unforgiven failure %d: banned=%v", i, banned)
+		}
+	}
+}

@@ -120,7 +120,11 @@ func (f *Firewall) persistLoop(ctx context.Context) {
 func (f *Firewall) persistOne(ctx context.Context, b store.Ban) {
 	ctx, cancel := context.WithTimeout(ctx, f.persistTimeout)
 	defer cancel()
-	if err := f.persist(ctx, b); err != nil {
+	if err := f.persist(ctx, b); err == nil {
+		if p, err := parseBanAddress(b.Address); err == nil && p.IsSingleIP() {
+			f.bans.markPersisted(p.Addr())
+		}
+	} else {
 		f.metrics.persistFailed.Inc()
 		if n, ok := f.logLimit.allow(f.now()); ok {
 			f.log.Error("stage/firewall: persist ban",

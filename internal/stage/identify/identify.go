@@ -27,6 +27,7 @@ const Name = "identify"
 const (
 	ReasonAmbiguous = "Ambiguous source"
 	ReasonTransport = "Transport not allowed"
+	ReasonNoMatch   = "No account matches"
 )
 
 // handler is the stage in the chain.
@@ -42,7 +43,8 @@ func (h *handler) Name() string { return Name }
 // ServeSIP identifies r by r.Source. The core and a matched endpoint set
 // r.Auth (AuthCore; AuthIP with the account, the endpoint and the dialled
 // number without its tech prefix) and go to next; an unmatched source goes to
-// next with r.Auth untouched. An ambiguous source or a refused transport stops
+// next with r.Auth untouched, unless it lies inside an IP endpoint's range
+// (then 403: such a source is never challenged). An ambiguous source or a refused transport stops
 // the chain with 403 (a silent drop for an ACK, which is never answered). The
 // only error is a missing snapshot.
 func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
@@ -75,6 +77,14 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 		why := fmt.Sprintf("source %s matches %d endpoints that neither tech prefix nor CLI tells apart, among them endpoint %d (account %d) and endpoint %d (account %d)",
 			r.Source.Addr(), m.Candidates, m.Endpoint.ID, m.Endpoint.Account.ID, m.Other.ID, m.Other.Account.ID)
 		return reject(r, ReasonAmbiguous, why), nil
+	case snapshot.Unmatched:
+		// IP authentication and digest do not combine: a source inside an IP
+		// endpoint's range is never challenged, even when neither its tech
+		// prefix nor its CLI picks an account.
+		if s.KnownSource(r.Source.Addr()) {
+			why := fmt.Sprintf("source %s is an IP endpoint's address, but no tech prefix or CLI of %q picks an account", r.Source.Addr(), dialled)
+			return reject(r, ReasonNoMatch, why), nil
+		}
 	case snapshot.WrongTransport:
 		why := fmt.Sprintf("endpoint %d (account %d) requires %s; the request came over %s",
 			m.Endpoint.ID, m.Endpoint.Account.ID, m.Endpoint.Protocol, r.Transport)
