@@ -17,11 +17,16 @@ test:
 	gofmt -l . | (! grep .) || (echo "gofmt: the files above need formatting"; exit 1)
 	go vet ./...
 	CGO_ENABLED=1 go test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz FUZZTIME=10s
 
-# Short fuzzing of the parsers and the pipeline (also run briefly by `make test` via seeds).
+FUZZTIME ?= 60s
+
+# Fuzzing of the parsers and the whole pipeline; `make test` runs each for 10 s.
 fuzz:
-	go test -run X -fuzz FuzzParseCredentials -fuzztime 30s ./internal/digest/
-	go test -run X -fuzz FuzzSanity -fuzztime 30s ./internal/stage/sanity/
+	go test -run X -fuzz FuzzParseCredentials -fuzztime $(FUZZTIME) ./internal/digest/
+	go test -run X -fuzz FuzzSanity -fuzztime $(FUZZTIME) ./internal/stage/sanity/
+	go test -run X -fuzz FuzzFilter -fuzztime $(FUZZTIME) ./internal/stage/codecs/
+	go test -run X -fuzz FuzzPipeline -fuzztime $(FUZZTIME) ./internal/app/
 
 clean:
 	rm -rf bin

@@ -15,7 +15,7 @@ type Stages struct {
 }
 
 type chains struct {
-	invite, register, options, other pipeline.Handler
+	invite, register, options, other, dialog pipeline.Handler
 }
 
 // buildChains builds the chains once. The order is the product:
@@ -24,6 +24,7 @@ type chains struct {
 //	REGISTER: firewall → sanity → authn → registrar
 //	OPTIONS:  firewall → sanity → 200 OK (keepalive pings from customers' switches)
 //	other out-of-dialog requests: firewall → sanity → identify → authn → 405
+//	in-dialog (To tag), ACK, CANCEL: firewall → sanity → the call they belong to
 //
 // REGISTER skips identify: phones behind a customer switch's address must
 // still register with their own credentials.
@@ -42,7 +43,12 @@ func (e *Edge) buildChains() chains {
 	notAllowed := pipeline.HandlerFunc{N: "edge", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
 		return pipeline.Reject("edge", 405, "Method Not Allowed", "method not served outside a dialog", sip.NewHeader("Allow", allow)), nil
 	}}
+	dialog := pipeline.HandlerFunc{N: "dialog", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+		e.inDialog(r)
+		return pipeline.Answered("dialog", 0), nil
+	}}
 	return chains{
+		dialog:   pipeline.Build(dialog, nonNil(s.Firewall, s.Sanity)...),
 		invite:   pipeline.Build(route, nonNil(s.Firewall, s.Sanity, s.Identify, s.Authn, s.Limits, s.Rewrite, s.Codecs)...),
 		register: pipeline.Build(register, nonNil(s.Firewall, s.Sanity, s.Authn)...),
 		options:  pipeline.Build(options, nonNil(s.Firewall, s.Sanity)...),

@@ -26,6 +26,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/snapshot"
@@ -345,6 +346,18 @@ func (e *Edge) Calls(accountID int64) []CallView {
 // Decisions lists recent decisions, newest first.
 func (e *Edge) Decisions(f DecisionFilter) []Decision { return e.decisions.list(f) }
 
+// Handle is what every sipgo request handler calls: it classifies the
+// request, runs its chain, and answers the Result on tx. It is exported for
+// fuzzing and benchmarks, which drive the real chain without sockets.
+func (e *Edge) Handle(req *sip.Request, tx sip.ServerTransaction) { e.handle(req, tx) }
+
+// Panics returns how many handler panics were recovered (each answered 500).
+func (e *Edge) Panics() float64 {
+	var m dto.Metric
+	_ = e.m.panics.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
 // handle is every sipgo request handler: it classifies the request, runs
 // its chain, and answers the Result.
 func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
@@ -368,13 +381,14 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 		Snap: e.cfg.Snapshot()}
 
 	// In-dialog requests belong to a call; no authentication (the dialog's tags are checked).
-	if req.IsAck() || req.IsCancel() || hasToTag(req) {
-		e.inDialog(r)
-		return
-	}
 	ch := e.chains.other
-	switch req.Method {
-	case sip.INVITE:
+	inDialog := req.IsAck() || req.IsCancel() || hasToTag(req)
+	if inDialog {
+		ch = e.chains.dialog
+	}
+	switch {
+	case inDialog:
+	case req.Method == sip.INVITE:
 		ch = e.chains.invite
 		select {
 		case <-e.draining:
@@ -382,9 +396,9 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		default:
 		}
-	case sip.REGISTER:
+	case req.Method == sip.REGISTER:
 		ch = e.chains.register
-	case sip.OPTIONS:
+	case req.Method == sip.OPTIONS:
 		ch = e.chains.options
 	}
 	res, err := ch.ServeSIP(context.Background(), r)
@@ -400,7 +414,7 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 		e.answer(r, res)
 	}
 	e.m.requests.WithLabelValues(string(req.Method), answerClass(res.Status, res.Drop)).Inc()
-	if req.Method == sip.INVITE || req.Method == sip.REGISTER {
+	if !inDialog && (req.Method == sip.INVITE || req.Method == sip.REGISTER) {
 		e.record(r, res, err)
 	}
 }
