@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// rawUAS is a UDP peer that answers INVITEs 200 and can send in-dialog
+// requests of its own (BYE, re-INVITE), as a core or a customer switch does.
+type rawUAS struct {
+	t      *testing.T
+	conn   *net.UDPConn
+	addr   string
+	status int // answer to initial INVITEs (200 default; 0 = never answer)
+	mu     sync.Mutex
+	got    []*sip.Request          // every request received
+	dlg    map[string]*sip.Request // initial INVITEs by Call-ID
+	tag    string
+	resps  chan *sip.Response
+	cseq   int
+}
+
+func newRawUAS(t *testing.T, ip string, status int) *rawUAS {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUAS{t: t, conn: conn, addr: conn.LocalAddr().String(), status: status, dlg: map[string]*sip.Request{},
+		tag: "uas" + branch()[7:], resps: make(chan *sip.Response, 16), cseq: 100}
+	go u.loop()
+	t.Cleanup(func() { conn.Close() })
+	return u
+}
+
+func (u *rawUAS) loop() {
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := u.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			continue
+		}
+		if res, ok := m.(*sip.Response); ok {
+			u.resps <- res
+			continue
+		}
+		req := m.(*sip.Request)
+		u.mu.Lock()
+		u.got = append(u.got, req)
+		initial := req.Method == sip.INVITE && !req.To().Params.Has("tag")
+		if initial {
+			u.dlg[req.CallID().Value()] = req
+		}
+		st := u.status
+		u.mu.Unlock()
+		switch {
+		case req.Method == sip.ACK:
+		case initial && st == 0:
+		case initial && st != 200:
+			u.reply(req, from, st, nil)
+		default:
+			u.reply(req, from, 200, req.Body())
+		}
+	}
+}
+
+func (u *rawUAS) reply(req *sip.Request, to *net.UDPAddr, status int, sdp []byte) {
+	res := sip.NewResponseFromRequest(req, status, "OK", nil)
+	res.To().Params.Add("tag", u.tag)
+	if status == 200 && req.Method == sip.INVITE {
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "peer", Host: strings.Split(u.addr, ":")[0], Port: port(u.addr)}})
+		if len(sdp) == 0 {
+			sdp = []byte(testSDP)
+		}
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody(sdp)
+	}
+	u.conn.WriteToUDP([]byte(res.String()), to)
+}
+
+func (u *rawUAS) requests(method sip.RequestMethod) []*sip.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []*sip.Request
+	for _, r := range u.got {
+		if r.Method == method {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// send sends an in-dialog request of the dialog opened by the INVITE with
+// callID (we are its UAS) and returns the final answer.
+func (u *rawUAS) send(callID string, method sip.RequestMethod, body string) *sip.Response {
+	u.t.Helper()
+	u.mu.Lock()
+	inv := u.dlg[callID]
+	u.cseq++
+	cseq := u.cseq
+	u.mu.Unlock()
+	if inv == nil {
+		u.t.Fatalf("no dialog %s", callID)
+	}
+	fromTag, _ := inv.From().Params.Get("tag")
+	target := inv.Contact().Address
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s\r\nMax-Forwards: 70\r\n", method, target.String(), u.addr, branch())
+	fmt.Fprintf(&b, "From: <%s>;tag=%s\r\nTo: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n",
+		inv.To().Address.String(), u.tag, inv.From().Address.String(), fromTag, callID, cseq, method)
+	if method == sip.INVITE {
+		fmt.Fprintf(&b, "Contact: <sip:peer@%s>\r\n", u.addr)
+	}
+	if body != "" {
+		fmt.Fprintf(&b, "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	} else {
+		b.WriteString("Content-Length: 0\r\n\r\n")
+	}
+	dst, _ := net.ResolveUDPAddr("udp", inv.Source())
+	u.conn.WriteToUDP([]byte(b.String()), dst)
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case res := <-u.resps:
+			if res.CSeq().SeqNo == uint32(cseq) && res.StatusCode >= 200 {
+				if method == sip.INVITE {
+					ack := fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\nContent-Length: 0\r\n\r\n",
+						target.String(), u.addr, branch(), inv.To().Address.String(), u.tag, inv.From().Address.String(), fromTag, callID, cseq)
+					u.conn.WriteToUDP([]byte(ack), dst)
+				}
+				return res
+			}
+		case <-deadline:
+			u.t.Fatalf("no answer to our %s", method)
+			return nil
+		}
+	}
+}
+
+// dialogFixture: an account with an IP endpoint at 127.0.0.2 and a raw core.
+func dialogFixture(t *testing.T, args ...string) (*node, *rawUAS) {
+	t.Helper()
+	core := newRawUAS(t, "127.0.0.1", 200)
+	n := start(t, "", append([]string{"--upstream", "sip:" + core.addr, "--core-addr", "127.0.0.1/32"}, args...)...)
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "channels": 1})
+	waitSnapshot(t, n)
+	return n, core
+}
+
+// TestByeFromTheCalledSide: the core hangs up; the caller gets the BYE and
+// the channel is freed.
+func TestByeFromTheCalledSide(t *testing.T) {
+	n, core := dialogFixture(t)
+	u := newUAC(t, "127.0.0.2", n.SIP)
+	c := newCall("441234567890", "442071234567")
+	u.send(u.invite(c))
+	_, res := u.final("INVITE", 5*time.Second)
+	u.ack(c, res)
+	if res.StatusCode != 200 {
+		t.Fatalf("call: %d", res.StatusCode)
+	}
+	legB := core.requests(sip.INVITE)[0].CallID().Value()
+	done := make(chan *sip.Response, 1)
+	go func() { done <- core.send(legB, sip.BYE, "") }()
+	// The caller receives a BYE inside its dialog and answers it.
+	_, m := u.recv(5 * time.Second)
+	bye, ok := m.(*sip.Request)
+	if !ok || bye.Method != sip.BYE || bye.CallID().Value() != c.callID {
+		t.Fatalf("caller got %v, want a BYE for %s", m, c.callID)
+	}
+	if tag, _ := bye.To().Params.Get("tag"); tag != c.fromTag {
+		t.Errorf("BYE To tag %q, want the caller's From tag %q", tag, c.fromTag)
+	}
+	u.answer(bye, 200)
+	if r := <-done; r.StatusCode != 200 {
+		t.Errorf("core's BYE answered %d", r.StatusCode)
+	}
+	n.waitIdle(t)
+	// The single channel is free again.
+	if st, _ := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567"); st != 200 {
+		t.Errorf("next call: %d", st)
+	}
+}
+
+// TestReinviteIsRelayed: a re-INVITE from the caller reaches the core with
+// its SDP and the core's answer comes back; the core gets our ACK.
+func TestReinviteIsRelayed(t *testing.T) {
+	n, core := dialogFixture(t)
+	u := newUAC(t, "127.0.0.2", n.SIP)
+	c := newCall("441234567890", "442071234567")
+	u.send(u.invite(c))
+	_, res := u.final("INVITE", 5*time.Second)
+	u.ack(c, res)
+	c.toTag, _ = res.To().Params.Get("tag")
+	// Re-INVITE inside the dialog, with a new media port (hold/resume, codec change).
+	held := strings.ReplaceAll(testSDP, "40000", "40100")
+	c.cseq++
+	u.cseq = uint32(c.cseq)
+	u.send(fmt.Sprintf("INVITE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:%s@127.0.0.2>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d INVITE\r\nContact: <sip:x@%s>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		c.contact, u.local, branch(), c.from, c.fromTag, c.to, n.SIP, c.toTag, c.callID, c.cseq, u.local, len(held), held))
+	_, re := u.final("INVITE", 5*time.Second)
+	u.ack(c, re)
+	if re.StatusCode != 200 || !strings.Contains(string(re.Body()), "40100") {
+		t.Fatalf("re-INVITE: %d with body %q", re.StatusCode, re.Body())
+	}
+	invs := core.requests(sip.INVITE)
+	if len(invs) != 2 || !strings.Contains(string(invs[1].Body()), "40100") {
+		t.Fatalf("core got %d INVITEs; the re-INVITE must carry the new SDP", len(invs))
+	}
+	if tag, _ := invs[1].To().Params.Get("tag"); tag != core.tag {
+		t.Errorf("re-INVITE on leg B has To tag %q, want the core's %q", tag, core.tag)
+	}
+	waitFor(t, "the core to get our ACK for the re-INVITE", func() bool { return len(core.requests(sip.ACK)) >= 2 })
+	u.bye(c)
+	n.waitIdle(t)
+}
+
+// TestUpstreamFailover: the first upstream answers 503, the second takes the call.
+func TestUpstreamFailover(t *testing.T) {
+	bad := newRawUAS(t, "127.0.0.1", 503)
+	good := newRawUAS(t, "127.0.0.1", 200)
+	n := start(t, "", "--upstream", "sip:"+bad.addr, "--upstream", "sip:"+good.addr)
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "channels": 1})
+	waitSnapshot(t, n)
+	if st, r := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567"); st != 200 {
+		t.Fatalf("call with the first upstream down: %d %s", st, r)
+	}
+	if len(bad.requests(sip.INVITE)) != 1 || len(good.requests(sip.INVITE)) != 1 {
+		t.Errorf("upstreams got %d and %d INVITEs, want 1 and 1", len(bad.requests(sip.INVITE)), len(good.requests(sip.INVITE)))
+	}
+	n.waitIdle(t)
+}
+
+// TestCoreToReceivesEndpoint: a call from the core to a DID that no SIP user
+// holds goes to the account's receives endpoints in order.
+func TestCoreToReceivesEndpoint(t *testing.T) {
+	core := newRawUAS(t, "127.0.0.1", 200)
+	pbxDown := newRawUAS(t, "127.0.0.11", 503)
+	pbx := newRawUAS(t, "127.0.0.12", 200)
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme", "dids": []map[string]any{{"number": "442071239999"}}}))
+	for _, p := range []*rawUAS{pbxDown, pbx} {
+		host, _, _ := net.SplitHostPort(p.addr)
+		n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": host, "port": port(p.addr), "direction": "receives"})
+	}
+	waitSnapshot(t, n)
+	if st, r := placeCall(t, n, "127.0.0.1", "441234567890", "442071239999"); st != 200 {
+		t.Fatalf("core to DID: %d %s", st, r)
+	}
+	if len(pbxDown.requests(sip.INVITE)) != 1 || len(pbx.requests(sip.INVITE)) != 1 {
+		t.Fatalf("receives endpoints got %d and %d INVITEs, want 1 and 1 (in order, failover)", len(pbxDown.requests(sip.INVITE)), len(pbx.requests(sip.INVITE)))
+	}
+	if got := pbx.requests(sip.INVITE)[0].Recipient.User; got != "442071239999" {
+		t.Errorf("PBX got Request-URI user %q", got)
+	}
+	if st, _ := placeCall(t, n, "127.0.0.1", "441234567890", "449999999999"); st != 404 {
+		t.Errorf("core to an unknown DID: %d, want 404", st)
+	}
+	n.waitIdle(t)
+}
