@@ -91,9 +91,19 @@ func TestNew(t *testing.T) {
 func TestChallenge(t *testing.T) {
 	nonces := newTestNonces(t)
 	a := newTestAuth(t, Config{Realm: `exa"mple.com`, Nonces: nonces, Algorithms: []Algorithm{SHA256, MD5}})
-	nonce := nonces.Mint(testNow, testSrc)
 	for _, stale := range []bool{false, true} {
 		got := a.Challenge(testNow, testSrc, stale)
+		// Every challenge has a fresh nonce; all its headers carry the same one.
+		nonce := ""
+		if len(got) > 0 {
+			if i := strings.Index(got[0], `nonce="`); i >= 0 {
+				nonce = got[0][i+7:]
+				nonce = nonce[:strings.IndexByte(nonce, '"')]
+			}
+		}
+		if st := nonces.Check(nonce, testNow, testSrc); st != NonceValid {
+			t.Errorf("Challenge(stale=%v): nonce %q is %v, want valid", stale, nonce, st)
+		}
 		want := []string{
 			`Digest realm="exa\"mple.com", nonce="` + nonce + `", algorithm=SHA-256, qop="auth"`,
 			`Digest realm="exa\"mple.com", nonce="` + nonce + `", algorithm=MD5, qop="auth"`,

@@ -62,10 +62,10 @@ type countItem struct {
 	expires int64 // Unix nanoseconds
 }
 
-// countKey holds a nonce of up to 32 bytes as is (sipward's are 32), or the
+// countKey holds a nonce of up to 36 bytes as is (sipward's are 36), or the
 // SHA-256 of a longer one, so that the table never retains a request's memory.
 type countKey struct {
-	b [32]byte
+	b [36]byte
 	n uint8 // length, or 0xff for a hash
 }
 
@@ -74,7 +74,8 @@ func keyOf(nonce string) countKey {
 	if len(nonce) <= len(k.b) {
 		k.n = uint8(copy(k.b[:], nonce))
 	} else {
-		k.b = sha256.Sum256([]byte(nonce))
+		h := sha256.Sum256([]byte(nonce))
+		copy(k.b[:], h[:])
 		k.n = 0xff
 	}
 	return k

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,18 +22,27 @@ const MinSecretLen = 32
 // valid: nodes sharing the key do not share a clock.
 const clockSkew = 10 * time.Second
 
-// Nonce layout: 8-byte big-endian Unix seconds, then the first 16 bytes of
-// HMAC-SHA256(key, version || timestamp || source address as 16 bytes),
-// base64url without padding: 32 characters, safe in a quoted string.
+// Nonce layout: 8-byte big-endian Unix seconds, a 3-byte sequence number,
+// then the first 16 bytes of HMAC-SHA256(key, version || timestamp ||
+// sequence || source address as 16 bytes), base64url without padding:
+// 36 characters, safe in a quoted string.
+//
+// The sequence makes every challenge's nonce unique (RFC 7616 section 3.3):
+// without it all challenges sent to one source within one second carried the
+// same nonce, and since clients start each fresh nonce at nc=1, the
+// nonce-count table took the second client's (or the second call's) first
+// use as a replay. Phones behind one NAT and a PBX trunk placing several
+// calls a second as one SIP user were refused.
 const (
 	nonceTSLen  = 8
+	nonceSeqLen = 3
 	nonceMACLen = 16
-	nonceRawLen = nonceTSLen + nonceMACLen
+	nonceRawLen = nonceTSLen + nonceSeqLen + nonceMACLen
 	// NonceLen is the length of the nonces Mint returns.
 	NonceLen = (nonceRawLen*8 + 5) / 6
 
 	nonceVersion = 1
-	macMsgLen    = 1 + nonceTSLen + 16
+	macMsgLen    = 1 + nonceTSLen + nonceSeqLen + 16
 )
 
 // NonceState is the outcome of Nonces.Check. The zero value is NonceInvalid.
@@ -62,6 +73,7 @@ func (s NonceState) String() string {
 type Nonces struct {
 	keys     []hmacKey // keys[0] mints; all are accepted (key rotation)
 	lifetime int64     // seconds
+	seq      atomic.Uint32
 }
 
 // hmacKey holds a key's inner and outer HMAC pad blocks, so that a MAC costs
@@ -111,6 +123,7 @@ func NewNonces(secret []byte, lifetime time.Duration, previous ...[]byte) (*Nonc
 		return nil, fmt.Errorf("digest: nonce lifetime %v: must be at least 1s", lifetime)
 	}
 	n := &Nonces{lifetime: int64(lifetime / time.Second)}
+	n.seq.Store(rand.Uint32()) // nodes sharing a key start at different points
 	for i, s := range append([][]byte{secret}, previous...) {
 		if len(s) < MinSecretLen {
 			if i == 0 {
@@ -126,22 +139,27 @@ func NewNonces(secret []byte, lifetime time.Duration, previous ...[]byte) (*Nonc
 // Lifetime returns how long a minted nonce stays valid.
 func (n *Nonces) Lifetime() time.Duration { return time.Duration(n.lifetime) * time.Second }
 
-func macMsg(ts uint64, src netip.Addr) (msg [macMsgLen]byte) {
+func macMsg(ts uint64, seq [nonceSeqLen]byte, src netip.Addr) (msg [macMsgLen]byte) {
 	msg[0] = nonceVersion
 	binary.BigEndian.PutUint64(msg[1:], ts)
+	copy(msg[1+nonceTSLen:], seq[:])
 	a := src.Unmap().As16() // ::ffff:192.0.2.1 and 192.0.2.1 are the same peer
-	copy(msg[1+nonceTSLen:], a[:])
+	copy(msg[1+nonceTSLen+nonceSeqLen:], a[:])
 	return msg
 }
 
-// Mint returns a new nonce for a challenge sent at now to src.
+// Mint returns a new nonce for a challenge sent at now to src. Two nonces
+// minted by one Nonces within 2^24 challenges of each other differ.
 func (n *Nonces) Mint(now time.Time, src netip.Addr) string {
 	ts := uint64(now.Unix())
-	msg := macMsg(ts, src)
+	s := n.seq.Add(1)
+	seq := [nonceSeqLen]byte{byte(s >> 16), byte(s >> 8), byte(s)}
+	msg := macMsg(ts, seq, src)
 	mac := n.keys[0].mac(&msg)
 	var raw [nonceRawLen]byte
 	binary.BigEndian.PutUint64(raw[:], ts)
-	copy(raw[nonceTSLen:], mac[:nonceMACLen])
+	copy(raw[nonceTSLen:], seq[:])
+	copy(raw[nonceTSLen+nonceSeqLen:], mac[:nonceMACLen])
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
@@ -154,11 +172,11 @@ func (n *Nonces) Check(nonce string, now time.Time, src netip.Addr) NonceState {
 		return NonceInvalid
 	}
 	ts := binary.BigEndian.Uint64(raw[:])
-	msg := macMsg(ts, src)
+	msg := macMsg(ts, [nonceSeqLen]byte(raw[nonceTSLen:nonceTSLen+nonceSeqLen]), src)
 	ok := false
 	for i := range n.keys {
 		mac := n.keys[i].mac(&msg)
-		if hmac.Equal(mac[:nonceMACLen], raw[nonceTSLen:]) {
+		if hmac.Equal(mac[:nonceMACLen], raw[nonceTSLen+nonceSeqLen:]) {
 			ok = true
 			break
 		}

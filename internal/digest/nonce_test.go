@@ -47,8 +47,11 @@ func TestNewNonces(t *testing.T) {
 func TestNonceFormat(t *testing.T) {
 	n := newTestNonces(t)
 	nonce := n.Mint(testNow, testSrc)
-	if len(nonce) != NonceLen || NonceLen != 32 {
-		t.Fatalf("nonce %q has length %d, want NonceLen = 32", nonce, len(nonce))
+	if len(nonce) != NonceLen || NonceLen != 36 {
+		t.Fatalf("nonce %q has length %d, want NonceLen = 36", nonce, len(nonce))
+	}
+	if again := n.Mint(testNow, testSrc); again == nonce {
+		t.Errorf("two challenges to one source in one second got the same nonce %q", nonce)
 	}
 	// Independent recomputation with crypto/hmac.
 	raw, err := base64.RawURLEncoding.DecodeString(nonce)
@@ -60,11 +63,11 @@ func TestNonceFormat(t *testing.T) {
 	}
 	m := hmac.New(sha256.New, testSecret)
 	m.Write([]byte{nonceVersion})
-	m.Write(raw[:8])
+	m.Write(raw[:11])
 	a := testSrc.As16()
 	m.Write(a[:])
-	if want := m.Sum(nil)[:16]; !bytes.Equal(raw[8:], want) {
-		t.Errorf("MAC = %x, want HMAC-SHA256 %x", raw[8:], want)
+	if want := m.Sum(nil)[:16]; !bytes.Equal(raw[11:], want) {
+		t.Errorf("MAC = %x, want HMAC-SHA256 %x", raw[11:], want)
 	}
 	// Keys longer than a SHA-256 block are hashed first, as RFC 2104 says.
 	long := bytes.Repeat([]byte{7}, 100)
@@ -75,10 +78,10 @@ func TestNonceFormat(t *testing.T) {
 	raw, _ = base64.RawURLEncoding.DecodeString(ln.Mint(testNow, testSrc))
 	m = hmac.New(sha256.New, long)
 	m.Write([]byte{nonceVersion})
-	m.Write(raw[:8])
+	m.Write(raw[:11])
 	m.Write(a[:])
-	if want := m.Sum(nil)[:16]; !bytes.Equal(raw[8:], want) {
-		t.Errorf("MAC (long key) = %x, want %x", raw[8:], want)
+	if want := m.Sum(nil)[:16]; !bytes.Equal(raw[11:], want) {
+		t.Errorf("MAC (long key) = %x, want %x", raw[11:], want)
 	}
 }
 
