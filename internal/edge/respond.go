@@ -25,5 +25,7 @@ func (e *Edge) answer(r *pipeline.Request, res pipeline.Result) {
 	for _, h := range res.Headers {
 		resp.AppendHeader(h)
 	}
-	_ = r.Tx.Respond(resp)
+	if err := r.Tx.Respond(resp); err != nil {
+		e.log.Debug("edge: send response failed", "status", status, "to", r.Source.String(), "transport", r.Transport, "err", err)
+	}
 }

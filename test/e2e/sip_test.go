@@ -136,7 +136,7 @@ func newCall(from, to string) *call {
 }
 
 // ack sends the ACK for a final response (2xx: new branch; else the INVITE's).
-func (u *uac) ack(c *call, res *sip.Response) {
+func (u *uac) ack(c *call, res *sip.Response, extra ...string) {
 	host := u.to.String()
 	br := c.branch
 	uri := fmt.Sprintf("sip:%s@%s", c.to, host)
@@ -147,8 +147,12 @@ func (u *uac) ack(c *call, res *sip.Response) {
 		}
 	}
 	c.toTag, _ = res.To().Params.Get("tag")
-	u.send(fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\nContent-Length: 0\r\n\r\n",
-		uri, u.local, br, c.from, strings.Split(u.local, ":")[0], c.fromTag, c.to, host, c.toTag, c.callID, c.cseq))
+	hdrs := ""
+	for _, h := range extra {
+		hdrs += h + "\r\n"
+	}
+	u.send(fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\n%sContent-Length: 0\r\n\r\n",
+		uri, u.local, br, c.from, strings.Split(u.local, ":")[0], c.fromTag, c.to, host, c.toTag, c.callID, c.cseq, hdrs))
 	if ct := res.Contact(); ct != nil {
 		c.contact = ct.Address.String()
 	}
