@@ -2,11 +2,11 @@ package limits
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sipward/sipward/internal/promreg"
 )
 
 // limit is which limit stopped a call; its String is the "limit" label of
@@ -117,17 +117,6 @@ func (c *inUseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// register registers c on reg, or returns the collector already registered
-// there under the same description.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register metrics: %w", err)
-	}
-	return c, nil
+	return promreg.Register(reg, c, "stage/limits")
 }

@@ -1,10 +1,9 @@
 package sanity
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sipward/sipward/internal/promreg"
 )
 
 // reason is why a request was stopped; its String is the "reason" label of
@@ -112,17 +111,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// register registers c on reg, or returns the collector already registered
-// there under the same description.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("stage/sanity: register metrics: %w", err)
-	}
-	return c, nil
+	return promreg.Register(reg, c, "stage/sanity")
 }
