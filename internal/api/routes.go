@@ -290,6 +290,43 @@ func (s *Server) table() []*route {
 		setID: func(v *store.Token, id int64) { v.ID = id },
 	}
 	rt = append(rt, tokens.routes(v1+"/tokens", v1+"/tokens/{id}")...)
+
+	// Web UI sign-ins: the operator manages every login, an account caller
+	// its own account's. Hashes are never returned; a generated password
+	// once, on create or reset.
+	logins := resource[store.Login]{name: "login", tag: "logins", query: []string{"account_id", "scope", "username"},
+		list: func(ctx context.Context, c provision.Caller, r *http.Request, pg store.Page) ([]store.Login, int, error) {
+			aid, err := queryInt64(r, "account_id")
+			if err != nil {
+				return nil, 0, err
+			}
+			q := r.URL.Query()
+			return svc.ListLogins(ctx, c, store.LoginFilter{Page: pg, AccountID: aid, Scope: store.TokenScope(q.Get("scope")),
+				Username: q.Get("username")})
+		},
+		get: svc.GetLogin,
+		create: func(ctx context.Context, c provision.Caller, _ *http.Request, v *store.Login) ([]provision.Warning, error) {
+			return nil, svc.CreateLogin(ctx, c, v)
+		},
+		update: noWarn(svc.UpdateLogin),
+		del:    svc.DeleteLogin,
+		setID:  func(v *store.Login, id int64) { v.ID = id },
+	}
+	rt = append(rt, logins.routes(v1+"/logins", v1+"/logins/{id}")...)
+	rt = append(rt, &route{method: "POST", path: v1 + "/logins/{id}/password", tag: "logins", out: PasswordReset{},
+		summary: "Reset a login's web UI password: a new one is generated and returned, once",
+		handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
+			l, id, err := logins.item(r, c)
+			if err != nil {
+				return err
+			}
+			pw, err := svc.ResetLoginPassword(r.Context(), c, id)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, PasswordReset{ID: id, Username: l.Username, Password: pw})
+			return nil
+		}})
 	return rt
 }
 

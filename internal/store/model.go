@@ -203,3 +203,17 @@ type Token struct {
 	Secret    string     `json:"token,omitempty"` // returned once on creation
 	CreatedAt time.Time  `json:"created_at"`
 }
+
+// Login is a web UI sign-in: an operator, or a user of one account (the
+// customer portal). Scope and AccountID say what it sees, as for a Token.
+// The password is stored only as an argon2id hash.
+type Login struct {
+	ID        int64      `json:"id"`
+	Username  string     `json:"username"` // unique
+	Scope     TokenScope `json:"scope"`
+	AccountID *int64     `json:"account_id,omitempty"` // set for ScopeAccount only
+	Password  string     `json:"password,omitempty"`   // write-only; returned once when generated
+	Hash      string     `json:"-"`                    // argon2id PHC string of the password
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}

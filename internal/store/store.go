@@ -116,6 +116,14 @@ type TokenFilter struct {
 	AccountID int64
 }
 
+// LoginFilter filters ListLogins. Zero fields do not filter.
+type LoginFilter struct {
+	Page
+	AccountID int64
+	Scope     TokenScope
+	Username  string // case-insensitive substring of the username
+}
+
 // Tx is what a transaction can do. Lists return the page of items and the
 // total count of items that match the filter (ignoring the page), ordered by
 // ID unless the filter says otherwise; substring filters are
@@ -195,6 +203,17 @@ type Tx interface {
 	// returns ErrNotFound.
 	GetSetting(ctx context.Context, key string) (string, error)
 	PutSetting(ctx context.Context, key, value string) error
+
+	// Web UI sign-ins. Usernames are unique (case-sensitively: package
+	// provision lowercases them); a duplicate gives ErrConflict. Deleting an
+	// account deletes its logins.
+	CreateLogin(ctx context.Context, l *Login) error
+	GetLogin(ctx context.Context, id int64) (Login, error)
+	// GetLoginByUsername finds a login by its username (exact).
+	GetLoginByUsername(ctx context.Context, username string) (Login, error)
+	UpdateLogin(ctx context.Context, l *Login) error
+	DeleteLogin(ctx context.Context, id int64) error
+	ListLogins(ctx context.Context, f LoginFilter) ([]Login, int, error)
 }
 
 // Registration is a registrar binding kept so that registrations survive a

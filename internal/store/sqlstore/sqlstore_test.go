@@ -99,6 +99,14 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+func TestLogins(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.RunLogins(t, func(t *testing.T) store.Store { return openStore(t, b.fresh(t)) })
+		})
+	}
+}
+
 func TestRegistrations(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
