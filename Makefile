@@ -3,7 +3,7 @@ export CGO_ENABLED ?= 0
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test check fuzz e2e clean
+.PHONY: build run test check fuzz e2e bench screenshots clean
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/sipward ./cmd/sipward
@@ -27,6 +27,17 @@ fuzz:
 	go test -run X -fuzz FuzzSanity -fuzztime $(FUZZTIME) ./internal/stage/sanity/
 	go test -run X -fuzz FuzzFilter -fuzztime $(FUZZTIME) ./internal/stage/codecs/
 	go test -run X -fuzz FuzzPipeline -fuzztime $(FUZZTIME) ./internal/app/
+
+# SIPp benchmark of the built binary, side by side with Kamailio when PEER=kamailio
+# (docs/performance.md). Not part of CI: it takes about an hour (QUICK=1: a few minutes)
+# and needs sipp (and kamailio) installed.
+bench:
+	bench/run.sh
+
+# Screenshots of the web UI's main pages, taken by the browser tests in
+# headless Chromium (Debian's chromium; apt-get install chromium).
+screenshots:
+	go test -count=1 -run TestScreenshots ./internal/web/browsertest/ -args -screenshots=$(CURDIR)/docs/screenshots
 
 clean:
 	rm -rf bin

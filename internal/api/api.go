@@ -336,3 +336,13 @@ func withWarnings(v any, warns []provision.Warning) (any, error) {
 
 // BadRequest is a 400 naming the field, for extensions.
 func BadRequest(field, msg string) error { return badRequest(field, "%s", msg) }
+
+// NotFound is a 404, for extensions.
+func NotFound(msg string) error {
+	return &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: msg}
+}
+
+// Conflict is a 409 with a code, for extensions.
+func Conflict(code, msg string) error {
+	return &apiError{Status: http.StatusConflict, Code: code, Msg: msg}
+}

@@ -55,6 +55,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 			fmt.Fprintf(firstToken, "\nsipward: operator API token (shown once, keep it safe):\n\n    %s\n\n", tok)
 		}
 	}
+	if err := ensureAdminLogin(ctx, cfg, svc, firstToken); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -68,6 +71,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Extensions: liveViews(side)})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
+	mux.Handle("/debug/pprof/", debugHandler(apiSrv))
+	ui, err := newWebUI(ctx, cfg, log, svc, side)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", ui)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := health{Status: "ok", Store: "ok", Snapshot: side.holder.Load().Revision()}

@@ -42,6 +42,7 @@ type sipSide struct {
 	holder    *snapshot.Holder
 	addrs     edge.Addrs
 	redis     *redis.Client
+	svc       *provision.Service
 }
 
 // startSIP builds the pipeline from configuration and opens the SIP listeners.
@@ -50,7 +51,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		store.Store
 		store.Registrations
 	}, svc *provision.Service) (*sipSide, error) {
-	s := &sipSide{holder: &snapshot.Holder{}}
+	s := &sipSide{holder: &snapshot.Holder{}, svc: svc}
 
 	var core []netip.Prefix
 	for i, a := range cfg.CoreAddr {
@@ -93,6 +94,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 
 	fw, err := firewall.New(firewall.Config{
 		Threshold: cfg.FraudThreshold, Window: cfg.FraudWindow, BanFor: cfg.FraudBan,
+		RatePerSource: cfg.FirewallRate,
 		Trusted: func(a netip.Addr) bool {
 			sn := s.holder.Load()
 			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a))
@@ -199,7 +201,11 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		return nil, err
 	}
 
+	if cfg.SIPT1 != sip.T1 { // sipgo's timers are process-wide
+		sip.SetTimers(cfg.SIPT1, 4*time.Second, 5*time.Second)
+	}
 	s.registrar, err = edge.NewRegistrar(ctx, edge.RegistrarConfig{Store: st, Log: log,
+		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
 		Ping: func(id int64) string {
 			if u := s.holder.Load().UserByID(id); u != nil {
 				return u.NATPing.String()
@@ -231,10 +237,11 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		Log: log, Registry: reg, ReadFilter: fw.ReadFilter,
 		Stages: edge.Stages{Firewall: fw.Stage(), Sanity: san, Identify: ident, Authn: an.Stage(),
 			Limits: lim, Rewrite: rw, Codecs: cod},
-		Snapshot:  s.holder.Load,
-		Router:    router,
-		Registrar: s.registrar,
-		Keepalive: cfg.Keepalive,
+		Snapshot:      s.holder.Load,
+		Router:        router,
+		Registrar:     s.registrar,
+		Keepalive:     cfg.Keepalive,
+		InviteTimeout: cfg.RingTimeout,
 	})
 	if err != nil {
 		return nil, err

@@ -2,13 +2,18 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/sipward/sipward/internal/api"
 	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/provision"
 )
+
+var validUser = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
 
 // liveViews are the API routes that show the SIP edge's live state: active
 // calls, registrations and decisions. Account tokens see their own account's.
@@ -36,7 +41,45 @@ func liveViews(s *sipSide) []api.Extension {
 		Items []T `json:"items"`
 		Total int `json:"total"`
 	}
+	type message struct {
+		Text string `json:"text"`
+		From string `json:"from"`
+	}
+	type sent struct {
+		Username string               `json:"username"`
+		Devices  []edge.MessageResult `json:"devices"`
+	}
 	return []api.Extension{
+		{Method: "POST", Path: "/api/v1/sip-users/{id}/messages", Tag: "sip-users", Out: sent{},
+			Summary: "Send a SIP MESSAGE (text) to the SIP user's registered devices; each device's answer is returned",
+			Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
+				uid, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+				if err != nil {
+					return api.NotFound("no such SIP user")
+				}
+				u, err := s.svc.GetSIPUser(r.Context(), c, uid)
+				if err != nil {
+					return err
+				}
+				var in message
+				if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+					return api.BadRequest("", "body must be {\"text\": \"…\"}")
+				}
+				if strings.TrimSpace(in.Text) == "" || len(in.Text) > 1000 {
+					return api.BadRequest("text", "must be 1 to 1000 characters")
+				}
+				if in.From != "" && !validUser.MatchString(in.From) {
+					return api.BadRequest("from", "only letters, digits and . _ - + are allowed")
+				}
+				res, err := s.edge.SendMessage(r.Context(), u.Username, in.From, in.Text)
+				if errors.Is(err, edge.ErrNotRegistered) {
+					return api.Conflict("not_registered", "SIP user "+strconv.Quote(u.Username)+" has no registered device")
+				}
+				if err != nil {
+					return err
+				}
+				return write(w, sent{Username: u.Username, Devices: res})
+			}},
 		{Method: "GET", Path: "/api/v1/calls", Tag: "live", Summary: "Active calls (account, endpoint or user, from, to, start)",
 			Out: edge.CallView{}, Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
 				aid, err := scope(r, c)

@@ -39,6 +39,16 @@ type Config struct {
 	FraudThreshold   int           // failures per source that trigger a ban
 	FraudWindow      time.Duration // within this window
 	FraudBan         time.Duration // for this long
+	FirewallRate     int           // UDP datagrams/s one untrusted source may send; 0: 200, negative: no guard
+	RingTimeout      time.Duration // how long leg B may ring before sipward gives up
+	SIPT1            time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
+	RegMinExpires    time.Duration // shorter registrations get 423
+	RegMaxExpires    time.Duration // longer ones are cut to this
+	RegMaxContacts   int           // contacts per SIP user; the oldest is replaced
+
+	AdminPassword   string        // web UI password of the operator login "admin"; generated at first start when empty
+	UISecureCookies bool          // mark web UI cookies Secure on plain HTTP (behind a TLS-terminating proxy)
+	UISessionTTL    time.Duration // how long a web UI sign-in lasts; 0: 12 hours
 
 	envErrs []error // environment twins that did not parse
 }
@@ -64,6 +74,11 @@ func Default() Config {
 		FraudThreshold:   10,
 		FraudWindow:      time.Minute,
 		FraudBan:         time.Hour,
+		RingTimeout:      3 * time.Minute,
+		SIPT1:            500 * time.Millisecond,
+		RegMinExpires:    time.Minute,
+		RegMaxExpires:    2 * time.Hour,
+		RegMaxContacts:   5,
 	}
 }
 
@@ -159,6 +174,26 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	num(&c.FraudThreshold, "fraud-threshold", "failed authentications (or credential-less INVITEs) per source that ban it; negative disables")
 	dur(&c.FraudWindow, "fraud-window", "window in which fraud-threshold failures ban a source")
 	dur(&c.FraudBan, "fraud-ban", "how long a source banned by fraud detection stays banned")
+	dur(&c.RingTimeout, "ring-timeout", "how long the called side may ring before sipward cancels the call")
+	dur(&c.SIPT1, "sip-t1", "SIP timer T1, the round-trip estimate that retransmissions and transaction timeouts (64×T1) scale with")
+	dur(&c.RegMinExpires, "register-min-expires", "registrations asking for less get 423 Interval Too Brief")
+	dur(&c.RegMaxExpires, "register-max-expires", "registrations asking for more are cut to this")
+	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
+	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints and the core are exempt); 0 means 200, negative disables the guard")
+	str(&c.AdminPassword, "admin-password", `web UI password of the operator login "admin" (at least 12 characters); when empty and no operator login exists, one is generated at first start and printed once`)
+	boolean := func(p *bool, name, usage string) {
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %q: not true or false", envName(name), v))
+			} else {
+				*p = b
+			}
+		}
+		fs.BoolVar(p, name, *p, usage+" (env "+envName(name)+")")
+	}
+	boolean(&c.UISecureCookies, "ui-secure-cookies", "mark web UI cookies Secure even on plain HTTP: set it when a TLS-terminating proxy serves the UI")
+	dur(&c.UISessionTTL, "ui-session-ttl", "how long a web UI sign-in lasts; 0 means 12h")
 }
 
 // Validate checks c and names the culprit.
@@ -173,6 +208,18 @@ func (c *Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("%s: %s: must not be negative", d.name, d.v)
 		}
+	}
+	if c.RingTimeout < time.Second {
+		return fmt.Errorf("ring-timeout: %s: must be at least 1s", c.RingTimeout)
+	}
+	if c.SIPT1 < 10*time.Millisecond || c.SIPT1 > 5*time.Second {
+		return fmt.Errorf("sip-t1: %s: must be between 10ms and 5s (RFC 3261 default 500ms)", c.SIPT1)
+	}
+	if c.RegMinExpires < time.Second || c.RegMaxExpires < c.RegMinExpires {
+		return fmt.Errorf("register-min-expires/register-max-expires: %s/%s: want 1s ≤ min ≤ max", c.RegMinExpires, c.RegMaxExpires)
+	}
+	if c.RegMaxContacts < 1 || c.RegMaxContacts > 100 {
+		return fmt.Errorf("register-max-contacts: %d: must be between 1 and 100", c.RegMaxContacts)
 	}
 	for _, a := range []struct{ name, v string }{{"http-addr", c.HTTPAddr}, {"sip-addr", c.SIPAddr}, {"sips-addr", c.SIPSAddr}} {
 		if a.v == "" && a.name != "http-addr" {

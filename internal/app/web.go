@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/sipward/sipward/internal/config"
+	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/stage/limits"
+	"github.com/sipward/sipward/internal/store"
+	"github.com/sipward/sipward/internal/web"
+)
+
+// ensureAdminLogin makes sure the operator can sign in to the web UI: the
+// login "admin" with --admin-password, or, at first start without one, a
+// generated password printed once to w. The line does not look like the
+// API token line above it.
+func ensureAdminLogin(ctx context.Context, cfg config.Config, svc *provision.Service, w io.Writer) error {
+	pw, err := svc.EnsureAdminLogin(ctx, cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("web UI operator login: %w", err)
+	}
+	if pw != "" {
+		fmt.Fprintf(w, "sipward: web UI sign-in (shown once): username %q, password %s\n\n", provision.AdminLogin, pw)
+	}
+	return nil
+}
+
+// newWebUI returns the web UI, showing the live state of this node's SIP edge.
+func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *provision.Service, side *sipSide) (*web.Server, error) {
+	return web.New(ctx, web.Options{
+		Service:       svc,
+		Live:          edgeLive{side},
+		Messenger:     edgeLive{side},
+		SecureCookies: cfg.UISecureCookies,
+		SessionTTL:    cfg.UISessionTTL,
+		Log:           log,
+	})
+}
+
+// edgeLive is web.Live and web.Messenger on the running SIP side.
+type edgeLive struct{ s *sipSide }
+
+var (
+	_ web.Live      = edgeLive{}
+	_ web.Messenger = edgeLive{}
+)
+
+func (l edgeLive) Calls(accountID int64) []edge.CallView { return l.s.edge.Calls(accountID) }
+
+func (l edgeLive) Registrations(accountID int64, username string) []edge.Binding {
+	return l.s.registrar.List(accountID, username)
+}
+
+func (l edgeLive) Decisions(f edge.DecisionFilter) []edge.Decision { return l.s.edge.Decisions(f) }
+
+func (l edgeLive) ChannelsInUse(ctx context.Context, accountID int64) (int, error) {
+	return l.s.channels.InUse(ctx, limits.Key{Kind: limits.Account, ID: accountID})
+}
+
+// SendMessage sends a SIP MESSAGE to u's registered devices and returns how
+// many accepted it (0 when none is registered); when some answered but none
+// accepted, the error says how each answered.
+func (l edgeLive) SendMessage(ctx context.Context, u store.SIPUser, text string) (int, error) {
+	res, err := l.s.edge.SendMessage(ctx, u.Username, "", text)
+	if errors.Is(err, edge.ErrNotRegistered) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var why []string
+	for _, r := range res {
+		switch {
+		case r.Status >= 200 && r.Status < 300:
+			n++
+		case r.Error != "":
+			why = append(why, r.Error)
+		default:
+			why = append(why, fmt.Sprintf("answered %d", r.Status))
+		}
+	}
+	if n == 0 && len(why) > 0 {
+		return 0, fmt.Errorf("no device accepted it (%s)", strings.Join(why, "; "))
+	}
+	return n, nil
+}

@@ -1,0 +1,305 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/store"
+)
+
+// tab is one tab of a form: its fields, or (Rewrite) the rewrite rules.
+type tab struct {
+	Key, Label string
+	Fields     []*field
+	Rewrite    bool
+	Active     bool
+}
+
+// activate marks the first tab with an error active, else the one asked
+// for (?tab=), else the first.
+func activate(tabs []*tab, want string) {
+	for _, t := range tabs {
+		for _, f := range t.Fields {
+			if f.Error != "" {
+				t.Active = true
+				return
+			}
+		}
+	}
+	for _, t := range tabs {
+		if t.Key == want {
+			t.Active = true
+			return
+		}
+	}
+	tabs[0].Active = true
+}
+
+// ownerData is what the endpoint and SIP user pages share.
+type ownerData struct {
+	New     bool
+	Action  string // the form's URL
+	Form    *form
+	Tabs    []*tab
+	Rewrite *rewriteView // nil for a new owner
+	Secret  *shownOnce
+	CSRF    string
+}
+
+func endpointValues(e store.IPEndpoint) url.Values {
+	v := url.Values{}
+	v.Set("address", e.Address)
+	v.Set("direction", string(e.Direction))
+	v.Set("protocol", string(e.Protocol))
+	v.Set("port", strconv.Itoa(e.Port))
+	v.Set("channels", strconv.Itoa(e.Channels))
+	v.Set("cps", strconv.Itoa(e.CPS))
+	for k, s := range map[string]string{"manufacturer": e.Manufacturer, "version": e.Version, "dial_pattern": e.DialPattern,
+		"tech_prefix": e.TechPrefix, "cli_prefix": e.CLIPrefix, "force_from": e.ForceFrom, "username": e.Username,
+		"outbound_proxy": e.OutboundProxy} {
+		v.Set(k, s)
+	}
+	for k, b := range map[string]bool{"force_nat": e.ForceNAT, "intercept_reinvite": e.InterceptReinvite, "cli_auth": e.CLIAuth,
+		"disable_nat": e.DisableNAT} {
+		if b {
+			v.Set(k, "on")
+		}
+	}
+	v["restricted_codecs"] = append([]string(nil), e.RestrictedCodecs...)
+	return v
+}
+
+// endpoint reads an IP endpoint from the form, over the stored one.
+func (f *form) endpoint(e *store.IPEndpoint) {
+	e.Address = f.get("address")
+	e.Direction = store.Direction(f.get("direction"))
+	e.Protocol = store.Protocol(f.get("protocol"))
+	e.Port, e.Channels, e.CPS = f.int("port"), f.int("channels"), f.int("cps")
+	e.Manufacturer, e.Version, e.DialPattern = f.get("manufacturer"), f.get("version"), f.get("dial_pattern")
+	e.TechPrefix, e.CLIPrefix, e.ForceFrom = f.get("tech_prefix"), f.get("cli_prefix"), f.get("force_from")
+	e.Username, e.Password, e.OutboundProxy = f.get("username"), f.raw("password"), f.get("outbound_proxy")
+	e.ForceNAT, e.InterceptReinvite, e.CLIAuth, e.DisableNAT = f.on("force_nat"), f.on("intercept_reinvite"), f.on("cli_auth"), f.on("disable_nat")
+	e.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
+}
+
+func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
+	pwHelp := "Password sipward sends when the switch challenges calls to it."
+	if e != nil && e.PasswordSet {
+		pwHelp = "A password is stored (never shown). Leave empty to keep it; clear the username to remove it."
+	}
+	tabs := []*tab{
+		{Key: "basic", Label: "Basic", Fields: []*field{
+			f.field("address", "IP address, CIDR or FQDN", "text").req().ph("203.0.113.7").
+				help("A single address, a network such as 203.0.113.0/24, or (receiving endpoints only) a host name."),
+			f.field("direction", "Direction", "select").choices("sends", "Sends calls to us (ingress)", "receives", "Receives calls from us (egress)"),
+			f.field("protocol", "Protocol", "select").choices(protocolChoices...),
+			f.field("port", "Port", "number").help("Empty: 5060 (5061 for TLS)."),
+			f.field("channels", "Channels", "number").help("Concurrent calls; 0: unlimited."),
+			f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited."),
+			f.field("tech_prefix", "Tech prefix", "text").ph("123#").help("Digits before the dialled number that tell accounts sharing an address apart; stripped."),
+			f.field("cli_auth", "CLI authentication", "checkbox").help("Tell accounts on one address apart by caller ID (CLI patterns and DIDs)."),
+		}},
+		{Key: "advanced", Label: "Advanced", Fields: []*field{
+			f.field("manufacturer", "Manufacturer", "text"),
+			f.field("version", "Version", "text"),
+			f.field("dial_pattern", "Dial pattern", "text").ph("e164"),
+			f.field("cli_prefix", "CLI prefix", "text"),
+			f.field("force_from", "Force From", "text").help("Caller ID put in From on calls to this endpoint."),
+			f.field("username", "Egress username", "text").auto("off"),
+			f.field("password", "Egress password", "password").help(pwHelp),
+			f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060"),
+			f.field("force_nat", "Force NAT", "checkbox").help("Send to the address calls came from, not the one in Contact."),
+			f.field("disable_nat", "Disable NAT handling", "checkbox"),
+			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers re-INVITEs itself."),
+		}},
+		{Key: "codecs", Label: "Codecs", Fields: []*field{
+			f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames),
+		}},
+	}
+	if e != nil {
+		tabs = append(tabs, &tab{Key: "rewrite", Label: "Parameter Rewrite", Rewrite: true})
+	}
+	return tabs
+}
+
+func (s *Server) endpointOf(r *http.Request, ss *session, a store.Account) (store.IPEndpoint, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return store.IPEndpoint{}, err
+	}
+	e, err := s.svc.GetEndpoint(r.Context(), ss.Caller, id)
+	if err != nil {
+		return e, err
+	}
+	if e.AccountID != a.ID {
+		return e, errNotFound
+	}
+	return e, nil
+}
+
+func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, e *store.IPEndpoint, f *form, rw *rewriteView) error {
+	d := ownerData{New: e == nil, Form: f, CSRF: ss.CSRF}
+	title := "New IP endpoint"
+	d.Action = fmt.Sprintf("/accounts/%d/ip/new", a.ID)
+	canonical := ""
+	if e != nil {
+		title = "IP endpoint " + e.Address
+		d.Action = fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID)
+		if r.Method == http.MethodPost {
+			canonical = d.Action
+		}
+		if rw == nil {
+			rw = &rewriteView{}
+		}
+		if err := s.fillRewrite(r, ss, rw, store.OwnerEndpoint, e.ID, d.Action); err != nil {
+			return err
+		}
+		d.Rewrite = rw
+	}
+	d.Tabs = endpointTabs(f, e)
+	f.finish()
+	want := r.URL.Query().Get("tab")
+	if rw != nil && rw.Focus {
+		want = "rewrite"
+	}
+	activate(d.Tabs, want)
+	s.render(w, r, http.StatusOK, "owner.html", page{Title: title, S: ss, Nav: "accounts", Account: &a, Tab: "ip", Canonical: canonical, Data: d})
+	return nil
+}
+
+func (s *Server) endpointNewPage(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	f := newForm(url.Values{"direction": {"sends"}, "protocol": {"udp"}, "channels": {"0"}, "cps": {"0"}, "dial_pattern": {"e164"}})
+	return s.renderEndpoint(w, r, ss, a, nil, f, nil)
+}
+
+func warnFlashes(warns []provision.Warning) []flash {
+	var out []flash
+	for _, w := range warns {
+		out = append(out, flash{"warn", "Saved with a warning: " + w.Message})
+	}
+	return out
+}
+
+func (s *Server) endpointCreate(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	f := newForm(r.PostForm)
+	e := store.IPEndpoint{AccountID: a.ID}
+	f.endpoint(&e)
+	if !f.HasErrors() {
+		warns, err := s.svc.CreateEndpoint(r.Context(), ss.Caller, &e)
+		if err == nil {
+			msgs := append([]flash{{"ok", "IP endpoint " + e.Address + " added."}}, warnFlashes(warns)...)
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID), msgs...)
+			return nil
+		}
+		if !f.refuse(err) {
+			return err
+		}
+	}
+	return s.renderEndpoint(w, r, ss, a, nil, f, nil)
+}
+
+func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	e, err := s.endpointOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	return s.renderEndpoint(w, r, ss, a, &e, newForm(endpointValues(e)), nil)
+}
+
+func (s *Server) endpointSubmit(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	e, err := s.endpointOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	f := newForm(r.PostForm)
+	up := e
+	f.endpoint(&up)
+	if !f.HasErrors() {
+		warns, err := s.svc.UpdateEndpoint(r.Context(), ss.Caller, &up)
+		if err == nil {
+			msgs := append([]flash{{"ok", "IP endpoint " + up.Address + " saved."}}, warnFlashes(warns)...)
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID), msgs...)
+			return nil
+		}
+		if !f.refuse(err) {
+			return err
+		}
+	}
+	return s.renderEndpoint(w, r, ss, a, &e, f, nil)
+}
+
+func (s *Server) endpointDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	e, err := s.endpointOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteEndpoint(r.Context(), ss.Caller, e.ID); err != nil {
+		return err
+	}
+	s.redirect(w, r, fmt.Sprintf("/accounts/%d", a.ID), flash{"ok", "IP endpoint " + e.Address + " deleted."})
+	return nil
+}
+
+// ---- Global IP authentication list.
+
+type globalIPData struct {
+	Q, Direction string
+	Items        []store.IPEndpoint
+	Pager        pager
+	Names        map[int64]string
+}
+
+// accountNames returns the names of the accounts of ids, as the user sees them.
+func (s *Server) accountNames(r *http.Request, ss *session, ids []int64) map[int64]string {
+	out := map[int64]string{}
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		if a, err := s.svc.GetAccount(r.Context(), ss.Caller, id); err == nil {
+			out[id] = a.Name
+		} else {
+			out[id] = fmt.Sprintf("#%d", id)
+		}
+	}
+	return out
+}
+
+func (s *Server) globalEndpoints(w http.ResponseWriter, r *http.Request, ss *session) error {
+	q, dir, off := r.URL.Query().Get("q"), r.URL.Query().Get("direction"), offsetOf(r)
+	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{Address: q, Direction: store.Direction(dir),
+		Page: store.Page{Limit: pageSize, Offset: off}})
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, len(items))
+	for i, e := range items {
+		ids[i] = e.AccountID
+	}
+	s.render(w, r, http.StatusOK, "ip.html", page{Title: "IP authentication", S: ss, Nav: "ip",
+		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids)}})
+	return nil
+}

@@ -1,0 +1,181 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/store"
+)
+
+// rewriteView is the Parameter Rewrite tab: the rules, the form that adds
+// one, and the "Testing Input" box with its result.
+type rewriteView struct {
+	Base     string // .../rewrites
+	Rules    []store.RewriteRule
+	RuleForm *form
+	Rule     []*field
+	TestForm *form
+	Test     []*field
+	Result   *testResult
+	Focus    bool // open this tab
+	CSRF     string
+}
+
+// testResult is the answer of the Testing Input box.
+type testResult struct {
+	provision.RewriteTest
+	Position int               // 1-based position of the rule that fired
+	Rule     store.RewriteRule // the rule that fired
+}
+
+func (s *Server) fillRewrite(r *http.Request, ss *session, rw *rewriteView, kind store.OwnerKind, ownerID int64, ownerURL string) error {
+	rules, _, err := s.svc.ListRewriteRules(r.Context(), ss.Caller, store.RewriteFilter{OwnerKind: kind, OwnerID: ownerID, Page: store.Page{Limit: 1000}})
+	if err != nil {
+		return err
+	}
+	rw.Base = ownerURL + "/rewrites"
+	rw.CSRF = ss.CSRF
+	rw.Rules = rules
+	if rw.RuleForm == nil {
+		rw.RuleForm = newForm(url.Values{"type": {"destination"}})
+	}
+	f := rw.RuleForm
+	rw.Rule = []*field{
+		f.field("type", "Rewrites", "select").choices("destination", "Destination (dialled number)", "cli", "CLI (caller ID)"),
+		f.field("match", "Match", "text").req().ph("00").help("A prefix, or an RE2 regex when Regex is ticked."),
+		f.field("regex", "Regex", "checkbox"),
+		f.field("replacement", "Replace with", "text").ph("+").help("Replaces the prefix; with a regex, $1 … name its groups."),
+		f.field("order", "Order", "number").help("Rules are tried in ascending order; the first that matches fires."),
+	}
+	f.finish()
+	if rw.TestForm == nil {
+		rw.TestForm = newForm(url.Values{"type": {"destination"}})
+	}
+	t := rw.TestForm
+	rw.Test = []*field{
+		t.field("type", "Number", "select").choices("destination", "Destination", "cli", "CLI"),
+		t.field("input", "Testing Input", "text").req().ph("0044201234567").auto("off"),
+	}
+	for _, fl := range rw.Test {
+		fl.ID = "t-" + fl.ID // two forms on one page: distinct IDs
+	}
+	t.finish()
+	return nil
+}
+
+// rewriteOwner resolves the owner in the path (an IP endpoint or SIP user of
+// the account) and the URL of its page.
+func (s *Server) rewriteOwner(r *http.Request, ss *session) (store.Account, store.OwnerKind, int64, string, error) {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return a, "", 0, "", err
+	}
+	if strings.Contains(r.URL.Path, "/ip/") {
+		e, err := s.endpointOf(r, ss, a)
+		return a, store.OwnerEndpoint, e.ID, fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID), err
+	}
+	u, err := s.userOf(r, ss, a)
+	return a, store.OwnerSIPUser, u.ID, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), err
+}
+
+// renderOwner shows the owner's page with rw in its Parameter Rewrite tab.
+func (s *Server) renderOwner(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, kind store.OwnerKind, id int64, rw *rewriteView) error {
+	rw.Focus = true
+	if kind == store.OwnerEndpoint {
+		e, err := s.svc.GetEndpoint(r.Context(), ss.Caller, id)
+		if err != nil {
+			return err
+		}
+		return s.renderEndpoint(w, r, ss, a, &e, newForm(endpointValues(e)), rw)
+	}
+	u, err := s.svc.GetSIPUser(r.Context(), ss.Caller, id)
+	if err != nil {
+		return err
+	}
+	return s.renderUser(w, r, ss, a, &u, userView{Form: newForm(userValues(u)), Rewrite: rw})
+}
+
+func (s *Server) rewriteCreate(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, kind, id, ownerURL, err := s.rewriteOwner(r, ss)
+	if err != nil {
+		return err
+	}
+	f := newForm(r.PostForm)
+	rule := store.RewriteRule{OwnerKind: kind, OwnerID: id, Type: store.RewriteType(f.get("type")), Regex: f.on("regex"),
+		Match: f.get("match"), Replacement: f.get("replacement"), Order: f.int("order")}
+	if !f.HasErrors() {
+		err := s.svc.CreateRewriteRule(r.Context(), ss.Caller, &rule)
+		if err == nil {
+			s.redirect(w, r, ownerURL+"?tab=rewrite", flash{"ok", "Rewrite rule added."})
+			return nil
+		}
+		if !f.refuse(err) {
+			return err
+		}
+	}
+	return s.renderOwner(w, r, ss, a, kind, id, &rewriteView{RuleForm: f})
+}
+
+func (s *Server) rewriteDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
+	_, kind, id, ownerURL, err := s.rewriteOwner(r, ss)
+	if err != nil {
+		return err
+	}
+	rid, err := pathID(r, "rid")
+	if err != nil {
+		return err
+	}
+	rule, err := s.svc.GetRewriteRule(r.Context(), ss.Caller, rid)
+	if err != nil {
+		return err
+	}
+	if rule.OwnerKind != kind || rule.OwnerID != id {
+		return errNotFound
+	}
+	if err := s.svc.DeleteRewriteRule(r.Context(), ss.Caller, rid); err != nil {
+		return err
+	}
+	s.redirect(w, r, ownerURL+"?tab=rewrite", flash{"ok", "Rewrite rule deleted."})
+	return nil
+}
+
+// rewriteTest runs the Testing Input through the owner's rules. htmx gets
+// the result box alone; a plain form post gets the whole page.
+func (s *Server) rewriteTest(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, kind, id, ownerURL, err := s.rewriteOwner(r, ss)
+	if err != nil {
+		return err
+	}
+	rw := &rewriteView{TestForm: newForm(r.PostForm)}
+	t := rw.TestForm
+	res, err := s.svc.TestRewrite(r.Context(), ss.Caller, kind, id, store.RewriteType(t.get("type")), t.get("input"))
+	if err != nil {
+		if !t.refuse(err) {
+			return err
+		}
+	} else {
+		rw.Result = &testResult{RewriteTest: res}
+	}
+	if rw.Result != nil && res.Matched {
+		rules, _, err := s.svc.ListRewriteRules(r.Context(), ss.Caller, store.RewriteFilter{OwnerKind: kind, OwnerID: id, Page: store.Page{Limit: 1000}})
+		if err != nil {
+			return err
+		}
+		for i, rule := range rules {
+			if rule.ID == res.RuleID {
+				rw.Result.Position, rw.Result.Rule = i+1, rule
+			}
+		}
+	}
+	if isHTMX(r) {
+		if err := s.fillRewrite(r, ss, rw, kind, id, ownerURL); err != nil {
+			return err
+		}
+		s.fragment(w, r, "owner.html", "rewrite_result", rw)
+		return nil
+	}
+	return s.renderOwner(w, r, ss, a, kind, id, rw)
+}

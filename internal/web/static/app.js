@@ -1,0 +1,110 @@
+// sipward web UI: the little script the pages need. Everything works without
+// it (forms post, every tab panel shows); with it, form tabs become ARIA
+// tabs, Copy buttons copy, and a page that answered a form shows its own URL.
+"use strict";
+document.documentElement.classList.add("js");
+
+(function () {
+  function initTabs(root) {
+    var list = root.querySelector("[role=tablist]");
+    if (!list) return;
+    var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
+    var actions = root.querySelector(".form-actions[data-for-tabs]");
+
+    function select(tab, focus) {
+      tabs.forEach(function (t) {
+        var on = t === tab;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        t.tabIndex = on ? 0 : -1;
+        var panel = document.getElementById(t.getAttribute("aria-controls"));
+        if (panel) panel.classList.toggle("inactive", !on);
+      });
+      if (actions) {
+        var panel = document.getElementById(tab.getAttribute("aria-controls"));
+        actions.classList.toggle("inactive", !!(panel && panel.hasAttribute("data-outside-form")));
+      }
+      if (focus) tab.focus();
+    }
+
+    tabs.forEach(function (t, i) {
+      t.addEventListener("click", function () { select(t, false); });
+      t.addEventListener("keydown", function (e) {
+        var j = null;
+        if (e.key === "ArrowRight") j = (i + 1) % tabs.length;
+        else if (e.key === "ArrowLeft") j = (i - 1 + tabs.length) % tabs.length;
+        else if (e.key === "Home") j = 0;
+        else if (e.key === "End") j = tabs.length - 1;
+        if (j !== null) { e.preventDefault(); select(tabs[j], true); }
+      });
+    });
+    var active = tabs.filter(function (t) { return t.getAttribute("aria-selected") === "true"; })[0] || tabs[0];
+    select(active, false);
+
+    // A link to a field (the error summary) opens the field's tab first.
+    root.ownerDocument.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest("a[href^='#f-']");
+      if (!a) return;
+      var el = document.getElementById(a.getAttribute("href").slice(1));
+      var panel = el && el.closest("[role=tabpanel]");
+      if (!panel || !root.contains(panel)) return;
+      var tab = document.getElementById(panel.getAttribute("aria-labelledby"));
+      if (tab) select(tab, false);
+      e.preventDefault();
+      el.focus();
+    });
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var ta = document.createElement("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.className = "sr-only";
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+      document.body.removeChild(ta);
+      if (ok) resolve(); else reject(new Error("copy refused"));
+    });
+  }
+
+  function initCopy(btn) {
+    btn.addEventListener("click", function () {
+      var src = document.getElementById(btn.getAttribute("data-copy"));
+      var status = document.getElementById(btn.getAttribute("data-status"));
+      if (!src) return;
+      var text = src.textContent.trim();
+      copyText(text).then(function () {
+        btn.setAttribute("data-copied", "true");
+        if (status) status.textContent = "Copied to the clipboard.";
+      }, function () {
+        var range = document.createRange();
+        range.selectNodeContents(src);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        if (status) status.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+      });
+    });
+  }
+
+  function init() {
+    var canonical = document.body.getAttribute("data-canonical");
+    if (canonical && window.history && history.replaceState) {
+      history.replaceState(null, "", canonical + window.location.hash);
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), initCopy);
+    document.addEventListener("submit", function (e) {
+      var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+      if (msg && !window.confirm(msg)) e.preventDefault();
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

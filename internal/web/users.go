@@ -1,0 +1,339 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sipward/sipward/internal/store"
+)
+
+func userValues(u store.SIPUser) url.Values {
+	v := url.Values{}
+	v.Set("username", u.Username)
+	v.Set("channels", strconv.Itoa(u.Channels))
+	v.Set("cps", strconv.Itoa(u.CPS))
+	v.Set("protocol", string(u.Protocol))
+	v.Set("nat_ping", string(u.NATPing))
+	v.Set("ip_whitelist", strings.Join(u.IPWhitelist, "\n"))
+	if u.ProfileID != nil {
+		v.Set("profile_id", strconv.FormatInt(*u.ProfileID, 10))
+	}
+	for k, b := range map[string]bool{"retain_did": u.RetainDID, "smart_extension": u.SmartExtension, "voicemail.enabled": u.Voicemail.Enabled} {
+		if b {
+			v.Set(k, "on")
+		}
+	}
+	v.Set("voicemail.email", u.Voicemail.Email)
+	v["restricted_codecs"] = append([]string(nil), u.RestrictedCodecs...)
+	return v
+}
+
+// user reads a SIP user from the form, over the stored one.
+func (f *form) user(u *store.SIPUser) {
+	u.Username, u.Password = f.get("username"), f.raw("password")
+	u.Channels, u.CPS = f.int("channels"), f.int("cps")
+	u.Protocol, u.NATPing = store.Protocol(f.get("protocol")), store.NATPing(f.get("nat_ping"))
+	u.IPWhitelist = []string{}
+	for _, l := range strings.FieldsFunc(f.raw("ip_whitelist"), func(r rune) bool { return r == '\n' || r == ',' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			u.IPWhitelist = append(u.IPWhitelist, l)
+		}
+	}
+	u.ProfileID = nil
+	if p := f.int64("profile_id"); p > 0 {
+		u.ProfileID = &p
+	}
+	u.RetainDID, u.SmartExtension = f.on("retain_did"), f.on("smart_extension")
+	u.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
+	u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PIN = f.on("voicemail.enabled"), f.get("voicemail.email"), f.get("voicemail.pin")
+}
+
+func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
+	pw := "Leave empty to generate a strong one, shown once."
+	pin := "4 to 12 digits."
+	if u != nil {
+		pw = "Leave empty to keep the current password. A new username needs a new password."
+		if u.Voicemail.PINSet {
+			pin = "A PIN is set (never shown). Leave empty to keep it."
+		}
+	}
+	basic := []*field{
+		f.field("username", "Username", "text").req().auto("off").help("Unique in the realm; inside the account's number block if it has one."),
+		f.field("password", "Password", "password").help(pw + " At least 12 characters."),
+		f.field("channels", "Channels", "number").help("Concurrent calls, allocated from the account's capacity; 0: unlimited."),
+		f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited."),
+		f.field("protocol", "Protocol", "select").choices(protocolChoices...),
+		f.field("nat_ping", "NAT / SIP ping", "select").choices("disabled", "Disabled", "enabled", "Enabled (OPTIONS every 60 s)",
+			"timeout", "Enabled with timeout (drop bindings that stop answering)"),
+		f.field("ip_whitelist", "IP whitelist", "textarea").help("One address or CIDR per line; empty: calls from anywhere."),
+		f.field("retain_did", "Retain DID", "checkbox").help("Keep the DID as the request URI on calls to this user."),
+		f.field("smart_extension", "Smart Extension", "checkbox").help("sipward handles REFER (transfers) for this user."),
+	}
+	if len(profiles) > 0 {
+		opts := []string{"", "(none)"}
+		for _, p := range profiles {
+			opts = append(opts, strconv.FormatInt(p.ID, 10), p.Name)
+		}
+		basic = append(basic, f.field("profile_id", "SIP profile", "select").choices(opts...))
+	}
+	tabs := []*tab{
+		{Key: "basic", Label: "Basic", Fields: basic},
+		{Key: "codecs", Label: "Codecs", Fields: []*field{f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames)}},
+	}
+	if u != nil {
+		tabs = append(tabs, &tab{Key: "rewrite", Label: "Parameter Rewrite", Rewrite: true})
+	}
+	pinField := f.field("voicemail.pin", "Voicemail PIN", "password").help(pin)
+	pinField.Inputmode, pinField.Autocomplete = "numeric", "off"
+	tabs = append(tabs, &tab{Key: "voicemail", Label: "Voice Mail", Fields: []*field{
+		f.field("voicemail.enabled", "Voicemail enabled", "checkbox"),
+		f.field("voicemail.email", "Send messages to email", "email").auto("email"),
+		pinField,
+	}})
+	return tabs
+}
+
+func (s *Server) userOf(r *http.Request, ss *session, a store.Account) (store.SIPUser, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return store.SIPUser{}, err
+	}
+	u, err := s.svc.GetSIPUser(r.Context(), ss.Caller, id)
+	if err != nil {
+		return u, err
+	}
+	if u.AccountID != a.ID {
+		return u, errNotFound
+	}
+	return u, nil
+}
+
+// userView is a SIP user page's state.
+type userView struct {
+	Form    *form
+	Rewrite *rewriteView
+	Secret  *shownOnce
+	Message *form
+	Notice  []flash
+}
+
+type userData struct {
+	ownerData
+	User       *store.SIPUser
+	MsgAction  string
+	Message    *form
+	MsgFields  []*field
+	Registered int
+}
+
+func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, u *store.SIPUser, v userView) error {
+	profiles, _, err := s.svc.ListProfiles(r.Context(), ss.Caller, store.ProfileFilter{Page: store.Page{Limit: 1000}})
+	if err != nil {
+		return err
+	}
+	d := userData{ownerData: ownerData{New: u == nil, Form: v.Form, Secret: v.Secret, CSRF: ss.CSRF}, User: u}
+	title := "New SIP user"
+	d.Action = fmt.Sprintf("/accounts/%d/users/new", a.ID)
+	canonical := ""
+	if u != nil {
+		title = "SIP user " + u.Username
+		d.Action = fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+		if r.Method == http.MethodPost {
+			canonical = d.Action
+		}
+		if v.Rewrite == nil {
+			v.Rewrite = &rewriteView{}
+		}
+		if err := s.fillRewrite(r, ss, v.Rewrite, store.OwnerSIPUser, u.ID, d.Action); err != nil {
+			return err
+		}
+		d.Rewrite = v.Rewrite
+		if v.Message == nil {
+			v.Message = newForm(nil)
+		}
+		d.Message, d.MsgAction = v.Message, d.Action+"/message"
+		d.MsgFields = []*field{v.Message.field("text", "Message", "textarea").req().help("Sent as a SIP MESSAGE to every registered device of this user.")}
+		v.Message.finish()
+		if s.live != nil {
+			d.Registered = len(s.live.Registrations(a.ID, u.Username))
+		}
+	}
+	d.Tabs = userTabs(v.Form, u, profiles)
+	v.Form.finish()
+	want := r.URL.Query().Get("tab")
+	if v.Rewrite != nil && v.Rewrite.Focus {
+		want = "rewrite"
+	}
+	activate(d.Tabs, want)
+	s.render(w, r, http.StatusOK, "user.html", page{Title: title, S: ss, Nav: "accounts", Account: &a, Tab: "users", Canonical: canonical,
+		Flash: v.Notice, Data: d})
+	return nil
+}
+
+func (s *Server) userNewPage(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	f := newForm(url.Values{"protocol": {"udp"}, "nat_ping": {"disabled"}, "channels": {"0"}, "cps": {"0"}})
+	return s.renderUser(w, r, ss, a, nil, userView{Form: f})
+}
+
+func (s *Server) userCreate(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	f := newForm(r.PostForm)
+	u := store.SIPUser{AccountID: a.ID}
+	f.user(&u)
+	if !f.HasErrors() {
+		err := s.svc.CreateSIPUser(r.Context(), ss.Caller, &u)
+		if err == nil {
+			if u.Password != "" {
+				secret := &shownOnce{Label: "Password of " + u.Username, Value: u.Password}
+				u.Password = ""
+				return s.renderUser(w, r, ss, a, &u, userView{Form: newForm(userValues(u)), Secret: secret,
+					Notice: []flash{{"ok", "SIP user " + u.Username + " created."}}})
+			}
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", "SIP user " + u.Username + " created."})
+			return nil
+		}
+		if !f.refuse(err) {
+			return err
+		}
+	}
+	return s.renderUser(w, r, ss, a, nil, userView{Form: f})
+}
+
+func (s *Server) userPage(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	u, err := s.userOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	return s.renderUser(w, r, ss, a, &u, userView{Form: newForm(userValues(u))})
+}
+
+func (s *Server) userSubmit(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	u, err := s.userOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	f := newForm(r.PostForm)
+	up := u
+	f.user(&up)
+	if !f.HasErrors() {
+		err := s.svc.UpdateSIPUser(r.Context(), ss.Caller, &up)
+		if err == nil {
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", "SIP user " + up.Username + " saved."})
+			return nil
+		}
+		if !f.refuse(err) {
+			return err
+		}
+	}
+	return s.renderUser(w, r, ss, a, &u, userView{Form: f})
+}
+
+func (s *Server) userDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	u, err := s.userOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteSIPUser(r.Context(), ss.Caller, u.ID); err != nil {
+		return err
+	}
+	s.redirect(w, r, fmt.Sprintf("/accounts/%d/users", a.ID), flash{"ok", "SIP user " + u.Username + " deleted."})
+	return nil
+}
+
+// userPassword is Generate Password: a new password, shown once.
+func (s *Server) userPassword(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	u, err := s.userOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	pw, err := s.svc.ResetSIPUserPassword(r.Context(), ss.Caller, u.ID)
+	if err != nil {
+		return err
+	}
+	return s.renderUser(w, r, ss, a, &u, userView{Form: newForm(userValues(u)),
+		Secret: &shownOnce{Label: "New password of " + u.Username, Value: pw}})
+}
+
+const maxMessage = 1000
+
+// userMessage sends a SIP MESSAGE to the user's registered devices.
+func (s *Server) userMessage(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return err
+	}
+	u, err := s.userOf(r, ss, a)
+	if err != nil {
+		return err
+	}
+	m := newForm(r.PostForm)
+	text := strings.TrimSpace(m.raw("text"))
+	switch {
+	case text == "":
+		m.fail("text", "is required")
+	case utf8.RuneCountInString(text) > maxMessage:
+		m.fail("text", fmt.Sprintf("is longer than %d characters", maxMessage))
+	case s.messenger == nil:
+		m.fail("text", ErrNoMessenger.Error())
+	default:
+		n, err := s.messenger.SendMessage(r.Context(), u, text)
+		switch {
+		case err != nil && errors.Is(err, ErrNoMessenger):
+			m.fail("text", ErrNoMessenger.Error())
+		case err != nil:
+			s.log.Warn("web: send message", "sip_user", u.ID, "err", err)
+			m.fail("text", "not sent: "+err.Error())
+		case n == 0:
+			m.fail("text", "not sent: "+u.Username+" has no registered device")
+		default:
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", fmt.Sprintf("Message sent to %d device(s).", n)})
+			return nil
+		}
+	}
+	return s.renderUser(w, r, ss, a, &u, userView{Form: newForm(userValues(u)), Message: m})
+}
+
+// ---- Global SIP user list.
+
+func (s *Server) globalUsers(w http.ResponseWriter, r *http.Request, ss *session) error {
+	q, off := r.URL.Query().Get("q"), offsetOf(r)
+	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{Username: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, len(items))
+	for i, u := range items {
+		ids[i] = u.AccountID
+	}
+	s.render(w, r, http.StatusOK, "users.html", page{Title: "SIP users", S: ss, Nav: "users",
+		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids)}})
+	return nil
+}
