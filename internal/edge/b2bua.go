@@ -179,7 +179,7 @@ func (b *b2bua) tryTarget(ctx context.Context, c *call, r *pipeline.Request, tgt
 	}()
 	ring := time.NewTimer(b.inviteTTL)
 	defer ring.Stop()
-	var provisional, cancelSent bool
+	var provisional, cancelSent, noAnswer bool
 	aCancelled := isClosed(cancelled)
 	sendCancel := func() {
 		if cancelSent || !provisional {
@@ -219,10 +219,16 @@ func (b *b2bua) tryTarget(ctx context.Context, c *call, r *pipeline.Request, tgt
 				if tgt.Failover && (res.StatusCode == 408 || res.StatusCode >= 500 && res.StatusCode < 600) {
 					return res.StatusCode, res.Reason, true
 				}
+				st, reason := res.StatusCode, res.Reason
+				if noAnswer && st == 487 {
+					// We cancelled leg B because it rang too long: to the
+					// caller that is no answer, not a cancellation.
+					st, reason = 480, "Temporarily Unavailable"
+				}
 				c.free()
 				b.calls.remove(c)
-				_ = b.answer(c, r.Tx, res.StatusCode, res.Reason, nil)
-				return res.StatusCode, res.Reason, false
+				_ = b.answer(c, r.Tx, st, reason, nil)
+				return st, reason, false
 			}
 		case <-btx.Done():
 			if aCancelled {
@@ -244,6 +250,7 @@ func (b *b2bua) tryTarget(ctx context.Context, c *call, r *pipeline.Request, tgt
 			_ = b.answer(c, r.Tx, st, rs, nil)
 			return st, rs, false
 		case <-ring.C:
+			noAnswer = true
 			sendCancel()
 			if !provisional { // nothing to cancel: the transaction times out by itself
 				continue

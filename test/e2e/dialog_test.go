@@ -270,3 +270,39 @@ func TestCoreToReceivesEndpoint(t *testing.T) {
 	}
 	n.waitIdle(t)
 }
+
+// TestKeepaliveTearsDownDeadCalls: when the called side stops answering
+// in-dialog OPTIONS, both legs are hung up and the channel is freed.
+func TestKeepaliveTearsDownDeadCalls(t *testing.T) {
+	// T1 50 ms: an unanswered OPTIONS times out after 64×T1 = 3.2 s.
+	n, core := dialogFixture(t, "--keepalive", "1s", "--sip-t1", "50ms")
+	u := newUAC(t, "127.0.0.2", n.SIP)
+	c := newCall("441234567890", "442071234567")
+	u.send(u.invite(c))
+	_, res := u.final("INVITE", 5*time.Second)
+	u.ack(c, res)
+	if res.StatusCode != 200 {
+		t.Fatalf("call: %d", res.StatusCode)
+	}
+	core.conn.Close() // the core vanishes without a BYE
+	// The caller answers the keepalive OPTIONS, then gets a BYE.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("no BYE within 10 s of the core going silent")
+		}
+		_, m := u.recv(time.Until(deadline))
+		req, ok := m.(*sip.Request)
+		if !ok {
+			continue
+		}
+		u.answer(req, 200)
+		if req.Method == sip.BYE {
+			break
+		}
+		if req.Method != sip.OPTIONS {
+			t.Fatalf("caller got %s, want OPTIONS or BYE", req.Method)
+		}
+	}
+	n.waitIdle(t)
+}

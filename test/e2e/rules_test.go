@@ -261,3 +261,25 @@ func TestFailedCallsFreeChannels(t *testing.T) {
 	}
 	n.waitIdle(t)
 }
+
+// TestRingTimeout: a call the core lets ring past --ring-timeout is
+// cancelled on leg B, answered on leg A, and frees its channel.
+func TestRingTimeout(t *testing.T) {
+	core := newUAS(t, "127.0.0.1")
+	core.set(200, 30*time.Second) // rings, never answers in time
+	n := edgeNode(t, core, "--ring-timeout", "1s")
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "channels": 1})
+	waitSnapshot(t, n)
+	start := time.Now()
+	st, reason := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567")
+	if st != 480 || time.Since(start) > 4*time.Second {
+		t.Fatalf("unanswered call: %d %s after %v, want 480 soon after the 1 s ring timeout", st, reason, time.Since(start))
+	}
+	t.Logf("ended with %d %s after %v", st, reason, time.Since(start).Round(10*time.Millisecond))
+	n.waitIdle(t)
+	core.set(200, 0)
+	if st, _ := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567"); st != 200 {
+		t.Fatalf("the channel was not freed: %d", st)
+	}
+}
