@@ -105,7 +105,12 @@ func (g *Registrar) Lookup(username string, now time.Time) []Binding {
 			out = append(out, *b)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Registered.After(out[j].Registered) })
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Registered.Equal(out[j].Registered) {
+			return out[i].Registered.After(out[j].Registered)
+		}
+		return out[i].Contact < out[j].Contact
+	})
 	return out
 }
 
@@ -208,6 +213,14 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 	g.mu.Lock()
 	list := g.byUser[aor]
 	if wildcard {
+		// RFC 3261 §10.3 step 6: a binding of the same Call-ID goes only
+		// for a higher CSeq; otherwise the whole update is refused.
+		for _, b := range list {
+			if b.CallID == callID && cseq <= b.CSeq {
+				g.mu.Unlock()
+				return pipeline.Reject(stage, 400, "Bad Request", "out-of-order REGISTER: CSeq not above the binding's"), nil
+			}
+		}
 		for _, b := range list {
 			deletes = append(deletes, b.Contact)
 		}
@@ -221,7 +234,10 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 			}
 		}
 		if idx >= 0 && list[idx].CallID == callID && cseq <= list[idx].CSeq {
-			continue // an old or repeated REGISTER (RFC 3261 §10.3 step 7)
+			// RFC 3261 §10.3 step 7: an old or repeated REGISTER of the same
+			// Call-ID aborts the update.
+			g.mu.Unlock()
+			return pipeline.Reject(stage, 400, "Bad Request", "out-of-order REGISTER: CSeq not above the binding's"), nil
 		}
 		if c.expires == 0 {
 			if idx >= 0 {
@@ -251,6 +267,27 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 		}
 		saves = append(saves, *b)
 	}
+	// The store gets the final state: saves of what is bound now, deletes of
+	// what is not (a contact saved and then evicted in this same request is
+	// not saved).
+	final := make(map[string]bool, len(list))
+	for _, b := range list {
+		final[b.Contact] = true
+	}
+	keptSaves := saves[:0]
+	for _, b := range saves {
+		if final[b.Contact] {
+			keptSaves = append(keptSaves, b)
+		}
+	}
+	saves = keptSaves
+	keptDeletes := deletes[:0]
+	for _, c := range deletes {
+		if !final[c] {
+			keptDeletes = append(keptDeletes, c)
+		}
+	}
+	deletes = keptDeletes
 	g.count += len(list) - len(g.byUser[aor])
 	if len(list) == 0 {
 		delete(g.byUser, aor)

@@ -15,7 +15,7 @@ func (e *Edge) answer(r *pipeline.Request, res pipeline.Result) {
 		return
 	}
 	status, reason := res.Status, res.Reason
-	if status < 100 || status > 699 {
+	if status < 200 || status > 699 { // a stage answers finally; a 1xx here is a bug
 		status, reason = 500, "Server Internal Error"
 	}
 	if reason == "" {

@@ -60,8 +60,12 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 	u, found := s.cfg.Lookup(r, creds.Username)
 	ha1 := ""
 	if found {
-		ha1 = u.HA1MD5
-		if creds.Algorithm == digest.SHA256 {
+		// Only algorithms we store an HA1 for; any other is verified like
+		// an unknown user, so the answer never tells users apart.
+		switch creds.Algorithm {
+		case digest.MD5:
+			ha1 = u.HA1MD5
+		case digest.SHA256:
 			ha1 = u.HA1SHA256
 		}
 	}
@@ -89,7 +93,7 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 	if len(u.Whitelist) > 0 {
 		allowed := false
 		for _, p := range u.Whitelist {
-			if p.Contains(src) {
+			if p.Contains(src.Unmap()) {
 				allowed = true
 				break
 			}

@@ -16,6 +16,8 @@ package route
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -159,6 +161,30 @@ func (rt *Router) toUser(r *pipeline.Request, spec edge.CallSpec, u *snapshot.Us
 	return spec, nil, nil
 }
 
+// proxyDest turns an outbound proxy as provisioned — host, host:port, IP,
+// [IPv6]:port, or a sip:/sips: URI with parameters — into the host:port
+// leg B is sent to (default port 5060, 5061 for TLS).
+func proxyDest(proxy, transport string) string {
+	h := strings.TrimPrefix(strings.TrimPrefix(proxy, "sips:"), "sip:")
+	if i := strings.IndexByte(h, ';'); i >= 0 {
+		h = h[:i]
+	}
+	def := "5060"
+	if transport == "tls" {
+		def = "5061"
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.String()
+	}
+	if a, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return net.JoinHostPort(a.String(), def)
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		return net.JoinHostPort(host, port)
+	}
+	return net.JoinHostPort(h, def)
+}
+
 // toReceives sends the call to an account's receives endpoints, in order.
 func (rt *Router) toReceives(spec edge.CallSpec, a *snapshot.Account, dialled string) (edge.CallSpec, *pipeline.Result, error) {
 	for i := range a.Receives {
@@ -180,7 +206,7 @@ func (rt *Router) toReceives(spec edge.CallSpec, a *snapshot.Account, dialled st
 		}
 		t := edge.Target{URI: uri, Transport: tr, Failover: true, Why: fmt.Sprintf("receives endpoint %d (%s)", ep.ID, host)}
 		if ep.OutboundProxy != "" {
-			t.Dest = strings.TrimPrefix(strings.TrimPrefix(ep.OutboundProxy, "sips:"), "sip:")
+			t.Dest = proxyDest(ep.OutboundProxy, tr)
 		}
 		spec.Targets = append(spec.Targets, t)
 	}
