@@ -485,3 +485,21 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		t.Error("IPEndpoint schema exposes the sealed password")
 	}
 }
+
+func TestTokenRename(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	tok := h.op(201, "POST", "/tokens", map[string]any{"name": "portal", "scope": "account", "account_id": a})
+	secretStr := tok["token"].(string)
+	m := h.op(200, "PATCH", fmt.Sprintf("/tokens/%d", id(tok)), map[string]any{"name": "billing portal"})
+	if m["name"] != "billing portal" || m["token"] != nil {
+		t.Errorf("renamed token: %v", m)
+	}
+	if st, _ := h.call(secretStr, "GET", fmt.Sprintf("/accounts/%d", a), nil); st != 200 {
+		t.Errorf("a renamed token stopped working: %d", st)
+	}
+	st, e := h.call(opToken, "PATCH", fmt.Sprintf("/tokens/%d", id(tok)), map[string]any{"scope": "operator"})
+	if st != 400 || errOf(e)["field"] != "scope" {
+		t.Errorf("scope change: %d %v, want 400 naming scope", st, e)
+	}
+}

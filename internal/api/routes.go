@@ -273,7 +273,7 @@ func (s *Server) table() []*route {
 		rt = append(rt, r)
 	}
 
-	// API tokens: created, listed, revoked (never changed).
+	// API tokens: created, listed, renamed, revoked (secret and scope never change).
 	tokens := resource[store.Token]{name: "API token", tag: "tokens", query: []string{"account_id"},
 		list: func(ctx context.Context, c provision.Caller, r *http.Request, pg store.Page) ([]store.Token, int, error) {
 			aid, err := queryInt64(r, "account_id")
@@ -286,8 +286,9 @@ func (s *Server) table() []*route {
 		create: func(ctx context.Context, c provision.Caller, _ *http.Request, v *store.Token) ([]provision.Warning, error) {
 			return nil, svc.CreateToken(ctx, c, v)
 		},
-		del:   svc.DeleteToken,
-		setID: func(v *store.Token, id int64) { v.ID = id },
+		update: noWarn(svc.UpdateToken),
+		del:    svc.DeleteToken,
+		setID:  func(v *store.Token, id int64) { v.ID = id },
 	}
 	rt = append(rt, tokens.routes(v1+"/tokens", v1+"/tokens/{id}")...)
 

@@ -67,7 +67,7 @@ var resources = []resource{
 		verbs:   []string{"list", "get", "create", "update", "delete"}},
 	{name: "token", help: "API tokens", coll: "/tokens", item: "/tokens/%d",
 		columns: []string{"id", "name", "scope", "account_id", "token", "created_at"},
-		verbs:   []string{"list", "get", "create", "delete"}},
+		verbs:   []string{"list", "get", "create", "update", "delete"}},
 	{name: "login", help: "web UI sign-ins (operator, or one account's portal)", coll: "/logins", item: "/logins/%d",
 		columns: []string{"id", "username", "scope", "account_id", "created_at"},
 		verbs:   []string{"list", "get", "create", "update", "delete", "reset-password"}},

@@ -260,6 +260,27 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, t *store.Token) err
 	return err
 }
 
+// UpdateToken renames a token. Its secret, scope and account never change:
+// revoke it and create another for that.
+func (s *Service) UpdateToken(ctx context.Context, c Caller, t *store.Token) error {
+	if err := checkName("name", t.Name, true); err != nil {
+		return err
+	}
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		old, err := getToken(ctx, tx, c, t.ID)
+		if err != nil {
+			return err
+		}
+		if t.Scope != old.Scope || (t.AccountID == nil) != (old.AccountID == nil) || t.AccountID != nil && *t.AccountID != *old.AccountID {
+			return invalid("scope", "a token's scope and account cannot change: create a new token and revoke this one")
+		}
+		name := t.Name
+		*t = old
+		t.Name = name
+		return storeErr("token", t.ID, tx.UpdateToken(ctx, t))
+	})
+}
+
 // DeleteToken revokes a token.
 func (s *Service) DeleteToken(ctx context.Context, c Caller, id int64) error {
 	return s.st.Update(ctx, func(tx store.Tx) error {

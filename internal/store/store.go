@@ -195,6 +195,7 @@ type Tx interface {
 	GetToken(ctx context.Context, id int64) (Token, error)
 	// GetTokenByHash finds a token by the hex SHA-256 of its secret.
 	GetTokenByHash(ctx context.Context, hash string) (Token, error)
+	UpdateToken(ctx context.Context, t *Token) error
 	DeleteToken(ctx context.Context, id int64) error
 	ListTokens(ctx context.Context, f TokenFilter) ([]Token, int, error)
 

@@ -474,6 +474,10 @@ func (t *tx) GetTokenByHash(ctx context.Context, hash string) (store.Token, erro
 	return tokens.getWhere(ctx, t, "token with that hash", "hash = ?", hash)
 }
 
+func (t *tx) UpdateToken(ctx context.Context, k *store.Token) error {
+	return tokens.update(ctx, t, k)
+}
+
 func (t *tx) DeleteToken(ctx context.Context, id int64) error {
 	return tokens.delete(ctx, t, id)
 }

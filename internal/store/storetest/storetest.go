@@ -625,6 +625,12 @@ func testTokens(t *testing.T, s store.Store) {
 		})
 		diff(t, "token by hash", want, byHash)
 
+		renamed := want
+		renamed.Name = "ci-renamed"
+		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.UpdateToken(ctx, &renamed) })
+		diff(t, "renamed token", renamed, get(t, s, store.Tx.GetToken, k.ID))
+		want = renamed
+
 		remove(t, s, store.Tx.DeleteToken, k.ID)
 		gone(t, s, "token", store.Tx.GetToken, k.ID)
 		err := s.View(t.Context(), func(tx store.Tx) error {
