@@ -206,6 +206,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	}
 	s.registrar, err = edge.NewRegistrar(ctx, edge.RegistrarConfig{Store: st, Log: log,
 		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
+		PingInterval: cfg.NATPingInterval,
 		Ping: func(id int64) string {
 			if u := s.holder.Load().UserByID(id); u != nil {
 				return u.NATPing.String()

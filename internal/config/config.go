@@ -45,6 +45,7 @@ type Config struct {
 	RegMinExpires    time.Duration // shorter registrations get 423
 	RegMaxExpires    time.Duration // longer ones are cut to this
 	RegMaxContacts   int           // contacts per SIP user; the oldest is replaced
+	NATPingInterval  time.Duration // OPTIONS to registered devices of users with NAT ping on
 
 	AdminPassword   string        // web UI password of the operator login "admin"; generated at first start when empty
 	UISecureCookies bool          // mark web UI cookies Secure on plain HTTP (behind a TLS-terminating proxy)
@@ -79,6 +80,7 @@ func Default() Config {
 		RegMinExpires:    time.Minute,
 		RegMaxExpires:    2 * time.Hour,
 		RegMaxContacts:   5,
+		NATPingInterval:  time.Minute,
 	}
 }
 
@@ -179,6 +181,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.RegMinExpires, "register-min-expires", "registrations asking for less get 423 Interval Too Brief")
 	dur(&c.RegMaxExpires, "register-max-expires", "registrations asking for more are cut to this")
 	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
+	dur(&c.NATPingInterval, "nat-ping-interval", "interval of the OPTIONS pings to registered devices of SIP users with NAT ping enabled")
 	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints and the core are exempt); 0 means 200, negative disables the guard")
 	str(&c.AdminPassword, "admin-password", `web UI password of the operator login "admin" (at least 12 characters); when empty and no operator login exists, one is generated at first start and printed once`)
 	boolean := func(p *bool, name, usage string) {
@@ -217,6 +220,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RegMinExpires < time.Second || c.RegMaxExpires < c.RegMinExpires {
 		return fmt.Errorf("register-min-expires/register-max-expires: %s/%s: want 1s ≤ min ≤ max", c.RegMinExpires, c.RegMaxExpires)
+	}
+	if c.NATPingInterval < time.Second {
+		return fmt.Errorf("nat-ping-interval: %s: must be at least 1s", c.NATPingInterval)
 	}
 	if c.RegMaxContacts < 1 || c.RegMaxContacts > 100 {
 		return fmt.Errorf("register-max-contacts: %d: must be between 1 and 100", c.RegMaxContacts)
