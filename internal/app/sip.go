@@ -85,8 +85,8 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 			return nil, err
 		}
 		s.redis = redis.NewClient(opt)
-		s.channels = cluster.NewRedisChannels(s.redis, cluster.DefaultPrefix, limits.DefaultLease)
-		rates = cluster.NewRedisRates(s.redis, cluster.DefaultPrefix)
+		s.channels = cluster.NewRedisChannels(s.redis, cfg.RedisPrefix, limits.DefaultLease)
+		rates = cluster.NewRedisRates(s.redis, cfg.RedisPrefix)
 	} else {
 		s.channels = limits.NewLocalChannels(limits.DefaultLease)
 		rates = limits.NewLocalRates(time.Minute)
@@ -150,8 +150,11 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		alg, _ := digest.ParseAlgorithm(a)
 		algs = append(algs, alg)
 	}
-	auth, err := digest.New(digest.Config{Realm: cfg.Realm, Algorithms: algs, Nonces: nonces,
-		Counts: digest.NewLocalCounts(digest.DefaultNonceLifetime, digest.DefaultMaxCounts)})
+	var counts digest.NonceCounts = digest.NewLocalCounts(digest.DefaultNonceLifetime, digest.DefaultMaxCounts)
+	if s.redis != nil { // replay protection across nodes
+		counts = cluster.NewRedisCounts(s.redis, cfg.RedisPrefix, digest.DefaultNonceLifetime)
+	}
+	auth, err := digest.New(digest.Config{Realm: cfg.Realm, Algorithms: algs, Nonces: nonces, Counts: counts})
 	if err != nil {
 		return nil, fmt.Errorf("digest-algorithms: %w", err)
 	}

@@ -35,6 +35,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration // drain time on SIGTERM
 	ExternalHost     string        // host sipward puts in Via/Contact when behind NAT; default: listen IP
 	Redis            string        // host:port or redis:// URL of the shared live state; empty: in-process
+	RedisPrefix      string        // key prefix in Redis (several clusters may share one Redis)
 	Keepalive        time.Duration // in-dialog OPTIONS interval; 0 disables
 	FraudThreshold   int           // failures per source that trigger a ban
 	FraudWindow      time.Duration // within this window
@@ -81,6 +82,7 @@ func Default() Config {
 		RegMaxExpires:    2 * time.Hour,
 		RegMaxContacts:   5,
 		NATPingInterval:  time.Minute,
+		RedisPrefix:      "sipward:",
 	}
 }
 
@@ -171,6 +173,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		fs.IntVar(p, name, *p, usage+" (env "+envName(name)+")")
 	}
 	str(&c.Redis, "redis", "Redis for live state shared by nodes (host:port or redis://…); empty: in-process")
+	str(&c.RedisPrefix, "redis-prefix", "prefix of sipward's keys in Redis; nodes of one cluster must share it")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
 	dur(&c.Keepalive, "keepalive", "interval of in-dialog OPTIONS to both legs of a call; 0 disables")
 	num(&c.FraudThreshold, "fraud-threshold", "failed authentications (or credential-less INVITEs) per source that ban it; negative disables")

@@ -12,8 +12,8 @@ import (
 // nonce must increase). Implementations must be safe for concurrent use.
 //
 // LocalCounts keeps the counts in process: exact on one node, blind to a
-// replay sent to another. A Redis implementation (an atomic "set if greater"
-// with the nonce's remaining lifetime as TTL) comes with scale-out.
+// replay sent to another. cluster.RedisCounts (an atomic "set if greater"
+// with the nonce lifetime as TTL) shares them between nodes.
 type NonceCounts interface {
 	// Seen records that credentials with count nc were accepted for nonce at
 	// now, and reports whether nc is fresh: greater than every count recorded
