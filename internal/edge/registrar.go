@@ -35,8 +35,12 @@ type RegistrarConfig struct {
 	// answering is removed). nil: no pings.
 	Ping         func(sipUserID int64) string
 	PingInterval time.Duration // default 60 s
-	Log          *slog.Logger
-	Now          func() time.Time
+	// FlushInterval is how often changed bindings are written to Store
+	// (write-behind; default 1 s). Negative writes through: every change is
+	// stored before the REGISTER is answered, and a store failure answers 503.
+	FlushInterval time.Duration
+	Log           *slog.Logger
+	Now           func() time.Time
 }
 
 // Registrar is the REGISTER terminal stage and the location service.
@@ -46,6 +50,12 @@ type Registrar struct {
 	byUser map[string][]*Binding
 	count  int
 	edge   *Edge
+
+	// Changes not yet written to the store (write-behind): the last change
+	// of each binding wins; flush writes them in one transaction.
+	pmu      sync.Mutex
+	pending  map[store.RegistrationKey]*Binding // nil value: delete
+	flushLog rateLimiter
 }
 
 // NewRegistrar returns a registrar and loads the stored bindings.
@@ -65,13 +75,17 @@ func NewRegistrar(ctx context.Context, cfg RegistrarConfig) (*Registrar, error) 
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = time.Minute
 	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	g := &Registrar{cfg: cfg, byUser: map[string][]*Binding{}}
+	g := &Registrar{cfg: cfg, byUser: map[string][]*Binding{}, pending: map[store.RegistrationKey]*Binding{},
+		flushLog: rateLimiter{every: 10 * time.Second}}
 	if cfg.Store != nil {
 		bs, err := cfg.Store.LoadRegistrations(ctx, cfg.Now())
 		if err != nil {
@@ -300,16 +314,15 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 	}
 	g.mu.Unlock()
 
-	if g.cfg.Store != nil {
-		for _, c := range deletes {
-			if err := g.cfg.Store.DeleteRegistration(ctx, aor, c); err != nil {
-				return pipeline.Result{}, fmt.Errorf("edge/registrar: delete binding: %w", err)
-			}
-		}
-		for _, b := range saves {
-			if err := g.cfg.Store.SaveRegistration(ctx, b); err != nil {
-				return pipeline.Result{}, fmt.Errorf("edge/registrar: save binding: %w", err)
-			}
+	for _, c := range deletes {
+		g.queue(aor, c, nil)
+	}
+	for i := range saves {
+		g.queue(aor, saves[i].Contact, &saves[i])
+	}
+	if g.cfg.FlushInterval < 0 {
+		if err := g.flush(ctx); err != nil {
+			return pipeline.Result{}, fmt.Errorf("edge/registrar: save binding: %w", err)
 		}
 	}
 	hdrs := make([]sip.Header, 0, len(current)+1)
@@ -322,11 +335,78 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 	return pipeline.Reply(stage, 200, "OK", fmt.Sprintf("%d contact(s) registered", len(current)), hdrs...), nil
 }
 
+// queue records a change of a binding for the next flush; b nil deletes it.
+func (g *Registrar) queue(username, contact string, b *Binding) {
+	if g.cfg.Store == nil {
+		return
+	}
+	var cp *Binding
+	if b != nil {
+		c := *b
+		cp = &c
+	}
+	g.pmu.Lock()
+	g.pending[store.RegistrationKey{Username: username, Contact: contact}] = cp
+	g.pmu.Unlock()
+}
+
+// flush writes the pending changes in one transaction. REGISTERs never wait
+// for the store: a binding is in force in memory at once and reaches the
+// store within a second (a crash loses at most that second). A failed flush
+// keeps its changes for the next one, unless newer ones replaced them.
+func (g *Registrar) flush(ctx context.Context) error {
+	if g.cfg.Store == nil {
+		return nil
+	}
+	g.pmu.Lock()
+	batch := g.pending
+	if len(batch) == 0 {
+		g.pmu.Unlock()
+		return nil
+	}
+	g.pending = make(map[store.RegistrationKey]*Binding, len(batch))
+	g.pmu.Unlock()
+	var saves []Binding
+	var deletes []store.RegistrationKey
+	for k, b := range batch {
+		if b == nil {
+			deletes = append(deletes, k)
+		} else {
+			saves = append(saves, *b)
+		}
+	}
+	sort.Slice(deletes, func(i, j int) bool {
+		return deletes[i].Username < deletes[j].Username || deletes[i].Username == deletes[j].Username && deletes[i].Contact < deletes[j].Contact
+	})
+	sort.Slice(saves, func(i, j int) bool {
+		return saves[i].Username < saves[j].Username || saves[i].Username == saves[j].Username && saves[i].Contact < saves[j].Contact
+	})
+	err := g.cfg.Store.ApplyRegistrations(ctx, saves, deletes)
+	if err != nil {
+		if g.flushLog.allow(time.Now()) {
+			g.cfg.Log.Warn("edge/registrar: write registrations to the store (will retry)", "changes", len(batch), "err", err)
+		}
+		g.pmu.Lock()
+		for k, b := range batch {
+			if _, newer := g.pending[k]; !newer {
+				g.pending[k] = b
+			}
+		}
+		g.pmu.Unlock()
+	}
+	return err
+}
+
 // run expires bindings and sends NAT pings until ctx ends.
 func (g *Registrar) run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	lastPing := time.Time{}
+	lastPing, lastFlush := time.Time{}, time.Time{}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.flush(fctx) // what changed since the last tick survives the shutdown
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -335,6 +415,10 @@ func (g *Registrar) run(ctx context.Context) {
 		}
 		now := g.cfg.Now()
 		g.expire(ctx, now)
+		if now.Sub(lastFlush) >= g.cfg.FlushInterval {
+			lastFlush = now
+			_ = g.flush(ctx)
+		}
 		if g.cfg.Ping != nil && now.Sub(lastPing) >= g.cfg.PingInterval {
 			lastPing = now
 			g.pingAll(ctx)
@@ -362,10 +446,11 @@ func (g *Registrar) expire(ctx context.Context, now time.Time) {
 		}
 	}
 	g.mu.Unlock()
-	if g.cfg.Store != nil {
-		for _, b := range gone {
-			_ = g.cfg.Store.DeleteRegistration(ctx, b.Username, b.Contact)
-		}
+	for _, b := range gone {
+		g.queue(b.Username, b.Contact, nil)
+	}
+	if g.cfg.FlushInterval < 0 {
+		_ = g.flush(ctx)
 	}
 }
 
@@ -386,8 +471,9 @@ func (g *Registrar) remove(ctx context.Context, username, contact string) {
 		g.byUser[username] = list
 	}
 	g.mu.Unlock()
-	if g.cfg.Store != nil {
-		_ = g.cfg.Store.DeleteRegistration(ctx, username, contact)
+	g.queue(username, contact, nil)
+	if g.cfg.FlushInterval < 0 {
+		_ = g.flush(ctx)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/store"
 )
 
 var regT0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -51,6 +52,18 @@ func (s *fakeBindings) DeleteRegistration(_ context.Context, user, contact strin
 	defer s.mu.Unlock()
 	s.ops = append(s.ops, "delete "+user+" "+contact)
 	delete(s.state, user+" "+contact)
+	return nil
+}
+
+func (s *fakeBindings) ApplyRegistrations(ctx context.Context, saves []Binding, deletes []store.RegistrationKey) error {
+	for _, k := range deletes {
+		_ = s.DeleteRegistration(ctx, k.Username, k.Contact)
+	}
+	for _, b := range saves {
+		if err := s.SaveRegistration(ctx, b); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -176,6 +189,9 @@ func newTestRegistrar(t *testing.T, st *fakeBindings, cfg RegistrarConfig) *Regi
 	t.Helper()
 	cfg.Store = st
 	cfg.Now = func() time.Time { return regT0 }
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = -1 // write through: each test sees its store calls at once
+	}
 	g, err := NewRegistrar(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -535,4 +551,41 @@ func TestRegistrarStore(t *testing.T) {
 			t.Errorf("err = %v, want edge/registrar: save binding: …", err)
 		}
 	})
+}
+
+// TestRegistrarWriteBehind: REGISTERs are answered without touching the
+// store; one flush writes the net changes in one batch, and a failed flush
+// keeps them for the next.
+func TestRegistrarWriteBehind(t *testing.T) {
+	st := &fakeBindings{}
+	g := newTestRegistrar(t, st, RegistrarConfig{FlushInterval: time.Second})
+	ctx := context.Background()
+	for i, m := range []regMsg{
+		{cseq: 1, contacts: []string{"<sip:alice@192.168.1.20>"}},
+		{cseq: 2, contacts: []string{"<sip:alice@192.168.1.21>"}},
+		{cseq: 3, contacts: []string{"<sip:alice@192.168.1.20>;expires=0"}},
+	} {
+		if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+			t.Fatalf("REGISTER %d: %+v %v", i, res, err)
+		}
+	}
+	if ops := st.takeOps(); len(ops) != 0 {
+		t.Fatalf("the store was written before a flush: %q", ops)
+	}
+	st.saveErr = errors.New("db down")
+	if err := g.flush(ctx); err == nil {
+		t.Fatal("flush with the store down: no error")
+	}
+	st.takeOps()
+	st.saveErr = nil
+	if err := g.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"delete alice sip:alice@192.168.1.20", "save alice sip:alice@192.168.1.21"}
+	if diff := cmp.Diff(want, st.takeOps()); diff != "" {
+		t.Errorf("flush after a failure (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(held(g), st.stored()); diff != "" {
+		t.Errorf("store vs memory (-memory +store):\n%s", diff)
+	}
 }

@@ -244,4 +244,10 @@ type Registrations interface {
 	SaveRegistration(ctx context.Context, r Registration) error
 	DeleteRegistration(ctx context.Context, username, contact string) error
 	LoadRegistrations(ctx context.Context, now time.Time) ([]Registration, error)
+	// ApplyRegistrations deletes then saves, all in one transaction: the
+	// registrar's periodic flush of what changed since the last one.
+	ApplyRegistrations(ctx context.Context, saves []Registration, deletes []RegistrationKey) error
 }
+
+// RegistrationKey names one binding.
+type RegistrationKey struct{ Username, Contact string }

@@ -59,6 +59,48 @@ func (s *Store) DeleteRegistration(ctx context.Context, username, contact string
 	return nil
 }
 
+// ApplyRegistrations deletes and saves bindings in one transaction, with
+// prepared statements: a batch of thousands costs one commit.
+func (s *Store) ApplyRegistrations(ctx context.Context, saves []store.Registration, deletes []store.RegistrationKey) error {
+	if len(saves) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply registrations: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if len(deletes) > 0 {
+		del, err := tx.PrepareContext(ctx, s.d.rebind("DELETE FROM registrations WHERE username = ? AND contact = ?"))
+		if err != nil {
+			return fmt.Errorf("apply registrations: %w", err)
+		}
+		defer del.Close()
+		for _, k := range deletes {
+			if _, err := del.ExecContext(ctx, k.Username, k.Contact); err != nil {
+				return fmt.Errorf("delete %s: %w", registrationCulprit(k.Username, k.Contact), err)
+			}
+		}
+	}
+	if len(saves) > 0 {
+		save, err := tx.PrepareContext(ctx, s.d.rebind(saveRegistrationSQL))
+		if err != nil {
+			return fmt.Errorf("apply registrations: %w", err)
+		}
+		defer save.Close()
+		for _, r := range saves {
+			if _, err := save.ExecContext(ctx, r.Username, r.Contact, r.SIPUserID, r.AccountID, r.Source, r.Transport,
+				normTime(r.Expires), nullTime(r.Registered), r.CallID, int64(r.CSeq), r.UserAgent, r.LatencyMS, nullTime(r.LastPing)); err != nil {
+				return fmt.Errorf("save %s: %w", registrationCulprit(r.Username, r.Contact), err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply registrations: commit: %w", err)
+	}
+	return nil
+}
+
 // LoadRegistrations deletes the bindings that expired at now and returns
 // the others, ordered by username and contact. now should be the current
 // time: a later one would delete live bindings.

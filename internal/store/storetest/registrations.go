@@ -35,6 +35,7 @@ func RunRegistrations(t *testing.T, newStore func(t *testing.T) RegistrationStor
 		{"RoundTrip", testRegRoundTrip},
 		{"Upsert", testRegUpsert},
 		{"Delete", testRegDelete},
+		{"ApplyBatch", testRegApply},
 		{"Expired", testRegExpired},
 		{"Revision", testRegRevision},
 		{"Concurrent", testRegConcurrent},
@@ -181,6 +182,36 @@ func testRegDelete(t *testing.T, s RegistrationStore) {
 	// A deleted key can be saved again.
 	saveReg(t, s, a)
 	diff(t, "registrations after saving again", []store.Registration{a, b, c}, loadRegs(t, s, regNow))
+}
+
+// testRegApply: one batch deletes, inserts and replaces; a batch of
+// thousands works; an empty batch is no error.
+func testRegApply(t *testing.T, s RegistrationStore) {
+	ctx := t.Context()
+	a := binding("alice", "sip:alice@192.0.2.1")
+	b := binding("alice", "sip:alice@192.0.2.2")
+	saveReg(t, s, a)
+	saveReg(t, s, b)
+	b2 := b
+	b2.CSeq, b2.Source = 7, "198.51.100.9:5060"
+	c := binding("carol", "sip:carol@192.0.2.3")
+	if err := s.ApplyRegistrations(ctx, []store.Registration{b2, c}, []store.RegistrationKey{{Username: "alice", Contact: a.Contact}}); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "registrations after a batch", []store.Registration{b2, c}, loadRegs(t, s, regNow))
+	if err := s.ApplyRegistrations(ctx, nil, nil); err != nil {
+		t.Errorf("empty batch: %v", err)
+	}
+	var many []store.Registration
+	for i := 0; i < 2000; i++ {
+		many = append(many, binding(fmt.Sprintf("u%04d", i), "sip:x@192.0.2.9"))
+	}
+	if err := s.ApplyRegistrations(ctx, many, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(loadRegs(t, s, regNow)); got != 2002 {
+		t.Errorf("after a batch of 2000: %d bindings, want 2002", got)
+	}
 }
 
 func testRegExpired(t *testing.T, s RegistrationStore) {
