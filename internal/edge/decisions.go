@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sipward/sipward/internal/pipeline"
 )
 
 // Decision is the record of how one INVITE or REGISTER was decided: which
@@ -27,6 +29,10 @@ type Decision struct {
 	Status    int       `json:"status"` // the answer (0 when dropped)
 	Result    string    `json:"result"` // accepted | rejected | dropped | failed
 	Why       string    `json:"why"`
+
+	// trace holds the passed stages by value, so recording a decision does
+	// not allocate a slice; list turns it into Passed.
+	trace pipeline.Trace
 }
 
 // decisionLog keeps the last N decisions in a ring.
@@ -91,7 +97,11 @@ func (l *decisionLog) list(f DecisionFilter) []Decision {
 		if f.CallID != "" && d.CallID != f.CallID {
 			continue
 		}
-		d.Passed = append([]string(nil), d.Passed...)
+		if d.trace.N > 0 {
+			d.Passed = append([]string(nil), d.trace.Stages()...)
+		} else {
+			d.Passed = append([]string(nil), d.Passed...)
+		}
 		out = append(out, d)
 	}
 	return out

@@ -461,7 +461,7 @@ func (e *Edge) inDialog(r *pipeline.Request) {
 func (e *Edge) record(r *pipeline.Request, res pipeline.Result, err error) {
 	d := Decision{Time: r.Now, Method: string(r.Msg.Method), Source: r.Source.String(), Transport: r.Transport,
 		AccountID: r.Auth.AccountID, Account: r.Auth.AccountName, Auth: r.Auth.Method.String(),
-		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID, Passed: append([]string(nil), r.Trace.Stages()...),
+		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID, trace: r.Trace,
 		Stage: res.Stage, Status: res.Status, Why: res.Why}
 	if cid := r.Msg.CallID(); cid != nil {
 		d.CallID = cid.Value()
