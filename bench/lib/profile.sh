@@ -1,0 +1,51 @@
+#!/bin/bash
+# profile.sh -- a CPU profile of sipward under SIPp load, from its /debug/pprof (operator token).
+#
+#   profile.sh OUT PEERCOPY SCENARIO RATE SECONDS TOKEN SIP_PORT UAS_PORT USERS_CSV -- SIPWARD COMMAND...
+#
+# Starts the sipward command (it must listen on 127.0.0.1:SIP_PORT with --http-addr 127.0.0.1:0)
+# and the harness's UAS, runs the harness's UAC for SCENARIO at RATE/s for SECONDS (+ 3 s of
+# ramp), takes /debug/pprof/profile over the middle SECONDS-2 seconds, and writes
+# OUT/profile-SCENARIO.pprof and OUT/profile-SCENARIO.txt (go tool pprof -top). Everything it
+# starts is stopped by PID; loads are bounded (sipp -m, -timeout).
+set -uo pipefail
+OUT="$1" PEER="$2" SCN="$3" RATE="$4" SECS="$5" TOKEN="$6" SIP_PORT="$7" UAS_PORT="$8" USERS="$9"
+shift 9; [ "${1:-}" = -- ] && shift
+D="$OUT/profile-$SCN"; mkdir -p "$D"
+PIDS=()
+stop_all() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+             for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done; PIDS=(); }
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
+
+"$@" > "$D/sipward.log" 2>&1 &
+PIDS+=($!)
+HTTP=""
+for _ in $(seq 1 100); do
+  HTTP="$(sed -n 's/.*msg="sipward serving" http=\([^ ]*\) sip=.*/\1/p' "$D/sipward.log")"
+  [ -n "$HTTP" ] && break; sleep 0.2
+done
+[ -n "$HTTP" ] || { echo "profile.sh: sipward did not start (see $D/sipward.log)" >&2; exit 1; }
+( cd "$D" && exec sipp -sf "$PEER/sipp/uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -bind_local -t u1 -nostdin \
+    -buff_size 4194304 -timeout "$((SECS + 60))s" > uas.out 2>&1 ) &
+PIDS+=($!)
+sleep 1
+case "$SCN" in
+  ipauth) args=(-sf "$PEER/sipp/uac_ipauth.xml" -i 127.0.0.2 -p 15062);;
+  digest) args=(-sf "$PEER/sipp/uac_digest.xml" -i 127.0.0.3 -p 15063 -inf "$USERS" -auth_uri "1000@127.0.0.1:$SIP_PORT");;
+  reg)    args=(-sf "$PEER/sipp/reg_digest.xml" -i 127.0.0.3 -p 15063 -inf "$USERS");;
+  *) echo "profile.sh: unknown scenario $SCN" >&2; exit 2;;
+esac
+n=$((RATE * (SECS + 3)))
+( cd "$D" && exec sipp "127.0.0.1:$SIP_PORT" "${args[@]}" -bind_local -t u1 -s 1000 -d 1000 -r "$RATE" -rp 1000 \
+    -m "$n" -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout "$((SECS + 40))s" \
+    -trace_stat -stf stat.csv -fd 1 > uac.out 2>&1 ) &
+UAC=$!
+PIDS+=($UAC)
+sleep 2
+curl -sf -H "Authorization: Bearer $TOKEN" -o "$OUT/profile-$SCN.pprof" \
+  "http://$HTTP/debug/pprof/profile?seconds=$((SECS - 2))" || echo "profile.sh: no profile" >&2
+for _ in $(seq 1 $((SECS * 5 + 200))); do kill -0 "$UAC" 2>/dev/null || break; sleep 0.2; done
+stop_all
+go tool pprof -top -nodecount 40 "$OUT/sipward" "$OUT/profile-$SCN.pprof" > "$OUT/profile-$SCN.txt" 2>/dev/null
+echo "profile of $SCN at $RATE/s over $((SECS - 2)) s: $OUT/profile-$SCN.txt"

@@ -1,0 +1,213 @@
+#!/bin/bash
+# bench/run.sh -- sipward's SIPp benchmark, side by side with Kamailio (make bench).
+#
+#   make bench                      # sipward alone
+#   PEER=kamailio make bench        # sipward and Kamailio 5.6 in the same run, with ratios (~40 min on
+#                                   # 2 cores; longer when the machine is busy: see QUIET_WAIT)
+#   QUICK=1 [PEER=kamailio] make bench   # smoke run, a few minutes
+# Results: OUT (default bench/results/<date>), report in OUT/report.txt; docs/performance.md.
+#
+# What it does (everything on 127.0.0.0/8, every load bounded in count and time):
+#  1. builds bin/sipward into OUT, copies the peer harness (../shared/peer) into OUT/peer;
+#  2. provisions a fresh SQLite store through the REST API (provision.py: account acme with
+#     IP endpoints 127.0.0.2/32 + 127.0.1.0/28 and NUSERS SIP users, account beta with
+#     127.0.2.0/24) and keeps it as a template: every sipward start gets a fresh copy;
+#  3. runs the peer harness (compare.sh -> run.sh) for the scenarios ipauth, digest and reg,
+#     one scenario at a time (Kamailio then sipward):
+#     functional verification first, then steps of rate x DURATION calls at rising rates,
+#     bisection, repeat of the top rate (pass = >= 99.9 % success and >= 95 % of the rate);
+#     upstream is a SIPp UAS; IP-auth load from 127.0.0.2, digest load from 127.0.0.3;
+#  4. runs each scenario again at FIXED_RATE (CPU per 1,000 calls) and, with PEER, at half
+#     of Kamailio's highest rate (p99 setup time there), as targets "<name>-fixed";
+#  5. runs the mixed profile (lib/mixed.py: ipauth + digest calls + registrations at once);
+#  6. takes a CPU profile of sipward per scenario at half its highest rate (PROFILE=1, the
+#     default except with QUICK; lib/profile.sh, through /debug/pprof with the operator token);
+#  7. prints the report (lib/report.py) and writes it to OUT/report.txt.
+#
+# Knobs (env): PEER, QUICK, OUT, NUSERS, PEER_DIR, SIP_PORT, UAS_PORT, KAM_PORT,
+# SCENARIOS (ipauth digest reg mixed), FIXED_RATE, MIXED_RATES, PROFILE, QUIET_WAIT,
+# SIPWARD_FLAGS (extra serve flags), and every variable of the peer harness's run.sh (RATES,
+# DURATION, HOLD_MS, ...).
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+: "${PEER=}"                                   # empty: sipward only; kamailio: also Kamailio
+: "${QUICK:=0}"
+: "${PEER_DIR:=$REPO/../shared/peer}"
+: "${NUSERS:=10000}"
+: "${SIP_PORT:=5080}"
+: "${SCENARIOS=ipauth digest reg mixed}"
+: "${SIPWARD_FLAGS=}"
+: "${OUT:=$HERE/results/$(date +%Y%m%d-%H%M%S)$([ "$QUICK" = 1 ] && echo -quick)}"
+: "${UAS_PORT:=5090}" "${KAM_PORT:=5070}"
+if [ "$QUICK" = 1 ]; then
+  : "${FIXED_RATE:=400}" "${MIXED_RATES:=200 800}" "${QUIET_WAIT:=15}" "${PROFILE:=0}"
+else
+  : "${FIXED_RATE:=1000}" "${MIXED_RATES:=500 1000 2000 4000 8000 16000}" "${QUIET_WAIT:=120}" "${PROFILE:=1}"
+fi
+# The peer harness's settings, the same for every target of the run.
+# QUIET_WAIT: how long a step waits for the machine to be quiet (<= QUIET_MAX % of a core busy)
+# before it runs anyway, flagged (quiet=0 in steps.tsv); a failed step with foreign load is re-run.
+export QUICK UAS_PORT KAM_PORT OUT QUIET_WAIT
+export SRC_IPAUTH=127.0.0.2 SRC_DIGEST=127.0.0.3   # IP endpoint 127.0.0.2; 127.0.0.3 is no endpoint
+export REQUIRE_XCUSTOMER=0                          # sipward sends X-Sipward-Account/-Endpoint/-User
+export BASELINE="${BASELINE-}"                      # sipp<->sipp harness limit: off unless asked
+export USERS_CSV="$OUT/peer/sipp/users.csv"
+TOKEN="bench-$$-$RANDOM"
+REALM=sip.test
+
+main() {
+log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/bench.log" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Processes started here (the template sipward, the harness) are stopped by PID.
+SW_PID="" CHILD=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
+  [ -n "$SW_PID" ] && kill -TERM "$SW_PID" 2>/dev/null && wait "$SW_PID" 2>/dev/null
+  exit $rc
+}
+trap cleanup EXIT
+trap 'log interrupted; exit 130' INT TERM
+
+in_bg() { "$@" & CHILD=$!; wait "$CHILD"; local rc=$?; CHILD=""; return $rc; }
+
+mkdir -p "$OUT" || exit 1
+for t in go sipp python3 ss tar; do command -v "$t" >/dev/null || die "missing tool: $t (see docs/performance.md)"; done
+[ -n "$PEER" ] && [ "$PEER" != kamailio ] && die "PEER=$PEER: only PEER=kamailio is known"
+[ "$PEER" = kamailio ] && { command -v kamailio >/dev/null || die "kamailio is not installed (see docs/performance.md)"; }
+[ -x "$PEER_DIR/run.sh" ] || die "peer harness not found at $PEER_DIR (set PEER_DIR)"
+
+# ---------------------------------------------------------------- 1. build, harness copy
+log "results -> $OUT"
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sipward" ./cmd/sipward) || die "go build failed"
+mkdir -p "$OUT/peer"
+tar -C "$PEER_DIR" --exclude=./results -cf - . | tar -C "$OUT/peer" -xf - || die "copy of $PEER_DIR failed"
+chmod -R u+w "$OUT/peer"
+if [ "$PEER" = kamailio ]; then
+  NUSERS=$NUSERS REALM=$REALM "$OUT/peer/kamailio/mkdb.sh" >> "$OUT/bench.log" 2>&1 || die "mkdb.sh failed"
+  python3 "$HERE/lib/provision.py" kamdb "$OUT/peer/kamailio/kamailio.sqlite" "$REALM" "$NUSERS" || exit 1
+else
+  # run.sh runs mkdb.sh (which needs Kamailio's schemas and rewrites users.csv) when this file is
+  # missing or empty; Kamailio does not run without PEER, so a placeholder stands in for it
+  echo "placeholder: PEER is not set, Kamailio does not run" > "$OUT/peer/kamailio/kamailio.sqlite"
+fi
+python3 "$HERE/lib/provision.py" csv "$USERS_CSV" "$NUSERS" || exit 1
+
+# ---------------------------------------------------------------- 2. provisioned template store
+provision_template() {   # one attempt: start sipward on a fresh store, provision through the API, stop it
+  rm -rf "$TPL"; mkdir -p "$TPL"
+  setsid "$OUT/sipward" serve --http-addr 127.0.0.1:0 --sip-addr 127.0.0.1:0 \
+    --db "sqlite:$TPL/sipward.db" --key-file "$TPL/sipward.key" --admin-token "$TOKEN" --realm "$REALM" \
+    > "$TPL/serve.log" 2>&1 &
+  SW_PID=$!
+  local http="" ok=1
+  for _ in $(seq 1 150); do
+    http="$(sed -n 's/.*msg="sipward serving" http=\([^ ]*\) sip=.*/\1/p' "$TPL/serve.log")"
+    [ -n "$http" ] && break
+    kill -0 "$SW_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ -z "$http" ]; then
+    cat "$TPL/serve.log" >&2; ok=0
+  else
+    python3 "$HERE/lib/provision.py" api "http://$http" "$TOKEN" "$NUSERS" >> "$OUT/bench.log" 2>&1 || ok=0
+  fi
+  kill -TERM "$SW_PID" 2>/dev/null; wait "$SW_PID"; SW_PID=""
+  [ "$ok" = 1 ]
+}
+TPL="$OUT/template"
+for attempt in 1 2 3; do
+  provision_template && break
+  log "provisioning attempt $attempt failed (see $TPL/serve.log, $OUT/bench.log)"
+  [ "$attempt" = 3 ] && die "provisioning failed"
+done
+tail -1 "$OUT/bench.log" >&2
+
+# sipward_cmd NAME: a command line that runs sipward in the foreground on a fresh copy
+# of the provisioned store (the harness starts it, measures its CPU and stops it)
+sipward_cmd() {
+  local d="$OUT/db-$1"
+  rm -rf "$d"; mkdir -p "$d"; cp "$TPL"/sipward.db* "$TPL/sipward.key" "$d/"
+  echo "$OUT/sipward serve --http-addr 127.0.0.1:0 --sip-addr 127.0.0.1:$SIP_PORT \
+--db sqlite:$d/sipward.db --key-file $d/sipward.key --admin-token $TOKEN --realm $REALM \
+--upstream sip:127.0.0.1:$UAS_PORT --core-addr 127.0.0.1/32 --fraud-threshold -1 --firewall-rate 1000000 $SIPWARD_FLAGS"
+}
+
+{
+  echo "date: $(date -Is)"; echo "commit: $(cd "$REPO" && git describe --always --dirty 2>/dev/null)"
+  echo "nproc: $(nproc)"; echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "kernel: $(uname -srm)"; echo "go: $(go version)"; echo "sipp: $(sipp -v 2>&1 | grep -m1 SIPp | tr -s ' ')"
+  [ "$PEER" = kamailio ] && echo "kamailio: $(kamailio -v 2>/dev/null | head -1)"
+  echo "QUICK=$QUICK PEER=$PEER NUSERS=$NUSERS SCENARIOS=$SCENARIOS FIXED_RATE=$FIXED_RATE MIXED_RATES=$MIXED_RATES"
+  echo "sipward: $(sipward_cmd probe)"
+} > "$OUT/machine.txt"
+rm -rf "$OUT/db-probe"
+
+# ---------------------------------------------------------------- 3. the harness's scenarios
+HSCN=""
+for s in $SCENARIOS; do case "$s" in ipauth|digest|reg) HSCN="$HSCN $s";; esac; done
+HSCN="${HSCN# }"
+# Scenario by scenario, so that both targets of one scenario run close together in time (the
+# machine is shared: foreign load drifts): search on Kamailio then sipward, then their
+# fixed-rate steps.
+for s in $HSCN; do
+  log "scenario $s: search (targets: ${PEER:+kamailio, }sipward)"
+  if [ "$PEER" = kamailio ]; then
+    SCENARIOS="$s" in_bg "$OUT/peer/compare.sh" "sipward=127.0.0.1:$SIP_PORT=$(sipward_cmd "main-$s")"
+  else
+    SCENARIOS="$s" SKIP_KAMAILIO=1 in_bg "$OUT/peer/compare.sh" "sipward=127.0.0.1:$SIP_PORT=$(sipward_cmd "main-$s")"
+  fi
+  [ $? = 0 ] || log "the harness reported a failure for $s (see $OUT/run.log); continuing with what was measured"
+
+  # ------------------------------------------------------------ 4. fixed rate, half of Kamailio's max
+  rates="$FIXED_RATE"
+  if [ "$PEER" = kamailio ]; then
+    half="$(python3 "$HERE/lib/report.py" half "$OUT/steps.tsv" kamailio "$s")"
+    [ -n "$half" ] && [ "$half" != 0 ] && [ "$half" != "$FIXED_RATE" ] && rates="$(printf '%s\n' $FIXED_RATE $half | sort -n | tr '\n' ' ')"
+  fi
+  log "scenario $s: fixed-rate steps at $rates/s"
+  common=(RATES="$rates" REFINE=0 REPEAT=0 VERIFY=0 SCENARIOS="$s" BASELINE=)
+  if [ "$PEER" = kamailio ]; then
+    in_bg env "${common[@]}" TARGET= TARGET_NAME=kamailio-fixed "$OUT/peer/run.sh" || log "kamailio-fixed $s: failure"
+  fi
+  in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME=sipward-fixed \
+    TARGET_CMD="$(sipward_cmd "fixed-$s")" "$OUT/peer/run.sh" || log "sipward-fixed $s: failure"
+  rm -rf "$OUT/db-main-$s" "$OUT/db-fixed-$s"
+done
+
+# ---------------------------------------------------------------- 5. mixed profile
+if [[ " $SCENARIOS " == *" mixed "* ]]; then
+  margs=(--out "$OUT" --peer "$OUT/peer" --users "$USERS_CSV" --uas-port "$UAS_PORT" --rates "$MIXED_RATES"
+         --fixed "$FIXED_RATE")
+  [ "$QUICK" = 1 ] && margs+=(--duration 4 --refine 0 --repeat 0)
+  if [ "$PEER" = kamailio ]; then
+    log "mixed profile: kamailio"
+    in_bg python3 "$HERE/lib/mixed.py" "${margs[@]}" --name kamailio --kamailio "127.0.0.1:$KAM_PORT" \
+      || log "mixed kamailio: failure"
+  fi
+  log "mixed profile: sipward"
+  in_bg python3 "$HERE/lib/mixed.py" "${margs[@]}" --name sipward --target "127.0.0.1:$SIP_PORT" \
+    --cmd "$(sipward_cmd mixed)" || log "mixed sipward: failure"
+fi
+
+# ---------------------------------------------------------------- 6. CPU profiles under load
+if [ "$PROFILE" = 1 ] && [ -n "$HSCN" ]; then
+  for s in $HSCN; do
+    r="$(python3 "$HERE/lib/report.py" half "$OUT/steps.tsv" sipward "$s")"
+    [ -n "$r" ] && [ "$r" -ge "$FIXED_RATE" ] 2>/dev/null || r="$FIXED_RATE"
+    log "CPU profile of sipward: $s at $r/s"
+    in_bg "$HERE/lib/profile.sh" "$OUT" "$OUT/peer" "$s" "$r" 20 "$TOKEN" "$SIP_PORT" "$UAS_PORT" "$USERS_CSV" \
+      -- $(sipward_cmd "profile-$s") 2>&1 | tee -a "$OUT/bench.log"
+  done
+fi
+
+# ---------------------------------------------------------------- 7. report
+python3 "$HERE/lib/report.py" report "$OUT" | tee "$OUT/report.txt"
+log "done: $OUT/report.txt"
+}
+
+main "$@"; exit $?

@@ -1,0 +1,108 @@
+package edge
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/pipeline"
+)
+
+// register returns an authenticated REGISTER of user i as the registrar
+// stage receives it: parsed by sipgo from a phone's message, from its own
+// NATed source address.
+func register(tb testing.TB, i int, now time.Time) *pipeline.Request {
+	tb.Helper()
+	user := fmt.Sprintf("user%06d", i)
+	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}), uint16(5060+i%1000))
+	raw := "REGISTER sip:sip.test SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.168.1.20:5060;rport;branch=z9hG4bK-" + user + "\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:" + user + "@sip.test>;tag=from-" + user + "\r\n" +
+		"To: <sip:" + user + "@sip.test>\r\n" +
+		"Call-ID: reg-" + user + "@192.168.1.20\r\n" +
+		"CSeq: 2 REGISTER\r\n" +
+		"Contact: <sip:" + user + "@192.168.1.20:5060;transport=udp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-" + fmt.Sprintf("%012d", i) + ">\"\r\n" +
+		"Expires: 3600\r\n" +
+		"User-Agent: Yealink SIP-T46S 66.86.0.15\r\n" +
+		"Authorization: Digest username=\"" + user + "\", realm=\"sip.test\", nonce=\"AAAAAGsHzUUAevX8Ie8Ct5apdgPPFwoEABCD\", uri=\"sip:sip.test\", response=\"00000000000000000000000000000000\", algorithm=MD5, cnonce=\"abcdef\", qop=auth, nc=00000001\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &pipeline.Request{Msg: msg.(*sip.Request), Source: src, Transport: pipeline.UDP, Now: now,
+		Auth: pipeline.Identity{Method: pipeline.AuthDigest, Username: user, SIPUserID: int64(i + 1), AccountID: 1}}
+}
+
+// BenchmarkRegistrarScale registers 100,000 users (one binding each, no
+// store: the bindings as the registrar keeps them in memory) and reports the
+// heap they keep after GC with the requests dropped (heap-MB, B/binding),
+// the time of one REGISTER at that size (ns/op of the loop, which
+// re-registers existing users) and of one Lookup (lookup-ns). It runs only
+// when asked for by name:
+//
+//	go test -run XXX -bench RegistrarScale -benchtime 100000x ./internal/edge/
+func BenchmarkRegistrarScale(b *testing.B) {
+	if f := flag.Lookup("test.bench"); f == nil || !strings.Contains(f.Value.String(), "RegistrarScale") {
+		b.Skip("runs only when asked for: -bench RegistrarScale")
+	}
+	const n = 100_000
+	ctx := context.Background()
+	now := time.Now()
+	g, err := NewRegistrar(ctx, RegistrarConfig{Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for i := range n {
+		if res, err := g.serve(ctx, register(b, i, now)); err != nil || res.Status != 200 {
+			b.Fatalf("register %d: %+v %v", i, res, err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	if g.Count() != n {
+		b.Fatalf("Count = %d, want %d", g.Count(), n)
+	}
+	heap := float64(m1.HeapAlloc - m0.HeapAlloc)
+
+	reqs := make([]*pipeline.Request, 1000)
+	for i := range reqs {
+		reqs[i] = register(b, i*97%n, now)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		r := reqs[i%len(reqs)]
+		r.Msg.CSeq().SeqNo++ // a refresh: same Call-ID, higher CSeq
+		r.Trace = pipeline.Trace{}
+		if res, err := g.serve(ctx, r); err != nil || res.Status != 200 {
+			b.Fatalf("refresh: %+v %v", res, err)
+		}
+		i++
+	}
+	b.StopTimer()
+	const lookups = 100_000
+	start := time.Now()
+	for j := range lookups {
+		if len(g.Lookup(fmt.Sprintf("user%06d", j*7%n), now)) != 1 {
+			b.Fatal("lookup found no binding")
+		}
+	}
+	lookupNS := float64(time.Since(start).Nanoseconds()) / lookups
+	b.ReportMetric(heap/(1<<20), "heap-MB")
+	b.ReportMetric(heap/n, "B/binding")
+	b.ReportMetric(lookupNS, "lookup-ns")
+	runtime.KeepAlive(g)
+}
