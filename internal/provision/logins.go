@@ -118,33 +118,8 @@ func (s *Service) hashLoginPassword(pw string) (hash, generated string, err erro
 func (s *Service) CreateLogin(ctx context.Context, c Caller, l *store.Login) error {
 	l.ID = 0
 	l.Username = normLogin(l.Username)
-	if l.Scope == "" {
-		l.Scope = store.ScopeAccount
-		if c.Operator && l.AccountID == nil {
-			l.Scope = store.ScopeOperator
-		}
-	}
-	switch l.Scope {
-	case store.ScopeOperator:
-		if !c.Operator {
-			return forbidden("only the operator can create operator logins")
-		}
-		if l.AccountID != nil {
-			return invalid("account_id", "must be empty for an operator login")
-		}
-	case store.ScopeAccount:
-		if !c.Operator {
-			id := c.AccountID
-			if l.AccountID != nil && *l.AccountID != id {
-				return notFound("account", *l.AccountID)
-			}
-			l.AccountID = &id
-		}
-		if l.AccountID == nil {
-			return invalid("account_id", "is required for an account login")
-		}
-	default:
-		return invalid("scope", "%q: must be operator or account", l.Scope)
+	if err := resolveScope(c, &l.Scope, &l.AccountID, "login"); err != nil {
+		return err
 	}
 	if err := checkLoginName("username", l.Username); err != nil {
 		return err

@@ -206,37 +206,48 @@ func (s *Service) GetToken(ctx context.Context, c Caller, id int64) (t store.Tok
 	return t, err
 }
 
-// CreateToken makes a new API token and leaves its secret in t.Secret, once.
-// Account callers can only make tokens of their own account.
-func (s *Service) CreateToken(ctx context.Context, c Caller, t *store.Token) error {
-	t.ID = 0
-	if t.Scope == "" {
-		t.Scope = store.ScopeAccount
-		if c.Operator && t.AccountID == nil {
-			t.Scope = store.ScopeOperator
+// resolveScope settles who a new token or login belongs to: an operator
+// one (operator callers only, no account) or one account's (an account
+// caller's own, whatever it asked). An empty scope means the operator's when
+// the operator names no account, else the account's.
+func resolveScope(c Caller, scope *store.TokenScope, account **int64, what string) error {
+	if *scope == "" {
+		*scope = store.ScopeAccount
+		if c.Operator && *account == nil {
+			*scope = store.ScopeOperator
 		}
 	}
-	switch t.Scope {
+	switch *scope {
 	case store.ScopeOperator:
 		if !c.Operator {
-			return forbidden("only the operator can create operator tokens")
+			return forbidden("only the operator can create operator " + what + "s")
 		}
-		if t.AccountID != nil {
-			return invalid("account_id", "must be empty for an operator token")
+		if *account != nil {
+			return invalid("account_id", "must be empty for an operator %s", what)
 		}
 	case store.ScopeAccount:
 		if !c.Operator {
 			id := c.AccountID
-			if t.AccountID != nil && *t.AccountID != id {
-				return notFound("account", *t.AccountID)
+			if *account != nil && **account != id {
+				return notFound("account", **account)
 			}
-			t.AccountID = &id
+			*account = &id
 		}
-		if t.AccountID == nil {
-			return invalid("account_id", "is required for an account token")
+		if *account == nil {
+			return invalid("account_id", "is required for an account %s", what)
 		}
 	default:
-		return invalid("scope", "%q: must be operator or account", t.Scope)
+		return invalid("scope", "%q: must be operator or account", *scope)
+	}
+	return nil
+}
+
+// CreateToken makes a new API token and leaves its secret in t.Secret, once.
+// Account callers can only make tokens of their own account.
+func (s *Service) CreateToken(ctx context.Context, c Caller, t *store.Token) error {
+	t.ID = 0
+	if err := resolveScope(c, &t.Scope, &t.AccountID, "token"); err != nil {
+		return err
 	}
 	if err := checkName("name", t.Name, true); err != nil {
 		return err
