@@ -324,6 +324,16 @@ func (s *Server) cliCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 func (s *Server) cliDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
+	return deleteOwned(s, w, r, ss, s.svc.GetCLIPattern, s.svc.DeleteCLIPattern, "cli",
+		func(p store.CLIPattern) (int64, string) { return p.AccountID, "CLI pattern " + p.Pattern })
+}
+
+// deleteOwned deletes an object of the account in the URL (404 when it is
+// another account's) and goes back to that account's tab with a flash.
+func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *session,
+	get func(context.Context, provision.Caller, int64) (T, error),
+	del func(context.Context, provision.Caller, int64) error,
+	tab string, describe func(T) (accountID int64, name string)) error {
 	a, err := s.accountOf(r, ss)
 	if err != nil {
 		return err
@@ -332,17 +342,18 @@ func (s *Server) cliDelete(w http.ResponseWriter, r *http.Request, ss *session) 
 	if err != nil {
 		return err
 	}
-	p, err := s.svc.GetCLIPattern(r.Context(), ss.Caller, id)
+	v, err := get(r.Context(), ss.Caller, id)
 	if err != nil {
 		return err
 	}
-	if p.AccountID != a.ID {
+	owner, name := describe(v)
+	if owner != a.ID {
 		return errNotFound
 	}
-	if err := s.svc.DeleteCLIPattern(r.Context(), ss.Caller, id); err != nil {
+	if err := del(r.Context(), ss.Caller, id); err != nil {
 		return err
 	}
-	s.redirect(w, r, fmt.Sprintf("/accounts/%d/cli", a.ID), flash{"ok", "CLI pattern " + p.Pattern + " deleted."})
+	s.redirect(w, r, fmt.Sprintf("/accounts/%d/%s", a.ID, tab), flash{"ok", name + " deleted."})
 	return nil
 }
 
@@ -442,24 +453,6 @@ func (s *Server) didCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 func (s *Server) didDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
-	a, err := s.accountOf(r, ss)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.svc.GetDID(r.Context(), ss.Caller, id)
-	if err != nil {
-		return err
-	}
-	if d.AccountID != a.ID {
-		return errNotFound
-	}
-	if err := s.svc.DeleteDID(r.Context(), ss.Caller, id); err != nil {
-		return err
-	}
-	s.redirect(w, r, fmt.Sprintf("/accounts/%d/dids", a.ID), flash{"ok", "DID " + d.Number + " deleted."})
-	return nil
+	return deleteOwned(s, w, r, ss, s.svc.GetDID, s.svc.DeleteDID, "dids",
+		func(d store.DID) (int64, string) { return d.AccountID, "DID " + d.Number })
 }
