@@ -81,6 +81,7 @@ type Edge struct {
 	now       func() time.Time
 
 	udp      net.PacketConn
+	sl       *stateless // answers challenges, REGISTER and OPTIONS over UDP without a transaction
 	tcp, tls net.Listener
 	stop     context.CancelFunc // ends the edge's own goroutines
 	wg       sync.WaitGroup
@@ -157,10 +158,9 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		ext = advertisedHost(e.udp.LocalAddr().(*net.UDPAddr).IP)
 	}
 	slog := e.sipgoLogger()
-	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog)}
-	if e.cfg.ReadFilter != nil {
-		tpOpts = append(tpOpts, sip.WithTransportLayerReadFilter(e.cfg.ReadFilter))
-	}
+	e.sl = newStateless(e, e.udp.(*net.UDPConn))
+	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog),
+		sip.WithTransportLayerReadFilter(e.sl.filter(e.cfg.ReadFilter))}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext),
 		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
@@ -241,6 +241,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 			}
 		}()
 	}
+	e.sl.workers(ctx, &e.wg)
 	serve("udp", func() error { return srv.ServeUDP(e.udp) })
 	serve("tcp", func() error { return srv.ServeTCP(e.tcp) })
 	if e.tls != nil {
@@ -349,7 +350,7 @@ func (e *Edge) Decisions(f DecisionFilter) []Decision { return e.decisions.list(
 // Handle is what every sipgo request handler calls: it classifies the
 // request, runs its chain, and answers the Result on tx. It is exported for
 // fuzzing and benchmarks, which drive the real chain without sockets.
-func (e *Edge) Handle(req *sip.Request, tx sip.ServerTransaction) { e.handle(req, tx) }
+func (e *Edge) Handle(req *sip.Request, tx sip.ServerTransaction) { e.serve(req, tx) }
 
 // Panics returns how many handler panics were recovered (each answered 500).
 func (e *Edge) Panics() float64 {
@@ -358,20 +359,12 @@ func (e *Edge) Panics() float64 {
 	return m.GetCounter().GetValue()
 }
 
-// handle is every sipgo request handler: it classifies the request, runs
-// its chain, and answers the Result.
-func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
-	defer func() {
-		if p := recover(); p != nil {
-			e.m.panics.Inc()
-			if e.panicLog.allow(e.now()) {
-				e.log.Error("edge: panic in request handler (answered 500)", "method", req.Method, "panic", fmt.Sprint(p))
-			}
-			if !req.IsAck() {
-				respond(tx, req, 500, "Server Internal Error")
-			}
-		}
-	}()
+// handle is every sipgo request handler.
+func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) { e.serve(req, tx) }
+
+// serve classifies a request, runs its chain, and answers the Result: on tx,
+// or statelessly over UDP when tx is nil (stateless.go).
+func (e *Edge) serve(req *sip.Request, tx sip.ServerTransaction) {
 	now := e.now()
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
@@ -379,6 +372,18 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	r := &pipeline.Request{Msg: req, Source: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Transport: transportOf(req), Now: now, Tx: tx,
 		Snap: e.cfg.Snapshot()}
+	defer func() {
+		if p := recover(); p != nil {
+			e.m.panics.Inc()
+			if e.panicLog.allow(e.now()) {
+				e.log.Error("edge: panic in request handler (answered 500)", "method", req.Method, "panic", fmt.Sprint(p))
+			}
+			e.answer(r, pipeline.Reject("edge", 500, "Server Internal Error", "panic"))
+		}
+	}()
+	if tx == nil {
+		e.m.stateless.Inc()
+	}
 
 	// In-dialog requests belong to a call; no authentication (the dialog's tags are checked).
 	ch := e.chains.other

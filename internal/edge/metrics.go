@@ -8,6 +8,8 @@ type metrics struct {
 	callsAnswered prometheus.Counter
 	panics        prometheus.Counter
 	failures      prometheus.Counter
+	stateless     prometheus.Counter
+	absorbed      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, active func() float64, bindings func() float64) (*metrics, error) {
@@ -27,8 +29,14 @@ func newMetrics(reg prometheus.Registerer, active func() float64, bindings func(
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sipward_edge_failures_total", Help: "Technical failures (store, Redis) answered 503.",
 		}),
+		stateless: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipward_edge_stateless_total", Help: "UDP requests answered without a transaction (challenges, REGISTER, OPTIONS).",
+		}),
+		absorbed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipward_edge_absorbed_retransmissions_total", Help: "Retransmitted REGISTERs answered again with the stateless answer kept for them.",
+		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures,
+	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures, m.stateless, m.absorbed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."}, active),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings", Help: "Live registrations (contacts)."}, bindings),
 	}

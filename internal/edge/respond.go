@@ -25,7 +25,13 @@ func (e *Edge) answer(r *pipeline.Request, res pipeline.Result) {
 	for _, h := range res.Headers {
 		resp.AppendHeader(h)
 	}
-	if err := r.Tx.Respond(resp); err != nil {
+	var err error
+	if r.Tx != nil {
+		err = r.Tx.Respond(resp)
+	} else {
+		err = e.sl.send(r, resp) // a stateless answer over UDP
+	}
+	if err != nil {
 		e.log.Debug("edge: send response failed", "status", status, "to", r.Source.String(), "transport", r.Transport, "err", err)
 	}
 }

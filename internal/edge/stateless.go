@@ -1,0 +1,389 @@
+package edge
+
+// Stateless answers over UDP.
+//
+// sipgo gives every request a server transaction: a goroutine, timers and
+// about 4 KB kept for 32 s after the answer (SIPGO-NOTES pitfall 2). Most of
+// an edge's traffic does not need one: digest challenges, registrations and
+// OPTIONS pings are answered at once and nothing follows them. Like
+// Kamailio's sl module, the edge answers these without a transaction, from a
+// small pool of long-lived workers, and keeps what RFC 3261 needs of a
+// transaction by other means:
+//
+//   - a retransmitted challenge is challenged again (a new nonce; harmless);
+//   - the ACK of a stateless non-2xx answer to an INVITE is recognised by
+//     its To tag (statelessTagPrefix) and dropped unparsed past the tag;
+//   - a retransmitted REGISTER that carried credentials is answered from
+//     the absorber with the very bytes sent the first time: processing it
+//     again would fail the nonce-count replay check and the registrar's CSeq
+//     order check.
+//
+// Which requests qualify is decided twice: cheaply on the raw datagram in
+// sipgo's UDP reader (method, To tag, credentials, source), and then on the
+// parsed request; one that fails the second check is handed back to sipgo
+// (parsed a second time, which only happens for malformed or unusual
+// messages). Everything else (calls from known sources, requests with
+// credentials for INVITE, in-dialog requests, TCP and TLS) keeps sipgo's
+// transactions.
+
+import (
+	"bytes"
+	"context"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/pipeline"
+)
+
+// statelessTagPrefix starts the To tag of every stateless answer, so that
+// the ACK of a stateless non-2xx answer to an INVITE is known without a
+// transaction.
+const statelessTagPrefix = "swsl-"
+
+// absorbTTL is how long a stateless REGISTER answer is kept for
+// retransmissions: Timer F (64·T1), the longest a UAC retransmits.
+const absorbTTL = 64 * 500 * time.Millisecond
+
+// statelessQueue bounds the datagrams waiting for a stateless worker; past it
+// the UDP reader handles the request itself (back-pressure, nothing dropped).
+const statelessQueue = 4096
+
+type statelessJob struct {
+	req *sip.Request
+}
+
+// stateless is the stateless half of the edge's UDP server.
+type stateless struct {
+	e      *Edge
+	conn   *net.UDPConn
+	parser *sip.Parser
+	jobs   chan statelessJob
+	absorb absorber
+	bufs   sync.Pool
+}
+
+func newStateless(e *Edge, conn *net.UDPConn) *stateless {
+	return &stateless{e: e, conn: conn, parser: sip.NewParser(), jobs: make(chan statelessJob, statelessQueue),
+		absorb: absorber{ttl: absorbTTL}, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+}
+
+// workers starts the pool; they stop when ctx ends.
+func (s *stateless) workers(ctx context.Context, wg *sync.WaitGroup) {
+	n := max(8, 4*runtime.GOMAXPROCS(0)) // a worker may wait on Redis (nonce counts)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case j := <-s.jobs:
+					s.e.serve(j.req, nil)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+}
+
+// filter wraps the transport read filter: after next (the firewall) passed
+// a datagram, a request that qualifies is taken over and answered
+// statelessly; the rest go on to sipgo.
+func (s *stateless) filter(next sip.TransportReadFilter) sip.TransportReadFilter {
+	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
+		if next != nil {
+			var err error
+			if data, err = next(info, data); err != nil || len(data) == 0 {
+				return data, err
+			}
+		}
+		if info.Transport != "udp" && info.Transport != "UDP" {
+			return data, nil
+		}
+		ua, ok := info.RemoteAddr.(*net.UDPAddr)
+		if !ok || ua == nil {
+			return data, nil
+		}
+		if s.take(data, ua.AddrPort()) {
+			return nil, nil
+		}
+		return data, nil
+	}
+}
+
+// take answers data statelessly when it qualifies and reports whether it did.
+func (s *stateless) take(data []byte, src netip.AddrPort) bool {
+	m, ok := scanRaw(data)
+	if !ok {
+		return false
+	}
+	switch m.method {
+	case sip.ACK:
+		if !bytes.HasPrefix(m.toTag, []byte(statelessTagPrefix)) {
+			return false
+		}
+	case sip.REGISTER, sip.OPTIONS:
+		if m.toTag != nil {
+			return false
+		}
+	case sip.INVITE:
+		if m.toTag != nil || m.credentials || !s.unknownSource(src.Addr().Unmap()) {
+			return false
+		}
+	default:
+		return false
+	}
+	msg, err := s.parser.ParseSIP(data)
+	if err != nil {
+		return false // sipgo parses it again and logs (rate-limited) why it failed
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok || !s.qualifies(req, src) {
+		return false
+	}
+	if req.IsAck() {
+		return true // the ACK of a stateless non-2xx answer: nothing to do
+	}
+	req.SetTransport("UDP")
+	req.SetSource(src.String())
+	if req.Method == sip.REGISTER && req.GetHeader("Authorization") != nil {
+		if b := s.absorb.get(absorbKey(req), s.e.now()); b != nil {
+			_, _ = s.conn.WriteToUDPAddrPort(b, src)
+			s.e.m.absorbed.Inc()
+			return true
+		}
+	}
+	select {
+	case s.jobs <- statelessJob{req: req}:
+	default:
+		s.e.serve(req, nil)
+	}
+	return true
+}
+
+// unknownSource reports whether an INVITE from addr can only be challenged
+// or refused: it is neither the core nor inside a sends endpoint's prefix.
+func (s *stateless) unknownSource(addr netip.Addr) bool {
+	snap := s.e.cfg.Snapshot()
+	return snap != nil && !snap.IsCore(addr) && !snap.KnownSource(addr)
+}
+
+// qualifies is the check on the parsed request (scanRaw is only a sieve).
+func (s *stateless) qualifies(req *sip.Request, src netip.AddrPort) bool {
+	if req.CallID() == nil || req.CSeq() == nil || req.Via() == nil || req.From() == nil || req.To() == nil {
+		return false // sanity answers these through sipgo
+	}
+	tag, hasTag := req.To().Params.Get("tag")
+	switch req.Method {
+	case sip.ACK:
+		return hasTag && len(tag) > len(statelessTagPrefix) && tag[:len(statelessTagPrefix)] == statelessTagPrefix
+	case sip.REGISTER, sip.OPTIONS:
+		return !hasTag
+	case sip.INVITE:
+		return !hasTag && req.GetHeader("Proxy-Authorization") == nil && req.GetHeader("Authorization") == nil &&
+			s.unknownSource(src.Addr().Unmap())
+	}
+	return false
+}
+
+// send writes a stateless answer to the request's source and, for a
+// REGISTER with credentials, keeps it for retransmissions.
+func (s *stateless) send(r *pipeline.Request, resp *sip.Response) error {
+	if h := resp.To(); h != nil && r.Msg.To() != nil && !r.Msg.To().Params.Has("tag") {
+		h.Params.Add("tag", statelessTag(r.Msg))
+	}
+	buf := s.bufs.Get().(*bytes.Buffer)
+	defer s.bufs.Put(buf)
+	buf.Reset()
+	resp.StringWrite(buf)
+	_, err := s.conn.WriteToUDPAddrPort(buf.Bytes(), r.Source)
+	if r.Msg.Method == sip.REGISTER && resp.StatusCode >= 200 && r.Msg.GetHeader("Authorization") != nil {
+		s.absorb.put(absorbKey(r.Msg), bytes.Clone(buf.Bytes()), r.Now)
+	}
+	return err
+}
+
+// statelessTag is the To tag of a stateless answer: the same for every
+// retransmission of a request (RFC 3261 §8.2.6.2), from its Call-ID, CSeq
+// and branch.
+func statelessTag(req *sip.Request) string {
+	h := fnv.New64a()
+	if c := req.CallID(); c != nil {
+		h.Write([]byte(c.Value()))
+	}
+	if c := req.CSeq(); c != nil {
+		h.Write(strconv.AppendUint(nil, uint64(c.SeqNo), 10))
+	}
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.Write([]byte(b))
+	}
+	return statelessTagPrefix + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// absorbKey identifies a request's retransmissions: Call-ID, CSeq number
+// and the top Via's branch.
+func absorbKey(req *sip.Request) string {
+	var b []byte
+	if c := req.CallID(); c != nil {
+		b = append(b, c.Value()...)
+	}
+	b = append(b, 0)
+	if c := req.CSeq(); c != nil {
+		b = strconv.AppendUint(b, uint64(c.SeqNo), 10)
+	}
+	b = append(b, 0)
+	if v := req.Via(); v != nil {
+		br, _ := v.Params.Get("branch")
+		b = append(b, br...)
+	}
+	return string(b)
+}
+
+// absorber keeps stateless answers for retransmissions in two generations:
+// an entry lives between ttl and 2·ttl, and expiring costs one map swap.
+type absorber struct {
+	ttl       time.Duration
+	mu        sync.Mutex
+	cur, prev map[string][]byte
+	since     time.Time // when cur started
+}
+
+func (a *absorber) rotate(now time.Time) {
+	if a.cur == nil {
+		a.cur, a.since = map[string][]byte{}, now
+		return
+	}
+	if now.Sub(a.since) >= a.ttl {
+		a.prev, a.cur, a.since = a.cur, make(map[string][]byte, len(a.cur)), now
+	}
+}
+
+func (a *absorber) put(key string, b []byte, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rotate(now)
+	a.cur[key] = b
+}
+
+func (a *absorber) get(key string, now time.Time) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rotate(now)
+	if b, ok := a.cur[key]; ok {
+		return b
+	}
+	return a.prev[key]
+}
+
+// len returns how many answers are kept.
+func (a *absorber) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.cur) + len(a.prev)
+}
+
+// rawMsg is what scanRaw learns from a datagram without parsing it.
+type rawMsg struct {
+	method      sip.RequestMethod
+	toTag       []byte // nil: the To header has no tag (or no To header was seen)
+	credentials bool   // an Authorization or Proxy-Authorization header
+}
+
+var rawMethods = [...]sip.RequestMethod{sip.INVITE, sip.ACK, sip.REGISTER, sip.OPTIONS}
+
+// scanRaw reads the method of a request and, from its header lines, the To
+// tag and whether it carries credentials. It is a sieve, not a parser: it
+// allocates nothing and its answer is checked again on the parsed request.
+// ok is false for responses and for methods never answered statelessly.
+func scanRaw(data []byte) (m rawMsg, ok bool) {
+	for _, meth := range rawMethods {
+		if len(data) > len(meth) && string(data[:len(meth)]) == string(meth) && data[len(meth)] == ' ' {
+			m.method, ok = meth, true
+			break
+		}
+	}
+	if !ok {
+		return m, false
+	}
+	i := bytes.IndexByte(data, '\n')
+	for i >= 0 && i+1 < len(data) {
+		line := data[i+1:]
+		end := bytes.IndexByte(line, '\n')
+		if end >= 0 {
+			line = line[:end]
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			break // end of headers
+		}
+		name, value, found := bytes.Cut(line, []byte{':'})
+		if found {
+			name = bytes.TrimRight(name, " \t")
+			switch {
+			case equalFoldASCII(name, "to") || equalFoldASCII(name, "t"):
+				m.toTag = rawTag(value)
+			case equalFoldASCII(name, "authorization") || equalFoldASCII(name, "proxy-authorization"):
+				m.credentials = true
+			}
+		}
+		if end < 0 {
+			break
+		}
+		i += 1 + end
+	}
+	return m, true
+}
+
+// rawTag returns the value of the tag parameter of a To header value (after
+// the URI's closing '>' when there is one), or nil.
+func rawTag(v []byte) []byte {
+	if j := bytes.LastIndexByte(v, '>'); j >= 0 {
+		v = v[j+1:]
+	}
+	for len(v) > 0 {
+		j := bytes.IndexByte(v, ';')
+		if j < 0 {
+			return nil
+		}
+		v = v[j+1:]
+		p := bytes.TrimLeft(v, " \t")
+		if len(p) < 3 || !equalFoldASCII(p[:3], "tag") {
+			continue
+		}
+		if q := bytes.TrimLeft(p[3:], " \t"); len(q) > 0 && q[0] == '=' {
+			p = bytes.TrimLeft(q[1:], " \t")
+			if k := bytes.IndexAny(p, "; \t\r"); k >= 0 {
+				p = p[:k]
+			}
+			if len(p) == 0 {
+				return nil
+			}
+			return p
+		}
+	}
+	return nil
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}

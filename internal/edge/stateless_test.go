@@ -1,0 +1,91 @@
+package edge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+func TestScanRaw(t *testing.T) {
+	const tail = "Call-ID: a\r\nCSeq: 1 X\r\n\r\nbody To: <sip:x>;tag=notme\r\n"
+	for _, c := range []struct {
+		name, msg string
+		ok        bool
+		method    sip.RequestMethod
+		tag       string // "" = none
+		creds     bool
+	}{
+		{"invite", "INVITE sip:1@h SIP/2.0\r\nTo: <sip:1@h>\r\n" + tail, true, sip.INVITE, "", false},
+		{"tagged", "INVITE sip:1@h SIP/2.0\r\nTo: <sip:1@h>;tag=abc\r\n" + tail, true, sip.INVITE, "abc", false},
+		{"compact to", "ACK sip:1@h SIP/2.0\r\nt: <sip:1@h> ; TAG = swsl-9 ;x=1\r\n" + tail, true, sip.ACK, "swsl-9", false},
+		{"no brackets", "REGISTER sip:h SIP/2.0\r\nTO:sip:1@h;tag=q\r\n" + tail, true, sip.REGISTER, "q", false},
+		{"uri param is no tag", "OPTIONS sip:h SIP/2.0\r\nTo: <sip:1@h;tag=uri>\r\n" + tail, true, sip.OPTIONS, "", false},
+		{"empty tag", "OPTIONS sip:h SIP/2.0\r\nTo: <sip:1@h>;tag=\r\n" + tail, true, sip.OPTIONS, "", false},
+		{"proxy credentials", "INVITE sip:1@h SIP/2.0\r\nproxy-authorization: Digest x\r\n" + tail, true, sip.INVITE, "", true},
+		{"credentials", "REGISTER sip:h SIP/2.0\r\nAuthorization : Digest x\r\n" + tail, true, sip.REGISTER, "", true},
+		{"other header", "INVITE sip:1@h SIP/2.0\r\nX-Authorization-Hint: 1\r\n" + tail, true, sip.INVITE, "", false},
+		{"bye", "BYE sip:1@h SIP/2.0\r\n" + tail, false, "", "", false},
+		{"response", "SIP/2.0 200 OK\r\n" + tail, false, "", "", false},
+		{"prefix only", "INVITEX sip:1@h SIP/2.0\r\n" + tail, false, "", "", false},
+		{"truncated", "INVITE", false, "", "", false},
+		{"bare LF", "INVITE sip:1@h SIP/2.0\nTo: <sip:1@h>;tag=lf\n\n", true, sip.INVITE, "lf", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, ok := scanRaw([]byte(c.msg))
+			if ok != c.ok {
+				t.Fatalf("ok %v, want %v", ok, c.ok)
+			}
+			if !ok {
+				return
+			}
+			if m.method != c.method || string(m.toTag) != c.tag || (m.toTag == nil) != (c.tag == "") || m.credentials != c.creds {
+				t.Errorf("got %s tag %q creds %v, want %s tag %q creds %v", m.method, m.toTag, m.credentials, c.method, c.tag, c.creds)
+			}
+		})
+	}
+}
+
+func TestScanRawAllocatesNothing(t *testing.T) {
+	msg := []byte("INVITE sip:1@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:1@h>;tag=a\r\nProxy-Authorization: Digest x\r\n\r\n")
+	if n := testing.AllocsPerRun(100, func() { _, _ = scanRaw(msg) }); n != 0 {
+		t.Errorf("scanRaw allocates %v times", n)
+	}
+}
+
+func TestAbsorberKeepsAnswersForTheirLifetime(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a := absorber{ttl: 32 * time.Second}
+	a.put("k", []byte("answer"), t0)
+	if got := a.get("k", t0.Add(31*time.Second)); string(got) != "answer" {
+		t.Fatalf("at 31 s: %q", got)
+	}
+	a.put("k2", []byte("later"), t0.Add(33*time.Second)) // rotates: k is in the older generation
+	if got := a.get("k", t0.Add(40*time.Second)); string(got) != "answer" {
+		t.Fatalf("after one rotation: %q, want it kept (an entry lives at least ttl)", got)
+	}
+	if got := a.get("k", t0.Add(66*time.Second)); got != nil {
+		t.Fatalf("after two rotations: %q, want it gone", got)
+	}
+	if got := a.get("k2", t0.Add(66*time.Second)); string(got) != "later" {
+		t.Fatalf("k2 after one rotation: %q", got)
+	}
+	if a.len() != 1 {
+		t.Errorf("len %d, want 1", a.len())
+	}
+}
+
+func TestStatelessTagIsStablePerRequest(t *testing.T) {
+	parse := func(branch string) *sip.Request {
+		m, err := sip.ParseMessage([]byte("INVITE sip:1@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=" + branch +
+			"\r\nFrom: <sip:a@h>;tag=f\r\nTo: <sip:1@h>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*sip.Request)
+	}
+	a, b, other := statelessTag(parse("z9hG4bK1")), statelessTag(parse("z9hG4bK1")), statelessTag(parse("z9hG4bK2"))
+	if a != b || a == other || len(a) <= len(statelessTagPrefix) || a[:len(statelessTagPrefix)] != statelessTagPrefix {
+		t.Errorf("tags %q %q %q: want the first two equal, the third different, all with the prefix", a, b, other)
+	}
+}
