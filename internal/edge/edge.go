@@ -82,6 +82,7 @@ type Edge struct {
 
 	udp      net.PacketConn
 	sl       *stateless // answers challenges, REGISTER and OPTIONS over UDP without a transaction
+	warm     *warmPool  // long-lived goroutines for sipgo's handlers
 	tcp, tls net.Listener
 	stop     context.CancelFunc // ends the edge's own goroutines
 	wg       sync.WaitGroup
@@ -89,6 +90,10 @@ type Edge struct {
 	failLog  rateLimiter
 	draining chan struct{}
 }
+
+// udpSocketBuffer is the UDP socket's send and receive buffer asked of the
+// kernel: 4 MB, about 8,000 typical SIP datagrams.
+const udpSocketBuffer = 4 << 20
 
 // Addrs are the addresses the edge listens on.
 type Addrs struct {
@@ -109,7 +114,8 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Router == nil || cfg.Snapshot == nil {
 		return nil, errors.New("edge: a Router and a Snapshot source are required")
 	}
-	e := &Edge{cfg: cfg, log: cfg.Log, decisions: newDecisionLog(cfg.Decisions), now: cfg.Now, draining: make(chan struct{})}
+	e := &Edge{cfg: cfg, log: cfg.Log, decisions: newDecisionLog(cfg.Decisions), now: cfg.Now, draining: make(chan struct{}),
+		warm: newWarmPool(256)}
 	e.panicLog = rateLimiter{every: 10 * time.Second}
 	e.failLog = rateLimiter{every: 10 * time.Second}
 	return e, nil
@@ -133,6 +139,13 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	e.udp, err = lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, port))
 	if err != nil {
 		return addrs, fmt.Errorf("edge: listen udp %s: %w", e.cfg.SIPAddr, err)
+	}
+	// One goroutine reads the UDP socket; a bigger kernel buffer rides out
+	// the moments it is not scheduled (GC, bursts) instead of dropping
+	// datagrams. The kernel caps it at net.core.rmem_max/wmem_max.
+	if uc, ok := e.udp.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(udpSocketBuffer)
+		_ = uc.SetWriteBuffer(udpSocketBuffer)
 	}
 	// TCP on the same port as UDP (port 0 picks UDP's).
 	udpPort := e.udp.LocalAddr().(*net.UDPAddr).Port
@@ -324,6 +337,7 @@ func (e *Edge) Close() error {
 		e.ua.Close()
 	}
 	e.wg.Wait()
+	e.warm.stop()
 	return nil
 }
 
@@ -359,8 +373,11 @@ func (e *Edge) Panics() float64 {
 	return m.GetCounter().GetValue()
 }
 
-// handle is every sipgo request handler.
-func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) { e.serve(req, tx) }
+// handle is every sipgo request handler: it serves the request on a warm
+// worker (warm.go) while sipgo's goroutine waits.
+func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
+	e.warm.run(func() { e.serve(req, tx) })
+}
 
 // serve classifies a request, runs its chain, and answers the Result: on tx,
 // or statelessly over UDP when tx is nil (stateless.go).

@@ -1,0 +1,83 @@
+package edge
+
+import "sync"
+
+// warmPool runs request handlers on long-lived goroutines.
+//
+// sipgo calls each handler on a new goroutine, which starts with a small
+// stack; the chain (eight stages, then the B2BUA) is deep enough that the
+// stack is grown and copied several times per request (runtime.newstack and
+// copystack took 7–9 % of the CPU in profiles under SIPp load). A warm
+// worker keeps its grown stack from one request to the next, and sipgo's
+// goroutine only waits, on a shallow stack. Workers are made on demand (an
+// INVITE holds one until its final answer); at most maxIdle wait idle.
+type warmPool struct {
+	mu      sync.Mutex
+	idle    []*warmWorker
+	maxIdle int
+	stopped bool
+	jobs    sync.Pool
+}
+
+type warmWorker struct{ in chan *warmJob } // buffered (1): a send never blocks
+
+type warmJob struct {
+	f    func()
+	done chan struct{}
+}
+
+func newWarmPool(maxIdle int) *warmPool {
+	return &warmPool{maxIdle: maxIdle,
+		jobs: sync.Pool{New: func() any { return &warmJob{done: make(chan struct{}, 1)} }}}
+}
+
+// run runs f on a warm worker and returns when f has returned. f must not
+// panic (serve recovers its own panics).
+func (p *warmPool) run(f func()) {
+	j := p.jobs.Get().(*warmJob)
+	j.f = f
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.in <- j
+	} else {
+		p.mu.Unlock()
+		go p.work(&warmWorker{in: make(chan *warmJob, 1)}, j)
+	}
+	<-j.done
+	j.f = nil
+	p.jobs.Put(j)
+}
+
+func (p *warmPool) work(w *warmWorker, j *warmJob) {
+	for j != nil {
+		j.f()
+		// Idle again before the caller learns f returned, so that its next
+		// request finds this worker.
+		p.mu.Lock()
+		keep := !p.stopped && len(p.idle) < p.maxIdle
+		if keep {
+			p.idle = append(p.idle, w)
+		}
+		p.mu.Unlock()
+		j.done <- struct{}{}
+		if !keep {
+			return
+		}
+		j = <-w.in // nil from stop
+	}
+}
+
+// stop ends the idle workers; busy ones end after their request, and later
+// requests still run (each on a worker of its own).
+func (p *warmPool) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	for _, w := range p.idle {
+		w.in <- nil
+	}
+	p.idle = nil
+}
