@@ -56,7 +56,15 @@ type Registrar struct {
 	pmu      sync.Mutex
 	pending  map[store.RegistrationKey]*Binding // nil value: delete
 	flushLog rateLimiter
+	// stored is the expiry of each binding as last queued for the store
+	// (guarded by pmu): a refresh that only moves the expiry may skip the
+	// store while that copy outlives the device's next refresh (lazyRefresh).
+	stored map[store.RegistrationKey]time.Time
 }
+
+// lazyMargin is what a stored binding must outlive beyond the device's next
+// expected refresh for a refresh to skip the store.
+const lazyMargin = 10 * time.Second
 
 // NewRegistrar returns a registrar and loads the stored bindings.
 func NewRegistrar(ctx context.Context, cfg RegistrarConfig) (*Registrar, error) {
@@ -85,7 +93,7 @@ func NewRegistrar(ctx context.Context, cfg RegistrarConfig) (*Registrar, error) 
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	g := &Registrar{cfg: cfg, byUser: map[string][]*Binding{}, pending: map[store.RegistrationKey]*Binding{},
-		flushLog: rateLimiter{every: 10 * time.Second}}
+		flushLog: rateLimiter{every: 10 * time.Second}, stored: map[store.RegistrationKey]time.Time{}}
 	if cfg.Store != nil {
 		bs, err := cfg.Store.LoadRegistrations(ctx, cfg.Now())
 		if err != nil {
@@ -94,6 +102,7 @@ func NewRegistrar(ctx context.Context, cfg RegistrarConfig) (*Registrar, error) 
 		for i := range bs {
 			b := bs[i]
 			g.byUser[b.Username] = append(g.byUser[b.Username], &b)
+			g.stored[store.RegistrationKey{Username: b.Username, Contact: b.Contact}] = b.Expires
 			g.count++
 		}
 	}
@@ -264,8 +273,12 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 			Source: r.Source.String(), Transport: r.Transport, Expires: now.Add(time.Duration(c.expires) * time.Second),
 			Registered: now, CallID: callID, CSeq: cseq, UserAgent: ua}
 		if idx >= 0 {
-			b.LatencyMS, b.LastPing = list[idx].LatencyMS, list[idx].LastPing
+			old := list[idx]
+			b.LatencyMS, b.LastPing = old.LatencyMS, old.LastPing
 			list[idx] = b
+			if g.lazyRefresh(old, b, now) {
+				continue
+			}
 		} else {
 			if len(list) >= g.cfg.MaxContacts {
 				oldest := 0
@@ -335,18 +348,71 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 	return pipeline.Reply(stage, 200, "OK", fmt.Sprintf("%d contact(s) registered", len(current)), hdrs...), nil
 }
 
+// lazyRefresh reports whether b, a refresh of old, may skip the store: it
+// changes nothing but the expiry (and CSeq), moves the expiry forward, and
+// the stored copy outlives the device's next refresh (expected after the
+// same interval as this one) twice over, plus lazyMargin. A crash then
+// restores a binding that is still alive when the device refreshes next, so
+// nothing is lost; a graceful stop writes every binding's latest state.
+// Devices that refresh often (NAT keepalive REGISTERs every few seconds or
+// minutes with an hour's expiry) write once per expiry instead of once per
+// refresh; those refreshing at half their expiry or later write every time.
+// g.mu is held.
+func (g *Registrar) lazyRefresh(old, b *Binding, now time.Time) bool {
+	if g.cfg.Store == nil || g.cfg.FlushInterval < 0 {
+		return false // write-through: every change is stored
+	}
+	if old.Source != b.Source || old.Transport != b.Transport || old.UserAgent != b.UserAgent ||
+		old.CallID != b.CallID || old.SIPUserID != b.SIPUserID || old.AccountID != b.AccountID {
+		return false
+	}
+	interval := now.Sub(old.Registered)
+	g.pmu.Lock()
+	stored, ok := g.stored[store.RegistrationKey{Username: b.Username, Contact: b.Contact}]
+	g.pmu.Unlock()
+	return ok && interval >= 0 && !b.Expires.Before(stored) && stored.After(now.Add(2*interval+lazyMargin))
+}
+
+// queueLatest queues every binding whose latest expiry was not queued (the
+// refreshes lazyRefresh let skip the store), so that a graceful stop loses
+// nothing.
+func (g *Registrar) queueLatest() {
+	if g.cfg.Store == nil {
+		return
+	}
+	var todo []Binding
+	g.mu.RLock()
+	g.pmu.Lock()
+	for _, list := range g.byUser {
+		for _, b := range list {
+			if st, ok := g.stored[store.RegistrationKey{Username: b.Username, Contact: b.Contact}]; !ok || !st.Equal(b.Expires) {
+				todo = append(todo, *b)
+			}
+		}
+	}
+	g.pmu.Unlock()
+	g.mu.RUnlock()
+	for i := range todo {
+		g.queue(todo[i].Username, todo[i].Contact, &todo[i])
+	}
+}
+
 // queue records a change of a binding for the next flush; b nil deletes it.
 func (g *Registrar) queue(username, contact string, b *Binding) {
 	if g.cfg.Store == nil {
 		return
 	}
+	k := store.RegistrationKey{Username: username, Contact: contact}
 	var cp *Binding
+	g.pmu.Lock()
 	if b != nil {
 		c := *b
 		cp = &c
+		g.stored[k] = c.Expires
+	} else {
+		delete(g.stored, k)
 	}
-	g.pmu.Lock()
-	g.pending[store.RegistrationKey{Username: username, Contact: contact}] = cp
+	g.pending[k] = cp
 	g.pmu.Unlock()
 }
 
@@ -405,6 +471,7 @@ func (g *Registrar) run(ctx context.Context) {
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		g.queueLatest()
 		_ = g.flush(fctx) // what changed since the last tick survives the shutdown
 	}()
 	for {

@@ -589,3 +589,48 @@ func TestRegistrarWriteBehind(t *testing.T) {
 		t.Errorf("store vs memory (-memory +store):\n%s", diff)
 	}
 }
+
+// TestRegistrarLazyRefresh: a refresh that only moves the expiry forward
+// skips the store while the stored copy outlives the device's next refresh;
+// anything else is written; a graceful stop writes the latest expiries.
+func TestRegistrarLazyRefresh(t *testing.T) {
+	st := &fakeBindings{}
+	g := newTestRegistrar(t, st, RegistrarConfig{FlushInterval: time.Second})
+	ctx := context.Background()
+	step := func(m regMsg, want ...string) {
+		t.Helper()
+		if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+			t.Fatalf("REGISTER cseq %d: %+v %v", m.cseq, res, err)
+		}
+		if err := g.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, st.takeOps()); diff != "" {
+			t.Errorf("REGISTER cseq %d at %v: store ops (-want +got):\n%s", m.cseq, m.at, diff)
+		}
+	}
+	const ct = "<sip:alice@192.168.1.20>"
+	saved := "save alice sip:alice@192.168.1.20"
+	step(regMsg{cseq: 1, contacts: []string{ct}, expires: "3600"}, saved)
+	step(regMsg{at: 2 * time.Second, cseq: 2, contacts: []string{ct}, expires: "3600"})                                   // refresh every 2 s: skipped
+	step(regMsg{at: 4 * time.Second, cseq: 3, contacts: []string{ct}, expires: "3600"})                                   // again
+	step(regMsg{at: 6 * time.Second, cseq: 4, contacts: []string{ct}, expires: "3600", src: "198.51.100.8:40000"}, saved) // moved
+	step(regMsg{at: 8 * time.Second, cseq: 5, contacts: []string{ct}, expires: "600"}, saved)                             // shorter expiry
+	step(regMsg{at: 9 * time.Second, cseq: 6, contacts: []string{ct}, expires: "600", callID: "reg-2"}, saved)            // new Call-ID
+	// Refreshing at half its expiry: the stored copy would not outlive the next refresh.
+	step(regMsg{at: 309 * time.Second, cseq: 7, contacts: []string{ct}, expires: "600", callID: "reg-2"}, saved)
+	step(regMsg{at: 310 * time.Second, cseq: 8, contacts: []string{ct}, expires: "600", callID: "reg-2"}) // 1 s later: skipped
+	if len(st.stored()) != 1 || st.state["alice sip:alice@192.168.1.20"].Expires.Equal(g.List(0, "")[0].Expires) {
+		t.Fatalf("before the stop the store should hold an older expiry than memory")
+	}
+
+	// A graceful stop writes the latest state.
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { g.run(rctx); close(done) }()
+	cancel()
+	<-done
+	if got, want := st.state["alice sip:alice@192.168.1.20"].Expires, g.List(0, "")[0].Expires; !got.Equal(want) {
+		t.Errorf("after the stop the store has expiry %v, memory %v", got, want)
+	}
+}

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sipward/sipward/internal/store"
@@ -22,14 +24,37 @@ const registrationCols = "username, contact, sip_user_id, account_id, source, tr
 
 // saveRegistrationSQL inserts a binding or replaces every field of the one
 // with the same (username, contact).
-const saveRegistrationSQL = "INSERT INTO registrations (" + registrationCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (username, contact) DO UPDATE SET
+var saveRegistrationSQL = saveRegistrationsSQL(1)
+
+// saveRegistrationsSQL is saveRegistrationSQL for n bindings in one
+// statement (n rows of 13 placeholders).
+func saveRegistrationsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO registrations (" + registrationCols + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (username, contact) DO UPDATE SET
 		sip_user_id = excluded.sip_user_id, account_id = excluded.account_id,
 		source = excluded.source, transport = excluded.transport,
 		expires = excluded.expires, registered = excluded.registered,
 		call_id = excluded.call_id, cseq = excluded.cseq, user_agent = excluded.user_agent,
-		latency_ms = excluded.latency_ms, last_ping = excluded.last_ping`
+		latency_ms = excluded.latency_ms, last_ping = excluded.last_ping`)
+	return b.String()
+}
+
+// registrationRows is how many bindings one statement of ApplyRegistrations
+// saves: 13 × 256 placeholders stay far below SQLite's and PostgreSQL's
+// limits (32,766 and 65,535).
+const registrationRows = 256
+
+func registrationArgs(args []any, r *store.Registration) []any {
+	return append(args, r.Username, r.Contact, r.SIPUserID, r.AccountID, r.Source, r.Transport, normTime(r.Expires),
+		nullTime(r.Registered), r.CallID, int64(r.CSeq), r.UserAgent, r.LatencyMS, nullTime(r.LastPing))
+}
 
 func registrationCulprit(username, contact string) string {
 	return fmt.Sprintf("registration %q %q", username, contact)
@@ -39,9 +64,7 @@ func registrationCulprit(username, contact string) string {
 // and Contact. Times are kept in UTC to the microsecond; a zero Registered
 // or LastPing is stored as NULL.
 func (s *Store) SaveRegistration(ctx context.Context, r store.Registration) error {
-	_, err := s.db.ExecContext(ctx, s.d.rebind(saveRegistrationSQL),
-		r.Username, r.Contact, r.SIPUserID, r.AccountID, r.Source, r.Transport, normTime(r.Expires),
-		nullTime(r.Registered), r.CallID, int64(r.CSeq), r.UserAgent, r.LatencyMS, nullTime(r.LastPing))
+	_, err := s.db.ExecContext(ctx, s.d.rebind(saveRegistrationSQL), registrationArgs(nil, &r)...)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", registrationCulprit(r.Username, r.Contact), err)
 	}
@@ -59,12 +82,14 @@ func (s *Store) DeleteRegistration(ctx context.Context, username, contact string
 	return nil
 }
 
-// ApplyRegistrations deletes and saves bindings in one transaction, with
-// prepared statements: a batch of thousands costs one commit.
+// ApplyRegistrations deletes and saves bindings in one transaction: a batch
+// of thousands costs one commit, and saves go 256 rows to a statement. When
+// saves holds the same binding twice, the last one is stored.
 func (s *Store) ApplyRegistrations(ctx context.Context, saves []store.Registration, deletes []store.RegistrationKey) error {
 	if len(saves) == 0 && len(deletes) == 0 {
 		return nil
 	}
+	saves = lastOfEachBinding(saves)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("apply registrations: begin: %w", err)
@@ -82,23 +107,59 @@ func (s *Store) ApplyRegistrations(ctx context.Context, saves []store.Registrati
 			}
 		}
 	}
-	if len(saves) > 0 {
-		save, err := tx.PrepareContext(ctx, s.d.rebind(saveRegistrationSQL))
-		if err != nil {
-			return fmt.Errorf("apply registrations: %w", err)
+	var full *sql.Stmt // the statement for registrationRows rows, prepared once per batch
+	args := make([]any, 0, 13*min(len(saves), registrationRows))
+	for len(saves) > 0 {
+		chunk := saves[:min(len(saves), registrationRows)]
+		saves = saves[len(chunk):]
+		args = args[:0]
+		for i := range chunk {
+			args = registrationArgs(args, &chunk[i])
 		}
-		defer save.Close()
-		for _, r := range saves {
-			if _, err := save.ExecContext(ctx, r.Username, r.Contact, r.SIPUserID, r.AccountID, r.Source, r.Transport,
-				normTime(r.Expires), nullTime(r.Registered), r.CallID, int64(r.CSeq), r.UserAgent, r.LatencyMS, nullTime(r.LastPing)); err != nil {
-				return fmt.Errorf("save %s: %w", registrationCulprit(r.Username, r.Contact), err)
+		var err error
+		if len(chunk) == registrationRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, s.d.rebind(saveRegistrationsSQL(registrationRows))); err != nil {
+					return fmt.Errorf("apply registrations: %w", err)
+				}
+				defer full.Close()
 			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.d.rebind(saveRegistrationsSQL(len(chunk))), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("save %d registrations from %s: %w", len(chunk), registrationCulprit(chunk[0].Username, chunk[0].Contact), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply registrations: commit: %w", err)
 	}
 	return nil
+}
+
+// lastOfEachBinding returns saves without the earlier of two saves of the
+// same binding (one statement cannot update a row twice on PostgreSQL).
+func lastOfEachBinding(saves []store.Registration) []store.Registration {
+	seen := make(map[store.RegistrationKey]int, len(saves))
+	dup := false
+	for i := range saves {
+		k := store.RegistrationKey{Username: saves[i].Username, Contact: saves[i].Contact}
+		if _, ok := seen[k]; ok {
+			dup = true
+		}
+		seen[k] = i
+	}
+	if !dup {
+		return saves
+	}
+	out := make([]store.Registration, 0, len(seen))
+	for i := range saves {
+		if seen[store.RegistrationKey{Username: saves[i].Username, Contact: saves[i].Contact}] == i {
+			out = append(out, saves[i])
+		}
+	}
+	return out
 }
 
 // LoadRegistrations deletes the bindings that expired at now and returns

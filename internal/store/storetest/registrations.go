@@ -212,6 +212,17 @@ func testRegApply(t *testing.T, s RegistrationStore) {
 	if got := len(loadRegs(t, s, regNow)); got != 2002 {
 		t.Errorf("after a batch of 2000: %d bindings, want 2002", got)
 	}
+	// The same binding twice in one batch: the last one is stored.
+	first, last := binding("dave", "sip:dave@192.0.2.4"), binding("dave", "sip:dave@192.0.2.4")
+	first.CSeq, last.CSeq = 1, 2
+	if err := s.ApplyRegistrations(ctx, append([]store.Registration{first}, append(many[:100:100], last)...), nil); err != nil {
+		t.Fatalf("a batch holding one binding twice: %v", err)
+	}
+	for _, r := range loadRegs(t, s, regNow) {
+		if r.Username == "dave" && r.CSeq != 2 {
+			t.Errorf("dave's binding saved twice in one batch: CSeq %d stored, want the last (2)", r.CSeq)
+		}
+	}
 }
 
 func testRegExpired(t *testing.T, s RegistrationStore) {
