@@ -7,7 +7,10 @@
 // shown through Calls() and Registrations() for the API.
 //
 // sipgo is used for its transport, transaction and parser layers only, not
-// its dialog caches; everything sipgo-specific stays in this package.
+// its dialog caches; everything sipgo-specific stays in this package. Over
+// UDP, challenges, REGISTER and OPTIONS are answered without a sipgo
+// transaction (stateless.go, as Kamailio's sl module); calls and in-dialog
+// requests keep sipgo's transactions, served on warm goroutines (warm.go).
 package edge
 
 import (
