@@ -154,8 +154,12 @@ func (s *stateless) take(data []byte, src netip.AddrPort) bool {
 	req.SetTransport("UDP")
 	req.SetSource(src.String())
 	if req.Method == sip.REGISTER && req.GetHeader("Authorization") != nil {
-		if b := s.absorb.get(absorbKey(req), s.e.now()); b != nil {
-			_, _ = s.conn.WriteToUDPAddrPort(b, src)
+		// A retransmission gets the first answer; one that arrives while the
+		// first is still being served is dropped (the answer is on its way).
+		if b, seen := s.absorb.claim(absorbKey(req), s.e.now()); seen {
+			if b != nil {
+				_, _ = s.conn.WriteToUDPAddrPort(b, src)
+			}
 			s.e.m.absorbed.Inc()
 			return true
 		}
@@ -203,10 +207,11 @@ func (s *stateless) send(r *pipeline.Request, resp *sip.Response) error {
 	defer s.bufs.Put(buf)
 	buf.Reset()
 	resp.StringWrite(buf)
-	_, err := s.conn.WriteToUDPAddrPort(buf.Bytes(), r.Source)
 	if r.Msg.Method == sip.REGISTER && resp.StatusCode >= 200 && r.Msg.GetHeader("Authorization") != nil {
+		// kept before it leaves: the retransmission may follow at once
 		s.absorb.put(absorbKey(r.Msg), bytes.Clone(buf.Bytes()), r.Now)
 	}
+	_, err := s.conn.WriteToUDPAddrPort(buf.Bytes(), r.Source)
 	return err
 }
 
@@ -273,14 +278,21 @@ func (a *absorber) put(key string, b []byte, now time.Time) {
 	a.cur[key] = b
 }
 
-func (a *absorber) get(key string, now time.Time) []byte {
+// claim returns the answer kept for key and true when key was seen before
+// (the answer is nil while the first request is still being served);
+// otherwise it marks key as being served and returns false.
+func (a *absorber) claim(key string, now time.Time) ([]byte, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rotate(now)
 	if b, ok := a.cur[key]; ok {
-		return b
+		return b, true
 	}
-	return a.prev[key]
+	if b, ok := a.prev[key]; ok {
+		return b, true
+	}
+	a.cur[key] = nil
+	return nil, false
 }
 
 // len returns how many answers are kept.

@@ -56,22 +56,23 @@ func TestScanRawAllocatesNothing(t *testing.T) {
 func TestAbsorberKeepsAnswersForTheirLifetime(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	a := absorber{ttl: 32 * time.Second}
-	a.put("k", []byte("answer"), t0)
-	if got := a.get("k", t0.Add(31*time.Second)); string(got) != "answer" {
-		t.Fatalf("at 31 s: %q", got)
+	claim := func(key string, at time.Duration, wantAnswer string, wantSeen bool) {
+		t.Helper()
+		b, seen := a.claim(key, t0.Add(at))
+		if string(b) != wantAnswer || seen != wantSeen {
+			t.Errorf("claim %q at %v: %q %v, want %q %v", key, at, b, seen, wantAnswer, wantSeen)
+		}
 	}
+	claim("k", 0, "", false)               // first: being served now
+	claim("k", time.Millisecond, "", true) // a retransmission while it is served: dropped
+	a.put("k", []byte("answer"), t0.Add(2*time.Millisecond))
+	claim("k", 31*time.Second, "answer", true)
 	a.put("k2", []byte("later"), t0.Add(33*time.Second)) // rotates: k is in the older generation
-	if got := a.get("k", t0.Add(40*time.Second)); string(got) != "answer" {
-		t.Fatalf("after one rotation: %q, want it kept (an entry lives at least ttl)", got)
-	}
-	if got := a.get("k", t0.Add(66*time.Second)); got != nil {
-		t.Fatalf("after two rotations: %q, want it gone", got)
-	}
-	if got := a.get("k2", t0.Add(66*time.Second)); string(got) != "later" {
-		t.Fatalf("k2 after one rotation: %q", got)
-	}
-	if a.len() != 1 {
-		t.Errorf("len %d, want 1", a.len())
+	claim("k", 40*time.Second, "answer", true)           // an entry lives at least ttl
+	claim("k", 66*time.Second, "", false)                // two rotations: gone (and claimed anew)
+	claim("k2", 66*time.Second, "later", true)
+	if a.len() != 2 {
+		t.Errorf("len %d, want 2 (k claimed anew, k2)", a.len())
 	}
 }
 
