@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -139,9 +140,22 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		return addrs, fmt.Errorf("edge: sip-addr %q: %w", e.cfg.SIPAddr, err)
 	}
 	lc := net.ListenConfig{}
-	e.udp, err = lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, port))
-	if err != nil {
-		return addrs, fmt.Errorf("edge: listen udp %s: %w", e.cfg.SIPAddr, err)
+	// UDP and TCP on the same port. Port 0 lets the kernel pick UDP's; that
+	// number may be taken for TCP, so then a few picks are tried.
+	for attempt := 1; ; attempt++ {
+		e.udp, err = lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, port))
+		if err != nil {
+			return addrs, fmt.Errorf("edge: listen udp %s: %w", e.cfg.SIPAddr, err)
+		}
+		udpPort := e.udp.LocalAddr().(*net.UDPAddr).Port
+		e.tcp, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(udpPort)))
+		if err == nil {
+			break
+		}
+		e.udp.Close()
+		if port != "0" || attempt == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			return addrs, fmt.Errorf("edge: listen tcp %s: %w", e.cfg.SIPAddr, err)
+		}
 	}
 	// One goroutine reads the UDP socket; a bigger kernel buffer rides out
 	// the moments it is not scheduled (GC, bursts) instead of dropping
@@ -149,13 +163,6 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	if uc, ok := e.udp.(*net.UDPConn); ok {
 		_ = uc.SetReadBuffer(udpSocketBuffer)
 		_ = uc.SetWriteBuffer(udpSocketBuffer)
-	}
-	// TCP on the same port as UDP (port 0 picks UDP's).
-	udpPort := e.udp.LocalAddr().(*net.UDPAddr).Port
-	e.tcp, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(udpPort)))
-	if err != nil {
-		e.udp.Close()
-		return addrs, fmt.Errorf("edge: listen tcp %s: %w", e.cfg.SIPAddr, err)
 	}
 	addrs.UDP, addrs.TCP = e.udp.LocalAddr().String(), e.tcp.Addr().String()
 	if e.cfg.TLS != nil {
