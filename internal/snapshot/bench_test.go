@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,5 +160,27 @@ func BenchmarkUser(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = s.User("u0054321")
+	}
+}
+
+// BenchmarkUserWithOverlay looks users up by name in a 100k snapshot to which
+// a change of one user was applied: the lookup checks the overlay first.
+func BenchmarkUserWithOverlay(b *testing.B) {
+	ds := bigDataset(100_000)
+	to := ds
+	to.Revision++
+	to.Users = slices.Clone(ds.Users)
+	to.Users[7].HA1MD5 = strings.Repeat("e", 32)
+	s, err := mustBuild(b, ds).Apply(deltaOf(ds, to), testOptions)
+	if err != nil || s.ov == nil {
+		b.Fatalf("Apply: %v (overlay %v)", err, s.ov)
+	}
+	for name, user := range map[string]string{"base": "u0054321", "overlay": to.Users[7].Username} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.User(user)
+			}
+		})
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gaissmai/bart"
+
 	"github.com/sipward/sipward/internal/rewrite"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -67,8 +69,9 @@ func (e *BuildError) Unwrap() []error { return e.Errs }
 // dropped afterwards.
 func Build(ds Dataset, opt Options) (*Snapshot, error) {
 	b := &builder{
-		ds:   &ds,
-		s:    &Snapshot{rev: ds.Revision, realm: opt.Realm},
+		ds: &ds,
+		s: &Snapshot{rev: ds.Revision, realm: opt.Realm, coreAddrs: slices.Clone(opt.CoreAddrs),
+			deps: &deps{}, sends: &bart.Table[[]Endpoint]{}},
 		strs: make(map[string]string),
 	}
 	b.core(opt.CoreAddrs)
@@ -78,11 +81,14 @@ func Build(ds Dataset, opt Options) (*Snapshot, error) {
 	b.endpoints()
 	b.dids()
 	b.rewrites()
-	b.bans()
+	b.s.bans = b.bans(ds.Bans)
 	if len(b.errs) > 0 {
-		return nil, &BuildError{Revision: ds.Revision, Errs: b.errs, More: b.more}
+		return nil, b.err(ds.Revision)
 	}
-	return b.s, nil
+	s := b.s
+	s.numBans = s.bans.Size()
+	s.nAccounts, s.nEndpoints, s.nUsers, s.nDIDs = len(s.accounts), len(s.eps), len(s.users), len(s.dids)
+	return s, nil
 }
 
 type builder struct {
@@ -91,6 +97,11 @@ type builder struct {
 	strs map[string]string // interned small strings
 	errs []error
 	more int
+}
+
+// err returns the BuildError of what failed.
+func (b *builder) err(rev int64) error {
+	return &BuildError{Revision: rev, Errs: b.errs, More: b.more}
 }
 
 func (b *builder) failf(format string, args ...any) {
@@ -124,6 +135,7 @@ func (b *builder) limit(what string, id int64, field string, v int) int32 {
 }
 
 func (b *builder) core(addrs []netip.Prefix) {
+	b.s.core = &bart.Lite{}
 	for i, p := range addrs {
 		if !p.IsValid() {
 			b.failf("core_addrs[%d]: %q: invalid prefix", i, p)
@@ -137,15 +149,7 @@ func (b *builder) accounts() {
 	src := b.ds.Accounts
 	accts := make([]Account, len(src))
 	for i := range src {
-		a := &src[i]
-		accts[i] = Account{
-			ID:        a.ID,
-			Name:      a.Name,
-			BlockFrom: a.BlockFrom,
-			BlockSize: a.BlockSize,
-			Channels:  b.limit("account", a.ID, "channels", a.Channels),
-			CPS:       b.limit("account", a.ID, "cps", a.CPS),
-		}
+		accts[i] = b.account(&src[i])
 	}
 	if !slices.IsSortedFunc(accts, func(x, y Account) int { return cmp.Compare(x.ID, y.ID) }) {
 		slices.SortFunc(accts, func(x, y Account) int { return cmp.Compare(x.ID, y.ID) })
@@ -155,67 +159,75 @@ func (b *builder) accounts() {
 		func(_, i int) { b.failf("account %d: listed twice", accts[i].ID) })
 }
 
+// account compiles an account's own fields.
+func (b *builder) account(a *store.Account) Account {
+	return Account{
+		ID:        a.ID,
+		Name:      a.Name,
+		BlockFrom: a.BlockFrom,
+		BlockSize: a.BlockSize,
+		Channels:  b.limit("account", a.ID, "channels", a.Channels),
+		CPS:       b.limit("account", a.ID, "cps", a.CPS),
+	}
+}
+
 // acct returns the position of the account with that ID, or -1.
 func (b *builder) acct(id int64) int32 { return int32(b.s.acctIdx.get(id)) }
 
-// cliPatterns compiles each account's CLI patterns into one shared slice of
-// exact numbers and one of regexes; an account holds sub-slices.
+// cliPatterns compiles each account's CLI patterns. The accounts' pattern
+// lists, exact numbers and regexes are windows of three shared slices.
 func (b *builder) cliPatterns() {
 	src := b.ds.CLIPatterns
-	exactOf := make([]int32, len(src)) // account position, -1: not an exact pattern
-	regexOf := make([]int32, len(src)) // account position, -1: not a regex pattern
-	res := make([]*regexp.Regexp, len(src))
+	acctOf := make([]int32, len(src)) // account position, -1: failed
+	pats := make([]cliPattern, len(src))
 	for i := range src {
 		p := &src[i]
-		exactOf[i], regexOf[i] = -1, -1
+		acctOf[i] = -1
 		a := b.acct(p.AccountID)
 		if a < 0 {
 			b.failf("cli pattern %d: account %d: not found", p.ID, p.AccountID)
 			continue
 		}
-		if !p.Regex {
-			if strings.TrimPrefix(p.Pattern, "+") != "" {
-				exactOf[i] = a
-			}
-			continue
+		if c, ok := b.cliPattern(p); ok {
+			acctOf[i], pats[i] = a, c
 		}
-		re, err := regexp.Compile(p.Pattern)
-		if err != nil {
-			b.failf("account %d: cli pattern %d: regex %q: %v", p.AccountID, p.ID, p.Pattern, err)
-			continue
-		}
-		regexOf[i], res[i] = a, re
 	}
-
-	order, start := bucket(exactOf, len(b.s.accounts))
-	nums := make([]string, len(order))
+	order, start := bucket(acctOf, len(b.s.accounts))
+	flat := make([]cliPattern, len(order))
+	owner := make([]int64, len(order))
 	for k, i := range order {
-		nums[k] = b.intern(strings.TrimPrefix(src[i].Pattern, "+"))
+		flat[k], owner[k] = pats[i], src[i].AccountID
 	}
+	exact := make([]string, len(order))
+	regex := make([]*regexp.Regexp, len(order))
+	byID := func(x, y cliPattern) int { return cmp.Compare(x.id, y.id) }
 	for a := range b.s.accounts {
-		g := nums[start[a]:start[a+1]]
-		slices.Sort(g)
-		g = slices.Compact(g)
-		b.s.accounts[a].cliExact = g[:len(g):len(g)]
-	}
-
-	order, start = bucket(regexOf, len(b.s.accounts))
-	byID := func(i, j int32) int { return cmp.Compare(src[i].ID, src[j].ID) }
-	list := make([]*regexp.Regexp, len(order))
-	for a := range b.s.accounts {
-		seg := order[start[a]:start[a+1]]
-		if len(seg) == 0 {
+		lo, hi := start[a], start[a+1]
+		if lo == hi {
 			continue
 		}
-		if !slices.IsSortedFunc(seg, byID) {
-			slices.SortFunc(seg, byID)
+		acct := &b.s.accounts[a]
+		acct.clis = flat[lo:hi:hi]
+		if !slices.IsSortedFunc(acct.clis, byID) {
+			slices.SortFunc(acct.clis, byID)
 		}
-		g := list[start[a]:start[a+1]:start[a+1]]
-		for k, i := range seg {
-			g[k] = res[i]
-		}
-		b.s.accounts[a].cliRegex = g
+		acct.setCLI(exact[lo:lo:hi], regex[lo:lo:hi])
 	}
+	b.s.deps.cliOwner = owner
+	b.s.deps.cliIdx = newIDIndex(len(flat), func(i int) int64 { return flat[i].id }, func(int, int) {})
+}
+
+// cliPattern compiles one CLI pattern (its account exists).
+func (b *builder) cliPattern(p *store.CLIPattern) (cliPattern, bool) {
+	if !p.Regex {
+		return cliPattern{id: p.ID, exact: b.intern(strings.TrimPrefix(p.Pattern, "+"))}, true
+	}
+	re, err := regexp.Compile(p.Pattern)
+	if err != nil {
+		b.failf("account %d: cli pattern %d: regex %q: %v", p.AccountID, p.ID, p.Pattern, err)
+		return cliPattern{}, false
+	}
+	return cliPattern{id: p.ID, re: re}, true
 }
 
 func (b *builder) users(realm string) {
@@ -236,14 +248,22 @@ func (b *builder) users(realm string) {
 	b.s.userIdx = newIDIndex(len(users), func(i int) int64 { return users[i].ID },
 		func(_, i int) { b.failf("sip user %d: listed twice", users[i].ID) })
 	byName := make(map[string]*User, len(users))
+	shared := make(map[string]struct{})
+	acctOf := make([]int32, len(users))
 	for i := range users {
 		u := &users[i]
-		if old, ok := byName[u.Username]; ok && (old.Realm == realm || u.Realm != realm) {
-			continue // the user in this node's realm, else the lowest ID, keeps the name
+		acctOf[i] = b.acct(u.Account.ID)
+		if old, ok := byName[u.Username]; ok {
+			shared[u.Username] = struct{}{}
+			if old.Realm == realm || u.Realm != realm {
+				continue // the user in this node's realm, else the lowest ID, keeps the name
+			}
 		}
 		byName[u.Username] = u
 	}
 	b.s.byName = byName
+	b.s.deps.shared = shared
+	b.s.deps.acctUsers, b.s.deps.acctUsersAt = bucket(acctOf, len(b.s.accounts))
 }
 
 func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
@@ -252,10 +272,8 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 		b.failf("sip user %d: "+format, append([]any{su.ID}, args...)...)
 		ok = false
 	}
-	var a *Account
-	if i := b.acct(su.AccountID); i >= 0 {
-		a = &b.s.accounts[i]
-	} else {
+	a := b.s.Account(su.AccountID)
+	if a == nil {
 		fail("account %d: not found", su.AccountID)
 	}
 	if su.Username == "" {
@@ -389,30 +407,22 @@ func (b *builder) endpoints() {
 	for i := range src {
 		e := &src[i]
 		recvAcct[i] = -1
-		p, fqdn, err := parseAddress(e.Address)
-		if err != nil {
-			b.failf("ip endpoint %d: address %q: %v", e.ID, e.Address, err)
+		p, fqdn, dir, ok := b.parseEndpoint(e)
+		if !ok {
 			continue
 		}
 		prefixes[i], fqdns[i] = p, fqdn
-		switch e.Direction {
-		case "", store.DirSends:
-			if fqdn != "" {
-				b.failf("ip endpoint %d: address %q: a host name cannot send (calls are identified by source address)", e.ID, e.Address)
-				continue
-			}
-			a16 := p.Addr().As16()
-			keys = append(keys, sendKey{
-				hi: binary.BigEndian.Uint64(a16[:8]), lo: binary.BigEndian.Uint64(a16[8:]),
-				id: e.ID, idx: int32(i), bits: uint8(p.Bits()), v6: p.Addr().Is6(),
-			})
-		case store.DirReceives:
+		if dir == DirReceives {
 			if recvAcct[i] = b.acct(e.AccountID); recvAcct[i] < 0 {
 				b.failf("ip endpoint %d: account %d: not found", e.ID, e.AccountID)
 			}
-		default:
-			b.failf("ip endpoint %d: direction %q: unknown", e.ID, e.Direction)
+			continue
 		}
+		a16 := p.Addr().As16()
+		keys = append(keys, sendKey{
+			hi: binary.BigEndian.Uint64(a16[:8]), lo: binary.BigEndian.Uint64(a16[8:]),
+			id: e.ID, idx: int32(i), bits: uint8(p.Bits()), v6: p.Addr().Is6(),
+		})
 	}
 	if !slices.IsSortedFunc(keys, compareSendKeys) {
 		slices.SortFunc(keys, compareSendKeys)
@@ -442,29 +452,46 @@ func (b *builder) endpoints() {
 	b.s.epIdx = newIDIndex(len(eps), func(i int) int64 { return eps[i].ID },
 		func(_, i int) { b.failf("ip endpoint %d: listed twice", eps[i].ID) })
 
-	// One node per distinct prefix; then link each to the longest prefix
-	// that strictly encloses it.
+	// One table entry per distinct prefix: the run of endpoints with it.
 	sends := eps[:nSends]
-	var nodes []node
+	acctOf := make([]int32, len(sends))
 	for lo := 0; lo < len(sends); {
 		hi := lo + 1
 		for hi < len(sends) && sends[hi].Prefix == sends[lo].Prefix {
 			hi++
 		}
-		nodes = append(nodes, node{lo: int32(lo), hi: int32(hi), parent: -1})
-		b.s.prefixes.Insert(sends[lo].Prefix, int32(len(nodes)-1))
+		b.s.sends.Insert(sends[lo].Prefix, sends[lo:hi:hi])
 		lo = hi
 	}
-	for i := range nodes {
-		p := sends[nodes[i].lo].Prefix
-		if p.Bits() == 0 {
-			continue
-		}
-		if up, ok := b.s.prefixes.LookupPrefix(netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked()); ok {
-			nodes[i].parent = up
+	for i := range sends {
+		acctOf[i] = -1
+		if sends[i].Account != nil {
+			acctOf[i] = b.acct(sends[i].Account.ID)
 		}
 	}
-	b.s.nodes = slices.Clip(nodes)
+	b.s.deps.acctSends, b.s.deps.acctSendsAt = bucket(acctOf, len(b.s.accounts))
+}
+
+// parseEndpoint parses an endpoint's address and checks its direction: a
+// sends endpoint needs an IP address or CIDR (calls are identified by it).
+func (b *builder) parseEndpoint(e *store.IPEndpoint) (p netip.Prefix, fqdn string, dir Direction, ok bool) {
+	p, fqdn, err := parseAddress(e.Address)
+	if err != nil {
+		b.failf("ip endpoint %d: address %q: %v", e.ID, e.Address, err)
+		return p, "", 0, false
+	}
+	switch e.Direction {
+	case "", store.DirSends:
+		if fqdn != "" {
+			b.failf("ip endpoint %d: address %q: a host name cannot send (calls are identified by source address)", e.ID, e.Address)
+			return p, "", 0, false
+		}
+		return p, "", DirSends, true
+	case store.DirReceives:
+		return p, fqdn, DirReceives, true
+	}
+	b.failf("ip endpoint %d: direction %q: unknown", e.ID, e.Direction)
+	return p, "", 0, false
 }
 
 func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir Direction) (Endpoint, bool) {
@@ -473,10 +500,8 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 		b.failf("ip endpoint %d: "+format, append([]any{e.ID}, args...)...)
 		ok = false
 	}
-	var a *Account
-	if i := b.acct(e.AccountID); i >= 0 {
-		a = &b.s.accounts[i]
-	} else {
+	a := b.s.Account(e.AccountID)
+	if a == nil {
 		fail("account %d: not found", e.AccountID)
 	}
 	proto, err := parseProtocol(e.Protocol)
@@ -534,26 +559,12 @@ func (b *builder) dids() {
 		lo := len(dids)
 		for _, i := range order[start[a]:start[a+1]] {
 			d := &src[i]
-			num := strings.TrimPrefix(d.Number, "+")
-			if num == "" {
-				b.failf("did %d: number: empty", d.ID)
-				continue
+			if dd, ok := b.did(d.ID, strings.TrimPrefix(d.Number, "+"), d.SIPUserID, acct); ok {
+				dids = append(dids, dd)
 			}
-			var u *User
-			if d.SIPUserID != nil {
-				if u = b.s.UserByID(*d.SIPUserID); u == nil {
-					b.failf("did %d (%s): sip user %d: not found", d.ID, num, *d.SIPUserID)
-					continue
-				}
-				if u.Account != acct {
-					b.failf("did %d (%s): sip user %d belongs to account %d, not %d", d.ID, num, u.ID, u.Account.ID, acct.ID)
-					continue
-				}
-			}
-			dids = append(dids, DID{ID: d.ID, Number: num, Account: acct, User: u})
 		}
 		if g := dids[lo:len(dids):len(dids)]; len(g) > 0 {
-			slices.SortFunc(g, func(x, y DID) int { return strings.Compare(x.Number, y.Number) })
+			sortDIDs(g)
 			acct.DIDs = g
 		}
 	}
@@ -561,12 +572,45 @@ func (b *builder) dids() {
 	for i := range dids {
 		d := &dids[i]
 		if old, ok := byNumber[d.Number]; ok {
-			b.failf("did %d: number %s: already did %d of account %d", d.ID, d.Number, old.ID, old.Account.ID)
+			b.dupDID(d, old)
 			continue
 		}
 		byNumber[d.Number] = d
 	}
 	b.s.dids, b.s.byNumber = dids, byNumber
+	b.s.didIdx = newIDIndex(len(dids), func(i int) int64 { return dids[i].ID }, func(int, int) {})
+}
+
+// did compiles a DID of acct with number num (without the leading '+'),
+// routed to the SIP user with ID user (nil: to the account's receives
+// endpoints), which must be one of acct's.
+func (b *builder) did(id int64, num string, user *int64, acct *Account) (DID, bool) {
+	if num == "" {
+		b.failf("did %d: number: empty", id)
+		return DID{}, false
+	}
+	var u *User
+	if user != nil {
+		if u = b.s.UserByID(*user); u == nil {
+			b.failf("did %d (%s): sip user %d: not found", id, num, *user)
+			return DID{}, false
+		}
+		if u.Account != acct {
+			b.failf("did %d (%s): sip user %d belongs to account %d, not %d", id, num, u.ID, u.Account.ID, acct.ID)
+			return DID{}, false
+		}
+	}
+	return DID{ID: id, Number: num, Account: acct, User: u}, true
+}
+
+// dupDID reports d, whose number first already has.
+func (b *builder) dupDID(d, first *DID) {
+	b.failf("did %d: number %s: already did %d of account %d", d.ID, d.Number, first.ID, first.Account.ID)
+}
+
+// sortDIDs sorts one account's DIDs by number.
+func sortDIDs(g []DID) {
+	slices.SortFunc(g, func(x, y DID) int { return strings.Compare(x.Number, y.Number) })
 }
 
 // rewrites compiles each owner's rules with rewrite.Compile, the same
@@ -584,13 +628,6 @@ func (b *builder) rewrites() {
 		group := rules[lo:hi]
 		lo = hi
 		kind, id := group[0].OwnerKind, group[0].OwnerID
-		bad := false
-		for _, r := range group {
-			if r.Type != store.RewriteDestination && r.Type != store.RewriteCLI {
-				b.failf("rewrite rule %d: type %q: unknown", r.ID, r.Type)
-				bad = true
-			}
-		}
 		var target **rewrite.Rules
 		switch kind {
 		case store.OwnerEndpoint:
@@ -602,19 +639,42 @@ func (b *builder) rewrites() {
 				target = &u.Rewrite
 			}
 		default:
+			b.ruleTypes(group)
 			b.failf("rewrite rule %d: owner kind %q: unknown", group[0].ID, kind)
 			continue
 		}
-		if target == nil || bad {
-			continue // orphaned rules apply to nothing
+		if rs := b.rules(kind, id, group, target != nil); target != nil {
+			*target = rs
 		}
-		rs, err := rewrite.Compile(group)
-		if err != nil {
-			b.failf("%s %d: %w", ownerName(kind), id, err)
-			continue
-		}
-		*target = rs
 	}
+}
+
+// rules compiles one owner's rules (nil: none) with rewrite.Compile, the same
+// compiler the API's test call uses. Rules of an owner that does not exist
+// (or failed) are checked for their type and otherwise ignored: they cannot
+// apply to anything.
+func (b *builder) rules(kind store.OwnerKind, id int64, group []store.RewriteRule, exists bool) *rewrite.Rules {
+	if !b.ruleTypes(group) || !exists || len(group) == 0 {
+		return nil
+	}
+	rs, err := rewrite.Compile(group)
+	if err != nil {
+		b.failf("%s %d: %w", ownerName(kind), id, err)
+		return nil
+	}
+	return rs
+}
+
+// ruleTypes reports whether every rule of group has a known type.
+func (b *builder) ruleTypes(group []store.RewriteRule) bool {
+	ok := true
+	for _, r := range group {
+		if r.Type != store.RewriteDestination && r.Type != store.RewriteCLI {
+			b.failf("rewrite rule %d: type %q: unknown", r.ID, r.Type)
+			ok = false
+		}
+	}
+	return ok
 }
 
 func ownerName(k store.OwnerKind) string {
@@ -627,10 +687,10 @@ func ownerName(k store.OwnerKind) string {
 // bans compiles the firewall bans. Each prefix's value is the latest expiry
 // of itself and every ban that covers it, so that the longest-prefix match
 // alone answers Banned.
-func (b *builder) bans() {
-	t := &b.s.bans
-	for i := range b.ds.Bans {
-		bn := &b.ds.Bans[i]
+func (b *builder) bans(src []store.Ban) *bart.Table[int64] {
+	t := &bart.Table[int64]{}
+	for i := range src {
+		bn := &src[i]
 		p, fqdn, err := parseAddress(bn.Address)
 		if err == nil && fqdn != "" {
 			err = errors.New("a host name cannot be banned")
@@ -659,7 +719,7 @@ func (b *builder) bans() {
 	for _, f := range fold {
 		t.Insert(f.p, f.exp)
 	}
-	b.s.numBans = t.Size()
+	return t
 }
 
 // expiry returns a ban's expiry in Unix nanoseconds; never is MaxInt64.

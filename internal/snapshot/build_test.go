@@ -170,22 +170,33 @@ func TestBanned(t *testing.T) {
 	}
 }
 
-// TestLookupAllocs proves that the hot-path lookups allocate nothing.
+// TestLookupAllocs proves that the hot-path lookups allocate nothing, on a
+// built snapshot and on one with an overlay (Apply).
 func TestLookupAllocs(t *testing.T) {
-	s := mustBuild(t, fixture())
+	for kind, s := range map[string]*Snapshot{"built": mustBuild(t, fixture()), "applied": withOverlay(t)} {
+		t.Run(kind, func(t *testing.T) { testLookupAllocs(t, s) })
+	}
+}
+
+func testLookupAllocs(t *testing.T, s *Snapshot) {
 	core, banned, ip := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("10.1.0.7")
 	for name, fn := range map[string]func(){
-		"User":        func() { _ = s.User("alice") },
-		"UserByID":    func() { _ = s.UserByID(1003) },
-		"IsCore":      func() { _ = s.IsCore(core) },
-		"Banned":      func() { _ = s.Banned(banned, t0) },
-		"KnownSource": func() { _ = s.KnownSource(ip) },
-		"Account":     func() { _ = s.Account(2) },
-		"Endpoint":    func() { _ = s.Endpoint(110) },
-		"DID":         func() { _ = s.DID("+441110000009") },
-		"MatchCLI":    func() { _ = s.Account(2).MatchCLI("44339") },
-		"Codecs.Has":  func() { _ = s.Endpoint(202).Codecs.Has("OPUS") },
-		"Allowed":     func() { _ = s.User("bob").Allowed(ip) },
+		"User (overlay)":     func() { _ = s.User("bob") },
+		"UserByID (overlay)": func() { _ = s.UserByID(1001) },
+		"Account (overlay)":  func() { _ = s.Account(2).MatchCLI("441110000005") },
+		"Endpoint (overlay)": func() { _ = s.Endpoint(60) },
+		"DID (overlay)":      func() { _ = s.DID("442220000002") },
+		"User":               func() { _ = s.User("alice") },
+		"UserByID":           func() { _ = s.UserByID(1003) },
+		"IsCore":             func() { _ = s.IsCore(core) },
+		"Banned":             func() { _ = s.Banned(banned, t0) },
+		"KnownSource":        func() { _ = s.KnownSource(ip) },
+		"Account":            func() { _ = s.Account(2) },
+		"Endpoint":           func() { _ = s.Endpoint(110) },
+		"DID":                func() { _ = s.DID("+441110000009") },
+		"MatchCLI":           func() { _ = s.Account(2).MatchCLI("44339") },
+		"Codecs.Has":         func() { _ = s.Endpoint(202).Codecs.Has("OPUS") },
+		"Allowed":            func() { _ = s.User("bob").Allowed(ip) },
 	} {
 		if allocs := testing.AllocsPerRun(1000, fn); allocs != 0 {
 			t.Errorf("%s allocates %v times per run, want 0", name, allocs)

@@ -74,16 +74,21 @@ func (s *Snapshot) Identify(src netip.Addr, transport, dialled, cli string) Matc
 	if s.core.Contains(src) {
 		return Match{Kind: Core, Dialled: dialled}
 	}
-	ni, ok := s.prefixes.Lookup(src)
-	for ok && ni >= 0 {
-		n := &s.nodes[ni]
-		if m, done := identifyLevel(s.eps[n.lo:n.hi], dialled, cli); done {
+	eps, ok := s.sends.Lookup(src)
+	for ok {
+		if m, done := identifyLevel(eps, dialled, cli); done {
 			if m.Kind == Matched && !m.Endpoint.Protocol.Accepts(transport) {
 				m.Kind = WrongTransport
 			}
 			return m
 		}
-		ni = n.parent
+		// The next enclosing prefix: the longest one that holds this
+		// level's prefix without its last bit.
+		p := eps[0].Prefix
+		if p.Bits() == 0 {
+			break
+		}
+		eps, ok = s.sends.LookupPrefix(netip.PrefixFrom(p.Addr(), p.Bits()-1))
 	}
 	return Match{Kind: Unmatched, Dialled: dialled}
 }

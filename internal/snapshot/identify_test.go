@@ -127,9 +127,15 @@ func TestIdentifyEmptySnapshot(t *testing.T) {
 }
 
 // TestIdentifyAllocs proves that identification allocates nothing, on every
-// path: tech prefix, CLI exact / regex / DID, fallback, IPv6, core, miss.
+// path: tech prefix, CLI exact / regex / DID, fallback, IPv6, core, miss; on
+// a built snapshot and on one with an overlay (Apply).
 func TestIdentifyAllocs(t *testing.T) {
-	s := mustBuild(t, fixture())
+	for kind, s := range map[string]*Snapshot{"built": mustBuild(t, fixture()), "applied": withOverlay(t)} {
+		t.Run(kind, func(t *testing.T) { testIdentifyAllocs(t, s) })
+	}
+}
+
+func testIdentifyAllocs(t *testing.T, s *Snapshot) {
 	cases := []struct{ src, transport, dialled, cli string }{
 		{"127.0.0.2", "udp", "1144123", ""},
 		{"127.0.0.3", "udp", "1", "+441110000001"},

@@ -14,10 +14,17 @@ import (
 
 // Snapshot is one compiled, immutable configuration version. All methods are
 // safe for concurrent use and, unless documented otherwise, allocate nothing.
+//
+// A snapshot is a base, compiled by Build, and an overlay of the objects that
+// Apply replaced since (see the package documentation). Snapshots derived by
+// Apply share their base; every lookup by ID, name or number looks in the
+// overlay first, when there is one.
 type Snapshot struct {
-	rev   int64
-	realm string
+	rev       int64
+	realm     string
+	coreAddrs []netip.Prefix // Options.CoreAddrs, to tell whether Apply may keep core
 
+	// The base: built once, shared by every snapshot Apply derives.
 	accounts []Account // by ID
 	acctIdx  idIndex
 	eps      []Endpoint // sends endpoints by prefix then ID, then receives endpoints by account then ID
@@ -26,21 +33,18 @@ type Snapshot struct {
 	userIdx  idIndex
 	byName   map[string]*User
 	dids     []DID // by account then number
+	didIdx   idIndex
 	byNumber map[string]*DID
+	deps     *deps // what Apply looks up in the base
 
-	nodes    []node            // one per distinct sends prefix
-	prefixes bart.Table[int32] // sends prefix → index into nodes
-	core     bart.Lite
-	bans     bart.Table[int64] // prefix → expiry (UnixNano), covering supernets folded in
-	numBans  int
-}
+	// Replaced, copy on write, by Apply.
+	sends   *bart.Table[[]Endpoint] // sends prefix → its endpoints, by ID
+	core    *bart.Lite
+	bans    *bart.Table[int64] // prefix → expiry (UnixNano), covering supernets folded in
+	numBans int
+	ov      *overlay // objects replaced since the base; nil: none
 
-// node is one distinct prefix of the sends table: the endpoints that have
-// exactly this prefix (eps[lo:hi]) and the node of the longest prefix that
-// strictly encloses it (-1: none).
-type node struct {
-	lo, hi int32
-	parent int32
+	nAccounts, nEndpoints, nUsers, nDIDs int
 }
 
 // Revision returns the store revision the snapshot was built from.
@@ -50,22 +54,27 @@ func (s *Snapshot) Revision() int64 { return s.rev }
 func (s *Snapshot) Realm() string { return s.realm }
 
 // Accounts returns the number of accounts.
-func (s *Snapshot) Accounts() int { return len(s.accounts) }
+func (s *Snapshot) Accounts() int { return s.nAccounts }
 
 // Endpoints returns the number of IP endpoints (sends and receives).
-func (s *Snapshot) Endpoints() int { return len(s.eps) }
+func (s *Snapshot) Endpoints() int { return s.nEndpoints }
 
 // Users returns the number of SIP users.
-func (s *Snapshot) Users() int { return len(s.users) }
+func (s *Snapshot) Users() int { return s.nUsers }
 
 // DIDs returns the number of DIDs.
-func (s *Snapshot) DIDs() int { return len(s.dids) }
+func (s *Snapshot) DIDs() int { return s.nDIDs }
 
 // Bans returns the number of ban entries (active or not at any given time).
 func (s *Snapshot) Bans() int { return s.numBans }
 
 // Account returns the account with that ID, or nil.
 func (s *Snapshot) Account(id int64) *Account {
+	if s.ov != nil {
+		if a, ok := s.ov.accts[id]; ok {
+			return a
+		}
+	}
 	if i := s.acctIdx.get(id); i >= 0 {
 		return &s.accounts[i]
 	}
@@ -74,6 +83,11 @@ func (s *Snapshot) Account(id int64) *Account {
 
 // Endpoint returns the IP endpoint (sends or receives) with that ID, or nil.
 func (s *Snapshot) Endpoint(id int64) *Endpoint {
+	if s.ov != nil {
+		if e, ok := s.ov.eps[id]; ok {
+			return e
+		}
+	}
 	if i := s.epIdx.get(id); i >= 0 {
 		return &s.eps[i]
 	}
@@ -82,10 +96,22 @@ func (s *Snapshot) Endpoint(id int64) *Endpoint {
 
 // User returns the SIP user with that username (exact, case-sensitive), or
 // nil. See the package documentation for users of other realms.
-func (s *Snapshot) User(name string) *User { return s.byName[name] }
+func (s *Snapshot) User(name string) *User {
+	if s.ov != nil {
+		if u, ok := s.ov.names[name]; ok {
+			return u
+		}
+	}
+	return s.byName[name]
+}
 
 // UserByID returns the SIP user with that ID, or nil.
 func (s *Snapshot) UserByID(id int64) *User {
+	if s.ov != nil {
+		if u, ok := s.ov.users[id]; ok {
+			return u
+		}
+	}
 	if i := s.userIdx.get(id); i >= 0 {
 		return &s.users[i]
 	}
@@ -94,7 +120,13 @@ func (s *Snapshot) UserByID(id int64) *User {
 
 // DID returns the DID with that number, or nil. A leading '+' is ignored.
 func (s *Snapshot) DID(number string) *DID {
-	return s.byNumber[strings.TrimPrefix(number, "+")]
+	number = strings.TrimPrefix(number, "+")
+	if s.ov != nil {
+		if d, ok := s.ov.dids[number]; ok {
+			return d
+		}
+	}
+	return s.byNumber[number]
 }
 
 // IsCore reports whether addr is one of the routing core's addresses
@@ -104,7 +136,7 @@ func (s *Snapshot) IsCore(addr netip.Addr) bool { return s.core.Contains(addr.Un
 // KnownSource reports whether addr lies in the prefix of any sends endpoint,
 // whatever tech prefix, CLI or transport a request from it carries. The
 // firewall uses it to tell calls from unknown addresses.
-func (s *Snapshot) KnownSource(addr netip.Addr) bool { return s.prefixes.Contains(addr.Unmap()) }
+func (s *Snapshot) KnownSource(addr netip.Addr) bool { return s.sends.Contains(addr.Unmap()) }
 
 // Banned reports whether a firewall ban covering addr is in force at now.
 // Overlapping bans are folded at build time, so a /32 ban that has expired
@@ -130,6 +162,36 @@ type Account struct {
 
 	cliExact []string         // exact patterns without a leading '+', sorted
 	cliRegex []*regexp.Regexp // regex patterns, in ID order
+	clis     []cliPattern     // every pattern, in ID order: what Apply recompiles the two above from
+}
+
+// cliPattern is one compiled CLI pattern of an account.
+type cliPattern struct {
+	id    int64
+	exact string         // without a leading '+'; "" for a regex (or an empty pattern, which matches nothing)
+	re    *regexp.Regexp // nil for an exact pattern
+}
+
+// setCLI sets cliExact and cliRegex from clis, appending to exact and regex
+// (empty; a keeps them, so Build passes windows of one shared array).
+func (a *Account) setCLI(exact []string, regex []*regexp.Regexp) {
+	for _, c := range a.clis {
+		switch {
+		case c.re != nil:
+			regex = append(regex, c.re)
+		case c.exact != "":
+			exact = append(exact, c.exact)
+		}
+	}
+	slices.Sort(exact)
+	exact = slices.Compact(exact)
+	a.cliExact, a.cliRegex = nil, nil
+	if len(exact) > 0 {
+		a.cliExact = slices.Clip(exact)
+	}
+	if len(regex) > 0 {
+		a.cliRegex = slices.Clip(regex)
+	}
 }
 
 // HasCLIPatterns reports whether the account restricts its CLIs.

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,9 @@ func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
 const DefaultInterval = 200 * time.Millisecond
 
 // Watcher keeps a Holder's snapshot in step with the store: it polls the
-// store's revision and, when it changed, loads, builds and swaps.
+// store's revision and, when it changed, applies the changes to the serving
+// snapshot (LoadDelta, Snapshot.Apply) or, when it cannot (no snapshot yet,
+// the change log pruned, ErrRebuild), loads and builds afresh; then swaps.
 //
 // A build that fails leaves the old snapshot serving; it is logged once per
 // revision, reported by LastError and Healthy, and not retried by Poll until
@@ -44,6 +47,8 @@ type Watcher struct {
 	log *slog.Logger
 
 	build sync.Mutex // held while loading, building and swapping
+
+	applied, rebuilt atomic.Int64 // swaps by Apply, by Build
 
 	mu        sync.Mutex // guards the fields below
 	onSwap    []func(*Snapshot)
@@ -111,7 +116,7 @@ func (w *Watcher) Poll(ctx context.Context) error {
 		w.storeOK()
 		return buildErr
 	}
-	return w.rebuild(ctx)
+	return w.update(ctx)
 }
 
 // Refresh brings the serving snapshot up to the store's current revision
@@ -130,33 +135,74 @@ func (w *Watcher) Refresh(ctx context.Context) error {
 		w.storeOK()
 		return nil
 	}
-	return w.rebuild(ctx)
+	return w.update(ctx)
+}
+
+// update brings the serving snapshot up to the store's revision: by Apply
+// when it can, else by a full rebuild; w.build is held.
+func (w *Watcher) update(ctx context.Context) error {
+	cur := w.h.Load()
+	if cur == nil {
+		return w.rebuild(ctx, "no snapshot yet")
+	}
+	start := time.Now()
+	d, err := LoadDelta(ctx, w.st, cur.Revision())
+	switch {
+	case errors.Is(err, store.ErrChangesPruned):
+		return w.rebuild(ctx, "change log pruned")
+	case errors.Is(err, ErrRebuild):
+		return w.rebuild(ctx, err.Error())
+	case err != nil:
+		return w.storeFailed(ctx, err)
+	}
+	w.storeOK()
+	s, err := cur.Apply(d, w.opt)
+	switch {
+	case errors.Is(err, ErrRebuild):
+		return w.rebuild(ctx, err.Error())
+	case err != nil:
+		w.buildFailed(d.Revision, err)
+		return err
+	}
+	w.applied.Add(1)
+	w.swap(s, "applied", "changes", d.size(), "took", time.Since(start))
+	return nil
 }
 
 // rebuild loads, builds and swaps; w.build is held.
-func (w *Watcher) rebuild(ctx context.Context) error {
+func (w *Watcher) rebuild(ctx context.Context, why string) error {
+	start := time.Now()
 	ds, err := Load(ctx, w.st)
 	if err != nil {
 		return w.storeFailed(ctx, err)
 	}
 	w.storeOK()
-	start := time.Now()
+	loaded := time.Now()
 	s, err := Build(ds, w.opt)
 	if err != nil {
 		w.buildFailed(ds.Revision, err)
 		return err
 	}
+	w.rebuilt.Add(1)
+	w.swap(s, "rebuilt", "why", why, "load", loaded.Sub(start), "build", time.Since(loaded))
+	return nil
+}
+
+// swap makes s the serving snapshot and tells OnSwap; w.build is held. how
+// and args say, at Debug, how s was made.
+func (w *Watcher) swap(s *Snapshot, how string, args ...any) {
 	w.h.Store(s)
 	w.mu.Lock()
 	w.buildErr, w.buildRev = nil, 0
 	fns := w.onSwap
 	w.mu.Unlock()
-	w.log.Debug("snapshot swapped", "revision", s.Revision(), "accounts", s.Accounts(),
-		"endpoints", s.Endpoints(), "users", s.Users(), "build", time.Since(start))
+	if w.log.Enabled(context.Background(), slog.LevelDebug) {
+		w.log.Debug("snapshot "+how, append([]any{"revision", s.Revision(), "accounts", s.Accounts(),
+			"endpoints", s.Endpoints(), "users", s.Users()}, args...)...)
+	}
 	for _, fn := range fns {
 		fn(s)
 	}
-	return nil
 }
 
 func (w *Watcher) storeFailed(ctx context.Context, err error) error {

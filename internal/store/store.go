@@ -26,6 +26,9 @@ var (
 	// ErrConflict: a uniqueness constraint refused the write
 	// (SIP username per realm, DID number, profile name, token hash).
 	ErrConflict = errors.New("conflict")
+	// ErrChangesPruned: the change log no longer reaches back to the
+	// revision asked for (Tx.ChangesSince); read everything afresh.
+	ErrChangesPruned = errors.New("changes pruned")
 )
 
 // Store is the configuration store.
@@ -35,7 +38,8 @@ var (
 // (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock).
 // So a rule checked by reading inside fn still holds when fn's writes commit.
 // If fn returns an error the transaction is rolled back and the error returned
-// unchanged. Each committed Update that wrote anything advances Revision.
+// unchanged. Each committed Update that wrote anything advances Revision and,
+// in the same transaction, logs which objects it changed (Tx.ChangesSince).
 //
 // View runs fn in a read-only transaction with a consistent view.
 type Store interface {
@@ -198,6 +202,21 @@ type Tx interface {
 	UpdateToken(ctx context.Context, t *Token) error
 	DeleteToken(ctx context.Context, id int64) error
 	ListTokens(ctx context.Context, f TokenFilter) ([]Token, int, error)
+
+	// ChangesSince returns the change log after revision rev: for each
+	// Update committed at a revision > rev, one Change per object it
+	// created, updated or deleted, in revision order (then by kind and ID).
+	// It covers accounts, IP endpoints, SIP users, CLI patterns, DIDs,
+	// rewrite rules, bans, profiles, tokens and logins, not settings. A
+	// delete also logs the rows it deleted or changed through their
+	// references (an account's endpoints, users, CLI patterns, DIDs, tokens,
+	// logins and rules; a user's rules and the DIDs routed to it; an
+	// endpoint's rules; the users of a profile). A rewrite rule's write also
+	// logs its owner, before and after, as a change of that endpoint or SIP
+	// user (its rules are part of its configuration). The log is pruned:
+	// when it no longer reaches back to rev, ChangesSince returns
+	// ErrChangesPruned and the caller reads everything afresh.
+	ChangesSince(ctx context.Context, rev int64) ([]Change, error)
 
 	// GetSetting and PutSetting keep small named values (secrets generated at
 	// first start, such as the nonce HMAC key). GetSetting of a missing key

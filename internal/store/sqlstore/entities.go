@@ -16,6 +16,7 @@ import (
 
 var accounts = &table[store.Account]{
 	what: "account",
+	kind: store.ChangeAccount,
 	name: "accounts",
 	cols: []string{"name", "channels", "cps", "block_from", "block_size", "created_at", "updated_at"},
 	args: func(a *store.Account) []any {
@@ -44,18 +45,41 @@ func (t *tx) UpdateAccount(ctx context.Context, a *store.Account) error {
 	return accounts.update(ctx, t, a)
 }
 
+// accountRows selects, for the change log, the rows that deleting an account
+// deletes (ON DELETE CASCADE) or changes (DIDs of other accounts routed to
+// its users: ON DELETE SET NULL). Its arguments are the account ID, 7 times.
+var accountRows = "SELECT " + kindCol(store.ChangeEndpoint) + ", id FROM ip_endpoints WHERE account_id = ?" +
+	" UNION ALL SELECT " + kindCol(store.ChangeSIPUser) + ", id FROM sip_users WHERE account_id = ?" +
+	" UNION ALL SELECT " + kindCol(store.ChangeCLIPattern) + ", id FROM cli_patterns WHERE account_id = ?" +
+	" UNION ALL SELECT " + kindCol(store.ChangeDID) + ", id FROM dids WHERE account_id = ?" +
+	" OR sip_user_id IN (SELECT id FROM sip_users WHERE account_id = ?)" +
+	" UNION ALL SELECT " + kindCol(store.ChangeToken) + ", id FROM tokens WHERE account_id = ?" +
+	" UNION ALL SELECT " + kindCol(store.ChangeLogin) + ", id FROM logins WHERE account_id = ?"
+
 // DeleteAccount deletes the account and, through ON DELETE CASCADE, its
-// endpoints, SIP users, CLI patterns, DIDs and tokens. The rewrite rules of
-// its endpoints and SIP users have no foreign key, so it deletes them first.
+// endpoints, SIP users, CLI patterns, DIDs, tokens and logins. The rewrite
+// rules of its endpoints and SIP users have no foreign key, so it deletes
+// them first.
 func (t *tx) DeleteAccount(ctx context.Context, id int64) error {
-	_, err := t.exec(ctx, `DELETE FROM rewrite_rules WHERE
+	rows, err := t.selectKeys(ctx, accountRows, id, id, id, id, id, id, id)
+	if err != nil {
+		return fmt.Errorf("list what account %d holds: %w", id, err)
+	}
+	rules, err := t.writeIDs(ctx, `DELETE FROM rewrite_rules WHERE
 		(owner_kind = ? AND owner_id IN (SELECT id FROM ip_endpoints WHERE account_id = ?)) OR
-		(owner_kind = ? AND owner_id IN (SELECT id FROM sip_users WHERE account_id = ?))`,
+		(owner_kind = ? AND owner_id IN (SELECT id FROM sip_users WHERE account_id = ?)) RETURNING id`,
 		string(store.OwnerEndpoint), id, string(store.OwnerSIPUser), id)
 	if err != nil {
 		return fmt.Errorf("delete rewrite rules of account %d: %w", id, err)
 	}
-	return accounts.delete(ctx, t, id)
+	for _, r := range rules {
+		t.record(store.ChangeRewriteRule, r)
+	}
+	if err := accounts.delete(ctx, t, id); err != nil {
+		return err
+	}
+	t.recordAll(rows)
+	return nil
 }
 
 func (t *tx) ListAccounts(ctx context.Context, f store.AccountFilter) ([]store.Account, int, error) {
@@ -66,6 +90,7 @@ func (t *tx) ListAccounts(ctx context.Context, f store.AccountFilter) ([]store.A
 
 var endpoints = &table[store.IPEndpoint]{
 	what: "endpoint",
+	kind: store.ChangeEndpoint,
 	name: "ip_endpoints",
 	cols: []string{"account_id", "address", "direction", "channels", "cps", "protocol", "port",
 		"manufacturer", "version", "dial_pattern", "tech_prefix", "cli_prefix", "force_from",
@@ -130,6 +155,7 @@ func (t *tx) ListEndpoints(ctx context.Context, f store.EndpointFilter) ([]store
 
 var sipUsers = &table[store.SIPUser]{
 	what: "sip user",
+	kind: store.ChangeSIPUser,
 	name: "sip_users",
 	cols: []string{"account_id", "username", "realm", "ha1_md5", "ha1_sha256", "profile_id",
 		"channels", "cps", "protocol", "ip_whitelist", "nat_ping", "retain_did", "smart_extension",
@@ -188,10 +214,18 @@ func (t *tx) UpdateSIPUser(ctx context.Context, u *store.SIPUser) error {
 // DeleteSIPUser deletes the user and its rewrite rules; its DIDs stay with
 // the account (ON DELETE SET NULL clears their SIPUserID).
 func (t *tx) DeleteSIPUser(ctx context.Context, id int64) error {
+	dids, err := t.selectKeys(ctx, "SELECT "+kindCol(store.ChangeDID)+", id FROM dids WHERE sip_user_id = ?", id)
+	if err != nil {
+		return fmt.Errorf("list dids of sip user %d: %w", id, err)
+	}
 	if err := t.deleteRules(ctx, store.OwnerSIPUser, id); err != nil {
 		return err
 	}
-	return sipUsers.delete(ctx, t, id)
+	if err := sipUsers.delete(ctx, t, id); err != nil {
+		return err
+	}
+	t.recordAll(dids)
+	return nil
 }
 
 func (t *tx) ListSIPUsers(ctx context.Context, f store.SIPUserFilter) ([]store.SIPUser, int, error) {
@@ -213,6 +247,7 @@ func (t *tx) SumSIPUserChannels(ctx context.Context, accountID, exclude int64) (
 
 var cliPatterns = &table[store.CLIPattern]{
 	what: "cli pattern",
+	kind: store.ChangeCLIPattern,
 	name: "cli_patterns",
 	cols: []string{"account_id", "pattern", "regex"},
 	args: func(p *store.CLIPattern) []any { return []any{p.AccountID, p.Pattern, p.Regex} },
@@ -247,6 +282,7 @@ func (t *tx) ListCLIPatterns(ctx context.Context, f store.CLIPatternFilter) ([]s
 
 var dids = &table[store.DID]{
 	what: "did",
+	kind: store.ChangeDID,
 	name: "dids",
 	cols: []string{"account_id", "number", "sip_user_id"},
 	args: func(d *store.DID) []any { return []any{d.AccountID, d.Number, d.SIPUserID} },
@@ -286,6 +322,7 @@ func (t *tx) ListDIDs(ctx context.Context, f store.DIDFilter) ([]store.DID, int,
 
 var rewriteRules = &table[store.RewriteRule]{
 	what: "rewrite rule",
+	kind: store.ChangeRewriteRule,
 	name: "rewrite_rules",
 	cols: []string{"owner_kind", "owner_id", "type", "regex", "match_value", "replacement", "sort_order"},
 	args: func(r *store.RewriteRule) []any {
@@ -323,32 +360,64 @@ func (t *tx) checkOwner(ctx context.Context, kind store.OwnerKind, id int64) err
 
 // deleteRules deletes the rewrite rules of one owner.
 func (t *tx) deleteRules(ctx context.Context, kind store.OwnerKind, id int64) error {
-	if _, err := t.exec(ctx, "DELETE FROM rewrite_rules WHERE owner_kind = ? AND owner_id = ?", string(kind), id); err != nil {
+	ids, err := t.writeIDs(ctx, "DELETE FROM rewrite_rules WHERE owner_kind = ? AND owner_id = ? RETURNING id", string(kind), id)
+	if err != nil {
 		return fmt.Errorf("delete rewrite rules of %s %d: %w", kind, id, err)
+	}
+	for _, r := range ids {
+		t.record(store.ChangeRewriteRule, r)
 	}
 	return nil
 }
 
+// logOwner runs write, a write of the rewrite rule with that ID, and logs
+// the rule's owner as it was stored before.
+func (t *tx) logOwner(ctx context.Context, id int64, write func() error) error {
+	var kind store.OwnerKind
+	var owner int64
+	err := t.queryRow(ctx, "SELECT owner_kind, owner_id FROM rewrite_rules WHERE id = ?", id).Scan(&kind, &owner)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) { // no rule: write says so
+		return fmt.Errorf("read owner of rewrite rule %d: %w", id, err)
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	t.record(kind.ChangeKind(), owner)
+	return nil
+}
+
+// CreateRewriteRule creates the rule; the change log also names its owner.
 func (t *tx) CreateRewriteRule(ctx context.Context, r *store.RewriteRule) error {
 	if err := t.checkOwner(ctx, r.OwnerKind, r.OwnerID); err != nil {
 		return err
 	}
-	return rewriteRules.insert(ctx, t, r)
+	if err := rewriteRules.insert(ctx, t, r); err != nil {
+		return err
+	}
+	t.record(r.OwnerKind.ChangeKind(), r.OwnerID)
+	return nil
 }
 
 func (t *tx) GetRewriteRule(ctx context.Context, id int64) (store.RewriteRule, error) {
 	return rewriteRules.get(ctx, t, id)
 }
 
+// UpdateRewriteRule updates the rule; the change log also names its owner
+// before and after.
 func (t *tx) UpdateRewriteRule(ctx context.Context, r *store.RewriteRule) error {
 	if err := t.checkOwner(ctx, r.OwnerKind, r.OwnerID); err != nil {
 		return err
 	}
-	return rewriteRules.update(ctx, t, r)
+	if err := t.logOwner(ctx, r.ID, func() error { return rewriteRules.update(ctx, t, r) }); err != nil {
+		return err
+	}
+	t.record(r.OwnerKind.ChangeKind(), r.OwnerID)
+	return nil
 }
 
+// DeleteRewriteRule deletes the rule; the change log also names its owner.
 func (t *tx) DeleteRewriteRule(ctx context.Context, id int64) error {
-	return rewriteRules.delete(ctx, t, id)
+	return t.logOwner(ctx, id, func() error { return rewriteRules.delete(ctx, t, id) })
 }
 
 func (t *tx) ListRewriteRules(ctx context.Context, f store.RewriteFilter) ([]store.RewriteRule, int, error) {
@@ -360,6 +429,7 @@ func (t *tx) ListRewriteRules(ctx context.Context, f store.RewriteFilter) ([]sto
 
 var profiles = &table[store.Profile]{
 	what: "profile",
+	kind: store.ChangeProfile,
 	name: "profiles",
 	cols: []string{"name", "channels", "cps", "protocol", "nat_ping", "restricted_codecs"},
 	args: func(p *store.Profile) []any {
@@ -391,7 +461,15 @@ func (t *tx) UpdateProfile(ctx context.Context, p *store.Profile) error {
 // DeleteProfile deletes the profile; SIP users created from it keep their
 // settings and lose the reference (ON DELETE SET NULL).
 func (t *tx) DeleteProfile(ctx context.Context, id int64) error {
-	return profiles.delete(ctx, t, id)
+	users, err := t.selectKeys(ctx, "SELECT "+kindCol(store.ChangeSIPUser)+", id FROM sip_users WHERE profile_id = ?", id)
+	if err != nil {
+		return fmt.Errorf("list sip users of profile %d: %w", id, err)
+	}
+	if err := profiles.delete(ctx, t, id); err != nil {
+		return err
+	}
+	t.recordAll(users)
+	return nil
 }
 
 func (t *tx) ListProfiles(ctx context.Context, f store.ProfileFilter) ([]store.Profile, int, error) {
@@ -402,6 +480,7 @@ func (t *tx) ListProfiles(ctx context.Context, f store.ProfileFilter) ([]store.P
 
 var bans = &table[store.Ban]{
 	what: "ban",
+	kind: store.ChangeBan,
 	name: "bans",
 	cols: []string{"address", "reason", "source", "created_at", "expires_at"},
 	args: func(b *store.Ban) []any {
@@ -444,6 +523,7 @@ func (t *tx) ListBans(ctx context.Context, f store.BanFilter) ([]store.Ban, int,
 
 var tokens = &table[store.Token]{
 	what: "token",
+	kind: store.ChangeToken,
 	name: "tokens",
 	cols: []string{"name", "scope", "account_id", "hash", "created_at"},
 	args: func(k *store.Token) []any {

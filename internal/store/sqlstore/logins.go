@@ -13,6 +13,7 @@ import (
 
 var logins = &table[store.Login]{
 	what: "login",
+	kind: store.ChangeLogin,
 	name: "logins",
 	cols: []string{"username", "scope", "account_id", "hash", "created_at", "updated_at"},
 	args: func(l *store.Login) []any {

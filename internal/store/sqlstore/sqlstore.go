@@ -18,7 +18,12 @@
 // refused write (store.ErrConflict) fn may go on, as it can on SQLite.
 //
 // Revision is a one-row table bumped in the same transaction by every Update
-// whose fn returned nil and that changed at least one row.
+// whose fn returned nil and that changed at least one row. That transaction
+// also inserts the change log's rows (store.Tx.ChangesSince): each write
+// method records the objects it changed, including those a delete removes
+// or changes through foreign keys, which it selects before deleting. The log
+// keeps the last 10,000 revisions; an Update that changes more than 50,000
+// objects resets it rather than logging them.
 //
 // Registrar bindings (store.Registrations) are live state: each call is one
 // plain statement on the pool, outside Update, and never advances Revision.
@@ -130,7 +135,8 @@ type Store struct {
 	d  *dialect
 	// gate queues this process's Updates (a one-slot semaphore that, unlike a
 	// mutex, gives up when the context ends).
-	gate chan struct{}
+	gate   chan struct{}
+	policy logPolicy
 }
 
 var _ store.Store = (*Store)(nil)
@@ -177,7 +183,7 @@ func open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return &Store{db: db, d: d, gate: make(chan struct{}, 1)}, nil
+	return &Store{db: db, d: d, gate: make(chan struct{}, 1), policy: defaultLogPolicy}, nil
 }
 
 // parseDSN picks the dialect of dsn and returns the DSN its driver takes.
@@ -259,13 +265,17 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 			return fmt.Errorf("take write lock: %w", err)
 		}
 	}
-	t := &tx{tx: sqlTx, d: s.d}
+	t := &tx{tx: sqlTx, d: s.d, policy: s.policy}
 	if err := fn(t); err != nil {
 		return err
 	}
 	if t.wrote {
-		if _, err := sqlTx.ExecContext(ctx, "UPDATE revision SET rev = rev + 1 WHERE id = 1"); err != nil {
+		var rev int64
+		if err := sqlTx.QueryRowContext(ctx, "UPDATE revision SET rev = rev + 1 WHERE id = 1 RETURNING rev").Scan(&rev); err != nil {
 			return fmt.Errorf("bump revision: %w", err)
+		}
+		if err := t.logChanges(ctx, rev); err != nil {
+			return fmt.Errorf("log changes of revision %d: %w", rev, err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {

@@ -6,12 +6,15 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/sipward/sipward/internal/store"
 	"github.com/sipward/sipward/internal/store/storetest"
@@ -260,6 +263,113 @@ func TestRevisionOnlyOnWrite(t *testing.T) {
 			}
 			if after, err := s.Revision(ctx); err != nil || after != before {
 				t.Errorf("revision %d (%v) after a read-only Update, want %d", after, err, before)
+			}
+		})
+	}
+}
+
+// changesSince reads the change log after rev; it returns the error.
+func changesSince(t *testing.T, s *Store, rev int64) ([]store.Change, error) {
+	var changes []store.Change
+	err := s.View(t.Context(), func(tx store.Tx) (err error) {
+		changes, err = tx.ChangesSince(t.Context(), rev)
+		return err
+	})
+	return changes, err
+}
+
+func revisionOf(t *testing.T, s *Store) int64 {
+	t.Helper()
+	rev, err := s.Revision(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+// TestChangeLogPruning checks this implementation's bounds on the log: it
+// keeps the last policy.keep revisions, and an Update of more than
+// policy.maxPerUpdate changes resets it.
+func TestChangeLogPruning(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.fresh(t))
+			s.policy = logPolicy{keep: 5, every: 1, maxPerUpdate: 3}
+			ctx := t.Context()
+			create := func(n int) {
+				t.Helper()
+				err := s.Update(ctx, func(tx store.Tx) error {
+					for range n {
+						if err := tx.CreateAccount(ctx, &store.Account{Name: "a"}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 10 {
+				create(1)
+			}
+			rev := revisionOf(t, s)
+			if got, err := changesSince(t, s, rev-5); err != nil || len(got) != 5 {
+				t.Errorf("changes since %d: %d, %v; want the last 5", rev-5, len(got), err)
+			}
+			if _, err := changesSince(t, s, rev-6); !errors.Is(err, store.ErrChangesPruned) {
+				t.Errorf("changes since %d (pruned): %v, want ErrChangesPruned", rev-6, err)
+			}
+
+			create(4) // more than maxPerUpdate: not logged, the log restarts
+			rev = revisionOf(t, s)
+			if _, err := changesSince(t, s, rev-1); !errors.Is(err, store.ErrChangesPruned) {
+				t.Errorf("changes since the revision before a bulk Update: %v, want ErrChangesPruned", err)
+			}
+			create(1)
+			if got, err := changesSince(t, s, rev); err != nil || len(got) != 1 || got[0].Revision != rev+1 {
+				t.Errorf("changes since the bulk Update: %+v, %v; want the one after it", got, err)
+			}
+		})
+	}
+}
+
+// TestChangeLogAfterMigration checks that on a database that had data before
+// the change log existed, the log starts at the revision it had.
+func TestChangeLogAfterMigration(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			d, driverDSN, err := parseDSN(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open(d.driver, driverDSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys, err := fs.Sub(migrations, "migrations/"+d.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := goose.NewProvider(d.goose, db, fsys, goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(t.Context(), 3); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(t.Context(), "UPDATE revision SET rev = 7 WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+
+			s := openStore(t, dsn)
+			if _, err := changesSince(t, s, 6); !errors.Is(err, store.ErrChangesPruned) {
+				t.Errorf("changes since 6: %v, want ErrChangesPruned", err)
+			}
+			if got, err := changesSince(t, s, 7); err != nil || len(got) != 0 {
+				t.Errorf("changes since 7: %+v, %v; want none", got, err)
 			}
 		})
 	}

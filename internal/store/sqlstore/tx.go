@@ -26,6 +26,10 @@ type tx struct {
 	d        *dialect
 	readOnly bool
 	wrote    bool // a statement changed at least one row
+
+	policy  logPolicy
+	changes map[changeKey]struct{} // objects changed, for the change log
+	logFull bool                   // too many changes to log: reset the log instead
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -69,6 +73,34 @@ func (t *tx) writeRow(ctx context.Context, q string, args []any, dest ...any) er
 		t.wrote = true
 	}
 	return err
+}
+
+// writeIDs runs a write statement with a RETURNING clause that yields the id
+// of each changed row, and returns them.
+func (t *tx) writeIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
+	var ids []int64
+	err := t.guard(ctx, func() error {
+		rows, err := t.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		t.wrote = true
+	}
+	return ids, nil
 }
 
 // guard runs one write statement. On PostgreSQL a failed statement aborts the
@@ -294,6 +326,7 @@ func (w *where) String() string {
 // written once.
 type table[T any] struct {
 	what    string                      // noun in errors: "account"
+	kind    store.ChangeKind            // what the change log calls it
 	name    string                      // SQL table
 	cols    []string                    // columns after id, in the order of args and scan
 	args    func(v *T) []any            // values of cols
@@ -338,6 +371,7 @@ func (tb *table[T]) insert(ctx context.Context, t *tx, v *T) error {
 		return writeErr(tb.key0(v), "create", err)
 	}
 	*tb.id(v) = id
+	t.record(tb.kind, id)
 	return nil
 }
 
@@ -385,6 +419,7 @@ func (tb *table[T]) update(ctx context.Context, t *tx, v *T) error {
 	if tb.created != nil {
 		*tb.created(v) = time.Time(created)
 	}
+	t.record(tb.kind, *tb.id(v))
 	return nil
 }
 
@@ -412,6 +447,7 @@ func (tb *table[T]) delete(ctx context.Context, t *tx, id int64) error {
 	case n == 0:
 		return notFound(tb.idCulprit(id))
 	}
+	t.record(tb.kind, id)
 	return nil
 }
 

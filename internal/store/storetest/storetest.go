@@ -70,6 +70,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ViewIsReadOnly", testViewIsReadOnly},
 		{"ViewBesideUpdate", testViewBesideUpdate},
 		{"Serialised", func(t *testing.T, s store.Store) { Serialised(t, s, s) }},
+		{"ChangeLog", testChangeLog},
+		{"ChangeLogNothing", testChangeLogNothing},
+		{"ChangeLogCascades", testChangeLogCascades},
+		{"ChangesPruned", testChangesPruned},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
