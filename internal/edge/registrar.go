@@ -349,7 +349,10 @@ func (g *Registrar) serve(ctx context.Context, r *pipeline.Request) (pipeline.Re
 }
 
 // lazyRefresh reports whether b, a refresh of old, may skip the store: it
-// changes nothing but the expiry (and CSeq), moves the expiry forward, and
+// changes nothing a restored binding is routed or shown by (source,
+// transport, user agent, user, account) — only the expiry, and the Call-ID
+// and CSeq, which serve ordering checks within one registration and are
+// stale in the store until its next write — moves the expiry forward, and
 // the stored copy outlives the device's next refresh (expected after the
 // same interval as this one) twice over, plus lazyMargin. A crash then
 // restores a binding that is still alive when the device refreshes next, so
@@ -363,7 +366,7 @@ func (g *Registrar) lazyRefresh(old, b *Binding, now time.Time) bool {
 		return false // write-through: every change is stored
 	}
 	if old.Source != b.Source || old.Transport != b.Transport || old.UserAgent != b.UserAgent ||
-		old.CallID != b.CallID || old.SIPUserID != b.SIPUserID || old.AccountID != b.AccountID {
+		old.SIPUserID != b.SIPUserID || old.AccountID != b.AccountID {
 		return false
 	}
 	interval := now.Sub(old.Registered)

@@ -612,11 +612,12 @@ func TestRegistrarLazyRefresh(t *testing.T) {
 	const ct = "<sip:alice@192.168.1.20>"
 	saved := "save alice sip:alice@192.168.1.20"
 	step(regMsg{cseq: 1, contacts: []string{ct}, expires: "3600"}, saved)
-	step(regMsg{at: 2 * time.Second, cseq: 2, contacts: []string{ct}, expires: "3600"})                                   // refresh every 2 s: skipped
-	step(regMsg{at: 4 * time.Second, cseq: 3, contacts: []string{ct}, expires: "3600"})                                   // again
-	step(regMsg{at: 6 * time.Second, cseq: 4, contacts: []string{ct}, expires: "3600", src: "198.51.100.8:40000"}, saved) // moved
-	step(regMsg{at: 8 * time.Second, cseq: 5, contacts: []string{ct}, expires: "600"}, saved)                             // shorter expiry
-	step(regMsg{at: 9 * time.Second, cseq: 6, contacts: []string{ct}, expires: "600", callID: "reg-2"}, saved)            // new Call-ID
+	step(regMsg{at: 2 * time.Second, cseq: 2, contacts: []string{ct}, expires: "3600"})                                              // refresh every 2 s: skipped
+	step(regMsg{at: 4 * time.Second, cseq: 3, contacts: []string{ct}, expires: "3600"})                                              // again
+	step(regMsg{at: 6 * time.Second, cseq: 4, contacts: []string{ct}, expires: "3600", src: "198.51.100.8:40000"}, saved)            // moved
+	step(regMsg{at: 7 * time.Second, cseq: 5, contacts: []string{ct}, expires: "3600", src: "198.51.100.8:40000", tr: "tcp"}, saved) // transport
+	step(regMsg{at: 8 * time.Second, cseq: 6, contacts: []string{ct}, expires: "600"}, saved)                                        // shorter expiry
+	step(regMsg{at: 9 * time.Second, cseq: 6, contacts: []string{ct}, expires: "600", callID: "reg-2"})                              // new Call-ID only: skipped
 	// Refreshing at half its expiry: the stored copy would not outlive the next refresh.
 	step(regMsg{at: 309 * time.Second, cseq: 7, contacts: []string{ct}, expires: "600", callID: "reg-2"}, saved)
 	step(regMsg{at: 310 * time.Second, cseq: 8, contacts: []string{ct}, expires: "600", callID: "reg-2"}) // 1 s later: skipped
