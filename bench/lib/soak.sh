@@ -13,30 +13,10 @@ set -uo pipefail
 OUT="$1" PEER="$2" SCN="$3" RATE="$4" SECS="$5" SIP_PORT="$6" UAS_PORT="$7" USERS="$8"
 shift 8; [ "${1:-}" = -- ] && shift
 D="$OUT/soak-$SCN"; mkdir -p "$D"
-PIDS=()
-stop_all() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-             for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done; PIDS=(); }
-trap 'stop_all' EXIT
-trap 'exit 130' INT TERM
-
-"$@" > "$D/sipward.log" 2>&1 &
-PIDS+=($!)
-HTTP=""
-for _ in $(seq 1 100); do
-  HTTP="$(sed -n 's/.*msg="sipward serving" http=\([^ ]*\) sip=.*/\1/p' "$D/sipward.log")"
-  [ -n "$HTTP" ] && break; sleep 0.2
-done
-[ -n "$HTTP" ] || { echo "soak.sh: sipward did not start (see $D/sipward.log)" >&2; exit 1; }
-( cd "$D" && exec sipp -sf "$PEER/sipp/uas.xml" -i 127.0.0.1 -p "$UAS_PORT" -bind_local -t u1 -nostdin \
-    -buff_size 4194304 -timeout "$((SECS + 90))s" > uas.out 2>&1 ) &
-PIDS+=($!)
-sleep 1
-case "$SCN" in
-  ipauth) args=(-sf "$PEER/sipp/uac_ipauth.xml" -i 127.0.0.2 -p 15062);;
-  digest) args=(-sf "$PEER/sipp/uac_digest.xml" -i 127.0.0.3 -p 15063 -inf "$USERS" -auth_uri "1000@127.0.0.1:$SIP_PORT");;
-  reg)    args=(-sf "$PEER/sipp/reg_digest.xml" -i 127.0.0.3 -p 15063 -inf "$USERS");;
-  *) echo "soak.sh: unknown scenario $SCN" >&2; exit 2;;
-esac
+. "$(dirname "${BASH_SOURCE[0]}")/load.sh"
+start_sipward soak.sh "$@"
+start_uas "$((SECS + 90))"
+uac_args soak.sh "$SCN"
 ( cd "$D" && exec sipp "127.0.0.1:$SIP_PORT" "${args[@]}" -bind_local -t u1 -s 1000 -d 1000 -r "$RATE" -rp 1000 \
     -m "$((RATE * SECS))" -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout "$((SECS + 60))s" \
     -trace_stat -stf stat.csv -fd 10 > uac.out 2>&1 ) &
