@@ -30,6 +30,7 @@ fuzz:
 	go test -run X -fuzz FuzzSanity -fuzztime $(FUZZTIME) ./internal/stage/sanity/
 	go test -run X -fuzz FuzzFilter -fuzztime $(FUZZTIME) ./internal/stage/codecs/
 	go test -run X -fuzz FuzzPipeline -fuzztime $(FUZZTIME) ./internal/app/
+	go test -run X -fuzz FuzzStatelessPath -fuzztime $(FUZZTIME) ./internal/app/
 
 # SIPp benchmark of the built binary, side by side with Kamailio when PEER=kamailio
 # (docs/performance.md). Not part of CI: it takes about an hour (QUICK=1: a few minutes)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -124,6 +125,31 @@ func FuzzPipeline(f *testing.F) {
 		}
 		if finals > 1 {
 			t.Fatalf("%d final answers to one request:\n%q", finals, data)
+		}
+	})
+}
+
+// FuzzStatelessPath feeds arbitrary datagrams to the edge's stateless UDP
+// path (the read filter's sieve, sipgo's parser, the qualifying checks, the
+// chain, the stateless answer and the retransmission absorber) from sources
+// over 127.0.0.x. Nothing may panic, recovered or not.
+func FuzzStatelessPath(f *testing.F) {
+	seeds := []string{
+		"INVITE sip:02071234567@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5060;branch=z9hG4bK1\r\nMax-Forwards: 70\r\nFrom: <sip:441234567890@127.0.0.3>;tag=a\r\nTo: <sip:02071234567@127.0.0.1>\r\nCall-ID: s1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.3>\r\nContent-Length: 0\r\n\r\n",
+		"ACK sip:02071234567@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5060;branch=z9hG4bK1\r\nFrom: <sip:4412@127.0.0.3>;tag=a\r\nt: <sip:0207@127.0.0.1>;tag=swsl-abc\r\nCall-ID: s1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+		"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5060;branch=z9hG4bK2\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=b\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: s2\r\nCSeq: 1 REGISTER\r\nContact: <sip:1001@127.0.0.3>\r\nAuthorization: Digest username=\"1001\", realm=\"fuzz.test\", nonce=\"x\", uri=\"sip:127.0.0.1\", response=\"00\"\r\nContent-Length: 0\r\n\r\n",
+		"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5060;branch=z9hG4bK3\r\nFrom: <sip:x@y>;tag=c\r\nTo: <sip:127.0.0.1>\r\nCall-ID: s3\r\nCSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s), uint8(3))
+	}
+	side := fuzzNode(f)
+	f.Fuzz(func(t *testing.T, data []byte, srcLast uint8) {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1 + srcLast%9}), 5060)
+		before := side.edge.Panics()
+		side.edge.TakeDatagram(data, src)
+		if side.edge.Panics() != before {
+			t.Fatalf("a panic was recovered on the stateless path:\n%q", data)
 		}
 	})
 }

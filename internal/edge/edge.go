@@ -376,6 +376,12 @@ func (e *Edge) Decisions(f DecisionFilter) []Decision { return e.decisions.list(
 // fuzzing and benchmarks, which drive the real chain without sockets.
 func (e *Edge) Handle(req *sip.Request, tx sip.ServerTransaction) { e.serve(req, tx) }
 
+// TakeDatagram offers a UDP datagram from src to the stateless path, as the
+// UDP reader does, and serves it on the caller's goroutine; it reports
+// whether the datagram was taken (otherwise sipgo would have parsed it). It
+// is exported for fuzzing; the edge must have been started.
+func (e *Edge) TakeDatagram(data []byte, src netip.AddrPort) bool { return e.sl.take(data, src, true) }
+
 // Panics returns how many handler panics were recovered (each answered 500).
 func (e *Edge) Panics() float64 {
 	var m dto.Metric

@@ -111,7 +111,7 @@ func (s *stateless) filter(next sip.TransportReadFilter) sip.TransportReadFilter
 		if !ok || ua == nil {
 			return data, nil
 		}
-		if s.take(data, ua.AddrPort()) {
+		if s.take(data, ua.AddrPort(), false) {
 			return nil, nil
 		}
 		return data, nil
@@ -119,7 +119,8 @@ func (s *stateless) filter(next sip.TransportReadFilter) sip.TransportReadFilter
 }
 
 // take answers data statelessly when it qualifies and reports whether it did.
-func (s *stateless) take(data []byte, src netip.AddrPort) bool {
+// inline serves the request on the caller's goroutine instead of a worker.
+func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
 	m, ok := scanRaw(data)
 	if !ok {
 		return false
@@ -163,6 +164,10 @@ func (s *stateless) take(data []byte, src netip.AddrPort) bool {
 			s.e.m.absorbed.Inc()
 			return true
 		}
+	}
+	if inline {
+		s.e.serve(req, nil)
+		return true
 	}
 	select {
 	case s.jobs <- statelessJob{req: req}:
