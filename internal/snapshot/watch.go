@@ -40,6 +40,11 @@ type Watcher struct {
 	// Interval is the time between polls in Run. Set it before Run; 0 means
 	// DefaultInterval.
 	Interval time.Duration
+	// CompactAt is the overlay size (objects replaced since the last full
+	// build) at which a full rebuild starts in the background, so that
+	// Apply never reaches its cap and stalls the watcher for a synchronous
+	// rebuild. Set it before use; 0 means half of the cap (10,000).
+	CompactAt int
 
 	st  store.Store
 	h   *Holder
@@ -49,6 +54,9 @@ type Watcher struct {
 	build sync.Mutex // held while loading, building and swapping
 
 	applied, rebuilt atomic.Int64 // swaps by Apply, by Build
+	compacted        atomic.Int64 // swaps by a background rebuild
+	compacting       atomic.Bool  // a background rebuild is running
+	bg               context.Context
 
 	mu        sync.Mutex // guards the fields below
 	onSwap    []func(*Snapshot)
@@ -85,6 +93,9 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(iv)
 	defer t.Stop()
+	w.mu.Lock()
+	w.bg = ctx // background rebuilds end with Run
+	w.mu.Unlock()
 	for {
 		_ = w.Poll(ctx) // failures are logged and kept for LastError
 		select {
@@ -166,7 +177,59 @@ func (w *Watcher) update(ctx context.Context) error {
 	}
 	w.applied.Add(1)
 	w.swap(s, "applied", "changes", d.size(), "took", time.Since(start))
+	at := w.CompactAt
+	if at <= 0 {
+		at = maxOverlay / 2
+	}
+	if s.ov.size() >= at && w.compacting.CompareAndSwap(false, true) {
+		w.mu.Lock()
+		bg := w.bg
+		w.mu.Unlock()
+		if bg == nil {
+			bg = context.Background()
+		}
+		go w.compact(bg)
+	}
 	return nil
+}
+
+// compact rebuilds the snapshot in the background, without holding w.build
+// while it loads and builds, then brings the new snapshot up to the store's
+// revision with the changes made meanwhile and swaps it in: the overlay
+// starts empty again and Apply stays fast. A failure leaves the serving
+// snapshot alone (the next compaction, or Apply's own fallback, retries).
+func (w *Watcher) compact(ctx context.Context) {
+	defer w.compacting.Store(false)
+	start := time.Now()
+	ds, err := Load(ctx, w.st)
+	if err != nil {
+		w.log.Warn("snapshot: background rebuild: load failed", "err", err)
+		return
+	}
+	base, err := Build(ds, w.opt)
+	if err != nil {
+		w.log.Warn("snapshot: background rebuild: build failed", "revision", ds.Revision, "err", err)
+		return
+	}
+	w.build.Lock()
+	defer w.build.Unlock()
+	d, err := LoadDelta(ctx, w.st, base.Revision())
+	if err != nil {
+		w.log.Warn("snapshot: background rebuild: changes since it was read", "revision", base.Revision(), "err", err)
+		return
+	}
+	s := base
+	if d.size() > 0 || d.Revision > base.Revision() {
+		if s, err = base.Apply(d, w.opt); err != nil {
+			w.log.Warn("snapshot: background rebuild: changes since it was read", "revision", base.Revision(), "err", err)
+			return
+		}
+	}
+	if cur := w.h.Load(); cur != nil && cur.Revision() > s.Revision() {
+		return // cannot happen: the delta reads up to the store's revision
+	}
+	w.compacted.Add(1)
+	w.swap(s, "compacted", "took", time.Since(start))
 }
 
 // rebuild loads, builds and swaps; w.build is held.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -511,4 +512,59 @@ func mustLoad(t testing.TB, st store.Store) Dataset {
 		t.Fatal(err)
 	}
 	return ds
+}
+
+// TestWatcherCompactsInBackground: once the overlay reaches CompactAt, a
+// full rebuild runs in the background and, with the changes made while it
+// ran, replaces the serving snapshot: the overlay is empty again and every
+// change is still in force.
+func TestWatcherCompactsInBackground(t *testing.T) {
+	ctx := t.Context()
+	st := openSQLite(t)
+	acct := store.Account{Name: "Alpha", Channels: 10}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.CreateAccount(ctx, &acct) }); err != nil {
+		t.Fatal(err)
+	}
+	h := &Holder{}
+	w := NewWatcher(st, h, testOptions, nil)
+	w.CompactAt = 3
+	if err := w.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		u := store.SIPUser{AccountID: acct.ID, Username: fmt.Sprintf("u%d", i), Realm: "sipward", HA1MD5: md5A, Protocol: store.ProtoUDP}
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.CreateSIPUser(ctx, &u) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for (w.compacted.Load() == 0 || w.compacting.Load()) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if w.compacted.Load() == 0 {
+		t.Fatal("no background rebuild after the overlay reached CompactAt")
+	}
+	// Changes made after the compaction started are applied on top of it.
+	if err := w.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := h.Load()
+	rev, _ := st.Revision(ctx)
+	if s.Revision() != rev {
+		t.Errorf("serving revision %d, store %d", s.Revision(), rev)
+	}
+	for i := range 5 {
+		if s.User(fmt.Sprintf("u%d", i)) == nil {
+			t.Errorf("user u%d missing after the background rebuild", i)
+		}
+	}
+	if n := s.ov.size(); n >= 5 {
+		t.Errorf("overlay holds %d objects after compaction, want fewer than the 5 changed", n)
+	}
+	if w.rebuilt.Load() != 1 {
+		t.Errorf("%d synchronous rebuilds, want only the first", w.rebuilt.Load())
+	}
 }
