@@ -43,6 +43,7 @@ type Config struct {
 	FirewallRate     int           // UDP datagrams/s one untrusted source may send; 0: 200, negative: no guard
 	RingTimeout      time.Duration // how long leg B may ring before sipward gives up
 	SIPT1            time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
+	TxLinger         time.Duration // how long a finished transaction absorbs retransmissions (timers D, J, L, M)
 	RegMinExpires    time.Duration // shorter registrations get 423
 	RegMaxExpires    time.Duration // longer ones are cut to this
 	RegMaxContacts   int           // contacts per SIP user; the oldest is replaced
@@ -78,6 +79,7 @@ func Default() Config {
 		FraudBan:         time.Hour,
 		RingTimeout:      3 * time.Minute,
 		SIPT1:            500 * time.Millisecond,
+		TxLinger:         5 * time.Second,
 		RegMinExpires:    time.Minute,
 		RegMaxExpires:    2 * time.Hour,
 		RegMaxContacts:   5,
@@ -181,6 +183,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.FraudBan, "fraud-ban", "how long a source banned by fraud detection stays banned")
 	dur(&c.RingTimeout, "ring-timeout", "how long the called side may ring before sipward cancels the call")
 	dur(&c.SIPT1, "sip-t1", "SIP timer T1, the round-trip estimate that retransmissions and transaction timeouts (64×T1) scale with")
+	dur(&c.TxLinger, "tx-linger", "how long a finished SIP transaction is kept to absorb retransmissions (RFC 3261 timers D, J, L and M; Kamailio's tm wait_timer is 5s); at most 64×sip-t1, the RFC's value, which keeps about six times the memory")
 	dur(&c.RegMinExpires, "register-min-expires", "registrations asking for less get 423 Interval Too Brief")
 	dur(&c.RegMaxExpires, "register-max-expires", "registrations asking for more are cut to this")
 	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
@@ -220,6 +223,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SIPT1 < 10*time.Millisecond || c.SIPT1 > 5*time.Second {
 		return fmt.Errorf("sip-t1: %s: must be between 10ms and 5s (RFC 3261 default 500ms)", c.SIPT1)
+	}
+	if c.TxLinger < 100*time.Millisecond || c.TxLinger > time.Minute {
+		return fmt.Errorf("tx-linger: %s: must be between 100ms and 1m (it is capped at 64×sip-t1)", c.TxLinger)
 	}
 	if c.RegMinExpires < time.Second || c.RegMaxExpires < c.RegMinExpires {
 		return fmt.Errorf("register-min-expires/register-max-expires: %s/%s: want 1s ≤ min ≤ max", c.RegMinExpires, c.RegMaxExpires)
