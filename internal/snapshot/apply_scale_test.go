@@ -169,20 +169,7 @@ func BenchmarkIdentify1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, c := range []struct{ name, src, dialled string }{
-		{"host", "100.64.0.1", "4420123"},
-		{"fallback", "100.64.0.0", "4420123"},
-		{"ipv6", "2001:db8:0:9::1", "4420123"},
-		{"miss", "198.51.100.1", "4420123"},
-	} {
-		src := netip.MustParseAddr(c.src)
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				_ = s.Identify(src, "udp", c.dialled, "")
-			}
-		})
-	}
+	benchmarkIdentifyProbes(b, s)
 	b.Run("user", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -136,6 +136,13 @@ func BenchmarkIdentifyScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchmarkIdentifyProbes(b, s)
+}
+
+// benchmarkIdentifyProbes identifies, against a snapshot of bigDataset, a
+// source that is an endpoint's host, one that falls back to its /24, an
+// IPv6 one and a miss, each as a sub-benchmark.
+func benchmarkIdentifyProbes(b *testing.B, s *Snapshot) {
 	for _, c := range []struct{ name, src, dialled string }{
 		{"host", "100.64.0.1", "4420123"},
 		{"fallback", "100.64.0.0", "4420123"}, // endpoint 1 wants tech prefix "0#": falls back to the /24
