@@ -146,7 +146,7 @@ func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
 		return false // sipgo parses it again and logs (rate-limited) why it failed
 	}
 	req, ok := msg.(*sip.Request)
-	if !ok || !s.qualifies(req, src) {
+	if !ok || !s.qualifies(req) {
 		return false
 	}
 	if req.IsAck() {
@@ -185,7 +185,7 @@ func (s *stateless) unknownSource(addr netip.Addr) bool {
 }
 
 // qualifies is the check on the parsed request (scanRaw is only a sieve).
-func (s *stateless) qualifies(req *sip.Request, src netip.AddrPort) bool {
+func (s *stateless) qualifies(req *sip.Request) bool {
 	if req.CallID() == nil || req.CSeq() == nil || req.Via() == nil || req.From() == nil || req.To() == nil {
 		return false // sanity answers these through sipgo
 	}
@@ -195,9 +195,8 @@ func (s *stateless) qualifies(req *sip.Request, src netip.AddrPort) bool {
 		return hasTag && len(tag) > len(statelessTagPrefix) && tag[:len(statelessTagPrefix)] == statelessTagPrefix
 	case sip.REGISTER, sip.OPTIONS:
 		return !hasTag
-	case sip.INVITE:
-		return !hasTag && req.GetHeader("Proxy-Authorization") == nil && req.GetHeader("Authorization") == nil &&
-			s.unknownSource(src.Addr().Unmap())
+	case sip.INVITE: // the source was checked before parsing (take)
+		return !hasTag && req.GetHeader("Proxy-Authorization") == nil && req.GetHeader("Authorization") == nil
 	}
 	return false
 }
