@@ -690,8 +690,12 @@ func isSDP(m interface{ GetHeader(string) sip.Header }) bool {
 	return ct != nil && strings.HasPrefix(strings.ToLower(ct.Value()), "application/sdp")
 }
 
-// respond answers a request statelessly-simple: status and reason only.
+// respond answers a request statelessly-simple: status and reason only. An
+// ACK is never answered (and may have no transaction).
 func respond(tx sip.ServerTransaction, req *sip.Request, status int, reason string, hdrs ...sip.Header) {
+	if req.IsAck() || tx == nil {
+		return
+	}
 	res := sip.NewResponseFromRequest(req, status, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)

@@ -8,9 +8,11 @@
 //
 // sipgo is used for its transport, transaction and parser layers only, not
 // its dialog caches; everything sipgo-specific stays in this package. Over
-// UDP, challenges, REGISTER and OPTIONS are answered without a sipgo
-// transaction (stateless.go, as Kamailio's sl module); calls and in-dialog
-// requests keep sipgo's transactions, served on warm goroutines (warm.go).
+// UDP, challenges, REGISTER and OPTIONS are answered without a transaction
+// (stateless.go, as Kamailio's sl module), and every other request gets one
+// of the edge's own server transactions (servertx.go), which keep far less
+// than sipgo's; sipgo's server transactions serve TCP and TLS. Handlers run
+// on warm goroutines (warm.go). Leg B's client transactions are sipgo's.
 package edge
 
 import (
@@ -85,8 +87,9 @@ type Edge struct {
 	now       func() time.Time
 
 	udp      net.PacketConn
-	sl       *stateless // answers challenges, REGISTER and OPTIONS over UDP without a transaction
-	warm     *warmPool  // long-lived goroutines for sipgo's handlers
+	sl       *stateless  // answers challenges, REGISTER and OPTIONS over UDP without a transaction
+	stx      *udpTxLayer // the other UDP requests' server transactions (servertx.go)
+	warm     *warmPool   // long-lived goroutines for sipgo's handlers
 	tcp, tls net.Listener
 	stop     context.CancelFunc // ends the edge's own goroutines
 	wg       sync.WaitGroup
@@ -182,6 +185,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	}
 	slog := e.sipgoLogger()
 	e.sl = newStateless(e, e.udp.(*net.UDPConn))
+	e.stx = newUDPTxLayer(e.udp.(*net.UDPConn), e.serveUDP)
 	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog),
 		sip.WithTransportLayerReadFilter(e.sl.filter(e.cfg.ReadFilter))}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext),
@@ -237,7 +241,8 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	} else {
 		bindings = func() float64 { return 0 }
 	}
-	e.m, err = newMetrics(e.cfg.Registry, func() float64 { return float64(b.calls.count.Load()) }, bindings)
+	e.m, err = newMetrics(e.cfg.Registry, func() float64 { return float64(b.calls.count.Load()) }, bindings,
+		func() float64 { return float64(e.stx.count()) })
 	if err != nil {
 		return addrs, err
 	}
@@ -337,6 +342,9 @@ func (e *Edge) Close() error {
 	if e.udp != nil {
 		e.udp.Close()
 	}
+	if e.stx != nil {
+		e.stx.close()
+	}
 	if e.tcp != nil {
 		e.tcp.Close()
 	}
@@ -395,6 +403,24 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 	e.warm.run(func() { e.serve(req, tx) })
 }
 
+// serveUDP serves a request taken by the UDP server transactions: on a warm
+// worker without waiting (the caller is the UDP reader), or inline. tx is
+// nil for the ACK of a 2xx; a transaction the handler left without a final
+// answer ends when it returns.
+func (e *Edge) serveUDP(req *sip.Request, tx sip.ServerTransaction, inline bool) {
+	f := func() {
+		e.serve(req, tx)
+		if t, ok := tx.(*udpTx); ok {
+			t.handled()
+		}
+	}
+	if inline {
+		f()
+		return
+	}
+	e.warm.spawn(f)
+}
+
 // serve classifies a request, runs its chain, and answers the Result: on tx,
 // or statelessly over UDP when tx is nil (stateless.go).
 func (e *Edge) serve(req *sip.Request, tx sip.ServerTransaction) {
@@ -414,7 +440,7 @@ func (e *Edge) serve(req *sip.Request, tx sip.ServerTransaction) {
 			e.answer(r, pipeline.Reject("edge", 500, "Server Internal Error", "panic"))
 		}
 	}()
-	if tx == nil {
+	if tx == nil && !req.IsAck() {
 		e.m.stateless.Inc()
 	}
 
@@ -488,7 +514,7 @@ func (e *Edge) inDialog(r *pipeline.Request) {
 		return
 	}
 	if req.IsCancel() {
-		// sipgo matched CANCELs of pending INVITEs already; this one matched nothing.
+		// The transaction layer matched CANCELs of pending INVITEs already; this one matched nothing.
 		respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}

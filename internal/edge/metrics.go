@@ -12,7 +12,7 @@ type metrics struct {
 	absorbed      prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, active func() float64, bindings func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float64) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sipward_edge_requests_total", Help: "SIP requests handled, by method and answer class (drop, 1xx…6xx).",
@@ -39,6 +39,7 @@ func newMetrics(reg prometheus.Registerer, active func() float64, bindings func(
 	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures, m.stateless, m.absorbed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."}, active),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings", Help: "Live registrations (contacts)."}, bindings),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_udp_transactions", Help: "UDP server transactions kept (pending, or absorbing retransmissions after their answer)."}, udpTxs),
 	}
 	if reg != nil {
 		for _, c := range cs {

@@ -20,11 +20,9 @@ package edge
 //
 // Which requests qualify is decided twice: cheaply on the raw datagram in
 // sipgo's UDP reader (method, To tag, credentials, source), and then on the
-// parsed request; one that fails the second check is handed back to sipgo
-// (parsed a second time, which only happens for malformed or unusual
-// messages). Everything else (calls from known sources, requests with
-// credentials for INVITE, in-dialog requests, TCP and TLS) keeps sipgo's
-// transactions.
+// parsed request. Every other UDP request (calls from known sources, INVITEs
+// with credentials, in-dialog requests) gets one of the edge's own server
+// transactions (servertx.go); TCP and TLS keep sipgo's.
 
 import (
 	"bytes"
@@ -118,42 +116,42 @@ func (s *stateless) filter(next sip.TransportReadFilter) sip.TransportReadFilter
 	}
 }
 
-// take answers data statelessly when it qualifies and reports whether it did.
-// inline serves the request on the caller's goroutine instead of a worker.
+// take answers data statelessly when it qualifies; any other request is
+// given to the edge's UDP server transactions (servertx.go). It reports
+// whether the datagram was taken; responses, datagrams that do not parse and
+// requests without an RFC 3261 branch are left to sipgo. inline serves a new
+// request on the caller's goroutine instead of a worker.
 func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
-	m, ok := scanRaw(data)
-	if !ok {
-		return false
+	if len(data) < 8 || string(data[:4]) == "SIP/" {
+		return false // a response (sipgo's client transactions), or a keepalive
 	}
-	switch m.method {
-	case sip.ACK:
-		if !bytes.HasPrefix(m.toTag, []byte(statelessTagPrefix)) {
-			return false
+	m, ok := scanRaw(data)
+	if ok {
+		switch m.method {
+		case sip.ACK:
+			ok = bytes.HasPrefix(m.toTag, []byte(statelessTagPrefix))
+		case sip.REGISTER, sip.OPTIONS:
+			ok = m.toTag == nil
+		case sip.INVITE:
+			ok = m.toTag == nil && !m.credentials && s.unknownSource(src.Addr().Unmap())
 		}
-	case sip.REGISTER, sip.OPTIONS:
-		if m.toTag != nil {
-			return false
-		}
-	case sip.INVITE:
-		if m.toTag != nil || m.credentials || !s.unknownSource(src.Addr().Unmap()) {
-			return false
-		}
-	default:
-		return false
 	}
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		return false // sipgo parses it again and logs (rate-limited) why it failed
 	}
-	req, ok := msg.(*sip.Request)
-	if !ok || !s.qualifies(req) {
+	req, isReq := msg.(*sip.Request)
+	if !isReq {
 		return false
+	}
+	req.SetTransport("UDP")
+	req.SetSource(src.String())
+	if !ok || !s.qualifies(req) {
+		return s.e.stx.take(req, src, inline)
 	}
 	if req.IsAck() {
 		return true // the ACK of a stateless non-2xx answer: nothing to do
 	}
-	req.SetTransport("UDP")
-	req.SetSource(src.String())
 	if req.Method == sip.REGISTER && req.GetHeader("Authorization") != nil {
 		// A retransmission gets the first answer; one that arrives while the
 		// first is still being served is dropped (the answer is on its way).

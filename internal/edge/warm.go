@@ -11,6 +11,8 @@ import "sync"
 // worker keeps its grown stack from one request to the next, and sipgo's
 // goroutine only waits, on a shallow stack. Workers are made on demand (an
 // INVITE holds one until its final answer); at most maxIdle wait idle.
+// Over UDP there is no sipgo goroutine: the edge's own transactions
+// (servertx.go) spawn the handler from the UDP reader and do not wait.
 type warmPool struct {
 	mu      sync.Mutex
 	idle    []*warmWorker
@@ -22,8 +24,9 @@ type warmPool struct {
 type warmWorker struct{ in chan *warmJob } // buffered (1): a send never blocks
 
 type warmJob struct {
-	f    func()
-	done chan struct{}
+	f     func()
+	done  chan struct{}
+	async bool // spawn: nobody waits; the worker recycles the job
 }
 
 func newWarmPool(maxIdle int) *warmPool {
@@ -36,6 +39,21 @@ func newWarmPool(maxIdle int) *warmPool {
 func (p *warmPool) run(f func()) {
 	j := p.jobs.Get().(*warmJob)
 	j.f = f
+	p.give(j)
+	<-j.done
+	j.f = nil
+	p.jobs.Put(j)
+}
+
+// spawn runs f on a warm worker and returns at once. f must not panic.
+func (p *warmPool) spawn(f func()) {
+	j := p.jobs.Get().(*warmJob)
+	j.f, j.async = f, true
+	p.give(j)
+}
+
+// give hands j to an idle worker, or to a new one.
+func (p *warmPool) give(j *warmJob) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
@@ -46,9 +64,6 @@ func (p *warmPool) run(f func()) {
 		p.mu.Unlock()
 		go p.work(&warmWorker{in: make(chan *warmJob, 1)}, j)
 	}
-	<-j.done
-	j.f = nil
-	p.jobs.Put(j)
 }
 
 func (p *warmPool) work(w *warmWorker, j *warmJob) {
@@ -62,7 +77,12 @@ func (p *warmPool) work(w *warmWorker, j *warmJob) {
 			p.idle = append(p.idle, w)
 		}
 		p.mu.Unlock()
-		j.done <- struct{}{}
+		if j.async {
+			j.f, j.async = nil, false
+			p.jobs.Put(j)
+		} else {
+			j.done <- struct{}{}
+		}
 		if !keep {
 			return
 		}
