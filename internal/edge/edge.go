@@ -11,8 +11,9 @@
 // UDP, challenges, REGISTER and OPTIONS are answered without a transaction
 // (stateless.go, as Kamailio's sl module), and every other request gets one
 // of the edge's own server transactions (servertx.go), which keep far less
-// than sipgo's; sipgo's server transactions serve TCP and TLS. Handlers run
-// on warm goroutines (warm.go). Leg B's client transactions are sipgo's.
+// than sipgo's, as do the requests the edge sends over UDP (clienttx.go,
+// through sipgo's client); sipgo's transactions serve TCP and TLS. Handlers
+// run on warm goroutines (warm.go).
 package edge
 
 import (
@@ -87,9 +88,10 @@ type Edge struct {
 	now       func() time.Time
 
 	udp      net.PacketConn
-	sl       *stateless  // answers challenges, REGISTER and OPTIONS over UDP without a transaction
-	stx      *udpTxLayer // the other UDP requests' server transactions (servertx.go)
-	warm     *warmPool   // long-lived goroutines for sipgo's handlers
+	sl       *stateless      // answers challenges, REGISTER and OPTIONS over UDP without a transaction
+	stx      *udpTxLayer     // the other UDP requests' server transactions (servertx.go)
+	uct      *udpClientLayer // client transactions sent over UDP (clienttx.go)
+	warm     *warmPool       // long-lived goroutines for sipgo's handlers
 	tcp, tls net.Listener
 	stop     context.CancelFunc // ends the edge's own goroutines
 	wg       sync.WaitGroup
@@ -201,6 +203,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		return addrs, fmt.Errorf("edge: new server: %w", err)
 	}
 	e.srv = srv
+	e.uct = newUDPClientLayer(e.udp.(*net.UDPConn), ua.TransactionLayer(), ua.TransportLayer())
 
 	b := &b2bua{clients: map[string]*sipgo.Client{}, contacts: map[string]sip.Uri{}, host: ext, calls: newCallTable(),
 		log: e.log, t1: sip.T1, inviteTTL: e.cfg.InviteTimeout}
@@ -220,6 +223,9 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		cl, err := sipgo.NewClient(ua, opts...)
 		if err != nil {
 			return addrs, fmt.Errorf("edge: new %s client: %w", tr, err)
+		}
+		if tr == pipeline.UDP {
+			cl.TxRequester = e.uct
 		}
 		b.clients[tr] = cl
 		ct := sip.Uri{Scheme: "sip", User: "sipward", Host: ext, Port: pn}
@@ -242,7 +248,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		bindings = func() float64 { return 0 }
 	}
 	e.m, err = newMetrics(e.cfg.Registry, func() float64 { return float64(b.calls.count.Load()) }, bindings,
-		func() float64 { return float64(e.stx.count()) })
+		func() float64 { return float64(e.stx.count() + e.uct.count()) })
 	if err != nil {
 		return addrs, err
 	}
@@ -344,6 +350,9 @@ func (e *Edge) Close() error {
 	}
 	if e.stx != nil {
 		e.stx.close()
+	}
+	if e.uct != nil {
+		e.uct.close()
 	}
 	if e.tcp != nil {
 		e.tcp.Close()

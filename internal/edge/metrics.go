@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float
 	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures, m.stateless, m.absorbed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."}, active),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings", Help: "Live registrations (contacts)."}, bindings),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_udp_transactions", Help: "UDP server transactions kept (pending, or absorbing retransmissions after their answer)."}, udpTxs),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_udp_transactions", Help: "UDP transactions kept, server and client (pending, or absorbing retransmissions after their answer)."}, udpTxs),
 	}
 	if reg != nil {
 		for _, c := range cs {

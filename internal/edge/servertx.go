@@ -73,36 +73,21 @@ type udpTxLayer struct {
 	// serve runs a new request's handler; it is the edge's warm pool.
 	serve func(req *sip.Request, tx sip.ServerTransaction, inline bool)
 
-	mu   sync.Mutex
-	txs  map[string]*udpTx
+	txs  txTable[*udpTx]
 	bufs sync.Pool
 }
 
 func newUDPTxLayer(conn *net.UDPConn, serve func(*sip.Request, sip.ServerTransaction, bool)) *udpTxLayer {
 	return &udpTxLayer{conn: conn, serve: serve, t1: sip.T1, t2: sip.T2, t4: sip.T4,
-		linger: max(sip.Timer_J, sip.Timer_L), txs: map[string]*udpTx{},
+		linger: max(sip.Timer_J, sip.Timer_L), txs: newTxTable[*udpTx](),
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
 // count returns how many transactions are kept.
-func (l *udpTxLayer) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.txs)
-}
+func (l *udpTxLayer) count() int { return l.txs.count() }
 
-// close stops every transaction's timer (the socket is closing).
-func (l *udpTxLayer) close() {
-	l.mu.Lock()
-	txs := make([]*udpTx, 0, len(l.txs))
-	for _, tx := range l.txs {
-		txs = append(txs, tx)
-	}
-	l.mu.Unlock()
-	for _, tx := range txs {
-		tx.Terminate()
-	}
-}
+// close ends every transaction (the socket is closing).
+func (l *udpTxLayer) close() { l.txs.close() }
 
 // txKey is the RFC 3261 §17.2.3 key of req as a request of method: its top
 // Via's branch and sent-by, and the method. ok is false when the branch is
@@ -147,7 +132,7 @@ func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool) boo
 		if !ok {
 			return false
 		}
-		if tx := l.get(key); tx != nil {
+		if tx, ok := l.txs.get(key); ok {
 			if method == sip.ACK {
 				tx.ack(req)
 			} else {
@@ -164,23 +149,13 @@ func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool) boo
 	if !ok || cseq.MethodName != method {
 		return false
 	}
-	l.mu.Lock()
-	if tx := l.txs[key]; tx != nil {
-		l.mu.Unlock()
+	tx, isNew := l.txs.add(key, &udpTx{txBase: txBase{key: key}, l: l, dst: src, invite: method == sip.INVITE, req: req})
+	if !isNew {
 		tx.retransmitted()
 		return true
 	}
-	tx := &udpTx{l: l, key: key, dst: src, invite: method == sip.INVITE, req: req}
-	l.txs[key] = tx
-	l.mu.Unlock()
 	l.serve(req, tx, inline)
 	return true
-}
-
-func (l *udpTxLayer) get(key string) *udpTx {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.txs[key]
 }
 
 // cancel answers a CANCEL that matched the pending INVITE tx: 200 to the
@@ -212,36 +187,22 @@ func (l *udpTxLayer) write(res *sip.Response, dst netip.AddrPort) {
 	l.bufs.Put(buf)
 }
 
-func (l *udpTxLayer) remove(tx *udpTx) {
-	l.mu.Lock()
-	if l.txs[tx.key] == tx {
-		delete(l.txs, tx.key)
-	}
-	l.mu.Unlock()
-}
-
 // udpTx is one server transaction over UDP; it implements
 // sip.ServerTransaction for the handlers.
 type udpTx struct {
+	txBase
 	l      *udpTxLayer
-	key    string
 	dst    netip.AddrPort
 	invite bool
 
-	mu        sync.Mutex
 	state     txState
 	req       *sip.Request // until the final answer (the 487 on CANCEL is built from it)
 	last      []byte       // the last response sent, for retransmissions; nil after a 2xx to an INVITE
 	cancelled bool
-	timer     *time.Timer
-	due       time.Time     // when the armed timer is meant to fire; an earlier firing is stale
 	interval  time.Duration // Timer G's
 	deadline  time.Time     // Timer H's
-	done      chan struct{}
 	acks      chan *sip.Request
 	onCancel  []sip.FnTxCancel
-	onTerm    []sip.FnTxTerminate
-	err       error
 }
 
 var _ sip.ServerTransaction = (*udpTx)(nil)
@@ -269,7 +230,7 @@ func (tx *udpTx) Respond(res *sip.Response) error {
 	case tx.invite && res.IsSuccess():
 		if tx.state == txProceeding {
 			tx.state, tx.req, tx.last = txAccepted, nil, nil
-			tx.arm(now, tx.l.linger)
+			tx.arm(now, tx.l.linger, tx.fire)
 		} else if tx.state != txAccepted {
 			return nil
 		}
@@ -281,23 +242,13 @@ func (tx *udpTx) Respond(res *sip.Response) error {
 		tx.last = append(tx.last[:0], buf.Bytes()...)
 		if tx.invite {
 			tx.interval, tx.deadline = tx.l.t1, now.Add(64*tx.l.t1)
-			tx.arm(now, tx.interval)
+			tx.arm(now, tx.interval, tx.fire)
 		} else {
-			tx.arm(now, tx.l.linger)
+			tx.arm(now, tx.l.linger, tx.fire)
 		}
 	}
 	_, err := tx.l.conn.WriteToUDPAddrPort(buf.Bytes(), tx.dst)
 	return err
-}
-
-// arm sets the transaction's one timer to fire d after now. Locked.
-func (tx *udpTx) arm(now time.Time, d time.Duration) {
-	tx.due = now.Add(d)
-	if tx.timer == nil {
-		tx.timer = time.AfterFunc(d, tx.fire)
-	} else {
-		tx.timer.Reset(d)
-	}
 }
 
 // fire is the timer: Timer G (retransmit the non-2xx final) and H (give up
@@ -305,7 +256,7 @@ func (tx *udpTx) arm(now time.Time, d time.Duration) {
 func (tx *udpTx) fire() {
 	now := time.Now()
 	tx.mu.Lock()
-	if now.Before(tx.due) || tx.state == txTerminated || tx.state == txProceeding {
+	if tx.early(now) || tx.state == txTerminated || tx.state == txProceeding {
 		tx.mu.Unlock() // stale: re-armed since, or ended
 		return
 	}
@@ -313,7 +264,7 @@ func (tx *udpTx) fire() {
 		if now.Before(tx.deadline) {
 			_, _ = tx.l.conn.WriteToUDPAddrPort(tx.last, tx.dst)
 			tx.interval = min(2*tx.interval, tx.l.t2)
-			tx.arm(now, min(tx.interval, tx.deadline.Sub(now)))
+			tx.arm(now, min(tx.interval, tx.deadline.Sub(now)), tx.fire)
 			tx.mu.Unlock()
 			return
 		}
@@ -339,7 +290,7 @@ func (tx *udpTx) ack(req *sip.Request) {
 	switch tx.state {
 	case txCompleted: // the ACK of our non-2xx: stop retransmitting, absorb its retransmissions for T4
 		tx.state, tx.last = txConfirmed, nil
-		tx.arm(time.Now(), tx.l.t4)
+		tx.arm(time.Now(), tx.l.t4, tx.fire)
 	case txAccepted: // an ACK of the 2xx that reused the INVITE's branch
 	default:
 		return
@@ -369,23 +320,11 @@ func (tx *udpTx) terminateLocked() {
 		tx.mu.Unlock()
 		return
 	}
-	tx.state, tx.req, tx.last = txTerminated, nil, nil
-	if tx.timer != nil {
-		tx.timer.Stop()
-	}
-	if tx.err == nil {
-		tx.err = sip.ErrTransactionTerminated
-	}
-	if tx.done != nil {
-		close(tx.done)
-	}
-	fns, err := tx.onTerm, tx.err
-	tx.onTerm, tx.onCancel = nil, nil
+	tx.state, tx.req, tx.last, tx.onCancel = txTerminated, nil, nil, nil
+	tell := tx.end()
 	tx.mu.Unlock()
-	tx.l.remove(tx)
-	for _, f := range fns {
-		f(tx.key, err)
-	}
+	tx.l.txs.remove(tx.key, tx)
+	tell()
 }
 
 // Terminate ends the transaction now.
@@ -394,32 +333,8 @@ func (tx *udpTx) Terminate() {
 	tx.terminateLocked()
 }
 
-// OnTerminate registers f for the end of the transaction; false when it has
-// ended already.
-func (tx *udpTx) OnTerminate(f sip.FnTxTerminate) bool {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if tx.state == txTerminated {
-		return false
-	}
-	tx.onTerm = append(tx.onTerm, f)
-	return true
-}
-
-// Done is closed when the transaction ends.
-func (tx *udpTx) Done() <-chan struct{} {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if tx.done == nil {
-		if tx.state == txTerminated {
-			return closedChan
-		}
-		tx.done = make(chan struct{})
-	}
-	return tx.done
-}
-
-// Err says why the transaction ended (nil while it has not).
+// Err says why the transaction ended (nil while it has not; cancelled
+// once a CANCEL matched it).
 func (tx *udpTx) Err() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()

@@ -122,8 +122,11 @@ func (s *stateless) filter(next sip.TransportReadFilter) sip.TransportReadFilter
 // requests without an RFC 3261 branch are left to sipgo. inline serves a new
 // request on the caller's goroutine instead of a worker.
 func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
-	if len(data) < 8 || string(data[:4]) == "SIP/" {
-		return false // a response (sipgo's client transactions), or a keepalive
+	if len(data) < 8 {
+		return false // a keepalive (CRLF), or nothing sipgo could parse either
+	}
+	if string(data[:4]) == "SIP/" {
+		return s.takeResponse(data, src)
 	}
 	m, ok := scanRaw(data)
 	if ok {
@@ -173,6 +176,22 @@ func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
 		s.e.serve(req, nil)
 	}
 	return true
+}
+
+// takeResponse gives a response to the edge's UDP client transaction it
+// answers (clienttx.go); one that matches none is left to sipgo's.
+func (s *stateless) takeResponse(data []byte, src netip.AddrPort) bool {
+	msg, err := s.parser.ParseSIP(data)
+	if err != nil {
+		return false
+	}
+	res, ok := msg.(*sip.Response)
+	if !ok {
+		return false
+	}
+	res.SetTransport("UDP")
+	res.SetSource(src.String())
+	return s.e.uct.take(res)
 }
 
 // unknownSource reports whether an INVITE from addr can only be challenged
