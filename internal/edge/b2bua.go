@@ -523,7 +523,7 @@ func (b *b2bua) hangupB(c *call) {
 		return
 	}
 	bye := b.inDialogB(c, sip.BYE, nil)
-	go b.fire(cl, bye)
+	b.fire(cl, bye)
 }
 
 func (b *b2bua) hangupA(c *call) {
@@ -532,16 +532,51 @@ func (b *b2bua) hangupA(c *call) {
 		return
 	}
 	bye := b.inDialogA(c, sip.BYE, nil)
-	go b.fire(cl, bye)
+	b.fire(cl, bye)
 }
 
-// fire sends a request as a transaction and waits for its final answer in
-// the background (BYE teardown: the answer changes nothing).
+// fire sends a request whose answer changes nothing (BYE teardown). Over
+// UDP the transaction is one of ours and runs to its end by itself
+// (clienttx.go); otherwise sipgo's is sent and waited for in the background
+// (a TCP or TLS send may have to connect first).
 func (b *b2bua) fire(cl *sipgo.Client, req *sip.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), 64*b.t1)
-	defer cancel()
-	if _, err := cl.Do(ctx, req); err != nil {
-		b.log.Debug("edge: in-dialog request got no answer", "method", req.Method, "err", err)
+	if strings.EqualFold(req.Transport(), "UDP") {
+		tx, err := cl.TransactionRequest(context.Background(), req)
+		if err != nil {
+			b.log.Debug("edge: send in-dialog request failed", "method", req.Method, "err", err)
+			return
+		}
+		if _, ours := tx.(*udpClientTx); !ours { // a host-name destination: sipgo's
+			go b.await(tx, req)
+		}
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 64*b.t1)
+		defer cancel()
+		if _, err := cl.Do(ctx, req); err != nil {
+			b.log.Debug("edge: in-dialog request got no answer", "method", req.Method, "err", err)
+		}
+	}()
+}
+
+// await waits for the final answer of sipgo's transaction tx, then ends it.
+func (b *b2bua) await(tx sip.ClientTransaction, req *sip.Request) {
+	defer tx.Terminate()
+	t := time.NewTimer(64 * b.t1)
+	defer t.Stop()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if !res.IsProvisional() {
+				return
+			}
+		case <-tx.Done():
+			b.log.Debug("edge: in-dialog request got no answer", "method", req.Method, "err", tx.Err())
+			return
+		case <-t.C:
+			return
+		}
 	}
 }
 
