@@ -401,7 +401,14 @@ func (b *b2bua) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, btx sip.
 	b.metrics.callsAnswered.Inc()
 	// RFC 6026: we retransmit our 2xx on unreliable transports until A's ACK.
 	if c.aTrans == pipeline.UDP {
-		go b.retransmit2xx(c, r.Tx, body)
+		if tx, ours := r.Tx.(*udpTx); ours {
+			tx.retransmit2xx(func() bool { return isClosed(c.aAcked) || c.ended.Load() }, func() {
+				b.log.Debug("edge: no ACK from leg A, ending the call", "call", c.id)
+				b.end(c, true, false, "no ACK")
+			})
+		} else {
+			go b.retransmit2xx(c, r.Tx, body)
+		}
 	}
 	return 200
 }

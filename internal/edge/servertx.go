@@ -23,8 +23,9 @@ package edge
 //     T2) until its ACK, for at most 64·T1 (Timer H); the ACK ends the
 //     transaction T4 later (Timer I, absorbing the ACK's retransmissions);
 //   - after an INVITE's 2xx the transaction absorbs retransmitted INVITEs and
-//     passes an ACK that shares its branch to Acks(), for tx-linger (Timer L;
-//     the 2xx itself is retransmitted by the B2BUA until leg A's ACK);
+//     passes an ACK that shares its branch to Acks(), for tx-linger (Timer L),
+//     and, when the B2BUA asks (retransmit2xx), resends the 2xx until leg A's
+//     ACK, for up to 64·T1;
 //   - a non-INVITE request's transaction ends tx-linger after its final
 //     answer (Timer J);
 //   - a CANCEL that matches a pending INVITE is answered 200, the INVITE 487,
@@ -203,6 +204,11 @@ type udpTx struct {
 	deadline  time.Time     // Timer H's
 	acks      chan *sip.Request
 	onCancel  []sip.FnTxCancel
+	// The 2xx's retransmission until leg A's ACK (retransmit2xx).
+	acked     func() bool // whether the ACK came (it has a branch of its own: the B2BUA sees it)
+	ackedHere bool        // an ACK that reused the INVITE's branch came here
+	giveUp    func()      // no ACK in 64·T1
+	lingerEnd time.Time   // Timer L, while the 2xx is being retransmitted
 }
 
 var _ sip.ServerTransaction = (*udpTx)(nil)
@@ -229,7 +235,8 @@ func (tx *udpTx) Respond(res *sip.Response) error {
 		tx.last = append(tx.last[:0], buf.Bytes()...)
 	case tx.invite && res.IsSuccess():
 		if tx.state == txProceeding {
-			tx.state, tx.req, tx.last = txAccepted, nil, nil
+			tx.state, tx.req = txAccepted, nil
+			tx.last = append(tx.last[:0], buf.Bytes()...) // for retransmit2xx
 			tx.arm(now, tx.l.linger, tx.fire)
 		} else if tx.state != txAccepted {
 			return nil
@@ -260,6 +267,10 @@ func (tx *udpTx) fire() {
 		tx.mu.Unlock() // stale: re-armed since, or ended
 		return
 	}
+	if tx.state == txAccepted && tx.giveUp != nil {
+		tx.fire2xx(now)
+		return
+	}
 	if tx.state == txCompleted && tx.invite {
 		if now.Before(tx.deadline) {
 			_, _ = tx.l.conn.WriteToUDPAddrPort(tx.last, tx.dst)
@@ -271,6 +282,46 @@ func (tx *udpTx) fire() {
 		tx.err = sip.ErrTransactionTimeout // Timer H: the ACK never came
 	}
 	tx.terminateLocked()
+}
+
+// retransmit2xx resends the 2xx just sent (RFC 6026 leaves it to the TU;
+// UDP only), T1 doubling up to T2, until acked reports leg A's ACK (or one
+// reusing the INVITE's branch came here); after 64·T1 without one it calls
+// giveUp. One timer, no goroutine: acked is asked at each firing.
+func (tx *udpTx) retransmit2xx(acked func() bool, giveUp func()) {
+	now := time.Now()
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.state != txAccepted || len(tx.last) == 0 {
+		return
+	}
+	tx.acked, tx.giveUp = acked, giveUp
+	tx.interval, tx.deadline, tx.lingerEnd = tx.l.t1, now.Add(64*tx.l.t1), now.Add(tx.l.linger)
+	tx.arm(now, tx.interval, tx.fire)
+}
+
+// fire2xx is fire in Accepted while the 2xx is retransmitted. It unlocks
+// tx.mu.
+func (tx *udpTx) fire2xx(now time.Time) {
+	switch {
+	case tx.ackedHere || tx.acked():
+		tx.acked, tx.giveUp, tx.last = nil, nil, nil
+		if now.Before(tx.lingerEnd) {
+			tx.arm(now, tx.lingerEnd.Sub(now), tx.fire)
+			tx.mu.Unlock()
+			return
+		}
+		tx.terminateLocked()
+	case !now.Before(tx.deadline):
+		giveUp := tx.giveUp
+		tx.terminateLocked()
+		giveUp()
+	default:
+		_, _ = tx.l.conn.WriteToUDPAddrPort(tx.last, tx.dst)
+		tx.interval = min(2*tx.interval, tx.l.t2)
+		tx.arm(now, min(tx.interval, tx.deadline.Sub(now)), tx.fire)
+		tx.mu.Unlock()
+	}
 }
 
 // retransmitted answers a retransmission of the request with the last
@@ -292,6 +343,7 @@ func (tx *udpTx) ack(req *sip.Request) {
 		tx.state, tx.last = txConfirmed, nil
 		tx.arm(time.Now(), tx.l.t4, tx.fire)
 	case txAccepted: // an ACK of the 2xx that reused the INVITE's branch
+		tx.ackedHere = true
 	default:
 		return
 	}
@@ -320,7 +372,7 @@ func (tx *udpTx) terminateLocked() {
 		tx.mu.Unlock()
 		return
 	}
-	tx.state, tx.req, tx.last, tx.onCancel = txTerminated, nil, nil, nil
+	tx.state, tx.req, tx.last, tx.onCancel, tx.acked, tx.giveUp = txTerminated, nil, nil, nil, nil, nil
 	tell := tx.end()
 	tx.mu.Unlock()
 	tx.l.txs.remove(tx.key, tx)

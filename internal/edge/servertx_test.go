@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -354,5 +355,43 @@ func TestUDPTxUnansweredAndForeign(t *testing.T) {
 	waitFor(t, "the mismatched CSeq to be left", func() bool { return r.servedN() == 4 })
 	if s := r.lastServed(); s.tx != nil {
 		t.Fatal("a request whose CSeq names another method got a transaction")
+	}
+}
+
+// retransmit2xx resends the 2xx until the ACK is reported, and gives up
+// after 64·T1 without one.
+func TestUDPTxRetransmit2xx(t *testing.T) {
+	txs := make(chan *udpTx, 2)
+	r := newTxRig(t, func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		txs <- tx.(*udpTx)
+	})
+	var acked, gaveUp atomic.Bool
+	r.send("INVITE", "z9hG4bK-r2xx1", "")
+	ok := r.expect("200")
+	(<-txs).retransmit2xx(acked.Load, func() { gaveUp.Store(true) })
+	if again := r.expect("200"); again != ok { // T1 later
+		t.Fatalf("the retransmitted 2xx differs:\n%q", again)
+	}
+	r.expect("200")
+	acked.Store(true)
+	for r.recv(100*time.Millisecond) != "" { // one may have crossed the ACK
+	}
+	r.expectNothing(200 * time.Millisecond)
+	waitFor(t, "the transaction to end after tx-linger", func() bool { return r.l.count() == 0 })
+	if gaveUp.Load() {
+		t.Fatal("gave up on an ACKed 2xx")
+	}
+
+	r.send("INVITE", "z9hG4bK-r2xx2", "")
+	r.expect("200")
+	(<-txs).retransmit2xx(func() bool { return false }, func() { gaveUp.Store(true) })
+	n := 0
+	for r.recv(500*time.Millisecond) != "" {
+		n++
+	}
+	// 64·T1 = 1.28 s at T1 20 ms doubling to T2 80 ms: about 16 resends.
+	if n < 8 || n > 20 || !gaveUp.Load() {
+		t.Fatalf("without an ACK: %d resends, gave up %v; want about 16 and true", n, gaveUp.Load())
 	}
 }
