@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gaissmai/bart"
+
 	"github.com/sipward/sipward/internal/rewrite"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -167,6 +169,8 @@ func (s *Snapshot) Apply(d Delta, opt Options) (*Snapshot, error) {
 	switch size := n.ov.size(); {
 	case size > maxOverlay:
 		return nil, rebuild("%d objects replaced: more than %d", size, maxOverlay)
+	case n.moved != nil && n.moved.Size() > maxOverlay:
+		return nil, rebuild("%d sends prefixes changed: more than %d", n.moved.Size(), maxOverlay)
 	case size == 0:
 		n.ov = nil
 	}
@@ -598,31 +602,50 @@ func (a *applier) receives(id int64, na *Account) {
 }
 
 // sends replaces the CIDR table entry of each prefix whose endpoints changed:
-// a new slice (copy on write) in a new table that shares the rest.
+// a new slice (copy on write) in a new table that shares the rest. Each
+// prefix that can hold others (not a single address) is also entered in
+// moved, with its new entry: the links of the entries under it may now be
+// stale, which Identify tells by it.
 func (a *applier) sends() {
-	t := a.old.sends
+	t, moved, movedMin := a.old.sends, a.old.moved, a.old.movedMin
 	for _, p := range slices.SortedFunc(maps.Keys(a.adds), comparePrefixes) {
 		old, _ := a.old.sends.Get(p)
-		eps := make([]Endpoint, 0, len(old)+len(a.adds[p]))
-		for _, e := range old {
+		eps := make([]Endpoint, 0, len(old.eps)+len(a.adds[p]))
+		for _, e := range old.eps {
 			if !a.gone[e.ID] {
 				eps = append(eps, e)
 			}
 		}
 		eps = append(eps, a.adds[p]...)
+		var l level // no endpoints: removed
 		if len(eps) == 0 {
 			t = t.DeletePersist(p)
-			continue
-		}
-		slices.SortFunc(eps, func(x, y Endpoint) int { return cmp.Compare(x.ID, y.ID) })
-		t = t.InsertPersist(p, eps)
-		for k := range eps {
-			if a.placed[eps[k].ID] {
-				a.n.ov.eps[eps[k].ID] = &eps[k]
+		} else {
+			slices.SortFunc(eps, func(x, y Endpoint) int { return cmp.Compare(x.ID, y.ID) })
+			l.eps = eps
+			if p.Bits() > 0 {
+				if up, ok := t.LookupPrefix(netip.PrefixFrom(p.Addr(), p.Bits()-1)); ok {
+					l.up = &up
+				}
+			}
+			t = t.InsertPersist(p, l)
+			for k := range eps {
+				if a.placed[eps[k].ID] {
+					a.n.ov.eps[eps[k].ID] = &eps[k]
+				}
 			}
 		}
+		if p.IsSingleIP() {
+			continue
+		}
+		if moved == nil {
+			moved, movedMin = new(bart.Table[level]), [2]uint8{255, 255}
+		}
+		moved = moved.InsertPersist(p, l)
+		fam := count(p.Addr().Is6())
+		movedMin[fam] = min(movedMin[fam], uint8(p.Bits()))
 	}
-	a.n.sends = t
+	a.n.sends, a.n.moved, a.n.movedMin = t, moved, movedMin
 }
 
 func comparePrefixes(x, y netip.Prefix) int {

@@ -218,8 +218,29 @@ func compareSnapshots(t testing.TB, where string, got, want *Snapshot, ids int64
 }
 
 // consistent checks that every pointer in s leads to the current version of
-// what it names: the object the lookup by ID returns.
+// what it names: the object the lookup by ID returns, and the CIDR table
+// entry that Identify falls back to, the one a lookup finds.
 func consistent(s *Snapshot, ids int64) error {
+	for p, l := range s.sends.All() {
+		if len(l.eps) == 0 || l.eps[0].Prefix != p {
+			return fmt.Errorf("table entry %v holds %d endpoints of another prefix", p, len(l.eps))
+		}
+		var want level
+		var wantOK bool
+		if p.Bits() > 0 {
+			want, wantOK = s.sends.LookupPrefix(netip.PrefixFrom(p.Addr(), p.Bits()-1))
+		}
+		got, ok := s.enclosing(&l)
+		if ok != wantOK || ok && (&got.eps[0] != &want.eps[0] || len(got.eps) != len(want.eps)) {
+			prefix := func(l level, ok bool) string {
+				if !ok {
+					return "none"
+				}
+				return fmt.Sprintf("%v (%d endpoints at %p)", l.eps[0].Prefix, len(l.eps), &l.eps[0])
+			}
+			return fmt.Errorf("table entry %v: enclosing entry %s, want %s", p, prefix(got, ok), prefix(want, wantOK))
+		}
+	}
 	for id := range ids {
 		if a := s.Account(id); a != nil {
 			for k := range a.Receives {

@@ -71,7 +71,7 @@ func Build(ds Dataset, opt Options) (*Snapshot, error) {
 	b := &builder{
 		ds: &ds,
 		s: &Snapshot{rev: ds.Revision, realm: opt.Realm, coreAddrs: slices.Clone(opt.CoreAddrs),
-			deps: &deps{}, sends: &bart.Table[[]Endpoint]{}},
+			deps: &deps{}, sends: &bart.Table[level]{}},
 		strs: make(map[string]string),
 	}
 	b.core(opt.CoreAddrs)
@@ -452,17 +452,9 @@ func (b *builder) endpoints() {
 	b.s.epIdx = newIDIndex(len(eps), func(i int) int64 { return eps[i].ID },
 		func(_, i int) { b.failf("ip endpoint %d: listed twice", eps[i].ID) })
 
-	// One table entry per distinct prefix: the run of endpoints with it.
 	sends := eps[:nSends]
+	b.sendsTable(sends)
 	acctOf := make([]int32, len(sends))
-	for lo := 0; lo < len(sends); {
-		hi := lo + 1
-		for hi < len(sends) && sends[hi].Prefix == sends[lo].Prefix {
-			hi++
-		}
-		b.s.sends.Insert(sends[lo].Prefix, sends[lo:hi:hi])
-		lo = hi
-	}
 	for i := range sends {
 		acctOf[i] = -1
 		if sends[i].Account != nil {
@@ -470,6 +462,61 @@ func (b *builder) endpoints() {
 		}
 	}
 	b.s.deps.acctSends, b.s.deps.acctSendsAt = bucket(acctOf, len(b.s.accounts))
+}
+
+// sendsTable fills the CIDR table from the sends endpoints, sorted by prefix:
+// one entry per distinct prefix, the run of endpoints with it, linked to the
+// entry of the next enclosing prefix. Sorted by address then length, the
+// prefixes of a family come in depth-first order, so a stack of the prefixes
+// that enclose the current one finds each one's without a lookup.
+func (b *builder) sendsTable(sends []Endpoint) {
+	var start []int32 // the first endpoint of each distinct prefix
+	for i := range sends {
+		if i == 0 || sends[i].Prefix != sends[i-1].Prefix {
+			start = append(start, int32(i))
+		}
+	}
+	start = append(start, int32(len(sends)))
+	n := len(start) - 1
+	prefix := func(r int32) netip.Prefix { return sends[start[r]].Prefix }
+
+	// up[r]: the run of the next enclosing prefix of run r's, or -1.
+	up := make([]int32, n)
+	var stacks [2][]int32 // IPv4, IPv6
+	for r := range int32(n) {
+		p := prefix(r)
+		st := &stacks[count(p.Addr().Is6())]
+		for len(*st) > 0 && !prefix((*st)[len(*st)-1]).Contains(p.Addr()) {
+			*st = (*st)[:len(*st)-1]
+		}
+		up[r] = -1
+		if len(*st) > 0 {
+			up[r] = (*st)[len(*st)-1]
+		}
+		*st = append(*st, r)
+	}
+
+	// The entries that enclose others are also kept apart, for the links
+	// (the table holds copies).
+	at := make([]int32, n) // position+1 in outer; 0: encloses none
+	nOuter := int32(0)
+	for _, u := range up {
+		if u >= 0 && at[u] == 0 {
+			nOuter++
+			at[u] = nOuter
+		}
+	}
+	outer := make([]level, nOuter)
+	for r := range int32(n) {
+		l := level{eps: sends[start[r]:start[r+1]:start[r+1]]}
+		if u := up[r]; u >= 0 {
+			l.up = &outer[at[u]-1]
+		}
+		if at[r] > 0 {
+			outer[at[r]-1] = l
+		}
+		b.s.sends.Insert(prefix(r), l)
+	}
 }
 
 // parseEndpoint parses an endpoint's address and checks its direction: a

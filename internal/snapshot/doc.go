@@ -39,11 +39,12 @@
 // A snapshot is a base, compiled by Build, and an overlay: maps from ID,
 // username and DID number to the objects Apply replaced since (nil: deleted),
 // which lookups consult first when there is one. Apply copies the overlay's
-// maps (copy on write), so its cost grows with the overlay. The CIDR table
-// is replaced with bart's persistent insert and delete, which copy only the
-// path to the prefixes that changed. Accounts, users and endpoints point at
-// each other, so replacing an account replaces everything that points at it:
-// its users and sends endpoints (found through an index built with the
+// maps (copy on write), so its cost grows with the overlay. The CIDR table is
+// replaced with bart's persistent insert and delete, which copy only the path
+// to the prefixes that changed; each changed prefix that is not a single
+// address is also noted (see Memory layout). Accounts, users and endpoints
+// point at each other, so replacing an account replaces everything that points
+// at it: its users and sends endpoints (found through an index built with the
 // base), its receives endpoints and DIDs (held in the Account), and so does
 // changing a SIP user that a DID routes to (the DID points at the user, and
 // the account holds the DID). A change of the firewall bans rebuilds the ban
@@ -52,16 +53,17 @@
 // The Watcher falls back to a full Load and Build, which starts a new base
 // with an empty overlay, when: there is no snapshot yet; the change log no
 // longer reaches back (pruned, or older than the log); more than maxOverlay
-// (20,000) objects changed, or the overlay would grow past it; a change
-// touches a username that several users hold (Build's rule decides who
-// keeps it, see Realm below) or gives one to a second user; the node's
-// Options changed. Each swap is logged at Debug, applied or rebuilt, with the
-// time taken.
+// (20,000) objects changed, or the overlay would grow past it, or more than
+// maxOverlay sends prefixes other than single addresses changed since the
+// base; a change touches a username that several users hold (Build's rule
+// decides who keeps it, see Realm below) or gives one to a second user; the
+// node's Options changed. Each swap is logged at Debug, applied or rebuilt,
+// with the time taken.
 //
 // At the scale target (1,000,000 SIP users and 1,000,000 CIDR endpoints in
 // SQLite, on two cores) a change takes 0.2 to 0.4 ms from commit to serving,
 // where a full rebuild takes about 22 s (BenchmarkApplyOneChange1M); Build
-// alone takes 1.5 to 3 s and keeps about 630 MB (BenchmarkBuild1M). While a
+// alone takes 1.5 to 3 s and keeps about 640 MB (BenchmarkBuild1M). While a
 // rebuild runs, the old snapshot, the Dataset being compiled and the new
 // snapshot are all live, so peak heap during one is about two snapshots plus
 // one Dataset.
@@ -74,9 +76,14 @@
 // DIDs in one slice grouped by account. An Account's Receives and DIDs are
 // sub-slices of those. Lookups by ID go through a dense position table (a map
 // when IDs are sparse). The CIDR table maps each distinct sends prefix to
-// the slice of its endpoints (in the base, a sub-slice of the big one), so an
-// identification is one table lookup and, when no endpoint at a level
-// survives, one lookup of the next enclosing prefix, with no allocation.
+// the slice of its endpoints (in the base, a sub-slice of the big one) and a
+// link to the entry of the next enclosing prefix, so an identification is
+// one table lookup and, when no endpoint at a level survives, a step up that
+// link, with no allocation. Apply does not relink the entries under a prefix
+// it changes (a /8 may hold a million): it notes the prefix, with its new
+// entry, in a small table of its own that a step up consults when a noted
+// prefix may hold the level's. Under a noted prefix the step takes the noted
+// entry, or, when that prefix was removed, looks the enclosing prefix up.
 // Small repeated strings (tech prefixes, realms, forced From, CLI patterns)
 // are interned; limits are int32; protocols, directions and NAT ping modes are
 // one byte; a restricted codec set is a bitset.

@@ -74,23 +74,46 @@ func (s *Snapshot) Identify(src netip.Addr, transport, dialled, cli string) Matc
 	if s.core.Contains(src) {
 		return Match{Kind: Core, Dialled: dialled}
 	}
-	eps, ok := s.sends.Lookup(src)
+	l, ok := s.sends.Lookup(src)
 	for ok {
-		if m, done := identifyLevel(eps, dialled, cli); done {
+		if m, done := identifyLevel(l.eps, dialled, cli); done {
 			if m.Kind == Matched && !m.Endpoint.Protocol.Accepts(transport) {
 				m.Kind = WrongTransport
 			}
 			return m
 		}
-		// The next enclosing prefix: the longest one that holds this
-		// level's prefix without its last bit.
-		p := eps[0].Prefix
-		if p.Bits() == 0 {
-			break
-		}
-		eps, ok = s.sends.LookupPrefix(netip.PrefixFrom(p.Addr(), p.Bits()-1))
+		l, ok = s.enclosing(&l)
 	}
 	return Match{Kind: Unmatched, Dialled: dialled}
+}
+
+// enclosing returns the table entry of the next enclosing prefix of l's: the
+// longest prefix that holds l's without its last bit. That is l.up, unless
+// Apply has changed such a prefix as long as l.up's or longer (moved holds
+// every change since the base, so every one since l was made): then it is
+// the longest one changed, as moved holds it now, or, when that one was
+// removed, the one a lookup finds.
+func (s *Snapshot) enclosing(l *level) (level, bool) {
+	p := l.eps[0].Prefix
+	if p.Bits() == 0 {
+		return level{}, false
+	}
+	q := netip.PrefixFrom(p.Addr(), p.Bits()-1)
+	if s.moved != nil && q.Bits() >= int(s.movedMin[count(q.Addr().Is6())]) {
+		c, ok := s.moved.LookupPrefix(q)
+		switch {
+		case !ok || l.up != nil && len(c.eps) > 0 && c.eps[0].Prefix.Bits() < l.up.eps[0].Prefix.Bits():
+			// None changed, or only shorter ones than l.up's.
+		case len(c.eps) == 0:
+			return s.sends.LookupPrefix(q)
+		default:
+			return c, true
+		}
+	}
+	if l.up == nil {
+		return level{}, false
+	}
+	return *l.up, true
 }
 
 // identifyLevel applies steps 3 and 4 to the endpoints of one prefix. done is

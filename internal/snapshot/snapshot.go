@@ -38,13 +38,28 @@ type Snapshot struct {
 	deps     *deps // what Apply looks up in the base
 
 	// Replaced, copy on write, by Apply.
-	sends   *bart.Table[[]Endpoint] // sends prefix → its endpoints, by ID
+	sends   *bart.Table[level] // sends prefix → its endpoints, by ID, and the enclosing prefix's
 	core    *bart.Lite
 	bans    *bart.Table[int64] // prefix → expiry (UnixNano), covering supernets folded in
 	numBans int
 	ov      *overlay // objects replaced since the base; nil: none
+	// moved maps each sends prefix whose entry Apply replaced, added or
+	// removed since the base to its entry now (no endpoints: removed); nil:
+	// none. movedMin is the length of the shortest, IPv4 then IPv6.
+	moved    *bart.Table[level]
+	movedMin [2]uint8
 
 	nAccounts, nEndpoints, nUsers, nDIDs int
+}
+
+// level is the CIDR table's entry for one sends prefix.
+type level struct {
+	eps []Endpoint // by ID; never empty
+	// up is the entry of the next enclosing prefix (the longest prefix that
+	// holds this one without its last bit) as it was when the entry was
+	// made; nil: none. Apply may have changed it since (see
+	// Snapshot.enclosing).
+	up *level
 }
 
 // Revision returns the store revision the snapshot was built from.
