@@ -207,10 +207,11 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if cfg.SIPT1 != sip.T1 { // sipgo's timers are process-wide
 		sip.SetTimers(cfg.SIPT1, 4*time.Second, 5*time.Second)
 	}
-	// Finished transactions are kept tx-linger, not 64×T1: sipgo keeps each
-	// with its parsed messages, three per call, and at 32 s they were most
-	// of the live heap (~1 GB at 2,000 calls/s) and so of the collector's
-	// pauses. A retransmission later than that (a peer that heard none of
+	// Finished transactions are kept tx-linger, not 64×T1: sipgo's (TCP,
+	// TLS) keep their parsed messages, and at 32 s they were most of the live
+	// heap (~1 GB at 2,000 calls/s) and so of the collector's pauses; the
+	// edge's own over UDP read the same timers (they keep only the answer's
+	// bytes). A retransmission later than that (a peer that heard none of
 	// our answers for that long) is served as a new request: a BYE gets 481.
 	linger := min(cfg.TxLinger, 64*cfg.SIPT1)
 	if sip.Timer_J != linger || sip.Timer_L != linger || sip.Timer_M != linger || sip.Timer_D != linger {
