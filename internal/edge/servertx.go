@@ -33,8 +33,8 @@ package edge
 //     ACK of a 2xx (a new branch), go to the handler like any request (the
 //     ACK without a transaction: nothing answers an ACK).
 //
-// A request whose top Via has no RFC 3261 branch (z9hG4bK…) is left to sipgo,
-// which matches such requests the RFC 2543 way.
+// A request whose top Via has no RFC 3261 branch (z9hG4bK…) is matched the
+// RFC 2543 way (txKey).
 
 import (
 	"bytes"
@@ -91,15 +91,13 @@ func (l *udpTxLayer) count() int { return l.txs.count() }
 func (l *udpTxLayer) close() { l.txs.close() }
 
 // txKey is the RFC 3261 §17.2.3 key of req as a request of method: its top
-// Via's branch and sent-by, and the method. ok is false when the branch is
-// not an RFC 3261 one.
+// Via's branch and sent-by, and the method. Without an RFC 3261 branch
+// (z9hG4bK…) it is the RFC 2543 way (§17.2.3's fallback): Call-ID, CSeq
+// number, From tag, top Via and method; an ACK or CANCEL of such an INVITE
+// shares all of these. ok is false without a Via.
 func txKey(req *sip.Request, method sip.RequestMethod) (string, bool) {
 	via := req.Via()
 	if via == nil {
-		return "", false
-	}
-	branch, _ := via.Params.Get("branch")
-	if len(branch) <= len(sip.RFC3261BranchMagicCookie) || !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
 		return "", false
 	}
 	port := via.Port
@@ -107,7 +105,21 @@ func txKey(req *sip.Request, method sip.RequestMethod) (string, bool) {
 		port = 5060
 	}
 	var b strings.Builder
-	b.Grow(len(branch) + len(via.Host) + len(method) + 8)
+	branch, _ := via.Params.Get("branch")
+	if len(branch) <= len(sip.RFC3261BranchMagicCookie) || !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
+		cid, cseq, from := req.CallID(), req.CSeq(), req.From()
+		if cid == nil || cseq == nil || from == nil {
+			return "", false
+		}
+		tag, _ := from.Params.Get("tag")
+		b.WriteString("2543|")
+		b.WriteString(cid.Value())
+		b.WriteByte('|')
+		b.WriteString(strconv.FormatUint(uint64(cseq.SeqNo), 10))
+		b.WriteByte('|')
+		b.WriteString(tag)
+		b.WriteByte('|')
+	}
 	b.WriteString(branch)
 	b.WriteByte('|')
 	b.WriteString(via.Host)
@@ -121,7 +133,7 @@ func txKey(req *sip.Request, method sip.RequestMethod) (string, bool) {
 // take handles a parsed request from src: a retransmission, ACK or CANCEL
 // of a transaction here is handled at once; a new request gets a
 // transaction and its handler. It reports false when the request is left to
-// sipgo (no RFC 3261 branch, or no CSeq).
+// sipgo (a header a transaction needs is missing: sipgo answers 400).
 func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool) bool {
 	cseq := req.CSeq()
 	if cseq == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {

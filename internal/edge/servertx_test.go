@@ -338,18 +338,32 @@ func TestUDPTxCancel(t *testing.T) {
 }
 
 // A handler that returns without a final answer ends its transaction; a
-// request without an RFC 3261 branch is left to sipgo.
+// request without an RFC 3261 branch is matched the RFC 2543 way; one whose
+// CSeq names another method is left to sipgo.
 func TestUDPTxUnansweredAndForeign(t *testing.T) {
-	r := newTxRig(t, func(*sip.Request, sip.ServerTransaction) {})
+	var answer atomic.Bool
+	r := newTxRig(t, func(req *sip.Request, tx sip.ServerTransaction) {
+		if answer.Load() {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		}
+	})
 	r.send("OPTIONS", "z9hG4bK-o1", "")
 	waitFor(t, "the OPTIONS to be served", func() bool { return r.servedN() == 1 })
 	waitFor(t, "its transaction to end", func() bool { return r.l.count() == 0 })
 	r.send("OPTIONS", "z9hG4bK-o1", "")
 	waitFor(t, "the retransmission to be served as new", func() bool { return r.servedN() == 2 })
+	answer.Store(true)
 	r.send("OPTIONS", "old-style-branch", "")
-	waitFor(t, "the RFC 2543 request to be left", func() bool { return r.servedN() == 3 })
-	if s := r.lastServed(); s.tx != nil {
-		t.Fatal("a request without an RFC 3261 branch got one of our transactions")
+	first := r.expect("200")
+	if s := r.lastServed(); s.tx == nil {
+		t.Fatal("a request without an RFC 3261 branch got no transaction")
+	}
+	r.send("OPTIONS", "old-style-branch", "")
+	if again := r.expect("200"); again != first {
+		t.Fatalf("its retransmission was not matched (RFC 2543): %q", firstLine(again))
+	}
+	if n := r.servedN(); n != 3 {
+		t.Fatalf("served %d requests, want the RFC 2543 one once", n-2)
 	}
 	r.send("OPTIONS", "z9hG4bK-o2", "INVITE") // CSeq method differs from the request's
 	waitFor(t, "the mismatched CSeq to be left", func() bool { return r.servedN() == 4 })

@@ -115,3 +115,34 @@ func TestStatelessAnswers(t *testing.T) {
 		t.Errorf("OPTIONS answered with To tag %q: not the stateless path", tag)
 	}
 }
+
+// TestRFC2543RequestIsServed: a request whose Via has no RFC 3261 branch is
+// matched to its transaction the RFC 2543 way: it is answered (here an
+// in-dialog OPTIONS for no call: 481), and its retransmission gets the same
+// answer, byte for byte, from that transaction.
+func TestRFC2543RequestIsServed(t *testing.T) {
+	core := newUAS(t, "127.0.0.1")
+	n := edgeNode(t, core)
+	u := newUAC(t, "127.0.0.2", n.SIP)
+	req := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=old2543x1\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:a@127.0.0.2>;tag=f2543\r\nTo: <sip:b@127.0.0.1>;tag=t2543\r\nCall-ID: rfc2543@test\r\nCSeq: %d OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		n.SIP, u.local, u.cseq)
+	var first string
+	// requests served by the chain (in-dialog ones answer themselves: class "1xx" here)
+	served := `sipward_edge_requests_total{answer="1xx",method="OPTIONS"}`
+	for i := range 2 {
+		u.send(req)
+		raw, res := u.final("OPTIONS", 3*time.Second)
+		if res.StatusCode != 481 {
+			t.Fatalf("OPTIONS without an RFC 3261 branch: %d, want 481", res.StatusCode)
+		}
+		if i == 0 {
+			first = raw
+		} else if raw != first {
+			t.Fatalf("the retransmission got another answer:\n%s\nfirst:\n%s", raw, first)
+		}
+	}
+	if got := n.metric(t, served); got != 1 {
+		t.Fatalf("%s = %v: the retransmission was served again instead of answered by its transaction", served, got)
+	}
+}
