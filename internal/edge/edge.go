@@ -88,6 +88,7 @@ type Edge struct {
 	now       func() time.Time
 
 	udp      net.PacketConn
+	feed     *udpFeed        // what sipgo's UDP server reads (udpread.go)
 	sl       *stateless      // answers challenges, REGISTER and OPTIONS over UDP without a transaction
 	stx      *udpTxLayer     // the other UDP requests' server transactions (servertx.go)
 	uct      *udpClientLayer // client transactions sent over UDP (clienttx.go)
@@ -187,6 +188,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	}
 	slog := e.sipgoLogger()
 	e.sl = newStateless(e, e.udp.(*net.UDPConn))
+	e.feed = newUDPFeed(e.udp.(*net.UDPConn))
 	e.stx = newUDPTxLayer(e.udp.(*net.UDPConn), e.serveUDP)
 	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog),
 		sip.WithTransportLayerReadFilter(e.sl.filter(e.cfg.ReadFilter))}
@@ -276,7 +278,11 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		}()
 	}
 	e.sl.workers(ctx, &e.wg)
-	serve("udp", func() error { return srv.ServeUDP(e.udp) })
+	serve("udp", func() error { return srv.ServeUDP(e.feed) })
+	for range udpReaders() {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); e.readUDP(e.udp.(*net.UDPConn), e.feed) }()
+	}
 	serve("tcp", func() error { return srv.ServeTCP(e.tcp) })
 	if e.tls != nil {
 		serve("tls", func() error { return srv.ServeTLS(e.tls) })
@@ -344,6 +350,9 @@ func (e *Edge) Drain(ctx context.Context) {
 func (e *Edge) Close() error {
 	if e.stop != nil {
 		e.stop()
+	}
+	if e.feed != nil {
+		e.feed.Close()
 	}
 	if e.udp != nil {
 		e.udp.Close()

@@ -19,7 +19,7 @@ package edge
 //     order check.
 //
 // Which requests qualify is decided twice: cheaply on the raw datagram in
-// sipgo's UDP reader (method, To tag, credentials, source), and then on the
+// the edge's UDP readers (method, To tag, credentials, source), and then on the
 // parsed request. Every other UDP request (calls from known sources, INVITEs
 // with credentials, in-dialog requests) gets one of the edge's own server
 // transactions (servertx.go); TCP and TLS keep sipgo's.
@@ -91,28 +91,16 @@ func (s *stateless) workers(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// filter wraps the transport read filter: after next (the firewall) passed
-// a datagram, a request that qualifies is taken over and answered
-// statelessly; the rest go on to sipgo.
+// filter is sipgo's transport read filter: TCP and TLS go through next (the
+// firewall). UDP datagrams reach sipgo only through the edge's readers
+// (udpread.go), which ran the firewall, the stateless path and the
+// transaction layers already: they pass.
 func (s *stateless) filter(next sip.TransportReadFilter) sip.TransportReadFilter {
 	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
-		if next != nil {
-			var err error
-			if data, err = next(info, data); err != nil || len(data) == 0 {
-				return data, err
-			}
-		}
-		if info.Transport != "udp" && info.Transport != "UDP" {
+		if info.Transport == "udp" || info.Transport == "UDP" || next == nil {
 			return data, nil
 		}
-		ua, ok := info.RemoteAddr.(*net.UDPAddr)
-		if !ok || ua == nil {
-			return data, nil
-		}
-		if s.take(data, ua.AddrPort(), false) {
-			return nil, nil
-		}
-		return data, nil
+		return next(info, data)
 	}
 }
 
