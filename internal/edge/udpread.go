@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -93,7 +94,8 @@ func (e *Edge) readUDP(conn *net.UDPConn, feed *udpFeed) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // e.g. an ICMP error reported on the socket
+			time.Sleep(time.Millisecond) // e.g. an ICMP error reported on the socket: not a busy loop
+			continue
 		}
 		data := buf[:n]
 		if len(bytes.Trim(data, "\x00")) == 0 {
