@@ -32,7 +32,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -48,7 +47,7 @@ const responsesQueue = 8
 
 // udpClientLayer holds the UDP client transactions sent from one socket.
 type udpClientLayer struct {
-	conn       *net.UDPConn
+	conn       *udpSock
 	t1, t2, t4 time.Duration
 	linger     time.Duration // Timers D and M (tx-linger)
 	// fallback serves what this layer does not: sipgo's transaction layer
@@ -60,7 +59,7 @@ type udpClientLayer struct {
 	bufs sync.Pool
 }
 
-func newUDPClientLayer(conn *net.UDPConn, txl *sip.TransactionLayer, tpl *sip.TransportLayer) *udpClientLayer {
+func newUDPClientLayer(conn *udpSock, txl *sip.TransactionLayer, tpl *sip.TransportLayer) *udpClientLayer {
 	l := &udpClientLayer{conn: conn, t1: sip.T1, t2: sip.T2, t4: sip.T4, linger: max(sip.Timer_D, sip.Timer_M),
 		txs: newTxTable[*udpClientTx](), bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 	if txl != nil {

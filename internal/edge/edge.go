@@ -88,6 +88,7 @@ type Edge struct {
 	now       func() time.Time
 
 	udp      net.PacketConn
+	sock     *udpSock        // e.udp, read and written with raw system calls (udpsock.go)
 	feed     *udpFeed        // what sipgo's UDP server reads (udpread.go)
 	sl       *stateless      // answers challenges, REGISTER and OPTIONS over UDP without a transaction
 	stx      *udpTxLayer     // the other UDP requests' server transactions (servertx.go)
@@ -187,9 +188,11 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		ext = advertisedHost(e.udp.LocalAddr().(*net.UDPAddr).IP)
 	}
 	slog := e.sipgoLogger()
-	e.sl = newStateless(e, e.udp.(*net.UDPConn))
-	e.feed = newUDPFeed(e.udp.(*net.UDPConn))
-	e.stx = newUDPTxLayer(e.udp.(*net.UDPConn), e.serveUDP)
+	sock := newUDPSock(e.udp.(*net.UDPConn))
+	e.sock = sock
+	e.sl = newStateless(e, sock)
+	e.feed = newUDPFeed(sock)
+	e.stx = newUDPTxLayer(sock, e.serveUDP)
 	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog),
 		sip.WithTransportLayerReadFilter(e.sl.filter(e.cfg.ReadFilter))}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext),
@@ -205,7 +208,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		return addrs, fmt.Errorf("edge: new server: %w", err)
 	}
 	e.srv = srv
-	e.uct = newUDPClientLayer(e.udp.(*net.UDPConn), ua.TransactionLayer(), ua.TransportLayer())
+	e.uct = newUDPClientLayer(sock, ua.TransactionLayer(), ua.TransportLayer())
 
 	b := &b2bua{clients: map[string]*sipgo.Client{}, contacts: map[string]sip.Uri{}, host: ext, calls: newCallTable(),
 		log: e.log, t1: sip.T1, inviteTTL: e.cfg.InviteTimeout}
@@ -281,7 +284,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	serve("udp", func() error { return srv.ServeUDP(e.feed) })
 	for range udpReaders() {
 		e.wg.Add(1)
-		go func() { defer e.wg.Done(); e.readUDP(e.udp.(*net.UDPConn), e.feed) }()
+		go func() { defer e.wg.Done(); e.readUDP(e.sock, e.feed) }()
 	}
 	serve("tcp", func() error { return srv.ServeTCP(e.tcp) })
 	if e.tls != nil {

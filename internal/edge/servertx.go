@@ -39,7 +39,6 @@ package edge
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -67,7 +66,7 @@ const (
 
 // udpTxLayer holds the UDP server transactions of one listening socket.
 type udpTxLayer struct {
-	conn   *net.UDPConn
+	conn   *udpSock
 	t1, t2 time.Duration
 	t4     time.Duration // Timer I
 	linger time.Duration // Timers J and L (tx-linger)
@@ -78,7 +77,7 @@ type udpTxLayer struct {
 	bufs sync.Pool
 }
 
-func newUDPTxLayer(conn *net.UDPConn, serve func(*sip.Request, sip.ServerTransaction, bool)) *udpTxLayer {
+func newUDPTxLayer(conn *udpSock, serve func(*sip.Request, sip.ServerTransaction, bool)) *udpTxLayer {
 	return &udpTxLayer{conn: conn, serve: serve, t1: sip.T1, t2: sip.T2, t4: sip.T4,
 		linger: max(sip.Timer_J, sip.Timer_L), txs: newTxTable[*udpTx](),
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}

@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"hash/fnv"
-	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -60,14 +59,14 @@ type statelessJob struct {
 // stateless is the stateless half of the edge's UDP server.
 type stateless struct {
 	e      *Edge
-	conn   *net.UDPConn
+	conn   *udpSock
 	parser *sip.Parser
 	jobs   chan statelessJob
 	absorb absorber
 	bufs   sync.Pool
 }
 
-func newStateless(e *Edge, conn *net.UDPConn) *stateless {
+func newStateless(e *Edge, conn *udpSock) *stateless {
 	return &stateless{e: e, conn: conn, parser: sip.NewParser(), jobs: make(chan statelessJob, statelessQueue),
 		absorb: absorber{ttl: absorbTTL}, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }

@@ -41,14 +41,14 @@ type feedDatagram struct {
 // udpFeed is the net.PacketConn sipgo's UDP server reads: ReadFrom returns
 // the datagrams the edge's readers left; everything else is the socket's.
 type udpFeed struct {
-	*net.UDPConn
+	*udpSock
 	ch     chan feedDatagram
 	closed chan struct{}
 	once   sync.Once
 }
 
-func newUDPFeed(c *net.UDPConn) *udpFeed {
-	return &udpFeed{UDPConn: c, ch: make(chan feedDatagram, feedQueue), closed: make(chan struct{})}
+func newUDPFeed(c *udpSock) *udpFeed {
+	return &udpFeed{udpSock: c, ch: make(chan feedDatagram, feedQueue), closed: make(chan struct{})}
 }
 
 // ReadFrom returns the next datagram left to sipgo.
@@ -66,7 +66,7 @@ func (f *udpFeed) Close() error {
 	var err error
 	f.once.Do(func() {
 		close(f.closed)
-		err = f.UDPConn.Close()
+		err = f.udpSock.Close()
 	})
 	return err
 }
@@ -85,11 +85,11 @@ func udpReaders() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // readUDP is one reader: the firewall's read filter, then the stateless
 // path and the transaction layers (stateless.take); the rest goes to sipgo.
-func (e *Edge) readUDP(conn *net.UDPConn, feed *udpFeed) {
-	buf := make([]byte, 65535)
+func (e *Edge) readUDP(conn *udpSock, feed *udpFeed) {
+	r := conn.reader(make([]byte, 65535))
 	local := conn.LocalAddr()
 	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		data, src, err := r.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -97,7 +97,6 @@ func (e *Edge) readUDP(conn *net.UDPConn, feed *udpFeed) {
 			time.Sleep(time.Millisecond) // e.g. an ICMP error reported on the socket: not a busy loop
 			continue
 		}
-		data := buf[:n]
 		if len(bytes.Trim(data, "\x00")) == 0 {
 			continue
 		}

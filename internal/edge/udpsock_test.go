@@ -1,0 +1,129 @@
+package edge
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// sockPair is an edge socket and a plain peer socket, both on loopback.
+func sockPair(t *testing.T, network, addr string) (*udpSock, *net.UDPConn) {
+	t.Helper()
+	c, err := net.ListenPacket(network, addr)
+	if err != nil {
+		t.Skipf("listen %s %s: %v", network, addr, err)
+	}
+	peer, err := net.ListenPacket(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); peer.Close() })
+	s := newUDPSock(c.(*net.UDPConn))
+	if runtime.GOOS == "linux" && !s.raw() {
+		t.Fatalf("the %s socket is not read and written with raw system calls", network)
+	}
+	return s, peer.(*net.UDPConn)
+}
+
+func TestUDPSockSendsAndReceives(t *testing.T) {
+	for _, tc := range []struct{ name, network, addr string }{
+		{"IPv4 socket", "udp4", "127.0.0.1:0"},
+		{"IPv6 socket", "udp6", "[::1]:0"},
+		{"dual-stack socket, IPv4 peer", "udp", ":0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, peer := sockPair(t, tc.network, tc.addr)
+			peerAP := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(peer.LocalAddr().(*net.UDPAddr).Port))
+			if tc.network == "udp6" {
+				peerAP = netip.AddrPortFrom(netip.IPv6Loopback(), peerAP.Port())
+			}
+			// edge → peer
+			if n, err := s.WriteToUDPAddrPort([]byte("OPTIONS"), peerAP); err != nil || n != 7 {
+				t.Fatalf("WriteToUDPAddrPort = %d, %v", n, err)
+			}
+			buf := make([]byte, 100)
+			_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, from, err := peer.ReadFromUDPAddrPort(buf)
+			if err != nil || string(buf[:n]) != "OPTIONS" {
+				t.Fatalf("peer read %q, %v", buf[:n], err)
+			}
+			if from.Port() != uint16(s.LocalAddr().(*net.UDPAddr).Port) {
+				t.Fatalf("peer saw source %v, the edge is %v", from, s.LocalAddr())
+			}
+			// sipgo's path: WriteTo with a *net.UDPAddr
+			if _, err := s.WriteTo([]byte("BYE"), net.UDPAddrFromAddrPort(peerAP)); err != nil {
+				t.Fatal(err)
+			}
+			if n, _, err := peer.ReadFromUDPAddrPort(buf); err != nil || string(buf[:n]) != "BYE" {
+				t.Fatalf("peer read %q, %v", buf[:n], err)
+			}
+			// peer → edge: the reader reports the peer as the source
+			edgeAP := netip.AddrPortFrom(peerAP.Addr(), uint16(s.LocalAddr().(*net.UDPAddr).Port))
+			if _, err := peer.WriteToUDPAddrPort([]byte("SIP/2.0 200 OK"), edgeAP); err != nil {
+				t.Fatal(err)
+			}
+			r := s.reader(make([]byte, 65535))
+			data, src, err := r.read()
+			if err != nil || string(data) != "SIP/2.0 200 OK" {
+				t.Fatalf("read %q, %v", data, err)
+			}
+			if src.Addr().Unmap() != peerAP.Addr() || src.Port() != peerAP.Port() {
+				t.Fatalf("source %v, want %v", src, peerAP)
+			}
+		})
+	}
+}
+
+func TestUDPSockIPv6DestinationOnIPv4SocketIsAnError(t *testing.T) {
+	s, _ := sockPair(t, "udp4", "127.0.0.1:0")
+	if _, err := s.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("[::1]:5060")); err == nil {
+		t.Fatal("sending to an IPv6 address from an IPv4 socket succeeded")
+	}
+}
+
+func TestUDPSockCloseEndsARead(t *testing.T) {
+	s, _ := sockPair(t, "udp4", "127.0.0.1:0")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.reader(make([]byte, 100)).read()
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the reader park in the netpoller
+	s.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a parked read did not end when the socket closed")
+	}
+}
+
+func TestUDPSockSendAndReceiveAllocateNothing(t *testing.T) {
+	s, peer := sockPair(t, "udp4", "127.0.0.1:0")
+	peerAP := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	edgeAP := s.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("SIP/2.0 100 Trying\r\n\r\n")
+	r := s.reader(make([]byte, 65535))
+	if a := testing.AllocsPerRun(200, func() {
+		if _, err := s.WriteToUDPAddrPort(msg, peerAP); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("a send allocates %.1f times", a)
+	}
+	if a := testing.AllocsPerRun(200, func() {
+		if _, err := peer.WriteToUDPAddrPort(msg, edgeAP); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.read(); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("a receive allocates %.1f times", a)
+	}
+}
