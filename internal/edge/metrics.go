@@ -10,6 +10,7 @@ type metrics struct {
 	failures      prometheus.Counter
 	stateless     prometheus.Counter
 	absorbed      prometheus.Counter
+	statelessACKs prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float64) (*metrics, error) {
@@ -35,8 +36,11 @@ func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float
 		absorbed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sipward_edge_absorbed_retransmissions_total", Help: "Retransmitted REGISTERs answered again with the stateless answer kept for them.",
 		}),
+		statelessACKs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sipward_edge_stateless_acks_total", Help: "ACKs of stateless non-2xx answers (challenges, refusals), dropped unparsed.",
+		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures, m.stateless, m.absorbed,
+	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures, m.stateless, m.absorbed, m.statelessACKs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."}, active),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings", Help: "Live registrations (contacts)."}, bindings),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_udp_transactions", Help: "UDP transactions kept, server and client (pending, or absorbing retransmissions after their answer)."}, udpTxs),

@@ -119,7 +119,13 @@ func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
 	if ok {
 		switch m.method {
 		case sip.ACK:
-			ok = bytes.HasPrefix(m.toTag, []byte(statelessTagPrefix))
+			if bytes.HasPrefix(m.toTag, []byte(statelessTagPrefix)) {
+				// The ACK of a stateless non-2xx answer: nothing to do, and
+				// nothing a parse could change (an ACK is never answered).
+				s.e.m.statelessACKs.Inc()
+				return true
+			}
+			ok = false
 		case sip.REGISTER, sip.OPTIONS:
 			ok = m.toTag == nil
 		case sip.INVITE:
@@ -138,9 +144,6 @@ func (s *stateless) take(data []byte, src netip.AddrPort, inline bool) bool {
 	req.SetSource(src.String())
 	if !ok || !s.qualifies(req) {
 		return s.e.stx.take(req, src, inline)
-	}
-	if req.IsAck() {
-		return true // the ACK of a stateless non-2xx answer: nothing to do
 	}
 	if req.Method == sip.REGISTER && req.GetHeader("Authorization") != nil {
 		// A retransmission gets the first answer; one that arrives while the
@@ -193,10 +196,8 @@ func (s *stateless) qualifies(req *sip.Request) bool {
 	if req.CallID() == nil || req.CSeq() == nil || req.Via() == nil || req.From() == nil || req.To() == nil {
 		return false // sanity answers these through sipgo
 	}
-	tag, hasTag := req.To().Params.Get("tag")
+	hasTag := req.To().Params.Has("tag")
 	switch req.Method {
-	case sip.ACK:
-		return hasTag && len(tag) > len(statelessTagPrefix) && tag[:len(statelessTagPrefix)] == statelessTagPrefix
 	case sip.REGISTER, sip.OPTIONS:
 		return !hasTag
 	case sip.INVITE: // the source was checked before parsing (take)

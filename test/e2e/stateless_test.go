@@ -59,9 +59,13 @@ func TestStatelessAnswers(t *testing.T) {
 	if first.StatusCode != 407 || again.StatusCode != 407 || tag1 == "" || tag1 != tag2 {
 		t.Fatalf("INVITE and its retransmission: %d tag %q, %d tag %q; want 407 twice with one tag", first.StatusCode, tag1, again.StatusCode, tag2)
 	}
+	acks := n.metric(t, "sipward_edge_stateless_acks_total")
 	u.ack(c, first)
 	if raw, m := u.recv(300 * time.Millisecond); m != nil {
 		t.Fatalf("the ACK of a 407 was answered:\n%s", raw)
+	}
+	if got := n.metric(t, "sipward_edge_stateless_acks_total"); got != acks+1 {
+		t.Errorf("sipward_edge_stateless_acks_total %v after the ACK of a 407, want %v", got, acks+1)
 	}
 	if got := n.metric(t, "sipward_edge_stateless_total"); got < before+2 {
 		t.Errorf("sipward_edge_stateless_total %v after two challenges, want >= %v", got, before+2)
