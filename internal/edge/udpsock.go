@@ -13,10 +13,16 @@ package edge
 // of thread wake-ups and context switches (under perf, a third of the
 // process's time at 1,000 digest calls/s went to switching threads, a tenth
 // to sysmon alone). The edge's hot UDP path therefore calls sendto and
-// recvfrom with syscall.RawSyscall6 inside the socket's RawConn: the fd
-// stays reference-counted by the net package (no use after Close), and
-// EAGAIN still parks the goroutine in the netpoller, as net does. A raw call
-// cannot block: the socket is O_NONBLOCK (net sets it).
+// recvfrom with syscall.RawSyscall6. A raw call cannot block: the socket is
+// O_NONBLOCK (net sets it).
+//
+// The net package also serialises the readers and the writers of one fd
+// with a lock whose waiters sleep on a semaphore: with several readers, all
+// but one slept there, and every hand-over woke a thread. A raw call is
+// therefore tried first without RawConn, under udpSock's own shared lock
+// (which Close takes exclusively, so the fd number is never used after it is
+// closed and perhaps reused); only when it would block (EAGAIN) does the
+// goroutine go through RawConn, which parks it in the netpoller as net does.
 //
 // Linux only (udpsock_other.go: the net package's calls elsewhere); a
 // socket whose family is neither AF_INET nor AF_INET6 uses them too.
@@ -38,6 +44,10 @@ type udpSock struct {
 	rc     syscall.RawConn
 	family int // syscall.AF_INET or AF_INET6; 0: use the net package
 	ops    sync.Pool
+
+	fd     uintptr
+	live   sync.RWMutex // held shared by a raw call on fd outside rc, exclusively by Close
+	closed bool
 }
 
 func newUDPSock(c *net.UDPConn) *udpSock {
@@ -48,6 +58,7 @@ func newUDPSock(c *net.UDPConn) *udpSock {
 		return s
 	}
 	_ = rc.Control(func(fd uintptr) {
+		s.fd = fd
 		sa, err := syscall.Getsockname(int(fd))
 		if err != nil {
 			return
@@ -177,7 +188,12 @@ func (s *udpSock) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 		return s.UDPConn.WriteToUDPAddrPort(b, dst) // net's error for the address
 	}
 	o.b = b
-	err := s.rc.Write(o.send)
+	var err error
+	if done, closed := s.try(o.send); closed {
+		err = net.ErrClosed
+	} else if !done {
+		err = s.rc.Write(o.send) // the send buffer is full: wait in the netpoller
+	}
 	n, errno := o.n, o.errno
 	runtime.KeepAlive(b)
 	o.b = nil
@@ -189,6 +205,25 @@ func (s *udpSock) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: s.LocalAddr(), Err: errno}
 	}
 	return n, nil
+}
+
+// try runs a raw call on the fd without RawConn; done is its answer (false:
+// it would block), closed that the socket is closed.
+func (s *udpSock) try(call func(fd uintptr) bool) (done, closed bool) {
+	s.live.RLock()
+	defer s.live.RUnlock()
+	if s.closed {
+		return false, true
+	}
+	return call(s.fd), false
+}
+
+// Close closes the socket once no raw call is using its fd.
+func (s *udpSock) Close() error {
+	s.live.Lock()
+	s.closed = true
+	s.live.Unlock()
+	return s.UDPConn.Close()
 }
 
 // WriteTo is net.PacketConn's, for sipgo's writes.
@@ -219,11 +254,17 @@ func (r *udpReader) read() ([]byte, netip.AddrPort, error) {
 		n, src, err := r.s.UDPConn.ReadFromUDPAddrPort(r.o.b)
 		return r.o.b[:n], src, err
 	}
-	if err := r.s.rc.Read(r.o.recv); err != nil {
-		if errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EBADF) {
-			return nil, netip.AddrPort{}, net.ErrClosed
+	done, closed := r.s.try(r.o.recv)
+	if closed {
+		return nil, netip.AddrPort{}, net.ErrClosed
+	}
+	if !done { // nothing queued: wait in the netpoller
+		if err := r.s.rc.Read(r.o.recv); err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EBADF) {
+				return nil, netip.AddrPort{}, net.ErrClosed
+			}
+			return nil, netip.AddrPort{}, err
 		}
-		return nil, netip.AddrPort{}, err
 	}
 	if r.o.errno != 0 {
 		return nil, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: r.s.LocalAddr(), Err: r.o.errno}

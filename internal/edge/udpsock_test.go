@@ -127,3 +127,31 @@ func TestUDPSockSendAndReceiveAllocateNothing(t *testing.T) {
 		t.Errorf("a receive allocates %.1f times", a)
 	}
 }
+
+func TestUDPSockCloseWhileWriting(t *testing.T) {
+	s, peer := sockPair(t, "udp4", "127.0.0.1:0")
+	peerAP := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				if _, err := s.WriteToUDPAddrPort([]byte("OPTIONS"), peerAP); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	s.Close()
+	for range 4 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("a write after Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("a writer kept writing after Close")
+		}
+	}
+}
