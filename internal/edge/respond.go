@@ -21,15 +21,15 @@ func (e *Edge) answer(r *pipeline.Request, res pipeline.Result) {
 	if reason == "" {
 		reason = "Error"
 	}
-	resp := sip.NewResponseFromRequest(r.Msg, status, reason, nil)
-	for _, h := range res.Headers {
-		resp.AppendHeader(h)
-	}
 	var err error
 	if r.Tx != nil {
+		resp := sip.NewResponseFromRequest(r.Msg, status, reason, nil)
+		for _, h := range res.Headers {
+			resp.AppendHeader(h)
+		}
 		err = r.Tx.Respond(resp)
 	} else {
-		err = e.sl.send(r, resp) // a stateless answer over UDP
+		err = e.sl.send(r, status, reason, res.Headers) // a stateless answer over UDP
 	}
 	if err != nil {
 		e.log.Debug("edge: send response failed", "status", status, "to", r.Source.String(), "transport", r.Transport, "err", err)

@@ -1,6 +1,9 @@
 package edge
 
 import (
+	"bytes"
+	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -88,5 +91,73 @@ func TestStatelessTagIsStablePerRequest(t *testing.T) {
 	a, b, other := statelessTag(parse("z9hG4bK1")), statelessTag(parse("z9hG4bK1")), statelessTag(parse("z9hG4bK2"))
 	if a != b || a == other || len(a) <= len(statelessTagPrefix) || a[:len(statelessTagPrefix)] != statelessTagPrefix {
 		t.Errorf("tags %q %q %q: want the first two equal, the third different, all with the prefix", a, b, other)
+	}
+}
+
+// TestWriteAnswerMatchesSipgo holds writeAnswer to what sipgo's
+// NewResponseFromRequest and StringWrite give (the stateless path used them
+// before): the same start line and headers, the stateless To tag.
+func TestWriteAnswerMatchesSipgo(t *testing.T) {
+	src := netip.MustParseAddrPort("192.0.2.7:5062")
+	challenge := sip.NewHeader("Proxy-Authenticate", `Digest realm="sip.test", nonce="abc", algorithm=MD5, qop="auth"`)
+	for _, tc := range []struct {
+		name   string
+		req    string
+		status int
+		reason string
+		extra  []sip.Header
+	}{
+		{"INVITE challenged, two Vias, empty rport", "INVITE sip:1000@sip.test SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bK-1;rport\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-0\r\n" +
+			"Record-Route: <sip:10.0.0.9;lr>\r\nFrom: \"Al\" <sip:al@sip.test>;tag=f1\r\nTo: <sip:1000@sip.test>\r\n" +
+			"Call-ID: c1@x\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			407, "Proxy Authentication Required", []sip.Header{challenge}},
+		{"REGISTER answered 200 with its contacts", "REGISTER sip:sip.test SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bK-2;rport=5062;received=192.0.2.7\r\n" +
+			"Record-Route: <sip:10.0.0.9;lr>\r\nFrom: <sip:3001@sip.test>;tag=f2\r\nTo: <sip:3001@sip.test>\r\n" +
+			"Call-ID: c2@x\r\nCSeq: 7 REGISTER\r\nContact: <sip:3001@192.0.2.7:5062>\r\nContent-Length: 0\r\n\r\n",
+			200, "OK", []sip.Header{sip.NewHeader("Contact", "<sip:3001@192.0.2.7:5062>;expires=60"), sip.NewHeader("Date", "Thu, 26 Nov 2026 14:00:00 GMT")}},
+		{"OPTIONS 200 copies Record-Route, keeps an existing To tag", "OPTIONS sip:sip.test SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bK-3\r\nRecord-Route: <sip:10.0.0.9;lr>\r\n" +
+			"From: <sip:ping@sip.test>;tag=f3\r\nTo: <sip:sip.test>;tag=t3\r\nCall-ID: c3@x\r\nCSeq: 2 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+			200, "OK", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parse := func(b []byte) sip.Message {
+				m, err := sip.NewParser().ParseSIP(b)
+				if err != nil {
+					t.Fatalf("parse %q: %v", b, err)
+				}
+				return m
+			}
+			req := parse([]byte(tc.req)).(*sip.Request)
+			req.SetSource(src.String())
+			var buf bytes.Buffer
+			writeAnswer(&buf, req, src, tc.status, tc.reason, tc.extra)
+			got := parse(buf.Bytes()).(*sip.Response)
+
+			want := sip.NewResponseFromRequest(req, tc.status, tc.reason, nil)
+			if !req.To().Params.Has("tag") {
+				want.To().Params.Add("tag", statelessTag(req))
+			}
+			for _, h := range tc.extra {
+				want.AppendHeader(h)
+			}
+			want = parse([]byte(want.String())).(*sip.Response)
+
+			if got.StatusCode != want.StatusCode || got.Reason != want.Reason {
+				t.Errorf("start line %d %q, want %d %q", got.StatusCode, got.Reason, want.StatusCode, want.Reason)
+			}
+			canon := func(m *sip.Response) map[string][]string {
+				out := map[string][]string{}
+				for _, h := range m.Headers() {
+					out[h.Name()] = append(out[h.Name()], h.Value())
+				}
+				return out
+			}
+			if g, w := canon(got), canon(want); !reflect.DeepEqual(g, w) {
+				t.Errorf("headers\n got %q\nwant %q\nanswer:\n%s", g, w, buf.Bytes())
+			}
+		})
 	}
 }
