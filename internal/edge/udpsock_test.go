@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -152,6 +153,69 @@ func TestUDPSockCloseWhileWriting(t *testing.T) {
 			}
 		case <-time.After(2 * time.Second):
 			t.Fatal("a writer kept writing after Close")
+		}
+	}
+}
+
+// TestUDPSockReadersShareTheSocket: several readers (one waiting in the
+// netpoller, the others standing by) read every datagram exactly once, in
+// bursts and one at a time, and all of them end when the socket closes.
+func TestUDPSockReadersShareTheSocket(t *testing.T) {
+	s, peer := sockPair(t, "udp4", "127.0.0.1:0")
+	_ = s.SetReadBuffer(udpSocketBuffer) // the burst must fit (the kernel drops what does not)
+	edgeAP := s.LocalAddr().(*net.UDPAddr).AddrPort()
+	got := make(chan string, 4096)
+	ended := make(chan error, 4)
+	for range 4 {
+		go func() {
+			r := s.reader(make([]byte, 100))
+			for {
+				b, _, err := r.read()
+				if err != nil {
+					ended <- err
+					return
+				}
+				got <- string(b)
+			}
+		}()
+	}
+	seen := map[string]bool{}
+	collect := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case m := <-got:
+				if seen[m] {
+					t.Fatalf("%q read twice", m)
+				}
+				seen[m] = true
+			case <-time.After(2 * time.Second):
+				t.Fatalf("%d datagrams read of %d sent", len(seen), n)
+			}
+		}
+	}
+	send := func(i int) {
+		if _, err := peer.WriteToUDPAddrPort([]byte("m"+strconv.Itoa(i)), edgeAP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 1000 { // a burst: readers behind wake the ones standing by
+		send(i)
+	}
+	collect(1000)
+	for i := 1000; i < 1050; i++ { // one at a time: one reader wakes for each
+		send(i)
+		collect(1)
+	}
+	s.Close()
+	for range 4 {
+		select {
+		case err := <-ended:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("a reader ended with %v, want net.ErrClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("a reader did not end when the socket closed")
 		}
 	}
 }
