@@ -298,6 +298,20 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		e.wg.Add(1)
 		go func() { defer e.wg.Done(); e.cfg.Registrar.run(ctx) }()
 	}
+	e.wg.Add(1)
+	go func() { // the warm pool shrinks back after a burst
+		defer e.wg.Done()
+		t := time.NewTicker(warmTrimEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				e.warm.trim()
+			}
+		}
+	}()
 	e.log.Info("sip edge listening", "udp", addrs.UDP, "tcp", addrs.TCP, "tls", addrs.TLS, "host", ext)
 	return addrs, nil
 }

@@ -1,6 +1,9 @@
 package edge
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // warmPool runs request handlers on long-lived goroutines.
 //
@@ -10,13 +13,16 @@ import "sync"
 // copystack took 7–9 % of the CPU in profiles under SIPp load). A warm
 // worker keeps its grown stack from one request to the next, and sipgo's
 // goroutine only waits, on a shallow stack. Workers are made on demand (an
-// INVITE holds one until its final answer); at most maxIdle wait idle.
+// INVITE holds one until its final answer); at most maxIdle wait idle, and
+// trim ends the ones no request needed since the last trim, so that the
+// pool shrinks back after a burst instead of keeping its peak.
 // Over UDP there is no sipgo goroutine: the edge's own transactions
 // (servertx.go) spawn the handler from the UDP reader and do not wait.
 type warmPool struct {
 	mu      sync.Mutex
-	idle    []*warmWorker
+	idle    []*warmWorker // a stack: give takes the most recently idle
 	maxIdle int
+	lowIdle int // the fewest idle workers since the last trim
 	stopped bool
 	jobs    sync.Pool
 }
@@ -58,6 +64,7 @@ func (p *warmPool) give(j *warmJob) {
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle = p.idle[:n-1]
+		p.lowIdle = min(p.lowIdle, n-1)
 		p.mu.Unlock()
 		w.in <- j
 	} else {
@@ -88,6 +95,23 @@ func (p *warmPool) work(w *warmWorker, j *warmJob) {
 		}
 		j = <-w.in // nil from stop
 	}
+}
+
+// warmTrimEvery is how often the edge trims its warm pool.
+const warmTrimEvery = 10 * time.Second
+
+// trim ends the workers that stayed idle since the last trim -- the bottom
+// of the idle stack, which give never reached -- and returns how many.
+func (p *warmPool) trim() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := min(p.lowIdle, len(p.idle))
+	for _, w := range p.idle[:n] {
+		w.in <- nil
+	}
+	p.idle = append(p.idle[:0], p.idle[n:]...)
+	p.lowIdle = len(p.idle)
+	return n
 }
 
 // stop ends the idle workers; busy ones end after their request, and later

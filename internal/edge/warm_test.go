@@ -58,3 +58,52 @@ func TestWarmPoolReusesWorkersAndStops(t *testing.T) {
 		t.Errorf("%d goroutines after stop, %d before: workers left behind", g, g0)
 	}
 }
+
+// TestWarmPoolTrimEndsWorkersNoRequestNeeded: after a burst the pool keeps
+// its peak only until trim; workers that were used since the last trim stay.
+func TestWarmPoolTrimEndsWorkersNoRequestNeeded(t *testing.T) {
+	p := newWarmPool(64)
+	defer p.stop()
+	idle := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.idle) }
+	burst := func(n int) {
+		var wg sync.WaitGroup
+		release := make(chan struct{})
+		for range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.run(func() { <-release }) }()
+		}
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+		wg.Wait()
+	}
+	burst(40)
+	if got := idle(); got != 40 {
+		t.Fatalf("%d idle after a burst of 40, want 40", got)
+	}
+	p.trim() // the burst dipped to 0 idle: nothing stayed unused, nothing ends
+	if got := idle(); got != 40 {
+		t.Fatalf("%d idle after the first trim, want 40 (all were used since)", got)
+	}
+	for range 100 { // a quiet interval: sequential requests use one worker
+		p.run(func() {})
+	}
+	g := runtime.NumGoroutine()
+	if n := p.trim(); n != 39 {
+		t.Fatalf("trim ended %d workers, want the 39 no request needed", n)
+	}
+	if got := idle(); got != 1 {
+		t.Fatalf("%d idle after trim, want 1", got)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > g-39 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > g-39 {
+		t.Errorf("%d goroutines after trim, want at most %d: trimmed workers did not end", got, g-39)
+	}
+	var ran atomic.Int32
+	p.run(func() { ran.Add(1) }) // the pool still serves
+	if ran.Load() != 1 {
+		t.Fatal("run after trim did not run")
+	}
+}
