@@ -9,11 +9,13 @@
 # it. perf (Debian package linux-perf; cpu-clock sampling, no PMU needed) sees both.
 #
 # Starts the sipward command (it must listen on 127.0.0.1:SIP_PORT with --http-addr 127.0.0.1:0)
-# and the harness's UAS, runs the harness's UAC for SCENARIO at RATE/s for SECONDS (+ 4 s), records
-# the sipward process with `perf record -F 2000 -g` over SECONDS from the third second, and writes
-# OUT/perf-SCENARIO.data, OUT/perf-SCENARIO.txt (self time by symbol) and OUT/perf-SCENARIO-children.txt
-# (time including callees), plus the process's on-CPU seconds per 1,000 calls over the same window
-# (schedstat of every thread). Everything it starts is stopped by PID; loads are bounded.
+# and the harness's UAS, runs the harness's UAC for SCENARIO at RATE/s for 2 x SECONDS (+ 4 s), reads
+# the process's on-CPU time (schedstat of every thread) over SECONDS from the third second, then
+# records it with `perf record -F 2000 -g` over the next SECONDS (perf's sampling is charged to the
+# process: the CPU figure is taken before it starts), and writes OUT/perf-SCENARIO.data,
+# OUT/perf-SCENARIO.txt (self time by symbol), OUT/perf-SCENARIO-children.txt (time including
+# callees) and OUT/perf-SCENARIO-cpu.txt (on-CPU seconds per 1,000 calls). Everything it starts is
+# stopped by PID; loads are bounded.
 set -uo pipefail
 OUT="$1" PEER="$2" SCN="$3" RATE="$4" SECS="$5" SIP_PORT="$6" UAS_PORT="$7" USERS="$8"
 shift 8; [ "${1:-}" = -- ] && shift
@@ -22,19 +24,20 @@ D="$OUT/perf-$SCN"; mkdir -p "$D"
 . "$(dirname "${BASH_SOURCE[0]}")/load.sh"
 start_sipward perf.sh "$@"
 SPID=${PIDS[0]}
-start_uas "$((SECS + 60))"
+start_uas "$((2 * SECS + 60))"
 uac_args perf.sh "$SCN"
 ( cd "$D" && exec sipp "127.0.0.1:$SIP_PORT" "${args[@]}" -bind_local -t u1 -s 1000 -d 1000 -r "$RATE" -rp 1000 \
-    -m "$((RATE * (SECS + 4)))" -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout "$((SECS + 40))s" \
+    -m "$((RATE * (2 * SECS + 4)))" -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout "$((2 * SECS + 40))s" \
     -fd 1 > uac.out 2>&1 ) &
 UAC=$!
 PIDS+=($UAC)
 sleep 3
 oncpu() { cat /proc/"$SPID"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s}'; }
 a=$(oncpu)
-perf record -F 2000 -g -p "$SPID" -o "$OUT/perf-$SCN.data" -- sleep "$SECS" > /dev/null 2>&1
+sleep "$SECS"
 b=$(oncpu)
-for _ in $(seq 1 $((SECS * 5 + 200))); do kill -0 "$UAC" 2>/dev/null || break; sleep 0.2; done
+perf record -F 2000 -g -p "$SPID" -o "$OUT/perf-$SCN.data" -- sleep "$SECS" > /dev/null 2>&1
+for _ in $(seq 1 $((SECS * 10 + 200))); do kill -0 "$UAC" 2>/dev/null || break; sleep 0.2; done
 stop_all
 perf report -i "$OUT/perf-$SCN.data" --no-children --sort sym --stdio -g none 2>/dev/null \
   | grep '%' | head -60 > "$OUT/perf-$SCN.txt"
