@@ -44,8 +44,7 @@ func (e *Edge) buildChains() chains {
 		return pipeline.Reject("edge", 405, "Method Not Allowed", "method not served outside a dialog", sip.NewHeader("Allow", allow)), nil
 	}}
 	dialog := pipeline.HandlerFunc{N: "dialog", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
-		e.inDialog(r)
-		return pipeline.Answered("dialog", 0), nil
+		return pipeline.Answered("dialog", e.inDialog(r)), nil
 	}}
 	return chains{
 		dialog:   pipeline.Build(dialog, nonNil(s.Firewall, s.Sanity)...),

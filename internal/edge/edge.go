@@ -533,27 +533,27 @@ func transportOf(req *sip.Request) string {
 	return pipeline.UDP
 }
 
-// inDialog routes ACK, CANCEL and requests with a To tag to their call.
-func (e *Edge) inDialog(r *pipeline.Request) {
+// inDialog routes ACK, CANCEL and requests with a To tag to their call. It
+// returns the status it answered itself (481 for no call), or 0 when the
+// request went to the other leg (or, an ACK, needed nothing).
+func (e *Edge) inDialog(r *pipeline.Request) (status int) {
 	req := r.Msg
 	c, fromA := e.b.calls.find(req.CallID().Value())
 	if c == nil {
-		switch {
-		case req.IsAck():
+		if req.IsAck() {
 			// An ACK for a non-2xx final is absorbed by its transaction; a stray one needs nothing.
-		case req.IsCancel():
-			respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
-		default:
-			respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
+			return 0
 		}
-		return
+		respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
+		return 481
 	}
 	if req.IsCancel() {
 		// The transaction layer matched CANCELs of pending INVITEs already; this one matched nothing.
 		respond(r.Tx, req, 481, "Call/Transaction Does Not Exist")
-		return
+		return 481
 	}
 	e.b.inDialog(req, r.Tx, c, fromA)
+	return 0
 }
 
 // record keeps the decision for an INVITE or REGISTER.

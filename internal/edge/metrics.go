@@ -16,7 +16,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float64) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sipward_edge_requests_total", Help: "SIP requests handled, by method and answer class (drop, 1xx…6xx).",
+			Name: "sipward_edge_requests_total", Help: "SIP requests handled, by method and answer class (drop; relayed: an in-dialog request passed to the other leg; 1xx…6xx).",
 		}, []string{"method", "answer"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sipward_edge_decisions_total", Help: "INVITE and REGISTER decisions, by the stage that decided and the answer.",
@@ -60,6 +60,8 @@ func answerClass(status int, drop bool) string {
 		return "drop"
 	}
 	switch {
+	case status == 0:
+		return "relayed" // in a dialog: passed to the other leg, whose answer (if any) is relayed
 	case status < 200:
 		return "1xx"
 	case status < 300:

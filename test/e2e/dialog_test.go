@@ -186,6 +186,15 @@ func TestByeFromTheCalledSide(t *testing.T) {
 	if r := <-done; r.StatusCode != 200 {
 		t.Errorf("core's BYE answered %d", r.StatusCode)
 	}
+	// The BYE was passed to the other leg, not answered by the edge itself
+	// (counted when the edge is done with it: just after the relay).
+	const relayed = `sipward_edge_requests_total{answer="relayed",method="BYE"}`
+	for deadline := time.Now().Add(2 * time.Second); n.metricOr(relayed, 0) != 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := n.metric(t, relayed); got != 1 {
+		t.Errorf("%s = %v, want 1", relayed, got)
+	}
 	n.waitIdle(t)
 	// The single channel is free again.
 	if st, _ := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567"); st != 200 {
