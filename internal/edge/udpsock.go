@@ -97,17 +97,8 @@ func (o *sockOp) sendto(fd uintptr) bool {
 	for {
 		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.b))),
 			uintptr(len(o.b)), 0, uintptr(unsafe.Pointer(&o.sa)), uintptr(o.salen))
-		switch e {
-		case 0:
-			o.n, o.errno = int(n), 0
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false // the send buffer is full: wait until the socket is writable
-		default:
-			o.n, o.errno = 0, e
-			return true
+		if done, again := o.result(n, e); !again {
+			return done // false: the send buffer is full, wait until the socket is writable
 		}
 	}
 }
@@ -117,19 +108,27 @@ func (o *sockOp) recvfrom(fd uintptr) bool {
 		o.salen = uint32(unsafe.Sizeof(o.sa))
 		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.b))),
 			uintptr(len(o.b)), 0, uintptr(unsafe.Pointer(&o.sa)), uintptr(unsafe.Pointer(&o.salen)))
-		switch e {
-		case 0:
-			o.n, o.errno = int(n), 0
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false // nothing queued: park in the netpoller
-		default:
-			o.n, o.errno = 0, e
-			return true
+		if done, again := o.result(n, e); !again {
+			return done // false: nothing queued, park in the netpoller
 		}
 	}
+}
+
+// result records a raw call's outcome. done is false when the call would
+// block (EAGAIN: RawConn waits for the socket, then calls again); again
+// asks for an immediate retry (EINTR).
+func (o *sockOp) result(n uintptr, e syscall.Errno) (done, again bool) {
+	switch e {
+	case 0:
+		o.n, o.errno = int(n), 0
+		return true, false
+	case syscall.EINTR:
+		return false, true
+	case syscall.EAGAIN:
+		return false, false
+	}
+	o.n, o.errno = 0, e
+	return true, false
 }
 
 // setDst fills the op's sockaddr for dst in the socket's family; false when
