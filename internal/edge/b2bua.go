@@ -60,7 +60,13 @@ func (b *b2bua) client(transport string) (*sipgo.Client, error) {
 
 // answer sends a response on leg A, with our tag and, for 1xx/2xx, our Contact.
 func (b *b2bua) answer(c *call, tx sip.ServerTransaction, status int, reason string, body []byte, hdrs ...sip.Header) error {
-	res := sip.NewResponseFromRequest(c.aReq, status, reason, nil)
+	c.mu.Lock()
+	a := c.aReq
+	c.mu.Unlock()
+	if a == nil {
+		return nil // A acknowledged our 2xx: nothing is left to answer
+	}
+	res := sip.NewResponseFromRequest(a, status, reason, nil)
 	if to := res.To(); to != nil && status != 100 {
 		to.Params.Add("tag", c.aTag)
 	}
@@ -93,6 +99,9 @@ func (b *b2bua) invite(ctx context.Context, r *pipeline.Request, spec CallSpec) 
 	if f := a.From(); f != nil {
 		c.aFrom = *f
 		c.aFromTag, _ = f.Params.Get("tag")
+	}
+	if t := a.To(); t != nil {
+		c.aTo = sip.FromHeader{DisplayName: t.DisplayName, Address: t.Address}
 	}
 	if ct := a.Contact(); ct != nil {
 		c.aContact = ct.Address
@@ -163,7 +172,9 @@ func (b *b2bua) tryTarget(ctx context.Context, c *call, r *pipeline.Request, tgt
 	}
 	breq := b.newLegB(c, r, tgt, spec, offer)
 	c.mu.Lock()
-	c.bReq = breq
+	if f := breq.From(); f != nil {
+		c.bFrom = sip.FromHeader{DisplayName: f.DisplayName, Address: f.Address}
+	}
 	c.mu.Unlock()
 
 	btx, err := cl.TransactionRequest(context.Background(), breq)
@@ -458,7 +469,7 @@ func (b *b2bua) inDialogB(c *call, method sip.RequestMethod, body []byte) *sip.R
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	req := sip.NewRequest(method, c.bContact)
-	from := &sip.FromHeader{DisplayName: c.bReq.From().DisplayName, Address: c.bReq.From().Address}
+	from := &sip.FromHeader{DisplayName: c.bFrom.DisplayName, Address: c.bFrom.Address}
 	from.Params.Add("tag", c.bTag)
 	to := c.bTo
 	to.Params = c.bTo.Params.Clone()
@@ -496,8 +507,7 @@ func (b *b2bua) inDialogA(c *call, method sip.RequestMethod, body []byte) *sip.R
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	req := sip.NewRequest(method, c.aContact)
-	aTo := c.aReq.To()
-	from := &sip.FromHeader{DisplayName: aTo.DisplayName, Address: aTo.Address}
+	from := &sip.FromHeader{DisplayName: c.aTo.DisplayName, Address: c.aTo.Address}
 	from.Params.Add("tag", c.aTag)
 	to := &sip.ToHeader{DisplayName: c.aFrom.DisplayName, Address: c.aFrom.Address}
 	to.Params.Add("tag", c.aFromTag)
@@ -619,6 +629,11 @@ func (b *b2bua) inDialog(req *sip.Request, tx sip.ServerTransaction, c *call, fr
 	case sip.ACK:
 		if fromA {
 			c.aAckOnce.Do(func() { close(c.aAcked) })
+			// The call is set up: A's INVITE (parsed, with its SDP) is no
+			// longer needed for the rest of the call.
+			c.mu.Lock()
+			c.aReq = nil
+			c.mu.Unlock()
 		}
 		return
 	case sip.BYE:

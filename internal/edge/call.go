@@ -19,7 +19,8 @@ type call struct {
 	view    CallView // what the API shows
 
 	// Leg A: we are its UAS.
-	aReq     *sip.Request // the INVITE as received (never mutated)
+	aReq     *sip.Request   // the INVITE as received (never mutated); nil once A acknowledged our 2xx
+	aTo      sip.FromHeader // A's To as received, without params: our From on leg A
 	aCallID  string
 	aTag     string // our To tag towards A
 	aFromTag string // A's From tag
@@ -34,7 +35,7 @@ type call struct {
 	lastAnsA []byte // SDP we last sent to A (for intercepted re-INVITEs)
 
 	// Leg B: we are its UAC.
-	bReq     *sip.Request // our INVITE
+	bFrom    sip.FromHeader // our From on leg B, without the tag
 	bCallID  string
 	bTag     string // our From tag towards B
 	bToTag   string // B's To tag, once it answered

@@ -182,6 +182,11 @@ func TestByeFromTheCalledSide(t *testing.T) {
 	if tag, _ := bye.To().Params.Get("tag"); tag != c.fromTag {
 		t.Errorf("BYE To tag %q, want the caller's From tag %q", tag, c.fromTag)
 	}
+	// Its From is the INVITE's To (kept by the call after the INVITE itself
+	// was let go at the ACK).
+	if got := bye.From().Address.User; got != c.to {
+		t.Errorf("BYE From user %q, want the INVITE's To user %q", got, c.to)
+	}
 	u.answer(bye, 200)
 	if r := <-done; r.StatusCode != 200 {
 		t.Errorf("core's BYE answered %d", r.StatusCode)
