@@ -37,8 +37,9 @@ import (
 	"unsafe"
 )
 
-// udpSock is the edge's UDP socket. Everything but WriteToUDPAddrPort,
-// WriteTo and readFrom is the embedded *net.UDPConn's.
+// udpSock is the edge's UDP socket. WriteToUDPAddrPort, WriteTo, Close and
+// its readers (reader) are its own; everything else is the embedded
+// *net.UDPConn's.
 type udpSock struct {
 	*net.UDPConn
 	rc     syscall.RawConn
@@ -77,7 +78,6 @@ func newUDPSock(c *net.UDPConn) *udpSock {
 // sockOp is one send or receive: its arguments, results and the callback
 // given to RawConn, bound once so that a call allocates nothing.
 type sockOp struct {
-	s     *udpSock
 	b     []byte
 	sa    syscall.RawSockaddrAny
 	salen uint32
@@ -88,7 +88,7 @@ type sockOp struct {
 }
 
 func (s *udpSock) newOp() *sockOp {
-	o := &sockOp{s: s}
+	o := &sockOp{}
 	o.send, o.recv = o.sendto, o.recvfrom
 	return o
 }
