@@ -18,6 +18,7 @@ import (
 	"github.com/sipward/sipward/internal/app"
 	"github.com/sipward/sipward/internal/cli"
 	"github.com/sipward/sipward/internal/config"
+	"github.com/sipward/sipward/internal/gcfloor"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -87,12 +88,20 @@ func serve(args []string, stderr io.Writer) int {
 	// GOGC 400 lets the heap grow to several GB at thousands of calls per
 	// second (docs/performance.md); a soft limit of half the machine's memory
 	// makes the collector work harder only when memory gets tight.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		if total := memTotal(); total > 0 {
-			debug.SetMemoryLimit(total / 2)
-		}
+	total := memTotal()
+	if os.Getenv("GOMEMLIMIT") == "" && total > 0 {
+		debug.SetMemoryLimit(total / 2)
 	}
 	log := newLogger(cfg, stderr)
+	// Below the floor the collector waits: at load an edge's live heap is a
+	// fraction of it, and every cycle takes the idle cores for ~100 ms.
+	if floor := heapFloor(cfg.GCHeapFloor, total); floor > 0 {
+		base := gcfloor.GOGC()
+		if f := gcfloor.Start(floor, base); f != nil {
+			defer f.Stop()
+			log.Info("gc heap floor", "mib", floor>>20, "gogc_above_it", base)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := app.Run(ctx, cfg, log, stderr, nil); err != nil {
@@ -113,6 +122,15 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // memTotal returns the machine's memory in bytes from /proc/meminfo, or 0.
+// heapFloor is --gc-heap-floor in bytes: -1 is an eighth of the machine's
+// memory (total bytes, 0 when unknown), at most 1 GiB.
+func heapFloor(mib int, total int64) uint64 {
+	if mib >= 0 {
+		return uint64(mib) << 20
+	}
+	return uint64(min(total/8, 1<<30))
+}
+
 func memTotal() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {

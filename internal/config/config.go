@@ -48,6 +48,7 @@ type Config struct {
 	RegMaxExpires    time.Duration // longer ones are cut to this
 	RegMaxContacts   int           // contacts per SIP user; the oldest is replaced
 	NATPingInterval  time.Duration // OPTIONS to registered devices of users with NAT ping on
+	GCHeapFloor      int           // MiB of heap below which the collector waits; -1: auto, 0: off
 
 	AdminPassword   string        // web UI password of the operator login "admin"; generated at first start when empty
 	UISecureCookies bool          // mark web UI cookies Secure on plain HTTP (behind a TLS-terminating proxy)
@@ -85,6 +86,7 @@ func Default() Config {
 		RegMaxContacts:   5,
 		NATPingInterval:  time.Minute,
 		RedisPrefix:      "sipward:",
+		GCHeapFloor:      -1,
 	}
 }
 
@@ -189,6 +191,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
 	dur(&c.NATPingInterval, "nat-ping-interval", "interval of the OPTIONS pings to registered devices of SIP users with NAT ping enabled")
 	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints and the core are exempt); 0 means 200, negative disables the guard")
+	num(&c.GCHeapFloor, "gc-heap-floor", "MiB of heap the Go collector lets the process reach before it collects (above it GOGC applies); fewer collections at load, paid in memory; -1 means an eighth of the machine's memory, at most 1024; 0 leaves it to GOGC alone")
 	str(&c.AdminPassword, "admin-password", `web UI password of the operator login "admin" (at least 12 characters); when empty and no operator login exists, one is generated at first start and printed once`)
 	boolean := func(p *bool, name, usage string) {
 		if v, ok := os.LookupEnv(envName(name)); ok {
@@ -232,6 +235,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATPingInterval < time.Second {
 		return fmt.Errorf("nat-ping-interval: %s: must be at least 1s", c.NATPingInterval)
+	}
+	if c.GCHeapFloor < -1 {
+		return fmt.Errorf("gc-heap-floor: %d: must be -1 (auto), 0 (off) or a size in MiB", c.GCHeapFloor)
 	}
 	if c.RegMaxContacts < 1 || c.RegMaxContacts > 100 {
 		return fmt.Errorf("register-max-contacts: %d: must be between 1 and 100", c.RegMaxContacts)
