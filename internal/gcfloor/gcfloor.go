@@ -25,30 +25,28 @@ import (
 	"sync/atomic"
 )
 
-// maxPercent bounds the percentage a Floor sets: at a live heap of a few
-// hundred KB the exact figure would be absurd and the floor is met anyway.
-const maxPercent = 1_000_000
+// heapMinimum is the runtime's smallest heap goal at GOGC 100
+// (defaultHeapMinimum in runtime/mgcpacer.go). The runtime scales it with
+// the percentage: at GOGC p no goal is below heapMinimum·p/100. So a
+// percentage above floor·100/heapMinimum would hold the collector off far
+// beyond the floor (before the first cycle, with nothing marked live yet,
+// that is no collection at all until the memory limit).
+const heapMinimum = 4 << 20
 
 // Percent is the GC percentage that puts the next heap goal at floor for a
 // heap with live bytes found live by the last cycle and scan bytes of stacks
 // and globals — never below base (the operator's GOGC). Go's goal is
-// live + (live+scan)·percent/100 (runtime/mgcpacer.go).
+// max(live + (live+scan)·p/100, heapMinimum·p/100) (runtime/mgcpacer.go);
+// with nothing live yet, the second term alone puts it at floor.
 func Percent(live, scan, floor uint64, base int) int {
 	if base < 0 || live >= floor {
 		return base
 	}
-	roots := live + scan
-	if roots == 0 {
-		return maxPercent
+	p := floor * 100 / heapMinimum // heapMinimum·p/100 = floor
+	if roots := live + scan; roots > 0 {
+		p = min(p, (floor-live)*100/roots)
 	}
-	p := (floor - live) * 100 / roots
-	if p > maxPercent {
-		p = maxPercent
-	}
-	if int(p) < base {
-		return base
-	}
-	return int(p)
+	return max(int(p), base)
 }
 
 // Floor re-tunes the collector after every cycle. Stop it to hand GOGC

@@ -1,9 +1,13 @@
 package gcfloor
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,8 +25,8 @@ func TestPercent(t *testing.T) {
 		{"stacks and globals count as roots", 100 * mb, 100 * mb, 1000 * mb, 100, 450},
 		{"never below the operator's GOGC", 400 * mb, 0, 1000 * mb, 400, 400},
 		{"GOGC off stays off", 1 * mb, 0, 1000 * mb, -1, -1},
-		{"nothing live: bounded", 0, 0, 1000 * mb, 100, maxPercent},
-		{"a few KB live: bounded", 0, 1 << 10, 1000 * mb, 100, maxPercent},
+		{"nothing live: the runtime's minimum goal is the floor", 0, 0, 1024 * mb, 100, 25600},
+		{"a few KB of roots: the same bound", 0, 1 << 10, 1024 * mb, 100, 25600},
 	} {
 		if got := Percent(c.live, c.scan, c.floor, c.base); got != c.want {
 			t.Errorf("%s: Percent(%d, %d, %d, %d) = %d, want %d", c.name, c.live, c.scan, c.floor, c.base, got, c.want)
@@ -70,7 +74,7 @@ func TestFloorHoldsCollectionsOff(t *testing.T) {
 	if f.cycles.Load() == 0 {
 		t.Fatal("the floor saw no collection within 5 s of runtime.GC")
 	}
-	if goal := read("/gc/heap/goal:bytes"); goal < floor*95/100 {
+	if goal := read("/gc/heap/goal:bytes"); goal < floor*95/100 || goal > floor*11/10 {
 		t.Fatalf("heap goal %d MB with a %d-MB floor", goal>>20, floor>>20)
 	}
 	if p := read("/gc/gogc:percent"); p <= 100 || int(p) != f.Percent() {
@@ -87,6 +91,19 @@ func TestFloorHoldsCollectionsOff(t *testing.T) {
 	runtime.GC()
 	if n := churn(128 << 20); n < 3 {
 		t.Errorf("after Stop: %d collections for 128 MB of garbage, want GOGC 100's many", n)
+	}
+}
+
+// TestGoalBeforeAnyCycle is the state at a process's start: nothing marked
+// live yet. The percentage for it must still put the runtime's goal at the
+// floor, not past it (the runtime's minimum goal scales with the percentage).
+func TestGoalBeforeAnyCycle(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	const floor = 1 << 30
+	debug.SetGCPercent(Percent(0, 0, floor, 100))
+	if goal := read("/gc/heap/goal:bytes"); goal < floor*95/100 || goal > floor*11/10 {
+		t.Fatalf("heap goal %d MB for a %d-MB floor with nothing live", goal>>20, floor>>20)
 	}
 }
 
@@ -114,4 +131,55 @@ func TestStartWithoutFloorOrWithGOGCOff(t *testing.T) {
 	if f.Percent() != -1 {
 		t.Error("nil Floor's Percent is not -1")
 	}
+}
+
+// TestFreshProcess runs the floor from a process's first instruction, as
+// sipward serve does: no cycle has run, nothing is marked live. Garbage of
+// four floors must still be collected, in cycles near the floor.
+func TestFreshProcess(t *testing.T) {
+	if os.Getenv("GCFLOOR_CHILD") == "1" {
+		freshChild()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFreshProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GCFLOOR_CHILD=1", "GOGC=100", "GOMEMLIMIT=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var cycles, peak uint64
+	if _, err := fmt.Sscanf(lastLine(string(out), "fresh:"), "fresh: cycles=%d peak=%d", &cycles, &peak); err != nil {
+		t.Fatalf("child printed no result: %v\n%s", err, out)
+	}
+	const floor = 64 << 20
+	if cycles < 2 {
+		t.Errorf("%d collections for 256 MB of garbage with a 64-MB floor from a fresh start, want several", cycles)
+	}
+	if peak > 2*floor {
+		t.Errorf("heap reached %d MB with a 64-MB floor", peak>>20)
+	}
+}
+
+func freshChild() {
+	f := Start(64<<20, 100)
+	before := read("/gc/cycles/total:gc-cycles")
+	var peak uint64
+	for i := 0; i < (256<<20)/4096; i++ {
+		sink = make([]byte, 4096)
+		if i%1024 == 0 {
+			peak = max(peak, read("/gc/heap/allocs:bytes")-read("/gc/heap/frees:bytes"))
+		}
+	}
+	fmt.Printf("fresh: cycles=%d peak=%d\n", read("/gc/cycles/total:gc-cycles")-before, peak)
+	f.Stop()
+}
+
+func lastLine(out, prefix string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], prefix) {
+			return lines[i]
+		}
+	}
+	return ""
 }
