@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -86,7 +89,7 @@ func serve(args []string, stderr io.Writer) int {
 		debug.SetGCPercent(400)
 	}
 	// GOGC 400 lets the heap grow to several GB at thousands of calls per
-	// second (docs/performance.md); a soft limit of half the machine's memory
+	// second (docs/performance.md); a soft limit of half the memory it may use
 	// makes the collector work harder only when memory gets tight.
 	total := memTotal()
 	if os.Getenv("GOMEMLIMIT") == "" && total > 0 {
@@ -121,7 +124,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// memTotal returns the machine's memory in bytes from /proc/meminfo, or 0.
 // heapFloor is --gc-heap-floor in bytes: -1 is an eighth of the machine's
 // memory (total bytes, 0 when unknown), at most 1 GiB.
 func heapFloor(mib int, total int64) uint64 {
@@ -131,18 +133,51 @@ func heapFloor(mib int, total int64) uint64 {
 	return uint64(min(total/8, 1<<30))
 }
 
-func memTotal() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
+// memTotal is the memory this process may use, in bytes: the machine's
+// (/proc/meminfo), or its cgroup's limit when lower — in a container
+// /proc/meminfo shows the host's. 0 when unknown.
+func memTotal() int64 { return memLimit("/") }
+
+// memLimit is memTotal with the file system rooted at root (for tests).
+func memLimit(root string) int64 {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	var total int64
+	for _, line := range strings.Split(read("proc/meminfo"), "\n") {
 		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
 			var kb int64
 			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
-				return kb * 1024
+				total = kb * 1024
 			}
 		}
 	}
-	return 0
+	// cgroup v2 ("0::/path": memory.max) and v1 ("N:memory:/path":
+	// memory.limit_in_bytes), at the process's cgroup and at the mount's
+	// root (a container sees its own cgroup as the root).
+	var files []string
+	for _, line := range strings.Split(read("proc/self/cgroup"), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			files = append(files, filepath.Join("sys/fs/cgroup", parts[2], "memory.max"), "sys/fs/cgroup/memory.max")
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			files = append(files, filepath.Join("sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"),
+				"sys/fs/cgroup/memory/memory.limit_in_bytes")
+		}
+	}
+	for _, f := range files {
+		v, err := strconv.ParseInt(read(f), 10, 64) // "max" (no limit) does not parse
+		if err == nil && v > 0 && (total == 0 || v < total) {
+			total = v
+		}
+	}
+	return total
 }

@@ -191,7 +191,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
 	dur(&c.NATPingInterval, "nat-ping-interval", "interval of the OPTIONS pings to registered devices of SIP users with NAT ping enabled")
 	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints and the core are exempt); 0 means 200, negative disables the guard")
-	num(&c.GCHeapFloor, "gc-heap-floor", "MiB of heap the Go collector lets the process reach before it collects (above it GOGC applies); fewer collections at load, paid in memory; -1 means an eighth of the machine's memory, at most 1024; 0 leaves it to GOGC alone")
+	num(&c.GCHeapFloor, "gc-heap-floor", "MiB of heap the Go collector lets the process reach before it collects (above it GOGC applies); fewer collections at load, paid in memory; -1 means an eighth of the machine's memory (or of the cgroup's limit, if lower), at most 1024; 0 leaves it to GOGC alone")
 	str(&c.AdminPassword, "admin-password", `web UI password of the operator login "admin" (at least 12 characters); when empty and no operator login exists, one is generated at first start and printed once`)
 	boolean := func(p *bool, name, usage string) {
 		if v, ok := os.LookupEnv(envName(name)); ok {
