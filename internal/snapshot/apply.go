@@ -68,11 +68,11 @@ func (d *Delta) size() int {
 // endpoints (to point them at the account's new version), the account of
 // each CLI pattern, and the usernames that several users hold.
 type deps struct {
-	acctUsers, acctUsersAt []int32 // base account i's users are users[acctUsers[acctUsersAt[i]:acctUsersAt[i+1]]]
-	acctSends, acctSendsAt []int32 // likewise for its sends endpoints in eps
-	cliIdx                 idIndex // CLI pattern ID → position in cliOwner
-	cliOwner               []int64 // account ID of each CLI pattern
-	shared                 map[string]struct{}
+	acctUsers, acctUsersAt []int32            // base account i's users are users[acctUsers[acctUsersAt[i]:acctUsersAt[i+1]]]
+	acctSends, acctSendsAt []int32            // likewise for its sends endpoints in eps
+	cliIdx                 idIndex            // CLI pattern ID → position in cliOwner
+	cliOwner               []int64            // account ID of each CLI pattern
+	shared                 map[string][]int32 // usernames several users hold → their positions in users
 }
 
 // overlay holds the objects Apply replaced since the base, by key; a nil
@@ -82,9 +82,10 @@ type overlay struct {
 	eps     map[int64]*Endpoint
 	users   map[int64]*User
 	names   map[string]*User
-	dids    map[string]*DID // by number
-	didAcct map[int64]int64 // DID ID → its account's ID (0: none)
-	cliAcct map[int64]int64 // CLI pattern ID → its account's ID (0: none)
+	dids    map[string]*DID     // by number
+	shared  map[string]struct{} // usernames Apply found several users holding, beyond deps.shared
+	didAcct map[int64]int64     // DID ID → its account's ID (0: none)
+	cliAcct map[int64]int64     // CLI pattern ID → its account's ID (0: none)
 }
 
 func (o *overlay) clone() *overlay {
@@ -92,11 +93,13 @@ func (o *overlay) clone() *overlay {
 		return &overlay{
 			accts: map[int64]*Account{}, eps: map[int64]*Endpoint{}, users: map[int64]*User{},
 			names: map[string]*User{}, dids: map[string]*DID{}, didAcct: map[int64]int64{}, cliAcct: map[int64]int64{},
+			shared: map[string]struct{}{},
 		}
 	}
 	return &overlay{
 		accts: maps.Clone(o.accts), eps: maps.Clone(o.eps), users: maps.Clone(o.users),
 		names: maps.Clone(o.names), dids: maps.Clone(o.dids), didAcct: maps.Clone(o.didAcct), cliAcct: maps.Clone(o.cliAcct),
+		shared: maps.Clone(o.shared),
 	}
 }
 
@@ -141,8 +144,7 @@ func (s *Snapshot) didOwner(id int64) int64 {
 // as Build does, with the same messages, and on failure returns a
 // *BuildError and no snapshot. It returns ErrRebuild for what it does not
 // apply incrementally: d does not follow s, opt differs from s's, the change
-// is too large (see maxOverlay), or it touches a username that several users
-// hold or would hold.
+// is too large (see maxOverlay).
 //
 // A changed account is a new *Account; Apply also replaces what points at it
 // (its users and sends endpoints, its receives endpoints and DIDs), so its
@@ -414,22 +416,16 @@ func (a *applier) cliPatterns() {
 }
 
 // users compiles the changed SIP users and points the users of each account
-// to rebuild at its new version.
+// to rebuild at its new version. A username several users hold (in several
+// realms), or a change that makes it so, is settled by Build's rule over
+// every holder (names).
 func (a *applier) users() error {
 	s, n, d, b := a.old, a.n, a.d, a.b
-	shared := s.deps.shared
+	settle := map[string]bool{} // names to settle over every holder
 	for _, id := range slices.Sorted(maps.Keys(d.Users)) {
 		row, old := d.Users[id], s.UserByID(id)
-		if old != nil {
-			if _, ok := shared[old.Username]; ok {
-				return rebuild("sip user %d: username %q is shared", id, old.Username)
-			}
-		}
 		var nu *User
 		if row != nil {
-			if _, ok := shared[row.Username]; ok {
-				return rebuild("sip user %d: username %q is shared", id, row.Username)
-			}
 			var white []netip.Prefix
 			u, ok := b.user(row, &white)
 			var rules *rewrite.Rules
@@ -446,16 +442,18 @@ func (a *applier) users() error {
 		}
 		n.nUsers += count(nu != nil) - count(old != nil)
 		if old != nil && (nu == nil || nu.Username != old.Username) {
-			if h := n.User(old.Username); h != nil && h.ID == id {
+			if s.sharedName(old.Username) {
+				settle[old.Username] = true
+			} else if h := n.User(old.Username); h != nil && h.ID == id {
 				n.ov.names[old.Username] = nil
 			}
 		}
 		if nu != nil {
-			if h := n.User(nu.Username); h != nil && h.ID != id {
-				// Build's rule decides who keeps the name.
-				return rebuild("sip user %d: username %q is sip user %d's too", id, nu.Username, h.ID)
+			if h := n.User(nu.Username); s.sharedName(nu.Username) || h != nil && h.ID != id {
+				settle[nu.Username] = true
+			} else {
+				n.ov.names[nu.Username] = nu
 			}
-			n.ov.names[nu.Username] = nu
 		}
 	}
 	for _, id := range a.ids {
@@ -479,7 +477,74 @@ func (a *applier) users() error {
 			}
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(settle)) {
+		a.settle(name)
+	}
 	return nil
+}
+
+// sharedName reports whether name may have several holders in s: it had
+// in the base, or Apply made it so since.
+func (s *Snapshot) sharedName(name string) bool {
+	if _, ok := s.deps.shared[name]; ok {
+		return true
+	}
+	if s.ov != nil {
+		_, ok := s.ov.shared[name]
+		return ok
+	}
+	return false
+}
+
+// settle gives name to its holder by Build's rule — the lowest ID in this
+// node's realm, else the lowest ID — looking at every user of the new
+// snapshot that may hold it: the base's holders (deps.shared, or byName for
+// a name one base user held) that the overlay did not replace, and the
+// overlay's users. It remembers the name as shared while several hold it.
+func (a *applier) settle(name string) {
+	n := a.n
+	var holder *User
+	held := 0
+	consider := func(u *User) {
+		if u == nil || u.Username != name {
+			return
+		}
+		held++
+		switch {
+		case holder == nil:
+			holder = u
+		case (u.Realm == n.realm) != (holder.Realm == n.realm):
+			if u.Realm == n.realm {
+				holder = u
+			}
+		case u.ID < holder.ID:
+			holder = u
+		}
+	}
+	base := func(u *User) {
+		if _, replaced := n.ov.users[u.ID]; !replaced {
+			consider(u)
+		}
+	}
+	if at, ok := n.deps.shared[name]; ok {
+		for _, i := range at {
+			base(&n.users[i])
+		}
+	} else if u := n.byName[name]; u != nil {
+		base(u)
+	}
+	for _, u := range n.ov.users {
+		consider(u)
+	}
+	n.ov.names[name] = holder
+	if n.ov.shared == nil {
+		n.ov.shared = map[string]struct{}{}
+	}
+	if held > 1 {
+		n.ov.shared[name] = struct{}{}
+	} else {
+		delete(n.ov.shared, name)
+	}
 }
 
 // rewrite compiles the rules the delta carries for a changed owner (ok: the

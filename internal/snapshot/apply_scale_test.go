@@ -95,6 +95,7 @@ func benchmarkApply(b *testing.B, name string, n int) {
 			b.Fatal(err)
 		}
 	}
+	var twin store.SIPUser
 	ha1 := func(i int) string { return strings.Repeat(string("0123456789abcdef"[i%16]), 32) }
 	for _, c := range []struct {
 		name   string
@@ -120,6 +121,22 @@ func benchmarkApply(b *testing.B, name string, n int) {
 			withDID.HA1MD5 = ha1(i)
 			commit(b, func(tx store.Tx) error { return tx.UpdateSIPUser(ctx, &withDID) })
 			return func(s *Snapshot) bool { return s.DID("443000000002").User.HA1MD5 == withDID.HA1MD5 }
+		}},
+		// A user in another realm takes and gives up user's name: Apply
+		// settles the name over every user (a scan), not by a rebuild.
+		{"shared-username", func(b *testing.B, i int) func(*Snapshot) bool {
+			if twin.ID == 0 {
+				twin = store.SIPUser{AccountID: user.AccountID, Username: user.Username, Realm: "elsewhere", HA1MD5: ha1(i)}
+				commit(b, func(tx store.Tx) error { return tx.CreateSIPUser(ctx, &twin) })
+			} else {
+				id := twin.ID
+				twin = store.SIPUser{}
+				commit(b, func(tx store.Tx) error { return tx.DeleteSIPUser(ctx, id) })
+			}
+			return func(s *Snapshot) bool { // the node's realm keeps the name either way
+				u := s.User(user.Username)
+				return u != nil && u.ID == user.ID && (twin.ID == 0) == (s.UserByID(twin.ID) == nil)
+			}
 		}},
 		{"account", func(b *testing.B, i int) func(*Snapshot) bool {
 			acct.Name = fmt.Sprintf("renamed-%d", i)

@@ -1130,8 +1130,20 @@ func TestApplyFixture(t *testing.T) {
 	}{
 		{"user ha1", func(ds *Dataset) { user(ds, 1001).HA1MD5 = strings.Repeat("C", 32) }, apply},
 		{"user renamed", func(ds *Dataset) { user(ds, 1001).Username = "dave" }, apply},
-		{"user renamed to a name in use", func(ds *Dataset) { user(ds, 1001).Username = "carol" }, rebuild},
-		{"user with a shared name", func(ds *Dataset) { user(ds, 1000).Channels = 9 }, rebuild},
+		// Names several users hold (alice: 1000 here, 1002 elsewhere; carol:
+		// 1003 elsewhere, 1004 here) are settled by Build's rule, not rebuilt.
+		{"user renamed to a name in use", func(ds *Dataset) { user(ds, 1001).Username = "carol" }, apply},
+		{"user with a shared name", func(ds *Dataset) { user(ds, 1000).Channels = 9 }, apply},
+		{"holder of a shared name deleted: the other realm's user gets it", func(ds *Dataset) {
+			ds.Users = slices.DeleteFunc(ds.Users, func(u store.SIPUser) bool { return u.ID == 1004 })
+		}, apply},
+		{"holder of a shared name moves realm: the lower ID gets it", func(ds *Dataset) { user(ds, 1004).Realm = "elsewhere" }, apply},
+		{"a name held elsewhere taken here by a new user", func(ds *Dataset) {
+			ds.Users = append(ds.Users, store.SIPUser{ID: 1005, AccountID: 1, Username: "carol2", Realm: "elsewhere", HA1MD5: md5A},
+				store.SIPUser{ID: 1006, AccountID: 1, Username: "carol2", Realm: "sipward", HA1MD5: md5A})
+		}, apply},
+		{"two users swap names", func(ds *Dataset) { user(ds, 1000).Username = "bob"; user(ds, 1001).Username = "alice" }, apply},
+		{"renamed off a shared name", func(ds *Dataset) { user(ds, 1000).Username = "alicia" }, apply},
 		{"user moved to another account", func(ds *Dataset) { user(ds, 1001).AccountID = 3 }, apply},
 		{"user created", func(ds *Dataset) {
 			ds.Users = append(ds.Users, store.SIPUser{ID: 1005, AccountID: 1, Username: "eve", Realm: "sipward", HA1MD5: md5A, IPWhitelist: []string{"10.0.0.0/8"}})
@@ -1146,7 +1158,7 @@ func TestApplyFixture(t *testing.T) {
 			ds.Accounts = ds.Accounts[:2]
 			ds.Users = slices.DeleteFunc(ds.Users, func(u store.SIPUser) bool { return u.AccountID == 3 })
 			ds.Endpoints = slices.DeleteFunc(ds.Endpoints, func(e store.IPEndpoint) bool { return e.AccountID == 3 })
-		}, rebuild},
+		}, apply},
 		{"account added", func(ds *Dataset) { ds.Accounts = append(ds.Accounts, store.Account{ID: 4, Name: "Delta"}) }, apply},
 		{"account deleted, what it holds left", func(ds *Dataset) { ds.Accounts = ds.Accounts[:2] }, fail},
 		{"endpoint moved", func(ds *Dataset) { ep(ds, 60).Address = "10.1.0.8" }, apply},

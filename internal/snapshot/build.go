@@ -248,18 +248,25 @@ func (b *builder) users(realm string) {
 	b.s.userIdx = newIDIndex(len(users), func(i int) int64 { return users[i].ID },
 		func(_, i int) { b.failf("sip user %d: listed twice", users[i].ID) })
 	byName := make(map[string]*User, len(users))
-	shared := make(map[string]struct{})
+	shared := make(map[string][]int32)
 	acctOf := make([]int32, len(users))
 	for i := range users {
 		u := &users[i]
 		acctOf[i] = b.acct(u.Account.ID)
 		if old, ok := byName[u.Username]; ok {
-			shared[u.Username] = struct{}{}
+			shared[u.Username] = nil
 			if old.Realm == realm || u.Realm != realm {
 				continue // the user in this node's realm, else the lowest ID, keeps the name
 			}
 		}
 		byName[u.Username] = u
+	}
+	if len(shared) > 0 { // every holder of a shared name, for Apply (settle)
+		for i := range users {
+			if h, ok := shared[users[i].Username]; ok {
+				shared[users[i].Username] = append(h, int32(i))
+			}
+		}
 	}
 	b.s.byName = byName
 	b.s.deps.shared = shared
