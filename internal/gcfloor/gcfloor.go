@@ -59,12 +59,12 @@ type Floor struct {
 	cycles  atomic.Uint64 // cycles seen; for tests
 	percent atomic.Int64  // last percentage set
 	samples []metrics.Sample
-	mu      sync.Mutex // samples
+	mu      sync.Mutex // samples, and the order of SetGCPercent calls
 }
 
 // Start sets the GC percentage from now on so the heap goal is never below
-// floor bytes, with base as the percentage above it (the process's GOGC,
-// which debug.SetGCPercent(-1) reads). A floor of 0 or a base of -1 (GOGC
+// floor bytes, with base as the percentage above it (the process's GOGC, as
+// GOGC() reads it). A floor of 0 or a base of -1 (GOGC
 // off) starts nothing and returns nil; Stop on nil is a no-op.
 func Start(floor uint64, base int) *Floor {
 	if floor == 0 || base < 0 {
