@@ -55,12 +55,13 @@ type udpClientLayer struct {
 	fallback      func(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error)
 	fallbackWrite func(req *sip.Request) error
 
-	txs  txTable[*udpClientTx]
-	bufs sync.Pool
+	txs    txTable[*udpClientTx]
+	timers *txTimers
+	bufs   sync.Pool
 }
 
-func newUDPClientLayer(conn *udpSock, txl *sip.TransactionLayer, tpl *sip.TransportLayer) *udpClientLayer {
-	l := &udpClientLayer{conn: conn, t1: sip.T1, t2: sip.T2, t4: sip.T4, linger: max(sip.Timer_D, sip.Timer_M),
+func newUDPClientLayer(conn *udpSock, timers *txTimers, txl *sip.TransactionLayer, tpl *sip.TransportLayer) *udpClientLayer {
+	l := &udpClientLayer{conn: conn, timers: timers, t1: sip.T1, t2: sip.T2, t4: sip.T4, linger: max(sip.Timer_D, sip.Timer_M),
 		txs: newTxTable[*udpClientTx](), bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 	if txl != nil {
 		l.fallback = func(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
@@ -120,8 +121,9 @@ func (l *udpClientLayer) Request(ctx context.Context, req *sip.Request) (sip.Cli
 		_, err := l.conn.WriteToUDPAddrPort(buf.Bytes(), dst)
 		return nil, err
 	}
-	tx := &udpClientTx{txBase: txBase{key: key}, l: l, dst: dst, invite: req.IsInvite(), req: bytes.Clone(buf.Bytes()),
+	tx := &udpClientTx{txBase: txBase{key: key, timers: l.timers}, l: l, dst: dst, invite: req.IsInvite(), req: bytes.Clone(buf.Bytes()),
 		responses: make(chan *sip.Response, responsesQueue)}
+	tx.self = tx
 	if tx.invite {
 		tx.origin = req
 	}
@@ -137,7 +139,7 @@ func (l *udpClientLayer) Request(ctx context.Context, req *sip.Request) (sip.Cli
 		return nil, fmt.Errorf("edge: send %s to %s: %w", req.Method, dst, err)
 	}
 	tx.interval, tx.deadline = l.t1, now.Add(64*l.t1)
-	tx.arm(now, l.t1, tx.fire)
+	tx.arm(now, l.t1)
 	return tx, nil
 }
 
@@ -209,7 +211,7 @@ func (tx *udpClientTx) fire() {
 		default:
 			tx.interval = min(2*tx.interval, tx.l.t2)
 		}
-		tx.arm(now, min(tx.interval, tx.deadline.Sub(now)), tx.fire)
+		tx.arm(now, min(tx.interval, tx.deadline.Sub(now)))
 		tx.mu.Unlock()
 		return
 	}
@@ -251,20 +253,20 @@ func (tx *udpClientTx) receive(res *sip.Response) {
 				tx.disarm() // Timer A stops; Timer B applies to Calling only
 			} else {
 				tx.interval = tx.l.t2
-				tx.arm(now, min(tx.interval, tx.deadline.Sub(now)), tx.fire)
+				tx.arm(now, min(tx.interval, tx.deadline.Sub(now)))
 			}
 		}
 	case tx.invite && res.IsSuccess():
 		tx.state, tx.req, tx.origin = ctAccepted, nil, nil
-		tx.arm(now, tx.l.linger, tx.fire) // Timer M
+		tx.arm(now, tx.l.linger) // Timer M
 	case tx.invite:
 		tx.ack = tx.non2xxACK(res)
 		_, _ = tx.l.conn.WriteToUDPAddrPort(tx.ack, tx.dst)
 		tx.state, tx.req, tx.origin = ctCompleted, nil, nil
-		tx.arm(now, tx.l.linger, tx.fire) // Timer D
+		tx.arm(now, tx.l.linger) // Timer D
 	default:
 		tx.state, tx.req = ctCompleted, nil
-		tx.arm(now, tx.l.t4, tx.fire) // Timer K
+		tx.arm(now, tx.l.t4) // Timer K
 	}
 	select {
 	case tx.responses <- res:

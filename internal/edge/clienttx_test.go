@@ -32,7 +32,7 @@ func newCtRig(t *testing.T) *ctRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &ctRig{t: t, l: newUDPClientLayer(newUDPSock(conn), nil, nil), peer: peer, p: sip.NewParser()}
+	r := &ctRig{t: t, l: newUDPClientLayer(newUDPSock(conn), testTimers(t), nil, nil), peer: peer, p: sip.NewParser()}
 	r.l.t1, r.l.t2, r.l.t4, r.l.linger = 10*time.Millisecond, 40*time.Millisecond, 30*time.Millisecond, 300*time.Millisecond
 	go func() {
 		buf := make([]byte, 65535)

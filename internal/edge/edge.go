@@ -93,6 +93,7 @@ type Edge struct {
 	sl       *stateless      // answers challenges, REGISTER and OPTIONS over UDP without a transaction
 	stx      *udpTxLayer     // the other UDP requests' server transactions (servertx.go)
 	uct      *udpClientLayer // client transactions sent over UDP (clienttx.go)
+	timers   *txTimers       // the UDP transactions' RFC 3261 timers (timers.go)
 	warm     *warmPool       // long-lived goroutines for sipgo's handlers
 	tcp, tls net.Listener
 	stop     context.CancelFunc // ends the edge's own goroutines
@@ -192,7 +193,8 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 	e.sock = sock
 	e.sl = newStateless(e, sock)
 	e.feed = newUDPFeed(sock)
-	e.stx = newUDPTxLayer(sock, e.serveUDP)
+	e.timers = newTxTimers(txTick)
+	e.stx = newUDPTxLayer(sock, e.timers, e.serveUDP)
 	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(slog),
 		sip.WithTransportLayerReadFilter(e.sl.filter(e.cfg.ReadFilter))}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext),
@@ -208,7 +210,7 @@ func (e *Edge) Start(ctx context.Context) (Addrs, error) {
 		return addrs, fmt.Errorf("edge: new server: %w", err)
 	}
 	e.srv = srv
-	e.uct = newUDPClientLayer(sock, ua.TransactionLayer(), ua.TransportLayer())
+	e.uct = newUDPClientLayer(sock, e.timers, ua.TransactionLayer(), ua.TransportLayer())
 
 	b := &b2bua{clients: map[string]*sipgo.Client{}, contacts: map[string]sip.Uri{}, host: ext, calls: newCallTable(),
 		log: e.log, t1: sip.T1, inviteTTL: e.cfg.InviteTimeout}
@@ -379,6 +381,9 @@ func (e *Edge) Close() error {
 	}
 	if e.uct != nil {
 		e.uct.close()
+	}
+	if e.timers != nil {
+		e.timers.stop()
 	}
 	if e.tcp != nil {
 		e.tcp.Close()

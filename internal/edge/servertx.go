@@ -73,12 +73,13 @@ type udpTxLayer struct {
 	// serve runs a new request's handler; it is the edge's warm pool.
 	serve func(req *sip.Request, tx sip.ServerTransaction, inline bool)
 
-	txs  txTable[*udpTx]
-	bufs sync.Pool
+	txs    txTable[*udpTx]
+	timers *txTimers
+	bufs   sync.Pool
 }
 
-func newUDPTxLayer(conn *udpSock, serve func(*sip.Request, sip.ServerTransaction, bool)) *udpTxLayer {
-	return &udpTxLayer{conn: conn, serve: serve, t1: sip.T1, t2: sip.T2, t4: sip.T4,
+func newUDPTxLayer(conn *udpSock, timers *txTimers, serve func(*sip.Request, sip.ServerTransaction, bool)) *udpTxLayer {
+	return &udpTxLayer{conn: conn, timers: timers, serve: serve, t1: sip.T1, t2: sip.T2, t4: sip.T4,
 		linger: max(sip.Timer_J, sip.Timer_L), txs: newTxTable[*udpTx](),
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
@@ -161,7 +162,9 @@ func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool) boo
 	if !ok || cseq.MethodName != method {
 		return false
 	}
-	tx, isNew := l.txs.add(key, &udpTx{txBase: txBase{key: key}, l: l, dst: src, invite: method == sip.INVITE, req: req})
+	ntx := &udpTx{txBase: txBase{key: key, timers: l.timers}, l: l, dst: src, invite: method == sip.INVITE, req: req}
+	ntx.self = ntx
+	tx, isNew := l.txs.add(key, ntx)
 	if !isNew {
 		tx.retransmitted()
 		return true
@@ -248,7 +251,7 @@ func (tx *udpTx) Respond(res *sip.Response) error {
 		if tx.state == txProceeding {
 			tx.state, tx.req = txAccepted, nil
 			tx.last = append(tx.last[:0], buf.Bytes()...) // for retransmit2xx
-			tx.arm(now, tx.l.linger, tx.fire)
+			tx.arm(now, tx.l.linger)
 		} else if tx.state != txAccepted {
 			return nil
 		}
@@ -260,9 +263,9 @@ func (tx *udpTx) Respond(res *sip.Response) error {
 		tx.last = append(tx.last[:0], buf.Bytes()...)
 		if tx.invite {
 			tx.interval, tx.deadline = tx.l.t1, now.Add(64*tx.l.t1)
-			tx.arm(now, tx.interval, tx.fire)
+			tx.arm(now, tx.interval)
 		} else {
-			tx.arm(now, tx.l.linger, tx.fire)
+			tx.arm(now, tx.l.linger)
 		}
 	}
 	_, err := tx.l.conn.WriteToUDPAddrPort(buf.Bytes(), tx.dst)
@@ -286,7 +289,7 @@ func (tx *udpTx) fire() {
 		if now.Before(tx.deadline) {
 			_, _ = tx.l.conn.WriteToUDPAddrPort(tx.last, tx.dst)
 			tx.interval = min(2*tx.interval, tx.l.t2)
-			tx.arm(now, min(tx.interval, tx.deadline.Sub(now)), tx.fire)
+			tx.arm(now, min(tx.interval, tx.deadline.Sub(now)))
 			tx.mu.Unlock()
 			return
 		}
@@ -308,7 +311,7 @@ func (tx *udpTx) retransmit2xx(acked func() bool, giveUp func()) {
 	}
 	tx.acked, tx.giveUp = acked, giveUp
 	tx.interval, tx.deadline, tx.lingerEnd = tx.l.t1, now.Add(64*tx.l.t1), now.Add(tx.l.linger)
-	tx.arm(now, tx.interval, tx.fire)
+	tx.arm(now, tx.interval)
 }
 
 // fire2xx is fire in Accepted while the 2xx is retransmitted. It unlocks
@@ -318,7 +321,7 @@ func (tx *udpTx) fire2xx(now time.Time) {
 	case tx.ackedHere || tx.acked():
 		tx.acked, tx.giveUp, tx.last = nil, nil, nil
 		if now.Before(tx.lingerEnd) {
-			tx.arm(now, tx.lingerEnd.Sub(now), tx.fire)
+			tx.arm(now, tx.lingerEnd.Sub(now))
 			tx.mu.Unlock()
 			return
 		}
@@ -326,11 +329,11 @@ func (tx *udpTx) fire2xx(now time.Time) {
 	case !now.Before(tx.deadline):
 		giveUp := tx.giveUp
 		tx.terminateLocked()
-		giveUp()
+		go giveUp() // it sends BYEs: not on the timers' goroutine
 	default:
 		_, _ = tx.l.conn.WriteToUDPAddrPort(tx.last, tx.dst)
 		tx.interval = min(2*tx.interval, tx.l.t2)
-		tx.arm(now, min(tx.interval, tx.deadline.Sub(now)), tx.fire)
+		tx.arm(now, min(tx.interval, tx.deadline.Sub(now)))
 		tx.mu.Unlock()
 	}
 }
@@ -352,7 +355,7 @@ func (tx *udpTx) ack(req *sip.Request) {
 	switch tx.state {
 	case txCompleted: // the ACK of our non-2xx: stop retransmitting, absorb its retransmissions for T4
 		tx.state, tx.last = txConfirmed, nil
-		tx.arm(time.Now(), tx.l.t4, tx.fire)
+		tx.arm(time.Now(), tx.l.t4)
 	case txAccepted: // an ACK of the 2xx that reused the INVITE's branch
 		tx.ackedHere = true
 	default:

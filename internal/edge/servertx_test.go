@@ -43,7 +43,7 @@ func newTxRig(t *testing.T, handle func(*sip.Request, sip.ServerTransaction)) *t
 		t.Fatal(err)
 	}
 	r := &txRig{t: t, peer: peer, src: peer.LocalAddr().(*net.UDPAddr).AddrPort(), handle: handle}
-	r.l = newUDPTxLayer(newUDPSock(srv), func(req *sip.Request, tx sip.ServerTransaction, _ bool) {
+	r.l = newUDPTxLayer(newUDPSock(srv), testTimers(t), func(req *sip.Request, tx sip.ServerTransaction, _ bool) {
 		r.mu.Lock()
 		r.served = append(r.served, served{req, tx})
 		r.mu.Unlock()

@@ -9,39 +9,32 @@ import (
 
 // txBase is what the edge's UDP server and client transactions
 // (servertx.go, clienttx.go) share: the lock, the one timer that plays
-// every RFC 3261 timer in turn, and the end with who is told of it.
+// every RFC 3261 timer in turn (on txTimers), and the end with who is told
+// of it.
 type txBase struct {
 	key    string
 	mu     sync.Mutex
 	ended  bool
-	timer  *time.Timer
+	timers *txTimers
+	self   firer     // the transaction whose fire the timer calls
 	due    time.Time // when the armed timer is meant to fire; zero: disarmed
 	done   chan struct{}
 	err    error
 	onTerm []sip.FnTxTerminate
 }
 
-// arm sets the timer to call fire d after now; a firing before due is
-// stale (see early). Locked.
-func (b *txBase) arm(now time.Time, d time.Duration, fire func()) {
+// arm sets the timer to call the transaction's fire d after now (up to a
+// tick later); a firing before due is stale (see early). Locked.
+func (b *txBase) arm(now time.Time, d time.Duration) {
 	b.due = now.Add(d)
-	if b.timer == nil {
-		b.timer = time.AfterFunc(d, fire)
-	} else {
-		b.timer.Reset(d)
-	}
+	b.timers.add(b.due, b.self)
 }
 
-// disarm stops the timer. Locked.
-func (b *txBase) disarm() {
-	b.due = time.Time{}
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-}
+// disarm stops the timer: its entry fires stale. Locked.
+func (b *txBase) disarm() { b.due = time.Time{} }
 
 // early reports whether a firing at now is stale: the timer was re-armed
-// or stopped after it had already fired. Locked.
+// or stopped since it was set. Locked.
 func (b *txBase) early(now time.Time) bool { return b.due.IsZero() || now.Before(b.due) }
 
 // end marks the transaction ended (with ErrTransactionTerminated unless an
