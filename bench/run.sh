@@ -18,14 +18,16 @@
 #     bisection, repeat of the top rate (pass = >= 99.9 % success and >= 95 % of the rate);
 #     upstream is a SIPp UAS; IP-auth load from 127.0.0.2, digest load from 127.0.0.3;
 #  4. runs each scenario again at FIXED_RATE (CPU per 1,000 calls) and, with PEER, at half
-#     of Kamailio's highest rate (p99 setup time there), as targets "<name>-fixed";
+#     of Kamailio's highest rate (p99 setup time there), as targets "<name>-fixed", FIXED_ROUNDS
+#     times (default 3, QUICK 1), Kamailio then sipward in each round, each a fresh process: the
+#     report gives the median CPU, each round's ratio, and p99 over the rounds' setups pooled;
 #  5. runs the mixed profile (lib/mixed.py: ipauth + digest calls + registrations at once);
 #  6. takes a CPU profile of sipward per scenario at half its highest rate (PROFILE=1, the
 #     default except with QUICK; lib/profile.sh, through /debug/pprof with the operator token);
 #  7. prints the report (lib/report.py) and writes it to OUT/report.txt.
 #
 # Knobs (env): PEER, QUICK, OUT, NUSERS, PEER_DIR, SIP_PORT, UAS_PORT, KAM_PORT,
-# SCENARIOS (ipauth digest reg mixed), FIXED_RATE, MIXED_RATES, PROFILE, QUIET_WAIT,
+# SCENARIOS (ipauth digest reg mixed), FIXED_RATE, FIXED_ROUNDS, MIXED_RATES, PROFILE, QUIET_WAIT,
 # SIPWARD_FLAGS (extra serve flags), and every variable of the peer harness's run.sh (RATES,
 # DURATION, HOLD_MS, ...).
 set -uo pipefail
@@ -42,9 +44,10 @@ REPO="$(cd "$HERE/.." && pwd)"
 : "${OUT:=$HERE/results/$(date +%Y%m%d-%H%M%S)$([ "$QUICK" = 1 ] && echo -quick)}"
 : "${UAS_PORT:=5090}" "${KAM_PORT:=5070}"
 if [ "$QUICK" = 1 ]; then
-  : "${FIXED_RATE:=400}" "${MIXED_RATES:=200 800}" "${QUIET_WAIT:=15}" "${PROFILE:=0}"
+  : "${FIXED_RATE:=400}" "${FIXED_ROUNDS:=1}" "${MIXED_RATES:=200 800}" "${QUIET_WAIT:=15}" "${PROFILE:=0}"
 else
-  : "${FIXED_RATE:=1000}" "${MIXED_RATES:=500 1000 2000 4000 8000 16000}" "${QUIET_WAIT:=120}" "${PROFILE:=1}"
+  : "${FIXED_RATE:=1000}" "${FIXED_ROUNDS:=3}" "${MIXED_RATES:=500 1000 2000 4000 8000 16000}" "${QUIET_WAIT:=120}"
+  : "${PROFILE:=1}"
 fi
 # The peer harness's settings, the same for every target of the run.
 # QUIET_WAIT: how long a step waits for the machine to be quiet (<= QUIET_MAX % of a core busy)
@@ -142,7 +145,7 @@ sipward_cmd() {
   echo "nproc: $(nproc)"; echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "kernel: $(uname -srm)"; echo "go: $(go version)"; echo "sipp: $(sipp -v 2>&1 | grep -m1 SIPp | tr -s ' ')"
   [ "$PEER" = kamailio ] && echo "kamailio: $(kamailio -v 2>/dev/null | head -1)"
-  echo "QUICK=$QUICK PEER=$PEER NUSERS=$NUSERS SCENARIOS=$SCENARIOS FIXED_RATE=$FIXED_RATE MIXED_RATES=$MIXED_RATES"
+  echo "QUICK=$QUICK PEER=$PEER NUSERS=$NUSERS SCENARIOS=$SCENARIOS FIXED_RATE=$FIXED_RATE FIXED_ROUNDS=$FIXED_ROUNDS MIXED_RATES=$MIXED_RATES"
   echo "sipward: $(sipward_cmd probe)"
 } > "$OUT/machine.txt"
 rm -rf "$OUT/db-probe"
@@ -169,13 +172,15 @@ for s in $HSCN; do
     half="$(python3 "$HERE/lib/report.py" half "$OUT/steps.tsv" kamailio "$s")"
     [ -n "$half" ] && [ "$half" != 0 ] && [ "$half" != "$FIXED_RATE" ] && rates="$(printf '%s\n' $FIXED_RATE $half | sort -n | tr '\n' ' ')"
   fi
-  log "scenario $s: fixed-rate steps at $rates/s"
   common=(RATES="$rates" REFINE=0 REPEAT=0 VERIFY=0 SCENARIOS="$s" BASELINE=)
-  if [ "$PEER" = kamailio ]; then
-    in_bg env "${common[@]}" TARGET= TARGET_NAME=kamailio-fixed "$OUT/peer/run.sh" || log "kamailio-fixed $s: failure"
-  fi
-  in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME=sipward-fixed \
-    TARGET_CMD="$(sipward_cmd "fixed-$s")" "$OUT/peer/run.sh" || log "sipward-fixed $s: failure"
+  for round in $(seq 1 "$FIXED_ROUNDS"); do
+    log "scenario $s: fixed-rate steps at $rates/s, round $round of $FIXED_ROUNDS"
+    if [ "$PEER" = kamailio ]; then
+      in_bg env "${common[@]}" TARGET= TARGET_NAME=kamailio-fixed "$OUT/peer/run.sh" || log "kamailio-fixed $s: failure"
+    fi
+    in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME=sipward-fixed \
+      TARGET_CMD="$(sipward_cmd "fixed-$s")" "$OUT/peer/run.sh" || log "sipward-fixed $s: failure"
+  done
   rm -rf "$OUT/db-main-$s" "$OUT/db-fixed-$s"
 done
 

@@ -6,8 +6,10 @@
 # Starts the sipward command (it must listen on 127.0.0.1:SIP_PORT with --http-addr 127.0.0.1:0)
 # and the harness's UAS, runs the harness's UAC for SCENARIO at RATE/s for SECONDS (+ 3 s of
 # ramp), takes /debug/pprof/profile over the middle SECONDS-2 seconds, and writes
-# OUT/profile-SCENARIO.pprof and OUT/profile-SCENARIO.txt (go tool pprof -top). Everything it
-# starts is stopped by PID; loads are bounded (sipp -m, -timeout).
+# OUT/profile-SCENARIO.pprof and OUT/profile-SCENARIO.txt (go tool pprof -top). With KIND=heap it
+# takes /debug/pprof/heap?gc=1 (what is live, after a forced collection) SECONDS-2 seconds into
+# the load instead: OUT/heap-SCENARIO.pprof and .txt. Everything it starts is stopped by PID;
+# loads are bounded (sipp -m, -timeout).
 set -uo pipefail
 OUT="$1" PEER="$2" SCN="$3" RATE="$4" SECS="$5" TOKEN="$6" SIP_PORT="$7" UAS_PORT="$8" USERS="$9"
 shift 9; [ "${1:-}" = -- ] && shift
@@ -23,9 +25,16 @@ n=$((RATE * (SECS + 3)))
 UAC=$!
 PIDS+=($UAC)
 sleep 2
-curl -sf -H "Authorization: Bearer $TOKEN" -o "$OUT/profile-$SCN.pprof" \
-  "http://$HTTP/debug/pprof/profile?seconds=$((SECS - 2))" || echo "profile.sh: no profile" >&2
+kind="${KIND:-cpu}" name=profile
+if [ "$kind" = heap ]; then
+  name=heap; sleep "$((SECS - 2))"
+  curl -sf -H "Authorization: Bearer $TOKEN" -o "$OUT/heap-$SCN.pprof" \
+    "http://$HTTP/debug/pprof/heap?gc=1" || echo "profile.sh: no heap profile" >&2
+else
+  curl -sf -H "Authorization: Bearer $TOKEN" -o "$OUT/profile-$SCN.pprof" \
+    "http://$HTTP/debug/pprof/profile?seconds=$((SECS - 2))" || echo "profile.sh: no profile" >&2
+fi
 for _ in $(seq 1 $((SECS * 5 + 200))); do kill -0 "$UAC" 2>/dev/null || break; sleep 0.2; done
 stop_all
-go tool pprof -top -nodecount 40 "$OUT/sipward" "$OUT/profile-$SCN.pprof" > "$OUT/profile-$SCN.txt" 2>/dev/null
-echo "profile of $SCN at $RATE/s over $((SECS - 2)) s: $OUT/profile-$SCN.txt"
+go tool pprof -top -nodecount 40 "$OUT/sipward" "$OUT/$name-$SCN.pprof" > "$OUT/$name-$SCN.txt" 2>/dev/null
+echo "$kind profile of $SCN at $RATE/s ($((SECS - 2)) s): $OUT/$name-$SCN.txt"
