@@ -563,7 +563,9 @@ func (b *b2bua) fire(cl *sipgo.Client, req *sip.Request) {
 			b.log.Debug("edge: send in-dialog request failed", "method", req.Method, "err", err)
 			return
 		}
-		if _, ours := tx.(*udpClientTx); !ours { // a host-name destination: sipgo's
+		if utx, ours := tx.(*udpClientTx); ours {
+			utx.discard()
+		} else { // a host-name destination: sipgo's
 			go b.await(tx, req)
 		}
 		return

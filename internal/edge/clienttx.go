@@ -183,7 +183,21 @@ type udpClientTx struct {
 	interval  time.Duration
 	deadline  time.Time // Timer B / F
 	responses chan *sip.Response
+	unread    bool // discard: no one reads responses
 	onRetrans []sip.FnTxResponse
+}
+
+// discard tells the transaction that no one will read its responses (a
+// teardown BYE, fire and forget): they are no longer queued for Responses,
+// where the final one would stay until the transaction ends, T4 later (at
+// 2,000 calls/s, 8 MB of parsed 200s to BYEs kept live for nothing).
+func (tx *udpClientTx) discard() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.unread = true
+	for len(tx.responses) > 0 {
+		<-tx.responses
+	}
 }
 
 var _ sip.ClientTransaction = (*udpClientTx)(nil)
@@ -268,9 +282,11 @@ func (tx *udpClientTx) receive(res *sip.Response) {
 		tx.state, tx.req = ctCompleted, nil
 		tx.arm(now, tx.l.t4) // Timer K
 	}
-	select {
-	case tx.responses <- res:
-	default: // the reader is not reading: it has what it needs or has gone
+	if !tx.unread {
+		select {
+		case tx.responses <- res:
+		default: // the reader is not reading: it has what it needs or has gone
+		}
 	}
 	tx.mu.Unlock()
 }

@@ -247,6 +247,35 @@ func TestUDPClientNonInvite(t *testing.T) {
 	waitFor(t, "the transaction to end (Timer K)", func() bool { return r.l.count() == 0 })
 }
 
+// A discarded transaction (a teardown BYE) keeps no response for a reader
+// that will never come, and still runs to its end; a provisional queued
+// before discard is dropped too.
+func TestUDPClientDiscard(t *testing.T) {
+	r := newCtRig(t)
+	tx, err := r.l.Request(context.Background(), r.request(sip.BYE, "z9hG4bK-cd1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bye := r.recv(time.Second)
+	r.answer(bye, 100, "")
+	utx := tx.(*udpClientTx)
+	waitFor(t, "the 100 to be queued", func() bool { return len(utx.responses) == 1 })
+	utx.discard()
+	if n := len(utx.responses); n != 0 {
+		t.Fatalf("%d responses queued after discard, want 0", n)
+	}
+	r.answer(bye, 200, "")
+	waitFor(t, "the final answer to complete the transaction", func() bool {
+		utx.mu.Lock()
+		defer utx.mu.Unlock()
+		return utx.state == ctCompleted || utx.state == ctTerminated
+	})
+	if n := len(utx.responses); n != 0 {
+		t.Fatalf("%d responses queued for no reader, want 0", n)
+	}
+	waitFor(t, "the transaction to end (Timer K)", func() bool { return r.l.count() == 0 })
+}
+
 // An ACK is only written; a destination that is a host name goes to the
 // fallback (sipgo's transaction layer).
 func TestUDPClientAckAndFallback(t *testing.T) {

@@ -31,10 +31,14 @@ import (
 // txTick is the timers' resolution.
 const txTick = 10 * time.Millisecond
 
-// timerSlots is the ring's size: 4,096 ticks of 10 ms, 41 s, more than the
-// longest timer (64·T1 = 32 s); a longer one stays in its slot for more
-// than one turn.
-const timerSlots = 1 << 12
+// timerSlots is the ring's size: 512 ticks of 10 ms, 5.12 s, which holds the
+// common timers (retransmission intervals up to T2 = 4 s, the 5-s lingers
+// and Timer I) in one turn; a longer one (a tx-linger set longer) stays in
+// its slot for more turns and is looked at once per turn. A slot keeps its
+// backing array from turn to turn, so the ring's memory is its size times
+// the most entries a slot has held: with 4,096 slots, 13.6 MB live (and
+// scanned by the collector) at 2,000 digest calls/s, 12,000 arms a second.
+const timerSlots = 1 << 9
 
 // firer is what an expiry calls: a transaction's fire.
 type firer interface{ fire() }

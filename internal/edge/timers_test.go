@@ -66,7 +66,7 @@ func TestTimersLongStall(t *testing.T) {
 	w := stillTimers(time.Millisecond)
 	var fs [50]countFire
 	for i := range fs {
-		w.add(w.start.Add(time.Duration(i*97)*time.Millisecond), &fs[i])
+		w.add(w.start.Add(time.Duration(i*2*timerSlots/len(fs))*time.Millisecond), &fs[i]) // over two turns
 	}
 	w.play(3 * timerSlots)
 	for i := range fs {
