@@ -93,24 +93,28 @@ def median(vs):
 
 
 def pooled_setups(out, rs):
-    """every RTD 1 setup time (ms) of the steps rs, from their rtt.csv(.gz); None if one is missing"""
+    """every RTD 1 setup time (ms) of the steps rs, from their rtt.csv(.gz) (a mixed step: its flows'
+    subdirectories'); None if one is missing"""
     vals = []
     for r in rs:
         d = os.path.join(out, "steps", r.get("dir", ""))
-        path = os.path.join(d, "rtt.csv")
-        if not os.path.exists(path):
-            path += ".gz"
-        if not r.get("dir") or not os.path.exists(path):
-            return None
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt") as fh:
-            for line in fh:
-                p = line.strip().split(";")
-                if len(p) >= 3 and p[2] == "1":
-                    try:
-                        vals.append(float(p[1]))
-                    except ValueError:
-                        pass
+        dirs = [d] if os.path.exists(os.path.join(d, "rtt.csv")) or os.path.exists(os.path.join(d, "rtt.csv.gz")) \
+            else [os.path.join(d, x) for x in ("ipauth", "digest", "reg")]
+        for sd in dirs:
+            path = os.path.join(sd, "rtt.csv")
+            if not os.path.exists(path):
+                path += ".gz"
+            if not r.get("dir") or not os.path.exists(path):
+                return None
+            opener = gzip.open if path.endswith(".gz") else open
+            with opener(path, "rt") as fh:
+                for line in fh:
+                    p = line.strip().split(";")
+                    if len(p) >= 3 and p[2] == "1":
+                        try:
+                            vals.append(float(p[1]))
+                        except ValueError:
+                            pass
     return sorted(vals)
 
 
