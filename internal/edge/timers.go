@@ -21,7 +21,9 @@ package edge
 // nothing, and an entry is dropped when its tick has passed. An expiry runs
 // the transaction's fire on the timers' goroutine, so fire must not block
 // (it writes a datagram, re-arms or ends the transaction; the B2BUA's
-// give-up is started on a goroutine of its own).
+// give-up is started on a goroutine of its own). A write that finds the
+// socket's send buffer full waits for room and holds up the rest of its
+// tick: the same back-pressure every writer of that socket sees.
 
 import (
 	"sync"
