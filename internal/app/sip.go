@@ -92,8 +92,13 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		rates = limits.NewLocalRates(time.Minute)
 	}
 
+	trustAuth := cfg.FraudTrustAuth
+	if trustAuth == 0 {
+		trustAuth = -1 // the flag's 0 means never; the firewall's means its default
+	}
 	fw, err := firewall.New(firewall.Config{
 		Threshold: cfg.FraudThreshold, Window: cfg.FraudWindow, BanFor: cfg.FraudBan,
+		ChallengeGrace: cfg.FraudGrace, TrustAuthenticated: trustAuth,
 		RatePerSource: cfg.FirewallRate,
 		Trusted: func(a netip.Addr) bool {
 			sn := s.holder.Load()
@@ -170,14 +175,14 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 			}
 			return au, true
 		},
-		OnFailure: func(src netip.Addr, k authn.FailureKind) {
+		OnFailure: func(src netip.Addr, k authn.FailureKind, now time.Time) {
 			kind := firewall.AuthFailure
 			if k == authn.NoCredentials {
 				kind = firewall.UnknownSourceInvite
 			}
-			fw.Detector().Failure(src, kind, time.Now())
+			fw.Detector().Failure(src, kind, now)
 		},
-		OnSuccess: fw.Detector().Forgive,
+		OnSuccess: fw.Detector().Authenticated,
 	})
 	if err != nil {
 		return nil, err

@@ -40,6 +40,8 @@ type Config struct {
 	FraudThreshold   int           // failures per source that trigger a ban
 	FraudWindow      time.Duration // within this window
 	FraudBan         time.Duration // for this long
+	FraudGrace       time.Duration // a credential-less INVITE's challenge unanswered this long counts
+	FraudTrustAuth   time.Duration // a source that authenticated is a customer this long; negative: never
 	FirewallRate     int           // UDP datagrams/s one untrusted source may send; 0: 200, negative: no guard
 	RingTimeout      time.Duration // how long leg B may ring before sipward gives up
 	SIPT1            time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
@@ -78,6 +80,8 @@ func Default() Config {
 		FraudThreshold:   10,
 		FraudWindow:      time.Minute,
 		FraudBan:         time.Hour,
+		FraudGrace:       10 * time.Second,
+		FraudTrustAuth:   time.Hour,
 		RingTimeout:      3 * time.Minute,
 		SIPT1:            500 * time.Millisecond,
 		TxLinger:         5 * time.Second,
@@ -180,9 +184,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(&c.RedisPrefix, "redis-prefix", "prefix of sipward's keys in Redis; nodes of one cluster must share it")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
 	dur(&c.Keepalive, "keepalive", "interval of in-dialog OPTIONS to both legs of a call; 0 disables")
-	num(&c.FraudThreshold, "fraud-threshold", "failed authentications (or credential-less INVITEs) per source that ban it; negative disables")
+	num(&c.FraudThreshold, "fraud-threshold", "failed authentications (or challenges of credential-less INVITEs left unanswered) per source that ban it; negative disables")
 	dur(&c.FraudWindow, "fraud-window", "window in which fraud-threshold failures ban a source")
 	dur(&c.FraudBan, "fraud-ban", "how long a source banned by fraud detection stays banned")
+	dur(&c.FraudGrace, "fraud-grace", "how long a source has to answer the challenge of a credential-less INVITE before its challenges count towards fraud-threshold (at most fraud-window)")
+	dur(&c.FraudTrustAuth, "fraud-trust-authenticated", "how long a source that authenticated is known as a customer: its credential-less INVITEs are not counted and firewall-rate does not apply to it; 0 or negative: never")
 	dur(&c.RingTimeout, "ring-timeout", "how long the called side may ring before sipward cancels the call")
 	dur(&c.SIPT1, "sip-t1", "SIP timer T1, the round-trip estimate that retransmissions and transaction timeouts (64×T1) scale with")
 	dur(&c.TxLinger, "tx-linger", "how long a finished SIP transaction is kept to absorb retransmissions (RFC 3261 timers D, J, L and M; Kamailio's tm wait_timer is 5s); at most 64×sip-t1, the RFC's value, which keeps about six times the memory")
@@ -190,7 +196,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.RegMaxExpires, "register-max-expires", "registrations asking for more are cut to this")
 	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
 	dur(&c.NATPingInterval, "nat-ping-interval", "interval of the OPTIONS pings to registered devices of SIP users with NAT ping enabled")
-	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints and the core are exempt); 0 means 200, negative disables the guard")
+	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints, the core and sources that authenticated within fraud-trust-authenticated are exempt); 0 means 200, negative disables the guard")
 	num(&c.GCHeapFloor, "gc-heap-floor", "MiB of heap the Go collector lets the process reach before it collects (above it GOGC applies); fewer collections at load, paid in memory; -1 means an eighth of the machine's memory (or of the cgroup's limit, if lower), at most 1024; 0 leaves it to GOGC alone")
 	str(&c.AdminPassword, "admin-password", `web UI password of the operator login "admin" (at least 12 characters); when empty and no operator login exists, one is generated at first start and printed once`)
 	boolean := func(p *bool, name, usage string) {
@@ -216,10 +222,13 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"shutdown-timeout", c.ShutdownTimeout}, {"keepalive", c.Keepalive}, {"fraud-window", c.FraudWindow}, {"fraud-ban", c.FraudBan}} {
+	}{{"shutdown-timeout", c.ShutdownTimeout}, {"keepalive", c.Keepalive}, {"fraud-window", c.FraudWindow}, {"fraud-ban", c.FraudBan}, {"fraud-grace", c.FraudGrace}} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: %s: must not be negative", d.name, d.v)
 		}
+	}
+	if c.FraudGrace < 100*time.Millisecond {
+		return fmt.Errorf("fraud-grace: %s: must be at least 100ms (a UA needs a round trip to answer a challenge)", c.FraudGrace)
 	}
 	if c.RingTimeout < time.Second {
 		return fmt.Errorf("ring-timeout: %s: must be at least 1s", c.RingTimeout)

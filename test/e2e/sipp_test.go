@@ -35,10 +35,17 @@ type sippRun struct {
 
 func startSIPp(t *testing.T, timeout time.Duration, scenario string, args ...string) *sippRun {
 	t.Helper()
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	return runSIPp(t, timeout, append([]string{"-sf", sf, "-trace_msg"}, args...)...)
+}
+
+// runSIPp runs SIPp with args (a scenario: -sf or -sn) and its errors
+// traced; a load run leaves -trace_msg out (thousands of calls).
+func runSIPp(t *testing.T, timeout time.Duration, args ...string) *sippRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
-	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
-	full := append([]string{"-sf", sf, "-nostdin", "-bind_local", "-trace_err", "-trace_msg"}, args...)
+	full := append([]string{"-nostdin", "-bind_local", "-trace_err"}, args...)
 	s := &sippRun{cmd: exec.CommandContext(ctx, sippBin(t), full...), done: make(chan error, 1)}
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out

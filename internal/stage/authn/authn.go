@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"net/netip"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -47,14 +48,14 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 	}
 	if h == nil {
 		if r.Msg.Method == sip.INVITE && s.cfg.OnFailure != nil {
-			s.cfg.OnFailure(src, NoCredentials)
+			s.cfg.OnFailure(src, NoCredentials, r.Now)
 		}
 		s.m.results.WithLabelValues("challenged").Inc()
 		return s.challenge(r, kind, false, "no credentials"), false, nil
 	}
 	creds, err := digest.ParseCredentials(h.Value())
 	if err != nil {
-		s.fail(src)
+		s.fail(src, r.Now)
 		return s.challenge(r, kind, false, "unreadable credentials: "+err.Error()), false, nil
 	}
 	u, found := s.cfg.Lookup(r, creds.Username)
@@ -79,7 +80,7 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 		s.m.results.WithLabelValues("error").Inc()
 		return pipeline.Result{}, false, fmt.Errorf("stage/authn: sip user %q: stored digest is malformed", creds.Username)
 	default:
-		s.fail(src)
+		s.fail(src, r.Now)
 		why := "bad credentials"
 		if !found {
 			why = fmt.Sprintf("unknown user %q", creds.Username)
@@ -105,7 +106,7 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 	}
 	s.m.results.WithLabelValues("ok").Inc()
 	if s.cfg.OnSuccess != nil {
-		s.cfg.OnSuccess(src)
+		s.cfg.OnSuccess(src, r.Now)
 	}
 	r.Auth.Method = pipeline.AuthDigest
 	r.Auth.AccountID, r.Auth.SIPUserID = u.AccountID, u.ID
@@ -113,10 +114,10 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 	return pipeline.Result{}, true, nil
 }
 
-func (s *Stage) fail(src netip.Addr) {
+func (s *Stage) fail(src netip.Addr, now time.Time) {
 	s.m.results.WithLabelValues("bad_credentials").Inc()
 	if s.cfg.OnFailure != nil {
-		s.cfg.OnFailure(src, BadCredentials)
+		s.cfg.OnFailure(src, BadCredentials, now)
 	}
 }
 

@@ -77,10 +77,10 @@ func newHarness(t *testing.T, algs ...digest.Algorithm) *harness {
 			u, ok := users[name]
 			return u, ok
 		},
-		OnFailure: func(src netip.Addr, k authn.FailureKind) {
+		OnFailure: func(src netip.Addr, k authn.FailureKind, _ time.Time) {
 			hs.failures = append(hs.failures, src.String()+" "+kindName(k))
 		},
-		OnSuccess: func(src netip.Addr) { hs.successes = append(hs.successes, src.String()) },
+		OnSuccess: func(src netip.Addr, _ time.Time) { hs.successes = append(hs.successes, src.String()) },
 	})
 	if err != nil {
 		t.Fatal(err)

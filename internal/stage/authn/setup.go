@@ -13,6 +13,7 @@ package authn
 import (
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,10 +45,12 @@ type Config struct {
 	Auth *digest.Authenticator
 	// Lookup finds a SIP user by username in the request's snapshot.
 	Lookup func(r *pipeline.Request, username string) (User, bool)
-	// OnFailure, when set, hears of each failure by source (fraud detection).
-	OnFailure func(src netip.Addr, kind FailureKind)
-	// OnSuccess, when set, hears of each source that authenticated.
-	OnSuccess func(src netip.Addr)
+	// OnFailure, when set, hears of each failure by source, at the
+	// request's time (fraud detection).
+	OnFailure func(src netip.Addr, kind FailureKind, now time.Time)
+	// OnSuccess, when set, hears of each source that authenticated, at the
+	// request's time.
+	OnSuccess func(src netip.Addr, now time.Time)
 	Registry  prometheus.Registerer
 }
 

@@ -122,6 +122,8 @@ func TestDetectorKindsAndReasons(t *testing.T) {
 			for _, k := range tt.failures {
 				banned = f.Detector().Failure(a, k, t0) || banned
 			}
+			// Unanswered challenges are judged once their grace has passed.
+			banned = f.Detector().Sweep(t0.Add(DefaultChallengeGrace)) > 0 || banned
 			if banned != tt.wantBan || f.Banned(a, t0) != tt.wantBan {
 				t.Fatalf("banned = %v (table %v), want %v", banned, f.Banned(a, t0), tt.wantBan)
 			}
@@ -210,13 +212,14 @@ func TestDetectorFloodBounded(t *testing.T) {
 	if got := value(f.metrics.tracked); got != maxTracked {
 		t.Errorf("tracked_sources = %v, want %d", got, maxTracked)
 	}
-	// The newest sources are still counted: nine more failures ban the last one.
+	// The newest sources are still counted: nine more failures ban the last
+	// one once its challenges' grace has passed.
 	last := netipFromInt(0x0a000000 + uint32(sources-1))
 	now := t0.Add(time.Duration(sources) * time.Microsecond)
-	for range 8 {
+	for range 9 {
 		d.Failure(last, UnknownSourceInvite, now)
 	}
-	if !d.Failure(last, UnknownSourceInvite, now) {
+	if !d.Failure(last, UnknownSourceInvite, now.Add(DefaultChallengeGrace)) {
 		t.Error("newest source forgotten")
 	}
 }
@@ -281,25 +284,162 @@ func BenchmarkDetectorFailure(b *testing.B) {
 	}
 }
 
-// TestForgive: a source that authenticates has its failures forgotten, so
-// the challenge every digest call starts with never adds up to a ban.
-func TestForgive(t *testing.T) {
-	f, err := New(Config{Threshold: 3, Window: time.Minute})
-	if err != nil {
-		t.Fatal(err)
+// TestBusyDigestSource: a PBX placing digest calls from one address at
+// 1,000 calls/s starts each with a credential-less INVITE; the first
+// answered challenge arrives 30 ms after the first one. It is never banned,
+// and once it has authenticated its challenges are not even counted.
+func TestBusyDigestSource(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{})
+	d := f.Detector()
+	src := mustAddr("198.51.100.7")
+	for ms := 0; ms < 10_000; ms++ {
+		now := t0.Add(time.Duration(ms) * time.Millisecond)
+		if d.Failure(src, UnknownSourceInvite, now) {
+			t.Fatalf("banned at %d ms", ms)
+		}
+		if ms >= 30 {
+			d.Authenticated(src, now) // the call started 30 ms ago answers its challenge
+		}
+		if ms%1000 == 0 && d.Sweep(now) != 0 {
+			t.Fatalf("swept into a ban at %d ms", ms)
+		}
 	}
+	if d.Sweep(t0.Add(time.Minute)) != 0 || f.Banned(src, t0.Add(time.Minute)) {
+		t.Fatal("banned after the load")
+	}
+	if got := d.Tracked(); got != 0 {
+		t.Errorf("Tracked() = %d after the load, want 0: an authenticated source's challenges are not counted", got)
+	}
+}
+
+// TestUnansweredChallengesBan: a source whose challenges nobody answers is
+// banned once the first one's grace has passed — by the sweep, or at its
+// next challenge — with the same threshold and reason as before.
+func TestUnansweredChallengesBan(t *testing.T) {
+	t.Run("sweep", func(t *testing.T) {
+		persisted := make(chan store.Ban, 1)
+		f, _, _, _ := newTest(t, Config{Persist: func(_ context.Context, b store.Ban) error { persisted <- b; return nil }})
+		d := f.Detector()
+		src := mustAddr("203.0.113.5")
+		for i := range 10 {
+			if d.Failure(src, UnknownSourceInvite, t0.Add(time.Duration(i)*100*time.Millisecond)) {
+				t.Fatalf("challenge %d banned before its grace", i+1)
+			}
+		}
+		if n := d.Sweep(t0.Add(DefaultChallengeGrace - time.Millisecond)); n != 0 || f.Banned(src, t0) {
+			t.Fatal("banned before the grace ended")
+		}
+		end := t0.Add(DefaultChallengeGrace)
+		if n := d.Sweep(end); n != 1 || !f.Banned(src, end) {
+			t.Fatalf("Sweep at the end of the grace banned %d, want the source", n)
+		}
+		if b := <-persisted; b.Reason != "10 INVITEs from an unknown source in 60s" || b.Address != "203.0.113.5/32" {
+			t.Errorf("persisted %+v", b)
+		}
+		if got := value(f.metrics.bans[UnknownSourceInvite]); got != 1 {
+			t.Errorf("bans_total{source=unknown_source_invite} = %v, want 1", got)
+		}
+	})
+	t.Run("next challenge", func(t *testing.T) {
+		f, _, _, _ := newTest(t, Config{})
+		d := f.Detector()
+		src := mustAddr("203.0.113.6")
+		for range 10 {
+			d.Failure(src, UnknownSourceInvite, t0)
+		}
+		if !d.Failure(src, UnknownSourceInvite, t0.Add(DefaultChallengeGrace)) {
+			t.Fatal("a challenge after the grace did not ban")
+		}
+	})
+	t.Run("answered in time", func(t *testing.T) {
+		f, _, _, _ := newTest(t, Config{})
+		d := f.Detector()
+		src := mustAddr("203.0.113.7")
+		for range 50 {
+			d.Failure(src, UnknownSourceInvite, t0)
+		}
+		d.Authenticated(src, t0.Add(DefaultChallengeGrace-time.Millisecond))
+		if d.Sweep(t0.Add(time.Hour)) != 0 || f.Banned(src, t0.Add(DefaultChallengeGrace)) {
+			t.Fatal("banned although a challenge was answered within the grace")
+		}
+	})
+	t.Run("trust expires", func(t *testing.T) {
+		f, _, _, _ := newTest(t, Config{TrustAuthenticated: time.Minute})
+		d := f.Detector()
+		src := mustAddr("203.0.113.8")
+		d.Authenticated(src, t0)
+		later := t0.Add(time.Minute)
+		for range 10 {
+			d.Failure(src, UnknownSourceInvite, later)
+		}
+		if d.Sweep(later.Add(DefaultChallengeGrace)) != 1 {
+			t.Fatal("a source that authenticated long ago and stopped answering was not banned")
+		}
+	})
+}
+
+// TestAuthFailuresNotForgiven: a guesser who holds one good account cannot
+// reset its count of wrong passwords by authenticating in between.
+func TestAuthFailuresNotForgiven(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{})
+	d := f.Detector()
+	src := mustAddr("203.0.113.9")
+	for i := range 10 {
+		now := t0.Add(time.Duration(i) * time.Second)
+		d.Authenticated(src, now)
+		if banned := d.Failure(src, AuthFailure, now); banned != (i == 9) {
+			t.Fatalf("wrong password %d: banned = %v", i+1, banned)
+		}
+	}
+}
+
+// TestTrustAuthenticatedOff: with no memory of authenticated sources, a
+// success still forgives the challenges counted so far, but the next ones
+// count again.
+func TestTrustAuthenticatedOff(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{TrustAuthenticated: -1, Threshold: 3})
+	d := f.Detector()
 	src := netip.MustParseAddr("198.51.100.7")
-	now := time.Unix(1_700_000_000, 0)
-	for call := 0; call < 10; call++ {
-		if f.Detector().Failure(src, UnknownSourceInvite, now) {
-			t.Fatalf("call %d: banned although every call authenticated", call)
-		}
-		f.Detector().Forgive(src)
-		now = now.Add(time.Second)
+	for range 10 {
+		d.Failure(src, UnknownSourceInvite, t0)
+		d.Failure(src, UnknownSourceInvite, t0)
+		d.Authenticated(src, t0)
 	}
-	for i := 0; i < 3; i++ {
-		if banned := f.Detector().Failure(src, UnknownSourceInvite, now); banned != (i == 2) {
-			t.Fatalf("unforgiven failure %d: banned=%v", i, banned)
-		}
+	if d.Sweep(t0.Add(time.Hour)) != 0 {
+		t.Fatal("banned although every pair of challenges was answered")
+	}
+	for range 3 {
+		d.Failure(src, UnknownSourceInvite, t0.Add(time.Hour))
+	}
+	if d.Sweep(t0.Add(time.Hour+DefaultChallengeGrace)) != 1 {
+		t.Fatal("three unanswered challenges did not ban")
+	}
+}
+
+// TestScannerBansAtOnce: one request with a scanner's User-Agent bans an
+// untrusted source, but not one that authenticated recently.
+func TestScannerBansAtOnce(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{})
+	d := f.Detector()
+	if !d.Failure(mustAddr("203.0.113.10"), Scanner, t0) {
+		t.Fatal("a scanner was not banned at once")
+	}
+	office := mustAddr("198.51.100.20")
+	d.Authenticated(office, t0)
+	if d.Failure(office, Scanner, t0) {
+		t.Error("an address that authenticated a moment ago was banned for a scanner behind it")
+	}
+}
+
+func TestAuthenticatedAllocs(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{})
+	d := f.Detector()
+	src := mustAddr("198.51.100.7")
+	d.Authenticated(src, t0)
+	if n := testing.AllocsPerRun(1000, func() {
+		d.Failure(src, UnknownSourceInvite, t0)
+		d.Authenticated(src, t0)
+	}); n != 0 {
+		t.Errorf("an authenticated source's challenge and success allocate %v times, want 0", n)
 	}
 }

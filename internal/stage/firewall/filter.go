@@ -29,7 +29,8 @@ var ErrBanned = errors.New("stage/firewall: source banned")
 //
 //   - a datagram from a banned source, returning (nil, nil);
 //   - a datagram past RatePerSource in the current second, unless the
-//     source is trusted, returning (nil, nil);
+//     source is trusted or authenticated within TrustAuthenticated,
+//     returning (nil, nil);
 //   - a stream read from a banned source, returning ErrBanned, which makes
 //     sipgo close the connection (dropping one read of a stream would
 //     corrupt its framing).
@@ -63,7 +64,8 @@ func (f *Firewall) verdict(addr netip.Addr, datagram bool, now time.Time) dropRe
 	if f.bans.banned(addr, now) && !f.trusted(addr) {
 		return dropBanned
 	}
-	if datagram && f.rate != nil && !f.rate.allow(addr, now) && !f.trusted(addr) {
+	if datagram && f.rate != nil && !f.rate.allow(addr, now) && !f.trusted(addr) &&
+		(f.authed == nil || !f.authed.recent(addr, now)) {
 		return dropRate
 	}
 	return dropNone

@@ -117,6 +117,40 @@ func TestReadFilterRate(t *testing.T) {
 	}
 }
 
+// TestReadFilterRateAuthenticated: a source that authenticated sends what
+// its SIP users' limits allow; the guard still holds for others, and for it
+// again once TrustAuthenticated has passed.
+func TestReadFilterRateAuthenticated(t *testing.T) {
+	f, clk, _, _ := newTest(t, Config{RatePerSource: 5, TrustAuthenticated: time.Minute})
+	office := props("UDP", "198.51.100.7:5060")
+	f.Detector().Authenticated(mustAddr("198.51.100.7"), t0)
+	for i := range 1000 {
+		if got, _ := f.ReadFilter(office, datagram); len(got) == 0 {
+			t.Fatalf("datagram %d of an authenticated source dropped", i+1)
+		}
+	}
+	other := props("UDP", "198.51.100.8:5060")
+	pass := 0
+	for range 20 {
+		if got, _ := f.ReadFilter(other, datagram); len(got) > 0 {
+			pass++
+		}
+	}
+	if pass != 5 {
+		t.Errorf("another source passed %d of 20, want 5", pass)
+	}
+	clk.Set(t0.Add(time.Minute + time.Second))
+	pass = 0
+	for range 20 {
+		if got, _ := f.ReadFilter(office, datagram); len(got) > 0 {
+			pass++
+		}
+	}
+	if pass != 5 {
+		t.Errorf("after the trust expired the source passed %d of 20, want 5", pass)
+	}
+}
+
 // A rate table far smaller than the sources keeps its size.
 func TestRateGuardBounded(t *testing.T) {
 	g := newRateGuard(10, 100)

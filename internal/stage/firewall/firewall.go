@@ -1,7 +1,9 @@
 // Package firewall is the first stage of the chain and sipgo's transport
 // read filter: it drops messages from banned sources, before parsing when
 // it can, guards against per-source datagram floods, and bans sources that
-// fail authentication or send INVITEs from unknown addresses too often.
+// fail authentication, leave their challenges unanswered, or scan. A source
+// that authenticates is a customer: its challenges are not counted and its
+// datagrams are not rate-guarded.
 //
 // Bans come from the store (operator and detection bans, passed in with
 // SetBans whenever the configuration snapshot changes) and from the
@@ -45,13 +47,20 @@ type handler struct {
 // Name returns "firewall".
 func (h *handler) Name() string { return Name }
 
-// ServeSIP drops r if its source is banned, otherwise passes it to next and
-// returns next's Result unchanged.
+// ServeSIP drops r if its source is banned, or if it is a SIP scanner's
+// (its User-Agent says so) from an untrusted source, which bans the
+// source; otherwise it passes r to next and returns next's Result
+// unchanged.
 func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
 	addr := canon(r.Source.Addr())
 	if h.f.bans.banned(addr, r.Now) && !h.f.trusted(addr) {
 		h.f.metrics.dropped[dropBanned].Inc()
 		return pipeline.DropResult(Name, "source is banned"), nil
+	}
+	if h.f.det.threshold > 0 && scannerAgent(r.Msg) && !h.f.trusted(addr) {
+		h.f.det.Failure(addr, Scanner, r.Now)
+		h.f.metrics.dropped[dropScanner].Inc()
+		return pipeline.DropResult(Name, "a SIP scanner's User-Agent"), nil
 	}
 	r.Trace.Pass(Name)
 	return h.next.ServeSIP(ctx, r)
@@ -94,12 +103,22 @@ func (f *Firewall) enqueue(b store.Ban) bool {
 	}
 }
 
-func (f *Firewall) persistLoop(ctx context.Context) {
+// loop persists queued bans and, when sweep is set, runs the Detector's
+// Sweep every second, until Close.
+func (f *Firewall) loop(ctx context.Context, sweep bool) {
 	defer close(f.done)
+	var tick <-chan time.Time
+	if sweep {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case b := <-f.queue:
 			f.persistOne(ctx, b)
+		case <-tick:
+			f.det.Sweep(f.now())
 		case <-f.stop:
 			for {
 				select {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,13 +84,51 @@ func TestStageBanAfterRead(t *testing.T) {
 	}
 }
 
+// TestStageScanner: a request whose User-Agent names a scanner is dropped
+// and bans its source; a trusted source's passes.
+func TestStageScanner(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{Trusted: netip.MustParsePrefix("192.0.2.0/24").Contains})
+	h := pipeline.Build(next, f.Stage())
+	req := func(src, ua string) *pipeline.Request {
+		m := sip.NewRequest(sip.OPTIONS, sip.Uri{Host: "edge"})
+		if ua != "" {
+			m.AppendHeader(sip.NewHeader("User-Agent", ua))
+		}
+		return &pipeline.Request{Msg: m, Source: netip.MustParseAddrPort(src), Now: t0}
+	}
+	for _, tt := range []struct {
+		src, ua string
+		drop    bool
+	}{
+		{"203.0.113.1:5060", "friendly-scanner", true},
+		{"203.0.113.2:5060", "SIPVicious 0.3.4", true},
+		{"203.0.113.3:5060", "Linphone/5.2 (belle-sip/5.2)", false},
+		{"203.0.113.4:5060", "", false},
+		{"192.0.2.1:5060", "friendly-scanner", false},
+	} {
+		res, err := h.ServeSIP(context.Background(), req(tt.src, tt.ua))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Drop != tt.drop || f.Banned(netip.MustParseAddrPort(tt.src).Addr(), t0) != tt.drop {
+			t.Errorf("%s %q: dropped %v, banned %v; want %v", tt.src, tt.ua, res.Drop, f.Banned(netip.MustParseAddrPort(tt.src).Addr(), t0), tt.drop)
+		}
+	}
+	if got := value(f.metrics.dropped[dropScanner]); got != 2 {
+		t.Errorf("dropped_total{reason=scanner} = %v, want 2", got)
+	}
+}
+
 func TestStageAllocs(t *testing.T) {
 	f, _, _, _ := newTest(t, Config{})
 	if err := f.SetBans([]store.Ban{{Address: "203.0.113.0/24"}}); err != nil {
 		t.Fatal(err)
 	}
 	h := pipeline.Build(next, f.Stage())
-	r := &pipeline.Request{Source: netip.MustParseAddrPort("198.51.100.7:5060"), Now: t0}
+	m := sip.NewRequest(sip.INVITE, sip.Uri{Host: "edge"})
+	m.AppendHeader(sip.NewHeader("X-Custom", "1"))
+	m.AppendHeader(sip.NewHeader("User-Agent", "Linphone/5.2"))
+	r := &pipeline.Request{Msg: m, Source: netip.MustParseAddrPort("198.51.100.7:5060"), Now: t0}
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(1000, func() {
 		r.Trace.N = 0

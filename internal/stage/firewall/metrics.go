@@ -11,9 +11,10 @@ import (
 type dropReason uint8
 
 const (
-	dropNone   dropReason = iota
-	dropBanned            // source banned
-	dropRate              // source over RatePerSource
+	dropNone    dropReason = iota
+	dropBanned             // source banned
+	dropRate               // source over RatePerSource
+	dropScanner            // a scanner's User-Agent
 	numDropReasons
 )
 
@@ -24,6 +25,8 @@ func (r dropReason) String() string {
 		return "banned"
 	case dropRate:
 		return "rate"
+	case dropScanner:
+		return "scanner"
 	}
 	return "none"
 }
@@ -47,9 +50,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return prometheus.Opts{Namespace: "sipward", Subsystem: "firewall", Name: name, Help: help}
 	}
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts(opts("dropped_total",
-		"Messages dropped by the firewall (read filter or stage), by reason: banned or rate.")), []string{"reason"})
+		"Messages dropped by the firewall (read filter or stage), by reason: banned, rate or scanner.")), []string{"reason"})
 	bans := prometheus.NewCounterVec(prometheus.CounterOpts(opts("bans_total",
-		"Bans made by fraud detection, by what was detected: auth_failure or unknown_source_invite.")), []string{"source"})
+		"Bans made by fraud detection, by what was detected: auth_failure, unknown_source_invite or scanner.")), []string{"source"})
 	tracked := prometheus.NewGauge(prometheus.GaugeOpts(opts("tracked_sources",
 		"(source, kind) pairs the fraud detector is counting failures of.")))
 	evicted := prometheus.NewCounter(prometheus.CounterOpts(opts("tracked_evicted_total",

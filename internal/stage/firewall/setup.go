@@ -26,15 +26,21 @@ const (
 	DefaultRateSlots      = 1 << 16
 	DefaultPersistQueue   = 1024
 	DefaultPersistTimeout = 5 * time.Second
+	DefaultChallengeGrace = 10 * time.Second
+	DefaultTrustAuth      = time.Hour
+	DefaultAuthSlots      = 1 << 16
 
 	maxRateSlots = 1 << 24
+	maxAuthSlots = 1 << 24
 	maxTracked   = 1 << 26
 )
 
 // Config configures the firewall. The zero Config is valid and means "all
 // defaults": detection on (10 failures of one kind in 60 s ban the source
-// for 1 h), a 200 packets/s per-source guard on UDP, no allow list, no
-// persistence, no metrics registered.
+// for 1 h; unanswered challenges judged after 10 s; a source that
+// authenticated is trusted with its challenges and its rate for an hour), a
+// 200 packets/s per-source guard on UDP, no allow list, no persistence, no
+// metrics registered.
 type Config struct {
 	// Threshold is how many failures of one Kind from one source within
 	// Window ban the source. 0 means DefaultThreshold; negative turns
@@ -46,6 +52,23 @@ type Config struct {
 	Window time.Duration
 	// BanFor is how long a detection ban lasts. 0 means DefaultBanFor.
 	BanFor time.Duration
+	// ChallengeGrace is how long a source has to answer the challenge of a
+	// credential-less INVITE before its challenges count against it
+	// (UnknownSourceInvite). A phone or PBX answers a 407 within one round
+	// trip; 10 s covers a lossy path's retransmissions. Capped at Window.
+	// 0 means DefaultChallengeGrace.
+	ChallengeGrace time.Duration
+	// TrustAuthenticated is how long after its last successful digest
+	// authentication a source is known as a customer: its credential-less
+	// INVITEs and scanner-looking requests are not counted, and the rate
+	// guard lets all its datagrams through (its SIP users' CPS and channel
+	// limits apply after parsing). Failed authentications are counted all
+	// the same. 0 means DefaultTrustAuth; negative remembers nobody.
+	TrustAuthenticated time.Duration
+	// AuthSlots is the size of the table of authenticated sources (rounded
+	// up to a power of two, at most 2^24; 16 bytes a slot). 0 means
+	// DefaultAuthSlots.
+	AuthSlots int
 	// MaxTracked caps the (source, Kind) pairs the Detector counts at once;
 	// past it the oldest pair is forgotten (sipward_firewall_tracked_evicted_total).
 	// It bounds memory under a spoofed-source flood: about 180 bytes a pair
@@ -111,6 +134,7 @@ type Config struct {
 type Firewall struct {
 	bans     banTable
 	rate     *rateGuard // nil: guard off
+	authed   *authTable // nil: TrustAuthenticated off
 	det      Detector
 	trusted  func(netip.Addr) bool
 	now      func() time.Time
@@ -146,11 +170,16 @@ func New(cfg Config) (*Firewall, error) {
 	nonNeg("rate_slots", int64(cfg.RateSlots))
 	nonNeg("persist_queue", int64(cfg.PersistQueue))
 	nonNeg("persist_timeout", int64(cfg.PersistTimeout))
+	nonNeg("challenge_grace", int64(cfg.ChallengeGrace))
+	nonNeg("auth_slots", int64(cfg.AuthSlots))
 	if cfg.MaxTracked > maxTracked {
 		errs = append(errs, fmt.Errorf("max_tracked: %d: must be at most %d", cfg.MaxTracked, maxTracked))
 	}
 	if cfg.RateSlots > maxRateSlots {
 		errs = append(errs, fmt.Errorf("rate_slots: %d: must be at most %d", cfg.RateSlots, maxRateSlots))
+	}
+	if cfg.AuthSlots > maxAuthSlots {
+		errs = append(errs, fmt.Errorf("auth_slots: %d: must be at most %d", cfg.AuthSlots, maxAuthSlots))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("stage/firewall: config: %w", err)
@@ -187,28 +216,35 @@ func New(cfg Config) (*Firewall, error) {
 
 	window := orDefault(cfg.Window, DefaultWindow)
 	threshold := orDefault(cfg.Threshold, DefaultThreshold)
-	f.det.init(f, threshold, window, orDefault(cfg.MaxTracked, DefaultMaxTracked))
+	grace := orDefault(cfg.ChallengeGrace, DefaultChallengeGrace)
+	f.det.init(f, threshold, window, grace, orDefault(cfg.MaxTracked, DefaultMaxTracked))
 	for k := Kind(1); k < numKinds; k++ {
 		f.reasons[k] = k.reason(threshold, window)
 	}
+	if cfg.TrustAuthenticated >= 0 {
+		f.authed = newAuthTable(orDefault(cfg.TrustAuthenticated, DefaultTrustAuth), orDefault(cfg.AuthSlots, DefaultAuthSlots))
+	}
 
-	if f.persist != nil {
+	if f.persist != nil || f.det.threshold > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		f.cancel = cancel
-		f.queue = make(chan store.Ban, orDefault(cfg.PersistQueue, DefaultPersistQueue))
+		if f.persist != nil {
+			f.queue = make(chan store.Ban, orDefault(cfg.PersistQueue, DefaultPersistQueue))
+		}
 		f.stop = make(chan struct{})
 		f.done = make(chan struct{})
-		go f.persistLoop(ctx)
+		go f.loop(ctx, f.det.threshold > 0)
 	}
 	return f, nil
 }
 
-// Close stops the persistence goroutine. Bans still queued are persisted
-// until ctx is done; those left then are counted as dropped and ctx.Err()
-// is returned. Bans made after Close stay local. Close is idempotent and a
-// no-op without Config.Persist.
+// Close stops the background goroutine (persistence and the Detector's
+// sweep). Bans still queued are persisted until ctx is done; those left
+// then are counted as dropped and ctx.Err() is returned. Bans made after
+// Close stay local, and unanswered challenges are judged only at their
+// source's next challenge. Close is idempotent.
 func (f *Firewall) Close(ctx context.Context) error {
-	if f.persist == nil {
+	if f.stop == nil {
 		return nil
 	}
 	f.stopOnce.Do(func() { close(f.stop) })
