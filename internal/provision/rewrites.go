@@ -4,7 +4,7 @@ import (
 	"context"
 	"regexp"
 
-	"github.com/sipward/sipward/internal/rewrite"
+	"github.com/sipward/sipward/internal/paramrewrite"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -168,7 +168,7 @@ func (s *Service) TestRewrite(ctx context.Context, c Caller, kind store.OwnerKin
 	if err != nil {
 		return res, err
 	}
-	rs, err := rewrite.Compile(rules)
+	rs, err := paramrewrite.Compile(rules)
 	if err != nil {
 		return res, err
 	}

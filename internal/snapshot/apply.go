@@ -11,7 +11,7 @@ import (
 
 	"github.com/gaissmai/bart"
 
-	"github.com/sipward/sipward/internal/rewrite"
+	"github.com/sipward/sipward/internal/paramrewrite"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -428,7 +428,7 @@ func (a *applier) users() error {
 		if row != nil {
 			var white []netip.Prefix
 			u, ok := b.user(row, &white)
-			var rules *rewrite.Rules
+			var rules *paramrewrite.Rules
 			if old != nil {
 				rules = old.Rewrite
 			}
@@ -549,7 +549,7 @@ func (a *applier) settle(name string) {
 
 // rewrite compiles the rules the delta carries for a changed owner (ok: the
 // owner compiled), or keeps old when it carries none.
-func (a *applier) rewrite(kind store.OwnerKind, id int64, ok bool, old *rewrite.Rules) *rewrite.Rules {
+func (a *applier) rewrite(kind store.OwnerKind, id int64, ok bool, old *paramrewrite.Rules) *paramrewrite.Rules {
 	rules, have := a.d.Rewrites[RuleOwner{kind, id}]
 	if !have {
 		return old
@@ -585,7 +585,7 @@ func (a *applier) endpoints() {
 			continue
 		}
 		e, ok := a.endpoint(row)
-		var rules *rewrite.Rules
+		var rules *paramrewrite.Rules
 		if old != nil {
 			rules = old.Rewrite
 		}

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/sipward/sipward/internal/rewrite"
+	"github.com/sipward/sipward/internal/paramrewrite"
 	"github.com/sipward/sipward/internal/store"
 	"github.com/sipward/sipward/internal/store/sqlstore"
 )
@@ -362,7 +362,7 @@ func viewDID(d *DID) *didView {
 }
 
 // viewRules describes compiled rules by what they do to a few inputs.
-func viewRules(rs *rewrite.Rules) []string {
+func viewRules(rs *paramrewrite.Rules) []string {
 	if rs == nil {
 		return nil
 	}

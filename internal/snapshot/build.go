@@ -14,7 +14,7 @@ import (
 
 	"github.com/gaissmai/bart"
 
-	"github.com/sipward/sipward/internal/rewrite"
+	"github.com/sipward/sipward/internal/paramrewrite"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -667,7 +667,7 @@ func sortDIDs(g []DID) {
 	slices.SortFunc(g, func(x, y DID) int { return strings.Compare(x.Number, y.Number) })
 }
 
-// rewrites compiles each owner's rules with rewrite.Compile, the same
+// rewrites compiles each owner's rules with paramrewrite.Compile, the same
 // compiler the API's test call uses.
 func (b *builder) rewrites() {
 	rules := slices.Clone(b.ds.Rewrites)
@@ -682,7 +682,7 @@ func (b *builder) rewrites() {
 		group := rules[lo:hi]
 		lo = hi
 		kind, id := group[0].OwnerKind, group[0].OwnerID
-		var target **rewrite.Rules
+		var target **paramrewrite.Rules
 		switch kind {
 		case store.OwnerEndpoint:
 			if e := b.s.Endpoint(id); e != nil {
@@ -703,15 +703,15 @@ func (b *builder) rewrites() {
 	}
 }
 
-// rules compiles one owner's rules (nil: none) with rewrite.Compile, the same
+// rules compiles one owner's rules (nil: none) with paramrewrite.Compile, the same
 // compiler the API's test call uses. Rules of an owner that does not exist
 // (or failed) are checked for their type and otherwise ignored: they cannot
 // apply to anything.
-func (b *builder) rules(kind store.OwnerKind, id int64, group []store.RewriteRule, exists bool) *rewrite.Rules {
+func (b *builder) rules(kind store.OwnerKind, id int64, group []store.RewriteRule, exists bool) *paramrewrite.Rules {
 	if !b.ruleTypes(group) || !exists || len(group) == 0 {
 		return nil
 	}
-	rs, err := rewrite.Compile(group)
+	rs, err := paramrewrite.Compile(group)
 	if err != nil {
 		b.failf("%s %d: %w", ownerName(kind), id, err)
 		return nil

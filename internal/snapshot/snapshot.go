@@ -9,7 +9,7 @@ import (
 
 	"github.com/gaissmai/bart"
 
-	"github.com/sipward/sipward/internal/rewrite"
+	"github.com/sipward/sipward/internal/paramrewrite"
 )
 
 // Snapshot is one compiled, immutable configuration version. All methods are
@@ -247,7 +247,7 @@ func (a *Account) CLIAuthenticates(cli string) bool {
 type Endpoint struct {
 	ID      int64
 	Account *Account
-	Rewrite *rewrite.Rules // nil: no rules (Apply on nil passes input through)
+	Rewrite *paramrewrite.Rules // nil: no rules (Apply on nil passes input through)
 
 	Prefix netip.Prefix // the address as a prefix; invalid when the address is an FQDN
 	FQDN   string       // receives only: the host name, lower case, no trailing dot
@@ -292,7 +292,7 @@ func (e *Endpoint) Address() string {
 type User struct {
 	ID        int64
 	Account   *Account
-	Rewrite   *rewrite.Rules // nil: no rules
+	Rewrite   *paramrewrite.Rules // nil: no rules
 	Username  string
 	Realm     string
 	HA1MD5    string

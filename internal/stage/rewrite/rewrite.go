@@ -1,6 +1,6 @@
 // Package rewrite is the normalisation stage of INVITEs: after identify has
 // stripped the tech prefix, the caller's parameter-rewrite rules (of its IP
-// endpoint or SIP user; compiled in package internal/rewrite) rewrite the
+// endpoint or SIP user; compiled in package internal/paramrewrite) rewrite the
 // dialled number and the CLI, the endpoint's Force From / CLI prefix apply,
 // and then the account's CLI restriction: an account with CLI patterns only
 // presents CLIs that match one (else 403 "CLI restriction in effect").

@@ -1,10 +1,10 @@
-// Package rewrite compiles parameter-rewrite rules: ordered rules of an IP
+// Package paramrewrite compiles parameter-rewrite rules: ordered rules of an IP
 // endpoint or SIP user that rewrite the dialled number or the CLI. A rule
 // matches by prefix or by RE2 regex; the first matching rule of a type
 // fires. Rules are compiled once when the snapshot is built (Compile); the
 // same compiled form answers the API's test call and runs in the rewrite
 // stage (internal/stage/rewrite), so what the test shows is what calls get.
-package rewrite
+package paramrewrite
 
 import (
 	"fmt"
