@@ -28,7 +28,7 @@ FUZZTIME ?= 60s
 fuzz:
 	go test -run X -fuzz FuzzParseCredentials -fuzztime $(FUZZTIME) ./internal/digest/
 	go test -run X -fuzz FuzzSanity -fuzztime $(FUZZTIME) ./internal/stage/sanity/
-	go test -run X -fuzz FuzzFilter -fuzztime $(FUZZTIME) ./internal/stage/codecs/
+	go test -run X -fuzz FuzzFilter -fuzztime $(FUZZTIME) ./internal/sdpfilter/
 	go test -run X -fuzz FuzzPipeline -fuzztime $(FUZZTIME) ./internal/app/
 	go test -run X -fuzz FuzzStatelessPath -fuzztime $(FUZZTIME) ./internal/app/
 

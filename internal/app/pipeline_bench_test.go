@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sdpfilter"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 	"github.com/sipward/sipward/internal/stage/codecs"
@@ -131,7 +132,7 @@ func benchChain(tb testing.TB, snap *snapshot.Snapshot, terminal pipeline.Handle
 	}
 	cod, err := codecs.New(codecs.Config{Policy: func(r *pipeline.Request) (codecs.Set, bool) {
 		if ep := r.Snap.Endpoint(r.Auth.EndpointID); r.Auth.EndpointID != 0 && ep != nil {
-			return codecs.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
+			return sdpfilter.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
 		}
 		return codecs.Set{}, false
 	}})

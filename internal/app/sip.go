@@ -20,6 +20,7 @@ import (
 	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/sdpfilter"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 	"github.com/sipward/sipward/internal/stage/codecs"
@@ -196,14 +197,14 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err != nil {
 		return nil, err
 	}
-	cod, err := codecs.New(codecs.Config{Registerer: reg, Policy: func(r *pipeline.Request) (codecs.Set, bool) {
+	cod, err := codecs.New(codecs.Config{Registerer: reg, Policy: func(r *pipeline.Request) (sdpfilter.Set, bool) {
 		if ep := r.Snap.Endpoint(r.Auth.EndpointID); r.Auth.EndpointID != 0 && ep != nil {
-			return codecs.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
+			return sdpfilter.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
 		}
 		if u := r.Snap.UserByID(r.Auth.SIPUserID); r.Auth.SIPUserID != 0 && u != nil {
-			return codecs.FromBits(uint32(u.Codecs)), u.Protocol == snapshot.ProtoTLSSRTP
+			return sdpfilter.FromBits(uint32(u.Codecs)), u.Protocol == snapshot.ProtoTLSSRTP
 		}
-		return codecs.Set{}, false
+		return sdpfilter.Set{}, false
 	}})
 	if err != nil {
 		return nil, err

@@ -4,15 +4,11 @@
 // answered 488 Not Acceptable Here, and so is an offer without SRTP from an
 // endpoint that must use it (protocol tls-srtp).
 //
-// The filtered offer is not written into the inbound request, which sipgo
-// shares with its server transaction: it goes to pipeline.Request.Offer,
-// which the route stage sends on leg B instead of the inbound body. The
-// B2BUA filters the answer coming back with Filter, with the same Set (see
-// Filter).
-//
-// Filter works line by line on the SDP bytes, keeping everything it does
-// not remove byte for byte, and does not allocate unless it changes
-// something.
+// The filtering itself is package sdpfilter's. The filtered offer is not
+// written into the inbound request, which sipgo shares with its server
+// transaction: it goes to pipeline.Request.Offer, which the B2BUA sends on
+// the far leg instead of the inbound body; the B2BUA filters the answer
+// coming back with the same Set.
 package codecs
 
 import (
@@ -23,6 +19,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sdpfilter"
 )
 
 // Name is the stage name, as it appears in traces and Result.Stage.
@@ -75,19 +72,19 @@ func (h *handler) check(r *pipeline.Request) (res pipeline.Result, stop bool) {
 	if set.Empty() && !srtp {
 		return res, false
 	}
-	out, rep := filter(offer, set, srtp)
-	h.metrics.filtered[rep.outcome].Inc()
-	switch rep.outcome {
-	case Changed:
+	out, rep := sdpfilter.Inspect(offer, set, srtp)
+	h.metrics.filtered[rep.Outcome].Inc()
+	switch rep.Outcome {
+	case sdpfilter.Changed:
 		r.Offer = out
-	case NothingLeft:
-		why := "no stream with a codec left after removing restricted " + rep.removed.String()
-		if rep.stream > 0 {
-			why = fmt.Sprintf("no codec left in audio stream %d after removing restricted %s", rep.stream, rep.removed)
+	case sdpfilter.NothingLeft:
+		why := "no stream with a codec left after removing restricted " + rep.Removed.String()
+		if rep.Stream > 0 {
+			why = fmt.Sprintf("no codec left in audio stream %d after removing restricted %s", rep.Stream, rep.Removed)
 		}
 		return pipeline.Reject(Name, 488, "Not Acceptable Here", why, sip.NewHeader("Warning", warnMedia)), true
-	case NoSRTP:
-		why := fmt.Sprintf("SRTP required, but audio stream %d is %q without a=crypto", rep.stream, short(rep.proto))
+	case sdpfilter.NoSRTP:
+		why := fmt.Sprintf("SRTP required, but audio stream %d is %q without a=crypto", rep.Stream, short(rep.Proto))
 		return pipeline.Reject(Name, 488, "Not Acceptable Here", why, sip.NewHeader("Warning", warnTransport)), true
 	}
 	return res, false

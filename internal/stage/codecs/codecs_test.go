@@ -14,10 +14,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sdpfilter"
 )
 
 // invite builds an INVITE as sipgo's parser would, with body and, unless
 // empty, Content-Type ct.
+func mustSet(t testing.TB, names ...string) Set {
+	t.Helper()
+	s, err := sdpfilter.ParseSet(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func readSDP(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".sdp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func invite(t testing.TB, method, ct string, body []byte) *sip.Request {
 	t.Helper()
 	var b strings.Builder
@@ -239,8 +258,8 @@ func countedOutcome(t *testing.T, reg *prometheus.Registry) string {
 			}
 		}
 	}
-	if series != int(numOutcomes) {
-		t.Errorf("%d outcome series, want %d", series, numOutcomes)
+	if series != len(sdpfilter.Outcomes) {
+		t.Errorf("%d outcome series, want %d", series, len(sdpfilter.Outcomes))
 	}
 	return counted
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sipward/sipward/internal/sdpfilter"
 )
 
 // metrics are the stage's Prometheus collectors.
 type metrics struct {
-	// filtered is indexed by Outcome.
-	filtered [numOutcomes]prometheus.Counter
+	// filtered is indexed by sdpfilter.Outcome.
+	filtered [len(sdpfilter.Outcomes)]prometheus.Counter
 }
 
 // newMetrics builds the collectors and registers them on reg, if not nil.
@@ -37,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	m := &metrics{}
-	for o := Outcome(0); o < numOutcomes; o++ {
+	for _, o := range sdpfilter.Outcomes {
 		m.filtered[o] = filtered.WithLabelValues(o.String())
 	}
 	return m, nil

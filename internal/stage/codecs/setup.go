@@ -6,7 +6,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sdpfilter"
 )
+
+// Set is a set of restricted codecs (package sdpfilter's).
+type Set = sdpfilter.Set
 
 // Policy returns what the codecs stage enforces on a request: the codecs
 // restricted for the calling IP endpoint or SIP user, and whether it must

@@ -25,8 +25,8 @@ import (
 
 	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sdpfilter"
 	"github.com/sipward/sipward/internal/snapshot"
-	"github.com/sipward/sipward/internal/stage/codecs"
 )
 
 // Name is the stage's name in traces.
@@ -63,21 +63,21 @@ func (rt *Router) Route(ctx context.Context, r *pipeline.Request) (edge.CallSpec
 		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID, Username: r.Auth.Username, From: cli, To: dialled, Source: r.Source.String()}
 
 	// The caller's codec restrictions apply to answers and re-INVITEs too.
-	var set codecs.Set
+	var set sdpfilter.Set
 	if r.Auth.EndpointID != 0 {
 		if ep := s.Endpoint(r.Auth.EndpointID); ep != nil {
-			set = codecs.FromBits(uint32(ep.Codecs))
+			set = sdpfilter.FromBits(uint32(ep.Codecs))
 			spec.InterceptReinvite = ep.InterceptReinvite
 		}
 	} else if r.Auth.SIPUserID != 0 {
 		if u := s.UserByID(r.Auth.SIPUserID); u != nil {
-			set = codecs.FromBits(uint32(u.Codecs))
+			set = sdpfilter.FromBits(uint32(u.Codecs))
 		}
 	}
 	if !set.Empty() {
 		spec.Codecs = func(sdp []byte) ([]byte, bool) {
-			out, res := codecs.Filter(sdp, set, false)
-			return out, res != codecs.NothingLeft && res != codecs.NoSRTP
+			out, res := sdpfilter.Filter(sdp, set, false)
+			return out, res != sdpfilter.NothingLeft && res != sdpfilter.NoSRTP
 		}
 	}
 

@@ -1,4 +1,13 @@
-package codecs
+// Package sdpfilter removes an IP endpoint's or SIP user's restricted
+// codecs from a session description (RFC 4566), and checks that a stream
+// uses SRTP when the endpoint must. It is a leaf both sides of a call use:
+// the codecs stage filters the caller's offer, and the B2BUA filters the
+// answers and re-offers that come back (Filter).
+//
+// Filter works line by line on the SDP bytes, keeping everything it does
+// not remove byte for byte, and does not allocate unless it changes
+// something.
+package sdpfilter
 
 import "bytes"
 
@@ -27,6 +36,9 @@ const (
 	Malformed
 	numOutcomes
 )
+
+// Outcomes lists every Outcome, in order (for metric labels).
+var Outcomes = [numOutcomes]Outcome{Unchanged, Changed, NothingLeft, NoSRTP, Malformed}
 
 var outcomeNames = [numOutcomes]string{
 	Unchanged:   "unchanged",
@@ -95,7 +107,22 @@ func Filter(sdp []byte, restricted Set, requireSRTP bool) (out []byte, res Outco
 	return out, rep.outcome
 }
 
-// report is what filter found, for the stage's decision log.
+// Report is what Inspect found: the Outcome, and what the decision log
+// says about it.
+type Report struct {
+	Outcome Outcome
+	Removed Set    // restricted codecs found in live streams
+	Stream  int    // NothingLeft, NoSRTP: 1-based index of the m= line at fault (0: all streams)
+	Proto   []byte // NoSRTP: proto of that stream (a slice of the input)
+}
+
+// Inspect is Filter with the details of what it found.
+func Inspect(sdp []byte, restricted Set, requireSRTP bool) ([]byte, Report) {
+	out, rep := filter(sdp, restricted, requireSRTP)
+	return out, Report{Outcome: rep.outcome, Removed: rep.removed, Stream: rep.stream, Proto: rep.proto}
+}
+
+// report is what filter found.
 type report struct {
 	outcome Outcome
 	removed Set    // restricted codecs found in live streams
