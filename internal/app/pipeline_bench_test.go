@@ -11,7 +11,6 @@ import (
 
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/pipeline"
-	"github.com/sipward/sipward/internal/sdpfilter"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 	"github.com/sipward/sipward/internal/stage/codecs"
@@ -110,19 +109,12 @@ func benchChain(tb testing.TB, snap *snapshot.Snapshot, terminal pipeline.Handle
 	if err != nil {
 		tb.Fatal(err)
 	}
-	an, err := authn.New(authn.Config{Auth: auth, Lookup: func(r *pipeline.Request, name string) (authn.User, bool) {
-		u := r.Snap.User(name)
-		if u == nil {
-			return authn.User{}, false
-		}
-		return authn.User{ID: u.ID, Username: u.Username, HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256}, true
-	}})
+	an, err := authn.New(authn.Config{Auth: auth, Lookup: authn.SnapshotUser})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	channels := limits.NewLocalChannels(limits.DefaultLease)
-	lim, err := limits.New(limits.Config{Channels: channels, Rates: limits.NewLocalRates(time.Minute),
-		Limits: channelLimits, Rate: rateLimit})
+	lim, err := limits.New(limits.Config{Channels: channels, Rates: limits.NewLocalRates(time.Minute)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -130,12 +122,7 @@ func benchChain(tb testing.TB, snap *snapshot.Snapshot, terminal pipeline.Handle
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cod, err := codecs.New(codecs.Config{Policy: func(r *pipeline.Request) (codecs.Set, bool) {
-		if ep := r.Snap.Endpoint(r.Auth.EndpointID); r.Auth.EndpointID != 0 && ep != nil {
-			return sdpfilter.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
-		}
-		return codecs.Set{}, false
-	}})
+	cod, err := codecs.New(codecs.Config{Policy: codecs.PrincipalPolicy})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -18,9 +18,7 @@ import (
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/edge"
-	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/provision"
-	"github.com/sipward/sipward/internal/sdpfilter"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 	"github.com/sipward/sipward/internal/stage/codecs"
@@ -164,18 +162,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err != nil {
 		return nil, fmt.Errorf("digest-algorithms: %w", err)
 	}
-	an, err := authn.New(authn.Config{Auth: auth, Registry: reg,
-		Lookup: func(r *pipeline.Request, name string) (authn.User, bool) {
-			u := r.Snap.User(name)
-			if u == nil {
-				return authn.User{}, false
-			}
-			au := authn.User{ID: u.ID, Username: u.Username, HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256, Whitelist: u.Whitelist}
-			if u.Account != nil {
-				au.AccountID, au.AccountName = u.Account.ID, u.Account.Name
-			}
-			return au, true
-		},
+	an, err := authn.New(authn.Config{Auth: auth, Registry: reg, Lookup: authn.SnapshotUser,
 		OnFailure: func(src netip.Addr, k authn.FailureKind, now time.Time) {
 			kind := firewall.AuthFailure
 			if k == authn.NoCredentials {
@@ -188,8 +175,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err != nil {
 		return nil, err
 	}
-	lim, err := limits.New(limits.Config{Channels: s.channels, Rates: rates, Registerer: reg,
-		Limits: channelLimits, Rate: rateLimit})
+	lim, err := limits.New(limits.Config{Channels: s.channels, Rates: rates, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -197,15 +183,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err != nil {
 		return nil, err
 	}
-	cod, err := codecs.New(codecs.Config{Registerer: reg, Policy: func(r *pipeline.Request) (sdpfilter.Set, bool) {
-		if ep := r.Snap.Endpoint(r.Auth.EndpointID); r.Auth.EndpointID != 0 && ep != nil {
-			return sdpfilter.FromBits(uint32(ep.Codecs)), ep.Protocol == snapshot.ProtoTLSSRTP
-		}
-		if u := r.Snap.UserByID(r.Auth.SIPUserID); r.Auth.SIPUserID != 0 && u != nil {
-			return sdpfilter.FromBits(uint32(u.Codecs)), u.Protocol == snapshot.ProtoTLSSRTP
-		}
-		return sdpfilter.Set{}, false
-	}})
+	cod, err := codecs.New(codecs.Config{Registerer: reg, Policy: codecs.PrincipalPolicy})
 	if err != nil {
 		return nil, err
 	}
@@ -274,50 +252,6 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	go s.watcher.Run(ctx)
 	go reap(ctx, s.channels, log)
 	return s, nil
-}
-
-// channelLimits returns the channel limits of an identified INVITE: its
-// endpoint or SIP user, then its account.
-func channelLimits(r *pipeline.Request) []limits.Limit {
-	var out []limits.Limit
-	var acct *snapshot.Account
-	switch r.Auth.Method {
-	case pipeline.AuthIP:
-		ep := r.Snap.Endpoint(r.Auth.EndpointID)
-		if ep == nil {
-			return nil
-		}
-		out = append(out, limits.Limit{Key: limits.Key{Kind: limits.Endpoint, ID: ep.ID}, Max: int(ep.Channels)})
-		acct = ep.Account
-	case pipeline.AuthDigest:
-		u := r.Snap.UserByID(r.Auth.SIPUserID)
-		if u == nil {
-			return nil
-		}
-		out = append(out, limits.Limit{Key: limits.Key{Kind: limits.SIPUser, ID: u.ID}, Max: int(u.Channels)})
-		acct = u.Account
-	default:
-		return nil
-	}
-	if acct != nil {
-		out = append(out, limits.Limit{Key: limits.Key{Kind: limits.Account, ID: acct.ID}, Max: int(acct.Channels)})
-	}
-	return out
-}
-
-// rateLimit returns the CPS limit of an identified INVITE.
-func rateLimit(r *pipeline.Request) limits.Rate {
-	switch r.Auth.Method {
-	case pipeline.AuthIP:
-		if ep := r.Snap.Endpoint(r.Auth.EndpointID); ep != nil {
-			return limits.Rate{Key: limits.Key{Kind: limits.Endpoint, ID: ep.ID}, PerSecond: int(ep.CPS)}
-		}
-	case pipeline.AuthDigest:
-		if u := r.Snap.UserByID(r.Auth.SIPUserID); u != nil {
-			return limits.Rate{Key: limits.Key{Kind: limits.SIPUser, ID: u.ID}, PerSecond: int(u.CPS)}
-		}
-	}
-	return limits.Rate{}
 }
 
 // reap frees channels whose lease ran out (held by a crashed node).

@@ -79,6 +79,12 @@ type Request struct {
 
 	// Filled by stages as the request passes them.
 	Auth Identity
+	// Principal is the compiled IP endpoint or SIP user the request is
+	// attributed to, in Snap: set by identify (AuthIP) or authn
+	// (AuthDigest), nil otherwise (the core, or not identified yet). The
+	// stages after them read its account, limits, codecs, rewrite rules and
+	// flags from here.
+	Principal *snapshot.Principal
 	// Trace records which stages passed the request and which one stopped it.
 	Trace Trace
 }

@@ -243,33 +243,55 @@ func (a *Account) CLIAuthenticates(cli string) bool {
 	return cli != "" && (a.MatchCLI(cli) || a.DID(cli) != nil)
 }
 
-// Endpoint is an IP endpoint of an account ("IP Authentication").
-type Endpoint struct {
-	ID      int64
+// Principal is whom a request is attributed to once identify or authn has
+// decided: a sends IP endpoint or a SIP user. Endpoint and User both embed
+// one, so the stages after authentication read one type — the account,
+// the limits, the codec restrictions, the rewrite rules and the call flags —
+// instead of asking which of the two the caller is.
+type Principal struct {
+	Kind    PrincipalKind
+	ID      int64 // the endpoint's or the SIP user's
 	Account *Account
 	Rewrite *paramrewrite.Rules // nil: no rules (Apply on nil passes input through)
+
+	Channels int32  // 0 = unlimited
+	CPS      int32  // 0 = unlimited
+	Codecs   Codecs // restricted codecs
+	Protocol Protocol
+
+	// IP endpoints only (zero for SIP users).
+	CLIPrefix         string
+	ForceFrom         string
+	InterceptReinvite bool
+}
+
+// PrincipalKind says what a Principal is.
+type PrincipalKind uint8
+
+// Kinds of principal.
+const (
+	KindEndpoint PrincipalKind = iota + 1 // a sends IP endpoint
+	KindSIPUser                           // a SIP user
+)
+
+// Endpoint is an IP endpoint of an account ("IP Authentication").
+type Endpoint struct {
+	Principal
 
 	Prefix netip.Prefix // the address as a prefix; invalid when the address is an FQDN
 	FQDN   string       // receives only: the host name, lower case, no trailing dot
 
 	TechPrefix     string // stripped from the dialled number when it matched
-	CLIPrefix      string
-	ForceFrom      string
 	OutboundProxy  string // egress: host[:port]
 	Username       string // egress credentials
 	PasswordSealed []byte // egress password, sealed (package secret); nil when none
 
-	Channels  int32 // 0 = unlimited
-	CPS       int32 // 0 = unlimited
-	Codecs    Codecs
 	Port      uint16
-	Protocol  Protocol
 	Direction Direction
 
-	CLIAuth           bool
-	ForceNAT          bool
-	DisableNAT        bool
-	InterceptReinvite bool
+	CLIAuth    bool
+	ForceNAT   bool
+	DisableNAT bool
 }
 
 // Address returns the endpoint's address as stored: the FQDN, a bare
@@ -290,9 +312,8 @@ func (e *Endpoint) Address() string {
 // digest verifies against, so that authentication needs no conversion; an
 // empty string means no HA1 for that algorithm.
 type User struct {
-	ID        int64
-	Account   *Account
-	Rewrite   *paramrewrite.Rules // nil: no rules
+	Principal
+
 	Username  string
 	Realm     string
 	HA1MD5    string
@@ -301,11 +322,7 @@ type User struct {
 	// use after digest authentication.
 	Whitelist []netip.Prefix
 
-	Channels int32 // 0 = unlimited
-	CPS      int32 // 0 = unlimited
-	Codecs   Codecs
-	Protocol Protocol
-	NATPing  NATPing
+	NATPing NATPing
 
 	RetainDID      bool
 	SmartExtension bool

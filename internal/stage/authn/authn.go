@@ -111,6 +111,7 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 	r.Auth.Method = pipeline.AuthDigest
 	r.Auth.AccountID, r.Auth.SIPUserID = u.AccountID, u.ID
 	r.Auth.Username, r.Auth.AccountName = u.Username, u.AccountName
+	r.Principal = u.Principal
 	return pipeline.Result{}, true, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/snapshot"
 )
 
 // User is what the stage needs to know of a SIP user.
@@ -29,6 +30,27 @@ type User struct {
 	HA1MD5        string
 	HA1SHA256     string
 	Whitelist     []netip.Prefix // empty: from anywhere
+	// Principal is the compiled user the request is attributed to once it
+	// authenticated (r.Principal); nil leaves r.Principal unset.
+	Principal *snapshot.Principal
+}
+
+// SnapshotUser is the Lookup sipward serves with: the SIP user of that
+// username in the request's snapshot, with its principal.
+func SnapshotUser(r *pipeline.Request, name string) (User, bool) {
+	if r.Snap == nil {
+		return User{}, false
+	}
+	u := r.Snap.User(name)
+	if u == nil {
+		return User{}, false
+	}
+	au := User{ID: u.ID, Username: u.Username, HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256, Whitelist: u.Whitelist,
+		Principal: &u.Principal}
+	if u.Account != nil {
+		au.AccountID, au.AccountName = u.Account.ID, u.Account.Name
+	}
+	return au, true
 }
 
 // FailureKind says why the firewall's detector is told about a source.
@@ -43,7 +65,7 @@ const (
 // Config configures the stage.
 type Config struct {
 	Auth *digest.Authenticator
-	// Lookup finds a SIP user by username in the request's snapshot.
+	// Lookup finds a SIP user by username (SnapshotUser in sipward).
 	Lookup func(r *pipeline.Request, username string) (User, bool)
 	// OnFailure, when set, hears of each failure by source, at the
 	// request's time (fraud detection).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/sdpfilter"
+	"github.com/sipward/sipward/internal/snapshot"
 )
 
 // Set is a set of restricted codecs (package sdpfilter's).
@@ -18,6 +19,18 @@ type Set = sdpfilter.Set
 // body, after identification, so r.Auth is filled in. It must not block,
 // and should not allocate: it reads the request's configuration snapshot.
 type Policy func(r *pipeline.Request) (restricted Set, requireSRTP bool)
+
+// PrincipalPolicy is the Policy sipward serves with: the restricted codecs
+// of the request's principal (its IP endpoint or SIP user), and SRTP when
+// the principal's protocol is tls-srtp. Nothing for a request without a
+// principal (from the core).
+func PrincipalPolicy(r *pipeline.Request) (Set, bool) {
+	p := r.Principal
+	if p == nil {
+		return Set{}, false
+	}
+	return sdpfilter.FromBits(uint32(p.Codecs)), p.Protocol == snapshot.ProtoTLSSRTP
+}
 
 // Config configures the codecs stage.
 type Config struct {

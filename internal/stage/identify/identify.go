@@ -42,7 +42,8 @@ func (h *handler) Name() string { return Name }
 
 // ServeSIP identifies r by r.Source. The core and a matched endpoint set
 // r.Auth (AuthCore; AuthIP with the account, the endpoint and the dialled
-// number without its tech prefix) and go to next; an unmatched source goes to
+// number without its tech prefix, and r.Principal to the endpoint) and go
+// to next; an unmatched source goes to
 // next with r.Auth untouched, unless it lies inside an IP endpoint's range
 // (then 403: such a source is never challenged). An ambiguous source or a refused transport stops
 // the chain with 403 (a silent drop for an ACK, which is never answered). The
@@ -73,6 +74,7 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 			Dialled:    m.Dialled,
 			CLI:        cli,
 		}
+		r.Principal = &m.Endpoint.Principal
 	case snapshot.Ambiguous:
 		why := fmt.Sprintf("source %s matches %d endpoints that neither tech prefix nor CLI tells apart, among them endpoint %d (account %d) and endpoint %d (account %d)",
 			r.Source.Addr(), m.Candidates, m.Endpoint.ID, m.Endpoint.Account.ID, m.Other.ID, m.Other.Account.ID)

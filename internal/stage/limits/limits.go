@@ -23,10 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/snapshot"
 )
 
 // Name is the stage name, as it appears in traces and Result.Stage.
@@ -37,9 +39,43 @@ type handler struct {
 	next     pipeline.Handler
 	channels Channels
 	rates    Rates
-	limits   func(r *pipeline.Request) []Limit
-	rate     func(r *pipeline.Request) Rate
+	limits   func(r *pipeline.Request) []Limit // nil: PrincipalLimits
+	rate     func(r *pipeline.Request) Rate    // nil: PrincipalRate
 	metrics  *metrics
+	scratch  *sync.Pool // of *[2]Limit, for PrincipalLimits without allocating
+}
+
+// PrincipalLimits appends to dst the channel limits of r's principal (its
+// IP endpoint or SIP user), then of its account, and returns dst; none
+// without a principal.
+func PrincipalLimits(r *pipeline.Request, dst []Limit) []Limit {
+	p := r.Principal
+	if p == nil {
+		return dst
+	}
+	kind := Endpoint
+	if p.Kind == snapshot.KindSIPUser {
+		kind = SIPUser
+	}
+	dst = append(dst, Limit{Key: Key{Kind: kind, ID: p.ID}, Max: int(p.Channels)})
+	if p.Account != nil {
+		dst = append(dst, Limit{Key: Key{Kind: Account, ID: p.Account.ID}, Max: int(p.Account.Channels)})
+	}
+	return dst
+}
+
+// PrincipalRate is the CPS limit of r's principal: its IP endpoint's or
+// SIP user's; none without a principal.
+func PrincipalRate(r *pipeline.Request) Rate {
+	p := r.Principal
+	if p == nil {
+		return Rate{}
+	}
+	kind := Endpoint
+	if p.Kind == snapshot.KindSIPUser {
+		kind = SIPUser
+	}
+	return Rate{Key: Key{Kind: kind, ID: p.ID}, PerSecond: int(p.CPS)}
 }
 
 // Name returns "limits".
@@ -60,8 +96,12 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 		r.Trace.Pass(Name)
 		return h.next.ServeSIP(ctx, r)
 	}
-	if h.rates != nil && h.rate != nil {
-		if rt := h.rate(r); rt.PerSecond > 0 {
+	if h.rates != nil {
+		rt := PrincipalRate(r)
+		if h.rate != nil {
+			rt = h.rate(r)
+		}
+		if rt.PerSecond > 0 {
 			ok, err := h.rates.Allow(ctx, rt.Key, rt.PerSecond, r.Now)
 			if err != nil {
 				return pipeline.Result{}, fmt.Errorf("stage/limits: check cps of %v: %w", rt.Key, err)
@@ -73,20 +113,33 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 		}
 	}
 	var lims []Limit
+	var scratch *[2]Limit
 	if h.limits != nil {
 		lims = h.limits(r)
+	} else {
+		scratch = h.scratch.Get().(*[2]Limit)
+		lims = PrincipalLimits(r, scratch[:0])
 	}
 	if len(lims) == 0 {
+		if scratch != nil {
+			h.scratch.Put(scratch)
+		}
 		r.Trace.Pass(Name)
 		return h.next.ServeSIP(ctx, r)
 	}
 	cid := r.Msg.CallID()
 	if cid == nil || cid.Value() == "" {
 		// sanity drops these before; never let one past unlimited.
+		if scratch != nil {
+			h.scratch.Put(scratch)
+		}
 		return pipeline.Reject(Name, 400, "Bad Request", "no Call-ID to hold channels by"), nil
 	}
 	callID := cid.Value()
 	d, err := h.channels.Acquire(ctx, lims, callID, r.Now)
+	if scratch != nil {
+		h.scratch.Put(scratch) // Acquire keeps nothing of lims
+	}
 	switch {
 	case errors.Is(err, ErrHeld):
 		h.metrics.rejected[limitHeld].Inc()

@@ -3,6 +3,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,14 +28,15 @@ type Config struct {
 	// Limits returns the channel limits of an identified initial INVITE:
 	// its endpoint or SIP user, then its account (the order decides which
 	// one Denied names when both are full). It is called after identify
-	// and authn, so r.Auth is set. The slice is only read, never kept or
-	// modified; returning a slice compiled into the snapshot keeps the
-	// stage allocation-free. nil func, or an empty result, takes no
-	// channels.
+	// and authn, so r.Auth and r.Principal are set. The slice is only read,
+	// never kept or modified. nil means PrincipalLimits (sipward's policy:
+	// the principal's channels and its account's); an empty result takes
+	// no channels.
 	Limits func(r *pipeline.Request) []Limit
 
 	// Rate returns the CPS limit of an identified initial INVITE: its
-	// endpoint or SIP user. nil func, or PerSecond 0, means no CPS check.
+	// endpoint or SIP user. nil means PrincipalRate; PerSecond 0 means no
+	// CPS check.
 	Rate func(r *pipeline.Request) Rate
 
 	// Registerer receives the stage's metrics (see metrics.go). nil means
@@ -54,6 +56,7 @@ func New(cfg Config) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage/limits: %w", err)
 	}
+	scratch := &sync.Pool{New: func() any { return new([2]Limit) }}
 	return func(next pipeline.Handler) pipeline.Handler {
 		return &handler{
 			next:     next,
@@ -62,6 +65,7 @@ func New(cfg Config) (pipeline.Stage, error) {
 			limits:   cfg.Limits,
 			rate:     cfg.Rate,
 			metrics:  m,
+			scratch:  scratch,
 		}
 	}, nil
 }

@@ -67,39 +67,20 @@ func apply(r *pipeline.Request) (pipeline.Result, bool) {
 			r.Auth.CLI = f.Address.User
 		}
 	}
-	s := r.Snap
-	if s == nil {
-		return pipeline.Result{}, true
-	}
 	var acct *snapshot.Account
 	var changed bool
 	dialled, cli := r.Auth.Dialled, r.Auth.CLI
-	switch {
-	case r.Auth.EndpointID != 0:
-		ep := s.Endpoint(r.Auth.EndpointID)
-		if ep == nil {
-			break
-		}
-		acct = ep.Account
-		dialled, _, changed = ep.Rewrite.Apply(store.RewriteDestination, dialled)
+	if p := r.Principal; p != nil {
+		acct = p.Account
+		dialled, _, changed = p.Rewrite.Apply(store.RewriteDestination, dialled)
 		var c2 bool
-		cli, _, c2 = ep.Rewrite.Apply(store.RewriteCLI, cli)
+		cli, _, c2 = p.Rewrite.Apply(store.RewriteCLI, cli)
 		changed = changed || c2
-		if ep.ForceFrom != "" {
-			cli, changed = ep.ForceFrom, true
-		} else if ep.CLIPrefix != "" {
-			cli, changed = ep.CLIPrefix+cli, true
+		if p.ForceFrom != "" {
+			cli, changed = p.ForceFrom, true
+		} else if p.CLIPrefix != "" {
+			cli, changed = p.CLIPrefix+cli, true
 		}
-	case r.Auth.SIPUserID != 0:
-		u := s.UserByID(r.Auth.SIPUserID)
-		if u == nil {
-			break
-		}
-		acct = u.Account
-		dialled, _, changed = u.Rewrite.Apply(store.RewriteDestination, dialled)
-		var c2 bool
-		cli, _, c2 = u.Rewrite.Apply(store.RewriteCLI, cli)
-		changed = changed || c2
 	}
 	r.Auth.Dialled, r.Auth.CLI = dialled, cli
 	if acct != nil && acct.HasCLIPatterns() && !acct.MatchCLI(cli) {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/rewrite"
 	"github.com/sipward/sipward/internal/store"
@@ -101,19 +102,7 @@ func build(t testing.TB) *snapshot.Snapshot {
 // invite parses an INVITE to ruriUser from fromUser.
 func invite(t testing.TB, ruriUser, fromUser string) *sip.Request {
 	t.Helper()
-	raw := "INVITE sip:" + ruriUser + "@edge.example.net SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK776asdhds\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:" + fromUser + "@pbx.example.com>;tag=1928301774\r\n" +
-		"To: <sip:" + ruriUser + "@edge.example.net>\r\n" +
-		"Call-ID: a84b4c76e66710@pbx.example.com\r\n" +
-		"CSeq: 1 INVITE\r\n" +
-		"Content-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg.(*sip.Request)
+	return siptest.Req{User: ruriUser, From: fromUser, Via: "10.0.0.10:5060"}.Msg(t)
 }
 
 type outcome struct {
@@ -235,6 +224,7 @@ func TestRewrite(t *testing.T) {
 			if tt.nilSnap {
 				r.Snap = nil
 			}
+			siptest.Attach(r) // as identify or authn would
 			res, err := pipeline.Build(next, st).ServeSIP(context.Background(), r)
 			if err != nil {
 				t.Fatal(err)
@@ -316,6 +306,7 @@ func TestAllocsUnchanged(t *testing.T) {
 			ctx := context.Background()
 			allocs := testing.AllocsPerRun(1000, func() {
 				r.Auth, r.Trace = tt.auth, pipeline.Trace{}
+				siptest.Attach(r)
 				if _, err := h.ServeSIP(ctx, r); err != nil {
 					t.Fatal(err)
 				}
