@@ -51,6 +51,9 @@ type Options struct {
 	AdminToken string // operator token from config; may be empty
 	Log        *slog.Logger
 	Extensions []Extension
+	// Live, when set, serves the live views of the node: calls,
+	// registrations, decisions, and MESSAGE to a user's devices.
+	Live Live
 }
 
 // New returns the API server.
@@ -60,6 +63,9 @@ func New(o Options) *Server {
 	}
 	s := &Server{svc: o.Service, auth: o.Service.NewAuthenticator(o.AdminToken), log: o.Log, mux: http.NewServeMux()}
 	s.routes = s.table()
+	if o.Live != nil {
+		o.Extensions = append(liveViews(o.Live, o.Service), o.Extensions...)
+	}
 	for _, e := range o.Extensions {
 		e := e
 		s.routes = append(s.routes, &route{method: e.Method, path: e.Path, summary: e.Summary, tag: e.Tag, out: e.Out,

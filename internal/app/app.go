@@ -37,25 +37,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	}
 	defer st.Close()
 
-	key, err := sealingKey(cfg)
+	svc, err := provisioning(ctx, cfg, st, firstToken)
 	if err != nil {
-		return err
-	}
-	sealer, err := secret.NewSealer(key)
-	if err != nil {
-		return err
-	}
-	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer})
-	if cfg.AdminToken == "" {
-		tok, err := svc.EnsureOperatorToken(ctx)
-		if err != nil {
-			return fmt.Errorf("make operator token: %w", err)
-		}
-		if tok != "" {
-			fmt.Fprintf(firstToken, "\nsipward: operator API token (shown once, keep it safe):\n\n    %s\n\n", tok)
-		}
-	}
-	if err := ensureAdminLogin(ctx, cfg, svc, firstToken); err != nil {
 		return err
 	}
 
@@ -68,7 +51,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 		return err
 	}
 
-	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Extensions: liveViews(side)})
+	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
 	mux.Handle("/debug/pprof/", debugHandler(apiSrv))
@@ -122,6 +105,34 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// provisioning returns the provisioning service on st, with the sealing
+// key of egress credentials, and makes the operator token and web UI login
+// at first start (printed once to firstToken).
+func provisioning(ctx context.Context, cfg config.Config, st *sqlstore.Store, firstToken io.Writer) (*provision.Service, error) {
+	key, err := sealingKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer})
+	if cfg.AdminToken == "" {
+		tok, err := svc.EnsureOperatorToken(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("make operator token: %w", err)
+		}
+		if tok != "" {
+			fmt.Fprintf(firstToken, "\nsipward: operator API token (shown once, keep it safe):\n\n    %s\n\n", tok)
+		}
+	}
+	if err := ensureAdminLogin(ctx, cfg, svc, firstToken); err != nil {
+		return nil, err
+	}
+	return svc, nil
 }
 
 // health is the answer of /healthz.

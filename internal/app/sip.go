@@ -14,11 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sipward/sipward/internal/b2bua"
 	"github.com/sipward/sipward/internal/cluster"
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/registrar"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 	"github.com/sipward/sipward/internal/stage/codecs"
@@ -34,68 +36,93 @@ import (
 // sipSide is the running SIP half of a node.
 type sipSide struct {
 	edge      *edge.Edge
-	registrar *edge.Registrar
+	calls     *b2bua.B2BUA
+	registrar *registrar.Registrar
 	firewall  *firewall.Firewall
 	channels  limits.Channels
+	rates     limits.Rates
 	watcher   *snapshot.Watcher
 	holder    *snapshot.Holder
 	addrs     edge.Addrs
 	redis     *redis.Client
 	svc       *provision.Service
+	log       *slog.Logger
+	stop      context.CancelFunc // ends the side's background loops
+	loops     sync.WaitGroup
 }
 
-// startSIP builds the pipeline from configuration and opens the SIP listeners.
-func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *prometheus.Registry,
-	st interface {
-		store.Store
-		store.Registrations
-	}, svc *provision.Service) (*sipSide, error) {
-	s := &sipSide{holder: &snapshot.Holder{}, svc: svc}
+// sipStore is what the SIP side needs of the store.
+type sipStore interface {
+	store.Store
+	store.Registrations
+}
 
-	var core []netip.Prefix
-	for i, a := range cfg.CoreAddr {
-		p, err := provision.ParsePrefix(a)
-		if err != nil {
-			return nil, fmt.Errorf("core-addr[%d]: %q: not an address or CIDR", i, a)
-		}
-		core = append(core, p)
+// startSIP builds the SIP side from configuration and serves it: the
+// configuration snapshot, the live state, the stages, the listeners, and
+// the B2BUA and registrar at the ends of the chains.
+func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *prometheus.Registry, st sipStore, svc *provision.Service) (*sipSide, error) {
+	s := &sipSide{holder: &snapshot.Holder{}, svc: svc, log: log}
+	core, err := cfg.CorePrefixes()
+	if err != nil {
+		return nil, err
 	}
-	var ups []sip.Uri
-	for i, u := range cfg.Upstream {
-		var uri sip.Uri
-		if err := sip.ParseUri(u, &uri); err != nil || uri.Host == "" {
-			return nil, fmt.Errorf("upstream[%d]: %q: not a SIP URI (sip:host[:port][;transport=tcp])", i, u)
-		}
-		ups = append(ups, uri)
+	ups, err := cfg.Upstreams()
+	if err != nil {
+		return nil, err
 	}
-
 	// Configuration snapshot: built once before the listeners open, then kept
 	// current by polling the store's revision.
 	s.watcher = snapshot.NewWatcher(st, s.holder, snapshot.Options{CoreAddrs: core, Realm: cfg.Realm}, log)
 	if err := s.watcher.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("build configuration snapshot: %w", err)
 	}
-
-	// Live state: in-process by default, Redis for scale-out.
-	var rates limits.Rates
-	if cfg.Redis != "" {
-		opt, err := redisOptions(cfg.Redis)
-		if err != nil {
-			return nil, err
-		}
-		s.redis = redis.NewClient(opt)
-		s.channels = cluster.NewRedisChannels(s.redis, cfg.RedisPrefix, limits.DefaultLease)
-		rates = cluster.NewRedisRates(s.redis, cfg.RedisPrefix)
-	} else {
-		s.channels = limits.NewLocalChannels(limits.DefaultLease)
-		rates = limits.NewLocalRates(time.Minute)
+	if err := s.liveState(cfg); err != nil {
+		return nil, err
 	}
+	if s.firewall, err = s.newFirewall(cfg, reg); err != nil {
+		return nil, err
+	}
+	s.watchBans()
+	chains, err := s.stages(ctx, cfg, reg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.listen(ctx, cfg, reg); err != nil {
+		return nil, err
+	}
+	if err := s.ends(ctx, cfg, reg, st, &chains, ups); err != nil {
+		s.edge.Close()
+		return nil, err
+	}
+	s.serve(ctx, chains)
+	return s, nil
+}
 
+// liveState keeps channel counts and CPS buckets in process, or in Redis
+// for scale-out.
+func (s *sipSide) liveState(cfg config.Config) error {
+	if cfg.Redis == "" {
+		s.channels = limits.NewLocalChannels(limits.DefaultLease)
+		s.rates = limits.NewLocalRates(time.Minute)
+		return nil
+	}
+	opt, err := redisOptions(cfg.Redis)
+	if err != nil {
+		return err
+	}
+	s.redis = redis.NewClient(opt)
+	s.channels = cluster.NewRedisChannels(s.redis, cfg.RedisPrefix, limits.DefaultLease)
+	s.rates = cluster.NewRedisRates(s.redis, cfg.RedisPrefix)
+	return nil
+}
+
+// newFirewall builds the firewall: IP endpoints and the core are trusted.
+func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*firewall.Firewall, error) {
 	trustAuth := cfg.FraudTrustAuth
 	if trustAuth == 0 {
 		trustAuth = -1 // the flag's 0 means never; the firewall's means its default
 	}
-	fw, err := firewall.New(firewall.Config{
+	return firewall.New(firewall.Config{
 		Threshold: cfg.FraudThreshold, Window: cfg.FraudWindow, BanFor: cfg.FraudBan,
 		ChallengeGrace: cfg.FraudGrace, TrustAuthenticated: trustAuth,
 		RatePerSource: cfg.FirewallRate,
@@ -103,45 +130,67 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 			sn := s.holder.Load()
 			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a))
 		},
-		Persist:    svc.AddDetectedBan,
-		Logger:     log,
+		Persist:    s.svc.AddDetectedBan,
+		Logger:     s.log,
 		Registerer: reg,
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.firewall = fw
-	var bansMu sync.Mutex // reloads run one at a time, so an older one never lands last
-	loadBans := func() {
-		bansMu.Lock()
-		defer bansMu.Unlock()
-		bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var bans []store.Ban
-		err := st.View(bctx, func(tx store.Tx) error {
-			var err error
-			bans, _, err = tx.ListBans(bctx, store.BanFilter{ActiveAt: time.Now()})
-			return err
-		})
-		if err == nil {
-			err = fw.SetBans(bans)
-		}
-		if err != nil {
-			log.Warn("firewall: reload bans", "err", err)
-		}
-	}
-	loadBans()
-	s.watcher.OnSwap(func(*snapshot.Snapshot) { go loadBans() })
+}
 
-	san, err := sanity.New(sanity.Config{Registerer: reg})
-	if err != nil {
-		return nil, err
+// watchBans feeds the firewall the bans of the serving snapshot: now, and
+// on every swap that changed them, so the bans in force and the rest of
+// the configuration come from one store revision.
+func (s *sipSide) watchBans() {
+	var mu sync.Mutex // swaps apply in order
+	var last []store.Ban
+	fed := false
+	feed := func(sn *snapshot.Snapshot) {
+		mu.Lock()
+		defer mu.Unlock()
+		bans := sn.BanList()
+		if fed && len(bans) == len(last) && (len(bans) == 0 || &bans[0] == &last[0]) {
+			return // the same list: bans did not change in this swap
+		}
+		fed, last = true, bans
+		if err := s.firewall.SetBans(bans); err != nil {
+			s.log.Warn("firewall: stored bans", "err", err) // the valid ones are in force
+		}
 	}
-	ident, err := identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg})
-	if err != nil {
-		return nil, err
+	feed(s.holder.Load())
+	s.watcher.OnSwap(feed)
+}
+
+// stages builds the pipeline stages, in the order edge/chain.go runs them.
+func (s *sipSide) stages(ctx context.Context, cfg config.Config, reg *prometheus.Registry) (edge.Chains, error) {
+	c := edge.Chains{Firewall: s.firewall.Stage()}
+	var err error
+	if c.Sanity, err = sanity.New(sanity.Config{Registerer: reg}); err != nil {
+		return c, err
 	}
-	secret, err := svc.NonceSecret(ctx)
+	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg}); err != nil {
+		return c, err
+	}
+	an, err := s.authn(ctx, cfg, reg)
+	if err != nil {
+		return c, err
+	}
+	c.Authn = an.Stage()
+	if c.Limits, err = limits.New(limits.Config{Channels: s.channels, Rates: s.rates, Registerer: reg}); err != nil {
+		return c, err
+	}
+	if c.Rewrite, err = rewrite.New(rewrite.Config{Registry: reg}); err != nil {
+		return c, err
+	}
+	if c.Codecs, err = codecs.New(codecs.Config{Registerer: reg, Policy: codecs.PrincipalPolicy}); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// authn builds digest authentication: nonces signed with the store's
+// secret (valid on every node), nonce counts in process or in Redis, and
+// the firewall's detector told of failures and successes.
+func (s *sipSide) authn(ctx context.Context, cfg config.Config, reg *prometheus.Registry) (*authn.Stage, error) {
+	secret, err := s.svc.NonceSecret(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("nonce secret: %w", err)
 	}
@@ -162,46 +211,46 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err != nil {
 		return nil, fmt.Errorf("digest-algorithms: %w", err)
 	}
-	an, err := authn.New(authn.Config{Auth: auth, Registry: reg, Lookup: authn.SnapshotUser,
+	det := s.firewall.Detector()
+	return authn.New(authn.Config{Auth: auth, Registry: reg, Lookup: authn.SnapshotUser,
 		OnFailure: func(src netip.Addr, k authn.FailureKind, now time.Time) {
 			kind := firewall.AuthFailure
 			if k == authn.NoCredentials {
 				kind = firewall.UnknownSourceInvite
 			}
-			fw.Detector().Failure(src, kind, now)
+			det.Failure(src, kind, now)
 		},
-		OnSuccess: fw.Detector().Authenticated,
+		OnSuccess: det.Authenticated,
+	})
+}
+
+// listen opens the SIP listeners.
+func (s *sipSide) listen(ctx context.Context, cfg config.Config, reg *prometheus.Registry) error {
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls-cert/tls-key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	e, err := edge.Listen(ctx, edge.Config{
+		SIPAddr: cfg.SIPAddr, SIPSAddr: cfg.SIPSAddr, TLS: tlsConf, ExternalHost: cfg.ExternalHost,
+		Log: s.log, Registry: reg, ReadFilter: s.firewall.ReadFilter, Snapshot: s.holder.Load,
+		T1: cfg.SIPT1, TxLinger: cfg.TxLinger,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	lim, err := limits.New(limits.Config{Channels: s.channels, Rates: rates, Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
-	rw, err := rewrite.New(rewrite.Config{Registry: reg})
-	if err != nil {
-		return nil, err
-	}
-	cod, err := codecs.New(codecs.Config{Registerer: reg, Policy: codecs.PrincipalPolicy})
-	if err != nil {
-		return nil, err
-	}
+	s.edge, s.addrs = e, e.Addrs()
+	return nil
+}
 
-	if cfg.SIPT1 != sip.T1 { // sipgo's timers are process-wide
-		sip.SetTimers(cfg.SIPT1, 4*time.Second, 5*time.Second)
-	}
-	// Finished transactions are kept tx-linger, not 64×T1: sipgo's (TCP,
-	// TLS) keep their parsed messages, and at 32 s they were most of the live
-	// heap (~1 GB at 2,000 calls/s) and so of the collector's pauses; the
-	// edge's own over UDP read the same timers (they keep only the answer's
-	// bytes). A retransmission later than that (a peer that heard none of
-	// our answers for that long) is served as a new request: a BYE gets 481.
-	linger := min(cfg.TxLinger, 64*cfg.SIPT1)
-	if sip.Timer_J != linger || sip.Timer_L != linger || sip.Timer_M != linger || sip.Timer_D != linger {
-		sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = linger, linger, linger, linger
-	}
-	s.registrar, err = edge.NewRegistrar(ctx, edge.RegistrarConfig{Store: st, Log: log,
+// ends builds what the chains end in — the route stage and the B2BUA for
+// INVITEs and dialogs, the registrar for REGISTERs — on the edge's Sender.
+func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.Registry, st sipStore, c *edge.Chains, ups []sip.Uri) error {
+	var err error
+	s.registrar, err = registrar.New(ctx, registrar.Config{Store: st, Log: s.log, Registerer: reg,
 		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
 		PingInterval: cfg.NATPingInterval,
 		Ping: func(id int64) string {
@@ -211,47 +260,37 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 			return "disabled"
 		}})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	channels := s.channels
-	router := route.New(route.Config{Upstreams: ups, Registrar: s.registrar, Release: func(callID string) {
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := channels.Release(rctx, callID); err != nil {
-			log.Warn("limits: release channels", "call_id", callID, "err", err)
-		}
-	}})
+	channels, log := s.channels, s.log
+	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
+		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive,
+		Release: func(callID string) {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := channels.Release(rctx, callID); err != nil {
+				log.Warn("limits: release channels", "call_id", callID, "err", err)
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	c.Route = route.New(route.Config{Upstreams: ups, Locator: s.registrar}).Stage()
+	c.Calls, c.Dialogs, c.Register = s.calls, s.calls.Dialogs(), s.registrar
+	return nil
+}
 
-	var tlsConf *tls.Config
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("tls-cert/tls-key: %w", err)
-		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	e, err := edge.New(edge.Config{
-		SIPAddr: cfg.SIPAddr, SIPSAddr: cfg.SIPSAddr, TLS: tlsConf, ExternalHost: cfg.ExternalHost,
-		Log: log, Registry: reg, ReadFilter: fw.ReadFilter,
-		Stages: edge.Stages{Firewall: fw.Stage(), Sanity: san, Identify: ident, Authn: an.Stage(),
-			Limits: lim, Rewrite: rw, Codecs: cod},
-		Snapshot:      s.holder.Load,
-		Router:        router,
-		Registrar:     s.registrar,
-		Keepalive:     cfg.Keepalive,
-		InviteTimeout: cfg.RingTimeout,
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.edge = e
-	s.addrs, err = e.Start(ctx)
-	if err != nil {
-		return nil, err
-	}
-	go s.watcher.Run(ctx)
-	go reap(ctx, s.channels, log)
-	return s, nil
+// serve starts the listeners and the background loops: the snapshot
+// watcher, the registrar's, keepalives, and the reaping of channels held by
+// crashed nodes.
+func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
+	ctx, s.stop = context.WithCancel(ctx)
+	s.edge.Serve(ctx, c)
+	s.registrar.Start(ctx, s.edge.Sender())
+	s.loops.Add(3)
+	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
+	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()
+	go func() { defer s.loops.Done(); reap(ctx, s.channels, s.log) }()
 }
 
 // reap frees channels whose lease ran out (held by a crashed node).
@@ -283,10 +322,19 @@ func redisOptions(s string) (*redis.Options, error) {
 	return &redis.Options{Addr: s}, nil
 }
 
-// drain stops new calls, waits for active ones up to the deadline, then closes.
+// close drains the SIP side: no new calls (503 with Retry-After), active
+// ones get until ctx's deadline, then BYE; then the listeners, the loops
+// (the registrar writes what changed last), the firewall's persistence and
+// Redis stop.
 func (s *sipSide) close(ctx context.Context) {
-	s.edge.Drain(ctx)
+	s.edge.StopNewCalls()
+	s.calls.Drain(ctx)
 	s.edge.Close()
+	s.registrar.Close()
+	if s.stop != nil {
+		s.stop()
+	}
+	s.loops.Wait()
 	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.firewall.Close(fctx)

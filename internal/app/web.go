@@ -8,8 +8,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/sipward/sipward/internal/api"
 	"github.com/sipward/sipward/internal/config"
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/stage/limits"
 	"github.com/sipward/sipward/internal/store"
@@ -51,13 +52,22 @@ var (
 	_ web.Messenger = edgeLive{}
 )
 
-func (l edgeLive) Calls(accountID int64) []edge.CallView { return l.s.edge.Calls(accountID) }
+func (l edgeLive) Calls(accountID int64) []live.Call { return l.s.calls.Calls(accountID) }
 
-func (l edgeLive) Registrations(accountID int64, username string) []edge.Binding {
+func (l edgeLive) Registrations(accountID int64, username string) []live.Binding {
 	return l.s.registrar.List(accountID, username)
 }
 
-func (l edgeLive) Decisions(f edge.DecisionFilter) []edge.Decision { return l.s.edge.Decisions(f) }
+func (l edgeLive) Decisions(f live.DecisionFilter) []live.Decision { return l.s.edge.Decisions(f) }
+
+// apiLive is api.Live on the running SIP side.
+type apiLive struct{ edgeLive }
+
+var _ api.Live = apiLive{}
+
+func (l apiLive) SendMessage(ctx context.Context, username, from, text string) ([]live.MessageResult, error) {
+	return l.s.registrar.SendMessage(ctx, username, from, text)
+}
 
 func (l edgeLive) ChannelsInUse(ctx context.Context, accountID int64) (int, error) {
 	return l.s.channels.InUse(ctx, limits.Key{Kind: limits.Account, ID: accountID})
@@ -67,8 +77,8 @@ func (l edgeLive) ChannelsInUse(ctx context.Context, accountID int64) (int, erro
 // many accepted it (0 when none is registered); when some answered but none
 // accepted, the error says how each answered.
 func (l edgeLive) SendMessage(ctx context.Context, u store.SIPUser, text string) (int, error) {
-	res, err := l.s.edge.SendMessage(ctx, u.Username, "", text)
-	if errors.Is(err, edge.ErrNotRegistered) {
+	res, err := l.s.registrar.SendMessage(ctx, u.Username, "", text)
+	if errors.Is(err, live.ErrNotRegistered) {
 		return 0, nil
 	}
 	if err != nil {

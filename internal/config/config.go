@@ -9,10 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Config of `sipward serve`. The zero value is not valid; use Default.
@@ -291,5 +294,45 @@ func (c *Config) Validate() error {
 	if len(c.DigestAlgorithms) == 0 {
 		return fmt.Errorf("digest-algorithms: at least one is needed")
 	}
+	if _, err := c.CorePrefixes(); err != nil {
+		return err
+	}
+	if _, err := c.Upstreams(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// CorePrefixes returns --core-addr as prefixes: a bare address is a host
+// prefix, an IPv4-mapped one is IPv4.
+func (c *Config) CorePrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, a := range c.CoreAddr {
+		p, err := netip.ParsePrefix(strings.TrimSpace(a))
+		if err != nil {
+			addr, aerr := netip.ParseAddr(strings.TrimSpace(a))
+			if aerr != nil {
+				return nil, fmt.Errorf("core-addr[%d]: %q: not an address or CIDR", i, a)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Upstreams returns --upstream as SIP URIs, in failover order.
+func (c *Config) Upstreams() ([]sip.Uri, error) {
+	var out []sip.Uri
+	for i, u := range c.Upstream {
+		var uri sip.Uri
+		if err := sip.ParseUri(u, &uri); err != nil || uri.Host == "" {
+			return nil, fmt.Errorf("upstream[%d]: %q: not a SIP URI (sip:host[:port][;transport=tcp])", i, u)
+		}
+		out = append(out, uri)
+	}
+	return out, nil
 }

@@ -8,50 +8,52 @@ import (
 	"github.com/sipward/sipward/internal/pipeline"
 )
 
-// Stages are the pipeline stages, built by the caller from configuration.
-// A nil stage is left out.
-type Stages struct {
-	Firewall, Sanity, Identify, Authn, Limits, Rewrite, Codecs pipeline.Stage
+// Chains are the pipeline stages and the handlers at the end of the chains,
+// built by the caller from configuration. A nil stage is left out.
+type Chains struct {
+	Firewall, Sanity, Identify, Authn, Limits, Rewrite, Codecs, Route pipeline.Stage
+	// Calls ends the INVITE chain: the B2BUA, which runs the call of the
+	// plan Route filled in.
+	Calls pipeline.Handler
+	// Dialogs ends the chain of requests inside a call (To tag, ACK, CANCEL).
+	Dialogs pipeline.Handler
+	// Register ends the REGISTER chain: the registrar. nil answers 403.
+	Register pipeline.Handler
 }
 
 type chains struct {
 	invite, register, options, other, dialog pipeline.Handler
 }
 
-// buildChains builds the chains once. The order is the product:
+// build builds the chains once. The order is the product:
 //
-//	INVITE:   firewall → sanity → identify → authn → limits → rewrite → codecs → route (B2BUA)
+//	INVITE:   firewall → sanity → identify → authn → limits → rewrite → codecs → route → B2BUA
 //	REGISTER: firewall → sanity → authn → registrar
 //	OPTIONS:  firewall → sanity → 200 OK (keepalive pings from customers' switches)
 //	other out-of-dialog requests: firewall → sanity → identify → authn → 405
-//	in-dialog (To tag), ACK, CANCEL: firewall → sanity → the call they belong to
+//	in-dialog (To tag), ACK, CANCEL: firewall → sanity → the call they belong to (B2BUA)
 //
 // REGISTER skips identify: phones behind a customer switch's address must
 // still register with their own credentials.
-func (e *Edge) buildChains() chains {
-	s := e.cfg.Stages
-	route := pipeline.HandlerFunc{N: "route", F: e.route}
-	register := pipeline.HandlerFunc{N: "registrar", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
-		if e.cfg.Registrar == nil {
+func (c Chains) build() chains {
+	register := c.Register
+	if register == nil {
+		register = pipeline.HandlerFunc{N: "registrar", F: func(context.Context, *pipeline.Request) (pipeline.Result, error) {
 			return pipeline.Reject("registrar", 403, "Forbidden", "registration is not enabled"), nil
-		}
-		return e.cfg.Registrar.serve(ctx, r)
-	}}
-	options := pipeline.HandlerFunc{N: "options", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+		}}
+	}
+	options := pipeline.HandlerFunc{N: "options", F: func(context.Context, *pipeline.Request) (pipeline.Result, error) {
 		return pipeline.Reply("options", 200, "OK", "keepalive", sip.NewHeader("Allow", allow)), nil
 	}}
-	notAllowed := pipeline.HandlerFunc{N: "edge", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+	notAllowed := pipeline.HandlerFunc{N: "edge", F: func(context.Context, *pipeline.Request) (pipeline.Result, error) {
 		return pipeline.Reject("edge", 405, "Method Not Allowed", "method not served outside a dialog", sip.NewHeader("Allow", allow)), nil
 	}}
-	dialog := pipeline.HandlerFunc{N: "dialog", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
-		return pipeline.Answered("dialog", e.inDialog(r)), nil
-	}}
 	return chains{
-		dialog:   pipeline.Build(dialog, nonNil(s.Firewall, s.Sanity)...),
-		invite:   pipeline.Build(route, nonNil(s.Firewall, s.Sanity, s.Identify, s.Authn, s.Limits, s.Rewrite, s.Codecs)...),
-		register: pipeline.Build(register, nonNil(s.Firewall, s.Sanity, s.Authn)...),
-		options:  pipeline.Build(options, nonNil(s.Firewall, s.Sanity)...),
-		other:    pipeline.Build(notAllowed, nonNil(s.Firewall, s.Sanity, s.Identify, s.Authn)...),
+		dialog:   pipeline.Build(c.Dialogs, nonNil(c.Firewall, c.Sanity)...),
+		invite:   pipeline.Build(c.Calls, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn, c.Limits, c.Rewrite, c.Codecs, c.Route)...),
+		register: pipeline.Build(register, nonNil(c.Firewall, c.Sanity, c.Authn)...),
+		options:  pipeline.Build(options, nonNil(c.Firewall, c.Sanity)...),
+		other:    pipeline.Build(notAllowed, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn)...),
 	}
 }
 
@@ -65,26 +67,4 @@ func nonNil(ss ...pipeline.Stage) []pipeline.Stage {
 		}
 	}
 	return out
-}
-
-// route is the terminal stage of INVITEs: ask the Router, then run the call.
-func (e *Edge) route(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
-	spec, rej, err := e.cfg.Router.Route(ctx, r)
-	if err != nil {
-		return pipeline.Result{}, err
-	}
-	if rej != nil {
-		if rej.Stage == "" {
-			rej.Stage = "route"
-		}
-		return *rej, nil
-	}
-	respond(r.Tx, r.Msg, 100, "Trying")
-	status := e.b.invite(ctx, r, spec)
-	res := pipeline.Answered("route", status)
-	res.Why = "routed"
-	if len(spec.Targets) > 0 {
-		res.Why = spec.Targets[0].Why
-	}
-	return res, nil
 }

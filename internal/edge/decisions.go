@@ -3,42 +3,29 @@ package edge
 import (
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/pipeline"
 )
 
-// Decision is the record of how one INVITE or REGISTER was decided: which
-// stages passed it, which stopped it and why ("why was this call rejected?").
-type Decision struct {
-	Seq       uint64    `json:"seq"`
-	Time      time.Time `json:"time"`
-	Method    string    `json:"method"`
-	CallID    string    `json:"call_id"`
-	Source    string    `json:"source"`
-	Transport string    `json:"transport"`
-	From      string    `json:"from"`
-	To        string    `json:"to"`
-	AccountID int64     `json:"account_id,omitempty"`
-	Account   string    `json:"account,omitempty"`
-	Auth      string    `json:"auth"`
-	Endpoint  int64     `json:"endpoint_id,omitempty"`
-	SIPUser   int64     `json:"sip_user_id,omitempty"`
-	Passed    []string  `json:"passed"`
-	Stage     string    `json:"stage"`  // the stage that decided
-	Status    int       `json:"status"` // the answer (0 when dropped)
-	Result    string    `json:"result"` // accepted | rejected | dropped | failed
-	Why       string    `json:"why"`
+// Decision is the record of how one INVITE or REGISTER was decided.
+type Decision = live.Decision
 
-	// trace holds the passed stages by value, so recording a decision does
-	// not allocate a slice; list turns it into Passed.
+// DecisionFilter selects decisions; zero fields do not filter.
+type DecisionFilter = live.DecisionFilter
+
+// entry is one decision in the log. trace holds the passed stages by
+// value, so recording a decision does not allocate a slice; list turns it
+// into Passed.
+type entry struct {
+	d     Decision
 	trace pipeline.Trace
 }
 
 // decisionLog keeps the last N decisions in a ring.
 type decisionLog struct {
 	mu   sync.Mutex
-	ring []Decision
+	ring []entry
 	next uint64
 }
 
@@ -46,28 +33,23 @@ func newDecisionLog(n int) *decisionLog {
 	if n <= 0 {
 		n = 10000
 	}
-	return &decisionLog{ring: make([]Decision, 0, n)}
+	return &decisionLog{ring: make([]entry, 0, n)}
 }
 
-func (l *decisionLog) add(d Decision) {
+func (l *decisionLog) add(d Decision) { l.addTrace(d, pipeline.Trace{}) }
+
+// addTrace records d, whose passed stages are trace's when it has any.
+func (l *decisionLog) addTrace(d Decision, trace pipeline.Trace) {
 	l.mu.Lock()
 	l.next++
 	d.Seq = l.next
+	e := entry{d: d, trace: trace}
 	if len(l.ring) < cap(l.ring) {
-		l.ring = append(l.ring, d)
+		l.ring = append(l.ring, e)
 	} else {
-		l.ring[int((d.Seq-1)%uint64(cap(l.ring)))] = d
+		l.ring[int((d.Seq-1)%uint64(cap(l.ring)))] = e
 	}
 	l.mu.Unlock()
-}
-
-// DecisionFilter selects decisions; zero fields do not filter.
-type DecisionFilter struct {
-	Source    string // IP address (with or without port)
-	AccountID int64
-	Result    string
-	CallID    string
-	Limit     int
 }
 
 // list returns matching decisions, newest first.
@@ -84,7 +66,8 @@ func (l *decisionLog) list(f DecisionFilter) []Decision {
 		if idx >= n {
 			continue
 		}
-		d := l.ring[idx]
+		e := l.ring[idx]
+		d := e.d
 		if f.Source != "" && d.Source != f.Source && !strings.HasPrefix(d.Source, f.Source+":") && !strings.HasPrefix(d.Source, "["+f.Source+"]:") {
 			continue
 		}
@@ -97,8 +80,8 @@ func (l *decisionLog) list(f DecisionFilter) []Decision {
 		if f.CallID != "" && d.CallID != f.CallID {
 			continue
 		}
-		if d.trace.N > 0 {
-			d.Passed = append([]string(nil), d.trace.Stages()...)
+		if e.trace.N > 0 {
+			d.Passed = append([]string(nil), e.trace.Stages()...)
 		} else {
 			d.Passed = append([]string(nil), d.Passed...)
 		}

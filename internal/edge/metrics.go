@@ -1,19 +1,23 @@
 package edge
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sipward/sipward/internal/sipudp"
+)
+
+// metrics are the edge's: requests and decisions, and the UDP transport's
+// counters. The B2BUA and the registrar register their own (active calls,
+// calls answered, bindings).
 type metrics struct {
-	requests      *prometheus.CounterVec // by method and final status class
-	decisions     *prometheus.CounterVec // by stage that stopped the request, or "route"
-	callsAnswered prometheus.Counter
-	panics        prometheus.Counter
-	failures      prometheus.Counter
-	stateless     prometheus.Counter
-	absorbed      prometheus.Counter
-	statelessACKs prometheus.Counter
+	requests  *prometheus.CounterVec // by method and final status class
+	decisions *prometheus.CounterVec // by stage that stopped the request, or "route"
+	panics    prometheus.Counter
+	failures  prometheus.Counter
+	stateless prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, udp func() sipudp.Counts) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sipward_edge_requests_total", Help: "SIP requests handled, by method and answer class (drop; relayed: an in-dialog request passed to the other leg; 1xx…6xx).",
@@ -21,9 +25,6 @@ func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sipward_edge_decisions_total", Help: "INVITE and REGISTER decisions, by the stage that decided and the answer.",
 		}, []string{"stage", "answer"}),
-		callsAnswered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sipward_edge_calls_answered_total", Help: "Calls that reached 200 OK on both legs.",
-		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sipward_edge_panics_total", Help: "Panics recovered in request handlers (answered 500).",
 		}),
@@ -33,17 +34,17 @@ func newMetrics(reg prometheus.Registerer, active, bindings, udpTxs func() float
 		stateless: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sipward_edge_stateless_total", Help: "UDP requests answered without a transaction (challenges, REGISTER, OPTIONS).",
 		}),
-		absorbed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sipward_edge_absorbed_retransmissions_total", Help: "Retransmitted REGISTERs answered again with the stateless answer kept for them.",
-		}),
-		statelessACKs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sipward_edge_stateless_acks_total", Help: "ACKs of stateless non-2xx answers (challenges, refusals), dropped unparsed.",
-		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.decisions, m.callsAnswered, m.panics, m.failures, m.stateless, m.absorbed, m.statelessACKs,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."}, active),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings", Help: "Live registrations (contacts)."}, bindings),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_udp_transactions", Help: "UDP transactions kept, server and client (pending, or absorbing retransmissions after their answer)."}, udpTxs),
+	cs := []prometheus.Collector{m.requests, m.decisions, m.panics, m.failures, m.stateless,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipward_edge_absorbed_retransmissions_total",
+			Help: "Retransmitted REGISTERs answered again with the stateless answer kept for them."},
+			func() float64 { return float64(udp().Absorbed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipward_edge_stateless_acks_total",
+			Help: "ACKs of stateless non-2xx answers (challenges, refusals), dropped unparsed."},
+			func() float64 { return float64(udp().StatelessACKs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_udp_transactions",
+			Help: "UDP transactions kept, server and client (pending, or absorbing retransmissions after their answer)."},
+			func() float64 { return float64(udp().Transactions) }),
 	}
 	if reg != nil {
 		for _, c := range cs {

@@ -22,8 +22,9 @@ import (
 // Rejections (unknown source, bad credentials, over a limit, malformed
 // message) are Results. error is only for technical failure (store or Redis
 // down): the edge answers 503 and logs it once, rate-limited. A Handler never
-// writes to the network itself, except the terminal route stage, which relays
-// the call and returns Answered().
+// writes to the network itself, except a terminal that relays a call (the
+// B2BUA), which returns Answered(); sipward's own answers go through the
+// edge's one answer function.
 //
 // ServeSIP must not keep r after it returns, except in the terminal stage.
 type Handler interface {
@@ -76,6 +77,9 @@ type Request struct {
 	// Offer is the SDP to send on leg B when a stage changed it (codec
 	// filtering); nil means Msg's body unchanged.
 	Offer []byte
+	// Plan is where an initial INVITE goes, filled by the route stage for
+	// the B2BUA (the INVITE chain's terminal).
+	Plan Plan
 
 	// Filled by stages as the request passes them.
 	Auth Identity
@@ -128,16 +132,45 @@ type Identity struct {
 	Username    string
 }
 
+// Plan is where an authorised initial INVITE goes: decided by the route
+// stage, carried out by the B2BUA, which tries Targets in order.
+type Plan struct {
+	Targets []Target
+	From    string // CLI to present on the far leg
+	To      string // dialled number on the far leg
+	// The call's account: the caller's, or for a call from the core the
+	// DID's (for the live view of calls).
+	AccountID   int64
+	AccountName string
+}
+
+// Target is one place a call may be sent.
+type Target struct {
+	URI       sip.Uri      // Request-URI of the far leg
+	Dest      string       // host:port to send to (a registration's source address, an outbound proxy), or "" for the URI's host
+	Transport string       // udp | tcp | tls
+	Headers   []sip.Header // extra headers (identity towards the core)
+	Failover  bool         // on 408/5xx/transport failure, try the next target instead of answering
+	Why       string       // for the decision log: "upstream sip:core.example:5060"
+}
+
 // Result stops the chain, or reports how the terminal stage answered.
 // The zero Result is not valid; use Reject, DropResult or Answered.
 type Result struct {
-	Status   int          // SIP status code to answer with (when !Drop && !answered)
-	Reason   string       // reason phrase; never echoes internal errors
-	Headers  []sip.Header // extra headers (challenge, Reason, Retry-After)
-	Drop     bool         // send nothing (garbage, banned, silent reject)
-	Stage    string       // the stage that produced the Result
-	Why      string       // operator-facing explanation for the decision log
-	answered bool
+	Status  int          // SIP status code to answer with (when !Drop && !answered)
+	Reason  string       // reason phrase; never echoes internal errors
+	Headers []sip.Header // extra headers (challenge, Reason, Retry-After)
+	Drop    bool         // send nothing (garbage, banned, silent reject)
+	Stage   string       // the stage that produced the Result
+	Why     string       // operator-facing explanation for the decision log
+	// ToTag is the To tag of the answer to a request that had none, when it
+	// must be a given one (the B2BUA's answers on a caller's leg that had a
+	// provisional already); "" lets the answer pick one.
+	ToTag string
+	// Body of the answer; its Content-Type goes in Headers.
+	Body        []byte
+	answered    bool
+	provisional bool
 }
 
 // Reject returns a Result that answers status with reason.
@@ -161,6 +194,16 @@ func DropResult(stage, why string) Result {
 func Answered(stage string, status int) Result {
 	return Result{Status: status, Stage: stage, answered: true}
 }
+
+// Trying returns the 100 Trying a terminal sends (through the edge's
+// answer function) before it relays a call. It is the only provisional
+// Result: any other status below 200 is a bug, answered 500.
+func Trying(stage string) Result {
+	return Result{Status: 100, Reason: "Trying", Stage: stage, provisional: true}
+}
+
+// Provisional reports whether r is a 100 Trying (Trying), not a final answer.
+func (r Result) Provisional() bool { return r.provisional }
 
 // Answered reports whether the response was already written by the terminal stage.
 func (r Result) Answered() bool { return r.answered }

@@ -32,10 +32,13 @@ type Req struct {
 	ToTag    string            // empty: an initial request
 	CallID   string            // default a84b4c76e66710@pbx.example.com
 	CSeq     uint32            // default 1
-	Via      string            // the top Via's sent-by; default 192.0.2.10:5060
+	Via      string            // the top Via's sent-by, with any parameters before branch (";rport"); default 192.0.2.10:5060
 	Branch   string            // default z9hG4bK776asdhds
 	Contact  string            // Contact URI; empty: none
 	Headers  []string          // extra header lines, before Content-Type
+	// Transport is the top Via's transport, upper-cased (pipeline.TCP gives
+	// SIP/2.0/TCP); default UDP.
+	Transport string
 	// ContentType is the body's type; empty with a Body means application/sdp.
 	ContentType string
 	Body        []byte
@@ -66,7 +69,7 @@ func (q Req) Raw() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, uri)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s\r\n", or(q.Via, "192.0.2.10:5060"), or(q.Branch, "z9hG4bK776asdhds"))
+	fmt.Fprintf(&b, "Via: SIP/2.0/%s %s;branch=%s\r\n", strings.ToUpper(or(q.Transport, "UDP")), or(q.Via, "192.0.2.10:5060"), or(q.Branch, "z9hG4bK776asdhds"))
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", q.From, or(q.FromHost, "pbx.example.com"), or(q.FromTag, "1928301774"))
 	fmt.Fprintf(&b, "To: %s\r\n", to)

@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 // Client transactions over UDP.
 //
@@ -103,12 +103,12 @@ func (l *udpClientLayer) Request(ctx context.Context, req *sip.Request) (sip.Cli
 	if err != nil || !strings.EqualFold(req.Transport(), "UDP") || !keyed && !req.IsAck() {
 		if req.IsAck() {
 			if l.fallbackWrite == nil {
-				return nil, fmt.Errorf("edge: cannot send ACK to %q", req.Destination())
+				return nil, fmt.Errorf("sipudp: cannot send ACK to %q", req.Destination())
 			}
 			return nil, l.fallbackWrite(req)
 		}
 		if l.fallback == nil {
-			return nil, fmt.Errorf("edge: cannot send %s to %q", req.Method, req.Destination())
+			return nil, fmt.Errorf("sipudp: cannot send %s to %q", req.Method, req.Destination())
 		}
 		return l.fallback(ctx, req)
 	}
@@ -128,7 +128,7 @@ func (l *udpClientLayer) Request(ctx context.Context, req *sip.Request) (sip.Cli
 		tx.origin = req
 	}
 	if _, isNew := l.txs.add(key, tx); !isNew {
-		return nil, fmt.Errorf("edge: a client transaction %s exists already", key)
+		return nil, fmt.Errorf("sipudp: a client transaction %s exists already", key)
 	}
 
 	now := time.Now()
@@ -136,7 +136,7 @@ func (l *udpClientLayer) Request(ctx context.Context, req *sip.Request) (sip.Cli
 	defer tx.mu.Unlock()
 	if _, err := l.conn.WriteToUDPAddrPort(tx.req, dst); err != nil {
 		l.txs.remove(key, tx)
-		return nil, fmt.Errorf("edge: send %s to %s: %w", req.Method, dst, err)
+		return nil, fmt.Errorf("sipudp: send %s to %s: %w", req.Method, dst, err)
 	}
 	tx.interval, tx.deadline = l.t1, now.Add(64*l.t1)
 	tx.arm(now, l.t1)
@@ -187,11 +187,11 @@ type udpClientTx struct {
 	onRetrans []sip.FnTxResponse
 }
 
-// discard tells the transaction that no one will read its responses (a
+// Discard tells the transaction that no one will read its responses (a
 // teardown BYE, fire and forget): they are no longer queued for Responses,
 // where the final one would stay until the transaction ends, T4 later (at
 // 2,000 calls/s, 8 MB of parsed 200s to BYEs kept live for nothing).
-func (tx *udpClientTx) discard() {
+func (tx *udpClientTx) Discard() {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	tx.unread = true

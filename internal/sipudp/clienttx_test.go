@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 import (
 	"context"
@@ -260,7 +260,7 @@ func TestUDPClientDiscard(t *testing.T) {
 	r.answer(bye, 100, "")
 	utx := tx.(*udpClientTx)
 	waitFor(t, "the 100 to be queued", func() bool { return len(utx.responses) == 1 })
-	utx.discard()
+	utx.Discard()
 	if n := len(utx.responses); n != 0 {
 		t.Fatalf("%d responses queued after discard, want 0", n)
 	}

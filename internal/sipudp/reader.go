@@ -1,16 +1,16 @@
-package edge
+package sipudp
 
 // Readers of the UDP socket.
 //
-// sipgo reads a UDP socket with one goroutine, and the edge's read filter
+// sipgo reads a UDP socket with one goroutine, and the read filter
 // (firewall, stateless answers, the transaction layers) parses every
 // datagram on it: a quarter of the process's CPU under load. When the
 // machine is saturated that one goroutine is not scheduled often enough and
 // the socket's queue overflows (datagrams dropped at 4,000 digest calls/s,
-// docs/performance.md § 8). The edge reads the socket with several
+// docs/performance.md § 8). The transport reads the socket with several
 // goroutines instead, as Kamailio does with several UDP worker processes;
-// sipgo's server reads a udpFeed that carries only what the edge did not
-// take (responses to sipgo's own transactions, RFC 2543 requests,
+// sipgo's server reads a udpFeed that carries only what the demultiplexer
+// did not take (responses to sipgo's own transactions, RFC 2543 requests,
 // datagrams that do not parse), and writes through it to the socket.
 //
 // Datagrams are no longer handled in arrival order. What that can change is
@@ -39,7 +39,7 @@ type feedDatagram struct {
 }
 
 // udpFeed is the net.PacketConn sipgo's UDP server reads: ReadFrom returns
-// the datagrams the edge's readers left; everything else is the socket's.
+// the datagrams the transport's readers left; everything else is the socket's.
 type udpFeed struct {
 	*udpSock
 	ch     chan feedDatagram
@@ -83,9 +83,9 @@ func (f *udpFeed) leave(data []byte, from netip.AddrPort) {
 // udpReaders is how many goroutines read the UDP socket.
 func udpReaders() int { return max(2, runtime.GOMAXPROCS(0)) }
 
-// readUDP is one reader: the firewall's read filter, then the stateless
-// path and the transaction layers (stateless.take); the rest goes to sipgo.
-func (e *Edge) readUDP(conn *udpSock, feed *udpFeed) {
+// read is one reader: the read filter (the firewall), then the
+// demultiplexer; what it does not take goes to sipgo through feed.
+func read(conn *udpSock, filter sip.TransportReadFilter, d *demux, feed *udpFeed) {
 	r := conn.reader(make([]byte, 65535))
 	local := conn.LocalAddr()
 	for {
@@ -101,13 +101,13 @@ func (e *Edge) readUDP(conn *udpSock, feed *udpFeed) {
 			continue
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		if f := e.cfg.ReadFilter; f != nil {
-			data, err = f(sip.TransportReadProps{Transport: "UDP", LocalAddr: local, RemoteAddr: net.UDPAddrFromAddrPort(src)}, data)
+		if filter != nil {
+			data, err = filter(sip.TransportReadProps{Transport: "UDP", LocalAddr: local, RemoteAddr: net.UDPAddrFromAddrPort(src)}, data)
 			if err != nil || len(data) == 0 {
 				continue
 			}
 		}
-		if e.sl.take(data, src, false) {
+		if d.take(data, src, false) {
 			continue
 		}
 		feed.leave(data, src)

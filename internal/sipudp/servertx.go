@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 // Server transactions over UDP.
 //
@@ -49,10 +49,7 @@ import (
 )
 
 // errTxTerminated is Respond's error once the transaction has ended.
-var errTxTerminated = errors.New("edge: the server transaction has ended")
-
-// closedChan is Done's channel of a transaction that ended before it was asked.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+var errTxTerminated = errors.New("sipudp: the server transaction has ended")
 
 type txState uint8
 
@@ -298,11 +295,11 @@ func (tx *udpTx) fire() {
 	tx.terminateLocked()
 }
 
-// retransmit2xx resends the 2xx just sent (RFC 6026 leaves it to the TU;
+// Retransmit2xx resends the 2xx just sent (RFC 6026 leaves it to the TU;
 // UDP only), T1 doubling up to T2, until acked reports leg A's ACK (or one
 // reusing the INVITE's branch came here); after 64·T1 without one it calls
 // giveUp. One timer, no goroutine: acked is asked at each firing.
-func (tx *udpTx) retransmit2xx(acked func() bool, giveUp func()) {
+func (tx *udpTx) Retransmit2xx(acked func() bool, giveUp func()) {
 	now := time.Now()
 	tx.mu.Lock()
 	defer tx.mu.Unlock()

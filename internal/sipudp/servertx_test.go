@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 import (
 	"errors"
@@ -372,7 +372,7 @@ func TestUDPTxUnansweredAndForeign(t *testing.T) {
 	}
 }
 
-// retransmit2xx resends the 2xx until the ACK is reported, and gives up
+// Retransmit2xx resends the 2xx until the ACK is reported, and gives up
 // after 64·T1 without one.
 func TestUDPTxRetransmit2xx(t *testing.T) {
 	txs := make(chan *udpTx, 2)
@@ -383,7 +383,7 @@ func TestUDPTxRetransmit2xx(t *testing.T) {
 	var acked, gaveUp atomic.Bool
 	r.send("INVITE", "z9hG4bK-r2xx1", "")
 	ok := r.expect("200")
-	(<-txs).retransmit2xx(acked.Load, func() { gaveUp.Store(true) })
+	(<-txs).Retransmit2xx(acked.Load, func() { gaveUp.Store(true) })
 	if again := r.expect("200"); again != ok { // T1 later
 		t.Fatalf("the retransmitted 2xx differs:\n%q", again)
 	}
@@ -399,7 +399,7 @@ func TestUDPTxRetransmit2xx(t *testing.T) {
 
 	r.send("INVITE", "z9hG4bK-r2xx2", "")
 	r.expect("200")
-	(<-txs).retransmit2xx(func() bool { return false }, func() { gaveUp.Store(true) })
+	(<-txs).Retransmit2xx(func() bool { return false }, func() { gaveUp.Store(true) })
 	n := 0
 	for r.recv(500*time.Millisecond) != "" {
 		n++

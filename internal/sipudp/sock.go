@@ -1,6 +1,6 @@
 //go:build linux
 
-package edge
+package sipudp
 
 // The UDP socket, read and written with raw system calls.
 //

@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 import (
 	"errors"
@@ -162,7 +162,7 @@ func TestUDPSockCloseWhileWriting(t *testing.T) {
 // bursts and one at a time, and all of them end when the socket closes.
 func TestUDPSockReadersShareTheSocket(t *testing.T) {
 	s, peer := sockPair(t, "udp4", "127.0.0.1:0")
-	_ = s.SetReadBuffer(udpSocketBuffer) // the burst must fit (the kernel drops what does not)
+	_ = s.SetReadBuffer(SocketBuffer) // the burst must fit (the kernel drops what does not)
 	edgeAP := s.LocalAddr().(*net.UDPAddr).AddrPort()
 	got := make(chan string, 4096)
 	ended := make(chan error, 4)

@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 // The transactions' timers.
 //

@@ -1,4 +1,4 @@
-package edge
+package sipudp
 
 import (
 	"sync"
@@ -10,6 +10,9 @@ import (
 // txBase is what the edge's UDP server and client transactions
 // (servertx.go, clienttx.go) share: the lock, the one timer that plays
 // every RFC 3261 timer in turn (on txTimers), and the end with who is told
+// closedChan is Done's channel of a transaction that ended before it was asked.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // of it.
 type txBase struct {
 	key    string

@@ -214,7 +214,6 @@ func (a *applier) apply() error {
 	a.dids()
 	if a.d.BansChanged {
 		a.n.bans = a.b.bans(a.d.Bans)
-		a.n.numBans = a.n.bans.Size()
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gaissmai/bart"
 
@@ -86,7 +85,6 @@ func Build(ds Dataset, opt Options) (*Snapshot, error) {
 		return nil, b.err(ds.Revision)
 	}
 	s := b.s
-	s.numBans = s.bans.Size()
 	s.nAccounts, s.nEndpoints, s.nUsers, s.nDIDs = len(s.accounts), len(s.eps), len(s.users), len(s.dids)
 	return s, nil
 }
@@ -744,50 +742,20 @@ func ownerName(k store.OwnerKind) string {
 	return "ip endpoint"
 }
 
-// bans compiles the firewall bans. Each prefix's value is the latest expiry
-// of itself and every ban that covers it, so that the longest-prefix match
-// alone answers Banned.
-func (b *builder) bans(src []store.Ban) *bart.Table[int64] {
-	t := &bart.Table[int64]{}
+// bans checks the firewall bans' addresses (a bad one fails the build, as
+// any bad row does) and returns them; the firewall compiles them.
+func (b *builder) bans(src []store.Ban) []store.Ban {
 	for i := range src {
 		bn := &src[i]
-		p, fqdn, err := parseAddress(bn.Address)
+		_, fqdn, err := parseAddress(bn.Address)
 		if err == nil && fqdn != "" {
 			err = errors.New("a host name cannot be banned")
 		}
 		if err != nil {
 			b.failf("ban %d: address %q: %v", bn.ID, bn.Address, err)
-			continue
-		}
-		exp := expiry(bn.ExpiresAt)
-		t.Modify(p, func(old int64, found bool) (int64, bool) { return max(old, exp), false })
-	}
-	type folded struct {
-		p   netip.Prefix
-		exp int64
-	}
-	var fold []folded
-	for p, exp := range t.All() {
-		m := exp
-		for _, up := range t.Supernets(p) {
-			m = max(m, up)
-		}
-		if m != exp {
-			fold = append(fold, folded{p, m})
 		}
 	}
-	for _, f := range fold {
-		t.Insert(f.p, f.exp)
-	}
-	return t
-}
-
-// expiry returns a ban's expiry in Unix nanoseconds; never is MaxInt64.
-func expiry(t time.Time) int64 {
-	if t.IsZero() || t.Year() >= 2262 {
-		return math.MaxInt64
-	}
-	return t.UnixNano()
+	return src
 }
 
 // parseAddress parses a stored address: an IP address (a single-host prefix),

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -146,27 +145,17 @@ func TestBuildLookups(t *testing.T) {
 	}
 }
 
-func TestBanned(t *testing.T) {
+// TestBanList: the snapshot carries every ban as stored, for the firewall
+// (which compiles them; its TestSetBans holds what a list means).
+func TestBanList(t *testing.T) {
 	s := mustBuild(t, fixture())
-	tests := []struct {
-		addr string
-		now  time.Time
-		want bool
-	}{
-		{"192.0.2.1", t0, true},
-		{"192.0.2.99", t0, true}, // its own ban has expired, the /24's has not
-		{"192.0.2.99", t0.Add(2 * time.Hour), false},
-		{"::ffff:192.0.2.1", t0, true},
-		{"198.18.0.1", t0.AddDate(100, 0, 0), true}, // never expires
-		{"198.18.0.2", t0, false},
-		{"198.18.0.3", t0, false},
-		{"2001:db8:bad::1", t0, true},
-		{"2001:db8:bad::1", t0.Add(time.Minute), false},
+	if diff := cmp.Diff(fixture().Bans, s.BanList()); diff != "" {
+		t.Errorf("BanList (-want +got):\n%s", diff)
 	}
-	for _, tt := range tests {
-		if got := s.Banned(netip.MustParseAddr(tt.addr), tt.now); got != tt.want {
-			t.Errorf("Banned(%s, %v) = %v, want %v", tt.addr, tt.now, got, tt.want)
-		}
+	ds := fixture()
+	ds.Bans = append(ds.Bans, store.Ban{ID: 9, Address: "pbx.example.com"})
+	if _, err := Build(ds, testOptions); err == nil || !strings.Contains(err.Error(), "ban 9") {
+		t.Errorf("a ban on a host name: %v, want the build refused naming ban 9", err)
 	}
 }
 
@@ -179,7 +168,7 @@ func TestLookupAllocs(t *testing.T) {
 }
 
 func testLookupAllocs(t *testing.T, s *Snapshot) {
-	core, banned, ip := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("10.1.0.7")
+	core, ip := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("10.1.0.7")
 	for name, fn := range map[string]func(){
 		"User (overlay)":     func() { _ = s.User("bob") },
 		"UserByID (overlay)": func() { _ = s.UserByID(1001) },
@@ -189,7 +178,6 @@ func testLookupAllocs(t *testing.T, s *Snapshot) {
 		"User":               func() { _ = s.User("alice") },
 		"UserByID":           func() { _ = s.UserByID(1003) },
 		"IsCore":             func() { _ = s.IsCore(core) },
-		"Banned":             func() { _ = s.Banned(banned, t0) },
 		"KnownSource":        func() { _ = s.KnownSource(ip) },
 		"Account":            func() { _ = s.Account(2) },
 		"Endpoint":           func() { _ = s.Endpoint(110) },

@@ -5,11 +5,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gaissmai/bart"
 
 	"github.com/sipward/sipward/internal/paramrewrite"
+	"github.com/sipward/sipward/internal/store"
 )
 
 // Snapshot is one compiled, immutable configuration version. All methods are
@@ -38,11 +38,10 @@ type Snapshot struct {
 	deps     *deps // what Apply looks up in the base
 
 	// Replaced, copy on write, by Apply.
-	sends   *bart.Table[level] // sends prefix → its endpoints, by ID, and the enclosing prefix's
-	core    *bart.Lite
-	bans    *bart.Table[int64] // prefix → expiry (UnixNano), covering supernets folded in
-	numBans int
-	ov      *overlay // objects replaced since the base; nil: none
+	sends *bart.Table[level] // sends prefix → its endpoints, by ID, and the enclosing prefix's
+	core  *bart.Lite
+	bans  []store.Ban // every firewall ban, as stored (the firewall compiles them; BanList)
+	ov    *overlay    // objects replaced since the base; nil: none
 	// moved maps each sends prefix whose entry Apply replaced, added or
 	// removed since the base to its entry now (no endpoints: removed); nil:
 	// none. movedMin is the length of the shortest, IPv4 then IPv6.
@@ -80,8 +79,14 @@ func (s *Snapshot) Users() int { return s.nUsers }
 // DIDs returns the number of DIDs.
 func (s *Snapshot) DIDs() int { return s.nDIDs }
 
-// Bans returns the number of ban entries (active or not at any given time).
-func (s *Snapshot) Bans() int { return s.numBans }
+// Bans returns the number of firewall bans (active or not at any given time).
+func (s *Snapshot) Bans() int { return len(s.bans) }
+
+// BanList returns every firewall ban of the configuration, operator and
+// detection, expired ones included: the firewall's stored bans (its
+// SetBans), fed from here on every swap so that the bans in force and the
+// configuration come from one revision. The slice is shared: read only.
+func (s *Snapshot) BanList() []store.Ban { return s.bans }
 
 // Account returns the account with that ID, or nil.
 func (s *Snapshot) Account(id int64) *Account {
@@ -152,14 +157,6 @@ func (s *Snapshot) IsCore(addr netip.Addr) bool { return s.core.Contains(addr.Un
 // whatever tech prefix, CLI or transport a request from it carries. The
 // firewall uses it to tell calls from unknown addresses.
 func (s *Snapshot) KnownSource(addr netip.Addr) bool { return s.sends.Contains(addr.Unmap()) }
-
-// Banned reports whether a firewall ban covering addr is in force at now.
-// Overlapping bans are folded at build time, so a /32 ban that has expired
-// does not hide a /24 ban that has not.
-func (s *Snapshot) Banned(addr netip.Addr, now time.Time) bool {
-	exp, ok := s.bans.Lookup(addr.Unmap())
-	return ok && exp > now.UnixNano()
-}
 
 // Account is a customer of the platform.
 type Account struct {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/secret"
 	"github.com/sipward/sipward/internal/store"
@@ -43,14 +43,14 @@ func (c *clock) Add(d time.Duration) {
 
 // fakeLive is a SIP edge with fixed live state.
 type fakeLive struct {
-	calls     []edge.CallView
-	bindings  []edge.Binding
-	decisions []edge.Decision
+	calls     []live.Call
+	bindings  []live.Binding
+	decisions []live.Decision
 	inUse     map[int64]int
 }
 
-func (f *fakeLive) Calls(accountID int64) []edge.CallView {
-	var out []edge.CallView
+func (f *fakeLive) Calls(accountID int64) []live.Call {
+	var out []live.Call
 	for _, c := range f.calls {
 		if accountID == 0 || c.AccountID == accountID {
 			out = append(out, c)
@@ -59,8 +59,8 @@ func (f *fakeLive) Calls(accountID int64) []edge.CallView {
 	return out
 }
 
-func (f *fakeLive) Registrations(accountID int64, username string) []edge.Binding {
-	var out []edge.Binding
+func (f *fakeLive) Registrations(accountID int64, username string) []live.Binding {
+	var out []live.Binding
 	for _, b := range f.bindings {
 		if (accountID == 0 || b.AccountID == accountID) && (username == "" || b.Username == username) {
 			out = append(out, b)
@@ -69,8 +69,8 @@ func (f *fakeLive) Registrations(accountID int64, username string) []edge.Bindin
 	return out
 }
 
-func (f *fakeLive) Decisions(fl edge.DecisionFilter) []edge.Decision {
-	var out []edge.Decision
+func (f *fakeLive) Decisions(fl live.DecisionFilter) []live.Decision {
+	var out []live.Decision
 	for _, d := range f.decisions {
 		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) &&
 			(fl.Source == "" || strings.HasPrefix(d.Source, fl.Source)) {

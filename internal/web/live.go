@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -42,9 +42,9 @@ type liveData[T any] struct {
 }
 
 func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
-	d := liveData[edge.Binding]{Available: s.live != nil, Q: r.URL.Query().Get("q"), AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
+	d := liveData[live.Binding]{Available: s.live != nil, Q: r.URL.Query().Get("q"), AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
 	if s.live != nil {
-		var kept []edge.Binding
+		var kept []live.Binding
 		for _, b := range s.live.Registrations(d.AccountID, "") {
 			if ss.Caller.Operator || b.AccountID == ss.Caller.AccountID {
 				if d.Q == "" || strings.Contains(strings.ToLower(b.Username), strings.ToLower(d.Q)) {
@@ -65,9 +65,9 @@ func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *s
 }
 
 func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
-	d := liveData[edge.CallView]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
+	d := liveData[live.Call]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
 	if s.live != nil {
-		var kept []edge.CallView
+		var kept []live.Call
 		for _, c := range s.live.Calls(d.AccountID) {
 			if ss.Caller.Operator || c.AccountID == ss.Caller.AccountID {
 				kept = append(kept, c)
@@ -81,14 +81,14 @@ func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 type decisionsData struct {
-	liveData[edge.Decision]
+	liveData[live.Decision]
 	Source, Result, Account string
 	Results                 []option
 }
 
 func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	q := r.URL.Query()
-	d := decisionsData{liveData: liveData[edge.Decision]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()},
+	d := decisionsData{liveData: liveData[live.Decision]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()},
 		Source: strings.TrimSpace(q.Get("source")), Result: q.Get("result"), Account: q.Get("account")}
 	for _, v := range []string{"", "accepted", "rejected", "dropped", "failed"} {
 		l := v
@@ -98,8 +98,8 @@ func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *sessi
 		d.Results = append(d.Results, option{Value: v, Label: l, Selected: v == d.Result})
 	}
 	if s.live != nil {
-		var kept []edge.Decision
-		for _, x := range s.live.Decisions(edge.DecisionFilter{Source: d.Source, AccountID: d.AccountID, Result: d.Result,
+		var kept []live.Decision
+		for _, x := range s.live.Decisions(live.DecisionFilter{Source: d.Source, AccountID: d.AccountID, Result: d.Result,
 			CallID: q.Get("call_id"), Limit: 1000}) {
 			// An account sees only decisions made for it, never other customers' sources.
 			if ss.Caller.Operator || x.AccountID == ss.Caller.AccountID {

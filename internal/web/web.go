@@ -38,7 +38,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -50,11 +50,11 @@ var assets embed.FS
 // the running edge; nil shows the live pages as unavailable.
 type Live interface {
 	// Calls lists active calls; accountID 0 lists every account's.
-	Calls(accountID int64) []edge.CallView
+	Calls(accountID int64) []live.Call
 	// Registrations lists registered contacts; 0 and "" do not filter.
-	Registrations(accountID int64, username string) []edge.Binding
+	Registrations(accountID int64, username string) []live.Binding
 	// Decisions lists recent call and registration decisions, newest first.
-	Decisions(f edge.DecisionFilter) []edge.Decision
+	Decisions(f live.DecisionFilter) []live.Decision
 	// ChannelsInUse returns the channels an account's calls hold now, on
 	// every node sharing the live state.
 	ChannelsInUse(ctx context.Context, accountID int64) (int, error)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -49,9 +49,9 @@ func TestEveryPageRenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clock.Now()
-	e.live.calls = []edge.CallView{{ID: "c1", AccountID: a.ID, Account: "Acme", Auth: "digest", Username: "1001", From: "1001", To: "442071234567", Source: "192.0.2.50:5060", Start: now.Add(-time.Minute), State: "confirmed"}}
-	e.live.bindings = []edge.Binding{{Username: "1001", SIPUserID: u.ID, AccountID: a.ID, Contact: "sip:1001@192.0.2.50:5060", Source: "192.0.2.50:5060", Transport: "udp", Expires: now.Add(time.Hour), LatencyMS: 12.5}}
-	e.live.decisions = []edge.Decision{{Seq: 1, Time: now, Method: "INVITE", Source: "203.0.113.9:5060", From: "x", To: "y", Result: "rejected", Status: 403, Stage: "identify", Why: "unknown source"}}
+	e.live.calls = []live.Call{{ID: "c1", AccountID: a.ID, Account: "Acme", Auth: "digest", Username: "1001", From: "1001", To: "442071234567", Source: "192.0.2.50:5060", Start: now.Add(-time.Minute), State: "confirmed"}}
+	e.live.bindings = []live.Binding{{Username: "1001", SIPUserID: u.ID, AccountID: a.ID, Contact: "sip:1001@192.0.2.50:5060", Source: "192.0.2.50:5060", Transport: "udp", Expires: now.Add(time.Hour), LatencyMS: 12.5}}
+	e.live.decisions = []live.Decision{{Seq: 1, Time: now, Method: "INVITE", Source: "203.0.113.9:5060", From: "x", To: "y", Result: "rejected", Status: 403, Stage: "identify", Why: "unknown source"}}
 	e.live.inUse[a.ID] = 1
 
 	pages := []string{"/accounts", "/accounts?q=ac", "/accounts/new", fmt.Sprintf("/accounts/%d", a.ID), fmt.Sprintf("/accounts/%d/budget", a.ID),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/stage/authn"
 )
 
@@ -116,22 +117,9 @@ func uriFor(method string) string {
 // request parses method from src at now, with extra header lines.
 func request(t *testing.T, method string, src netip.AddrPort, now time.Time, extra ...string) *pipeline.Request {
 	t.Helper()
-	raw := method + " " + uriFor(method) + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK776asdhds\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:alice@edge.example.net>;tag=1928301774\r\n" +
-		"To: <sip:442071234567@edge.example.net>\r\n" +
-		"Call-ID: a84b4c76e66710@192.168.1.20\r\n" +
-		"CSeq: 1 " + method + "\r\n"
-	for _, h := range extra {
-		raw += h + "\r\n"
-	}
-	raw += "Content-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatalf("parse %s: %v", method, err)
-	}
-	return &pipeline.Request{Msg: msg.(*sip.Request), Source: src, Transport: pipeline.UDP, Now: now}
+	msg := siptest.Req{Method: sip.RequestMethod(method), URI: uriFor(method), From: "alice", FromHost: "edge.example.net",
+		CallID: "a84b4c76e66710@192.168.1.20", Via: "192.168.1.20:5060", Headers: extra}.Msg(t)
+	return siptest.Request(msg, src.String(), now)
 }
 
 // serve runs r through the harness.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,10 +14,9 @@ import (
 
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/sdpfilter"
+	"github.com/sipward/sipward/internal/siptest"
 )
 
-// invite builds an INVITE as sipgo's parser would, with body and, unless
-// empty, Content-Type ct.
 func mustSet(t testing.TB, names ...string) Set {
 	t.Helper()
 	s, err := sdpfilter.ParseSet(names)
@@ -37,27 +35,13 @@ func readSDP(t testing.TB, name string) []byte {
 	return b
 }
 
+// invite parses a request of method with body of Content-Type ct (none
+// without a body; application/sdp when empty with one).
 func invite(t testing.TB, method, ct string, body []byte) *sip.Request {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString(method + " sip:+442071234567@edge.example.net SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK776asdhds\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:1001@198.51.100.7>;tag=1928301774\r\n" +
-		"To: <sip:+442071234567@edge.example.net>\r\n" +
-		"Call-ID: a84b4c76e66710@198.51.100.7\r\n" +
-		"CSeq: 314159 " + method + "\r\n" +
-		"Contact: <sip:1001@198.51.100.7:5060>\r\n")
-	if ct != "" {
-		b.WriteString("Content-Type: " + ct + "\r\n")
-	}
-	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
-	b.Write(body)
-	msg, err := sip.ParseMessage([]byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg.(*sip.Request)
+	return siptest.Req{Method: sip.RequestMethod(method), User: "+442071234567",
+		From: "1001", FromHost: "198.51.100.7", CallID: "a84b4c76e66710@198.51.100.7", CSeq: 314159,
+		Via: "198.51.100.7:5060", Contact: "sip:1001@198.51.100.7:5060", ContentType: ct, Body: body}.Msg(t)
 }
 
 type recorder struct {

@@ -225,3 +225,40 @@ func TestLiftedBeforeAnyReload(t *testing.T) {
 		t.Error("a lifted detection ban is still in force after SetBans")
 	}
 }
+
+// TestSetBansFromSnapshotList: the list the configuration snapshot carries
+// (snapshot.BanList, what the firewall is fed on every swap) means what the
+// snapshot's own ban table meant before the firewall became its only
+// compiler: a longer ban that expired inside a shorter one still in force
+// stays banned, a ban without expiry never ends, IPv4-mapped sources match.
+func TestSetBansFromSnapshotList(t *testing.T) {
+	f, _, _, _ := newTest(t, Config{})
+	if err := f.SetBans([]store.Ban{
+		{ID: 1, Address: "192.0.2.0/24", Source: store.BanOperator, ExpiresAt: t0.Add(time.Hour)},
+		{ID: 2, Address: "192.0.2.99", Source: store.BanDetection, ExpiresAt: t0.Add(-time.Hour)},
+		{ID: 3, Address: "198.18.0.1", Source: store.BanOperator},
+		{ID: 4, Address: "198.18.0.2", Source: store.BanDetection, ExpiresAt: t0.Add(-time.Minute)},
+		{ID: 5, Address: "2001:db8:bad::/48", Source: store.BanDetection, ExpiresAt: t0.Add(time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr string
+		now  time.Time
+		want bool
+	}{
+		{"192.0.2.1", t0, true},
+		{"192.0.2.99", t0, true}, // its own ban has expired, the /24's has not
+		{"192.0.2.99", t0.Add(2 * time.Hour), false},
+		{"::ffff:192.0.2.1", t0, true},
+		{"198.18.0.1", t0.AddDate(100, 0, 0), true}, // never expires
+		{"198.18.0.2", t0, false},
+		{"198.18.0.3", t0, false},
+		{"2001:db8:bad::1", t0, true},
+		{"2001:db8:bad::1", t0.Add(time.Minute), false},
+	} {
+		if got := f.Banned(netip.MustParseAddr(tt.addr), tt.now); got != tt.want {
+			t.Errorf("Banned(%s, %v) = %v, want %v", tt.addr, tt.now, got, tt.want)
+		}
+	}
+}

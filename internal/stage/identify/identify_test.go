@@ -2,7 +2,6 @@ package identify
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -60,22 +60,10 @@ func build(t testing.TB) *snapshot.Snapshot {
 	return s
 }
 
-// request parses a request from dialled to cli.
+// request parses a request of method from dialled to cli.
 func request(t testing.TB, method, dialled, cli string) *sip.Request {
 	t.Helper()
-	raw := fmt.Sprintf("%[1]s sip:%[2]s@edge.example.net SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds\r\n"+
-		"Max-Forwards: 70\r\n"+
-		"From: <sip:%[3]s@pbx.example.com>;tag=1928301774\r\n"+
-		"To: <sip:%[2]s@edge.example.net>\r\n"+
-		"Call-ID: a84b4c76e66710@pbx.example.com\r\n"+
-		"CSeq: 1 %[1]s\r\n"+
-		"Content-Length: 0\r\n\r\n", method, dialled, cli)
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg.(*sip.Request)
+	return siptest.Req{Method: sip.RequestMethod(method), User: dialled, From: cli, Via: "192.0.2.1:5060"}.Msg(t)
 }
 
 // outcome is what the stage did with one request.

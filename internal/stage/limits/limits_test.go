@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/stage/limits"
 )
 
@@ -24,40 +24,20 @@ func invite(t testing.TB, callID, toTag string) *sip.Request {
 	return parse(t, "INVITE", callID, toTag)
 }
 
+// parse parses a request of method with the given Call-ID from endpoint 7's
+// PBX; toTag != "" makes it in-dialog.
 func parse(t testing.TB, method, callID, toTag string) *sip.Request {
 	t.Helper()
-	to := "<sip:4420@sipward.example>"
-	if toTag != "" {
-		to += ";tag=" + toTag
-	}
-	raw := strings.Join([]string{
-		method + " sip:4420@sipward.example SIP/2.0",
-		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK" + callID,
-		"Max-Forwards: 70",
-		"From: <sip:100@192.0.2.10>;tag=f1",
-		"To: " + to,
-		"Call-ID: " + callID,
-		"CSeq: 1 " + method,
-		"Contact: <sip:100@192.0.2.10:5060>",
-		"Content-Length: 0",
-		"", "",
-	}, "\r\n")
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	return msg.(*sip.Request)
+	return siptest.Req{Method: sip.RequestMethod(method), User: "4420", Host: "sipward.example",
+		From: "100", FromHost: "192.0.2.10", FromTag: "f1", ToTag: toTag, CallID: callID,
+		Via: "192.0.2.10:5060", Branch: "z9hG4bK" + callID, Contact: "sip:100@192.0.2.10:5060"}.Msg(t)
 }
 
 // request wraps msg as identified by IP as endpoint 7 of account 3.
 func request(msg *sip.Request) *pipeline.Request {
-	return &pipeline.Request{
-		Msg:       msg,
-		Source:    netip.MustParseAddrPort("192.0.2.10:5060"),
-		Transport: pipeline.UDP,
-		Now:       t0,
-		Auth:      pipeline.Identity{Method: pipeline.AuthIP, AccountID: 3, EndpointID: 7},
-	}
+	r := siptest.Request(msg, "192.0.2.10:5060", t0)
+	r.Auth = pipeline.Identity{Method: pipeline.AuthIP, AccountID: 3, EndpointID: 7}
+	return r
 }
 
 // next is a stub terminal stage: it answers with res/err and counts calls.

@@ -47,11 +47,11 @@ func TestOutboundProxyDest(t *testing.T) {
 			}
 			r := &pipeline.Request{Msg: invite(t, "441110000003", "441110000001"), Source: netip.MustParseAddrPort("203.0.113.1:5060"),
 				Now: t0, Snap: snap, Auth: pipeline.Identity{Method: pipeline.AuthCore, Dialled: "441110000003"}}
-			spec, rej, err := route.New(route.Config{}).Route(t.Context(), r)
-			if err != nil || rej != nil || len(spec.Targets) != 1 {
-				t.Fatalf("Route: %+v %+v %v", spec.Targets, rej, err)
+			plan, rej, err := route.New(route.Config{}).Route(t.Context(), r)
+			if err != nil || rej != nil || len(plan.Targets) != 1 {
+				t.Fatalf("Route: %+v %+v %v", plan.Targets, rej, err)
 			}
-			dest := spec.Targets[0].Dest
+			dest := plan.Targets[0].Dest
 			host, port, err := sip.ParseAddr(dest)
 			if err != nil {
 				t.Fatalf("Dest %q: sipgo cannot send to it: %v", dest, err)

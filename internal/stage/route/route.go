@@ -1,5 +1,6 @@
-// Package route decides where an authorised initial INVITE goes — the
-// terminal decision of the chain; package edge's B2BUA then runs the call.
+// Package route decides where an authorised initial INVITE goes: it fills
+// the request's call plan (pipeline.Plan) for the B2BUA, the chain's
+// terminal, which runs the call.
 //
 //   - From a customer (IP or digest authenticated): a DID of the platform or
 //     an extension of the caller's own account goes to that SIP user's
@@ -11,6 +12,10 @@
 //
 // No SIP user registered → 480; a DID nobody owns from the core → 404; no
 // upstream configured → 503.
+//
+// The stage does not add itself to the request's trace: its decision is the
+// chain's Result (the B2BUA reports it under the name "route", with the
+// first target as the reason), and a refusal is its own.
 package route
 
 import (
@@ -20,95 +25,94 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/pipeline"
-	"github.com/sipward/sipward/internal/sdpfilter"
 	"github.com/sipward/sipward/internal/snapshot"
+	"github.com/sipward/sipward/internal/store"
 )
 
 // Name is the stage's name in traces.
 const Name = "route"
 
-// Config configures the Router.
-type Config struct {
-	Upstreams []sip.Uri           // routing core, failover order
-	Registrar *edge.Registrar     // location service
-	Release   func(callID string) // frees the channels the limits stage took for a call
+// Locator finds a SIP user's registered contacts (the registrar).
+type Locator interface {
+	// Lookup returns the live bindings of username at now, newest first.
+	Lookup(username string, now time.Time) []store.Registration
 }
 
-// Router implements edge.Router.
+// Config configures the Router.
+type Config struct {
+	Upstreams []sip.Uri // routing core, failover order
+	Locator   Locator   // nil: no SIP user is reachable
+}
+
+// Router decides where calls go.
 type Router struct {
 	cfg Config
 }
 
-var _ edge.Router = (*Router)(nil)
-
 // New returns a Router.
 func New(cfg Config) *Router { return &Router{cfg: cfg} }
 
-// Route decides the targets of r.
-func (rt *Router) Route(ctx context.Context, r *pipeline.Request) (edge.CallSpec, *pipeline.Result, error) {
+// Stage returns the route stage: it fills r.Plan and passes the request to
+// next (the B2BUA), or refuses it.
+func (rt *Router) Stage() pipeline.Stage {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc{N: Name, F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+			plan, rej, err := rt.Route(ctx, r)
+			if err != nil || rej != nil {
+				if rej == nil {
+					return pipeline.Result{}, err
+				}
+				return *rej, err
+			}
+			r.Plan = plan
+			return next.ServeSIP(ctx, r)
+		}}
+	}
+}
+
+// Route decides the plan of r, or the Result that refuses it.
+func (rt *Router) Route(_ context.Context, r *pipeline.Request) (pipeline.Plan, *pipeline.Result, error) {
 	s := r.Snap
 	dialled, cli := r.Auth.Dialled, r.Auth.CLI
-	callID := r.Msg.CallID().Value()
-	spec := edge.CallSpec{From: cli, To: dialled, Release: func() {
-		if rt.cfg.Release != nil {
-			rt.cfg.Release(callID)
-		}
-	}}
-	spec.View = edge.CallView{AccountID: r.Auth.AccountID, Account: r.Auth.AccountName, Auth: r.Auth.Method.String(),
-		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID, Username: r.Auth.Username, From: cli, To: dialled, Source: r.Source.String()}
-
-	// The caller's codec restrictions apply to answers and re-INVITEs too.
-	var set sdpfilter.Set
-	if r.Auth.EndpointID != 0 {
-		if ep := s.Endpoint(r.Auth.EndpointID); ep != nil {
-			set = sdpfilter.FromBits(uint32(ep.Codecs))
-			spec.InterceptReinvite = ep.InterceptReinvite
-		}
-	} else if r.Auth.SIPUserID != 0 {
-		if u := s.UserByID(r.Auth.SIPUserID); u != nil {
-			set = sdpfilter.FromBits(uint32(u.Codecs))
-		}
-	}
-	if !set.Empty() {
-		spec.Codecs = func(sdp []byte) ([]byte, bool) {
-			out, res := sdpfilter.Filter(sdp, set, false)
-			return out, res != sdpfilter.NothingLeft && res != sdpfilter.NoSRTP
-		}
-	}
-
-	reject := func(status int, reason, why string) (edge.CallSpec, *pipeline.Result, error) {
-		res := pipeline.Reject(Name, status, reason, why)
-		return spec, &res, nil
-	}
-
+	plan := pipeline.Plan{From: cli, To: dialled, AccountID: r.Auth.AccountID, AccountName: r.Auth.AccountName}
 	if r.Auth.Method == pipeline.AuthCore {
 		did := s.DID(dialled)
 		if did == nil {
-			return reject(404, "Not Found", fmt.Sprintf("no DID %q", dialled))
+			return reject(plan, 404, "Not Found", fmt.Sprintf("no DID %q", dialled))
 		}
-		spec.View.AccountID, spec.View.Account = did.Account.ID, did.Account.Name
+		plan.AccountID, plan.AccountName = did.Account.ID, did.Account.Name
 		if did.User != nil {
-			return rt.toUser(r, spec, did.User, dialled, true)
+			return rt.toUser(r, plan, did.User, dialled, true)
 		}
-		return rt.toReceives(spec, did.Account, dialled)
+		return toReceives(plan, did.Account, dialled)
 	}
-
 	if did := s.DID(dialled); did != nil {
 		if did.User != nil {
-			return rt.toUser(r, spec, did.User, dialled, true)
+			return rt.toUser(r, plan, did.User, dialled, true)
 		}
-		return rt.toReceives(spec, did.Account, dialled)
+		return toReceives(plan, did.Account, dialled)
 	}
 	if u := s.User(dialled); u != nil && u.Account != nil && u.Account.ID == r.Auth.AccountID {
-		return rt.toUser(r, spec, u, dialled, false)
+		return rt.toUser(r, plan, u, dialled, false)
 	}
+	return rt.upstream(r, plan, dialled)
+}
+
+func reject(plan pipeline.Plan, status int, reason, why string) (pipeline.Plan, *pipeline.Result, error) {
+	res := pipeline.Reject(Name, status, reason, why)
+	return plan, &res, nil
+}
+
+// upstream sends the call to the routing core, in failover order, with
+// identity headers.
+func (rt *Router) upstream(r *pipeline.Request, plan pipeline.Plan, dialled string) (pipeline.Plan, *pipeline.Result, error) {
 	if len(rt.cfg.Upstreams) == 0 {
-		return reject(503, "Service Unavailable", "no upstream configured")
+		return reject(plan, 503, "Service Unavailable", "no upstream configured")
 	}
 	hdrs := []sip.Header{
 		sip.NewHeader("X-Sipward-Account", strconv.FormatInt(r.Auth.AccountID, 10)),
@@ -127,21 +131,20 @@ func (rt *Router) Route(ctx context.Context, r *pipeline.Request) (edge.CallSpec
 		if v, ok := up.UriParams.Get("transport"); ok {
 			tr = strings.ToLower(v)
 		}
-		spec.Targets = append(spec.Targets, edge.Target{URI: u, Transport: tr, Headers: hdrs, Failover: true,
+		plan.Targets = append(plan.Targets, pipeline.Target{URI: u, Transport: tr, Headers: hdrs, Failover: true,
 			Why: "upstream " + up.String()})
 	}
-	return spec, nil, nil
+	return plan, nil, nil
 }
 
 // toUser sends the call to a SIP user's registered contacts, newest first.
-func (rt *Router) toUser(r *pipeline.Request, spec edge.CallSpec, u *snapshot.User, dialled string, isDID bool) (edge.CallSpec, *pipeline.Result, error) {
-	var bs []edge.Binding
-	if rt.cfg.Registrar != nil {
-		bs = rt.cfg.Registrar.Lookup(u.Username, r.Now)
+func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.User, dialled string, isDID bool) (pipeline.Plan, *pipeline.Result, error) {
+	var bs []store.Registration
+	if rt.cfg.Locator != nil {
+		bs = rt.cfg.Locator.Lookup(u.Username, r.Now)
 	}
 	if len(bs) == 0 {
-		res := pipeline.Reject(Name, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q is not registered", u.Username))
-		return spec, &res, nil
+		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q is not registered", u.Username))
 	}
 	for i, b := range bs {
 		var uri sip.Uri
@@ -151,14 +154,13 @@ func (rt *Router) toUser(r *pipeline.Request, spec edge.CallSpec, u *snapshot.Us
 		if isDID && u.RetainDID {
 			uri.User = dialled
 		}
-		spec.Targets = append(spec.Targets, edge.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
+		plan.Targets = append(plan.Targets, pipeline.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
 			Failover: i < len(bs)-1, Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)})
 	}
-	if len(spec.Targets) == 0 {
-		res := pipeline.Reject(Name, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
-		return spec, &res, nil
+	if len(plan.Targets) == 0 {
+		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
 	}
-	return spec, nil, nil
+	return plan, nil, nil
 }
 
 // proxyDest turns an outbound proxy as provisioned — host, host:port, IP,
@@ -186,7 +188,7 @@ func proxyDest(proxy, transport string) string {
 }
 
 // toReceives sends the call to an account's receives endpoints, in order.
-func (rt *Router) toReceives(spec edge.CallSpec, a *snapshot.Account, dialled string) (edge.CallSpec, *pipeline.Result, error) {
+func toReceives(plan pipeline.Plan, a *snapshot.Account, dialled string) (pipeline.Plan, *pipeline.Result, error) {
 	for i := range a.Receives {
 		ep := &a.Receives[i]
 		host := ep.FQDN
@@ -204,15 +206,14 @@ func (rt *Router) toReceives(spec edge.CallSpec, a *snapshot.Account, dialled st
 		if tr != "udp" {
 			uri.UriParams = sip.HeaderParams{{K: "transport", V: tr}}
 		}
-		t := edge.Target{URI: uri, Transport: tr, Failover: true, Why: fmt.Sprintf("receives endpoint %d (%s)", ep.ID, host)}
+		t := pipeline.Target{URI: uri, Transport: tr, Failover: true, Why: fmt.Sprintf("receives endpoint %d (%s)", ep.ID, host)}
 		if ep.OutboundProxy != "" {
 			t.Dest = proxyDest(ep.OutboundProxy, tr)
 		}
-		spec.Targets = append(spec.Targets, t)
+		plan.Targets = append(plan.Targets, t)
 	}
-	if len(spec.Targets) == 0 {
-		res := pipeline.Reject(Name, 480, "Temporarily Unavailable", fmt.Sprintf("account %q has no receives endpoint to call", a.Name))
-		return spec, &res, nil
+	if len(plan.Targets) == 0 {
+		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("account %q has no receives endpoint to call", a.Name))
 	}
-	return spec, nil, nil
+	return plan, nil, nil
 }

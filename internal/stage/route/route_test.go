@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,8 +12,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/registrar"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/route"
 	"github.com/sipward/sipward/internal/store"
@@ -82,27 +83,6 @@ func (c *clock) Now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) Set(t time.Time)  { c.ns.Store(t.UnixNano()) }
 func newClock(t time.Time) *clock { c := &clock{}; c.Set(t); return c }
 
-// recordTx is a sip.ServerTransaction that records responses.
-type recordTx struct {
-	mu    sync.Mutex
-	resps []*sip.Response
-}
-
-var _ sip.ServerTransaction = (*recordTx)(nil)
-
-func (tx *recordTx) Respond(r *sip.Response) error {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	tx.resps = append(tx.resps, r)
-	return nil
-}
-func (tx *recordTx) Acks() <-chan *sip.Request          { return nil }
-func (tx *recordTx) OnCancel(sip.FnTxCancel) bool       { return false }
-func (tx *recordTx) Terminate()                         {}
-func (tx *recordTx) OnTerminate(sip.FnTxTerminate) bool { return false }
-func (tx *recordTx) Done() <-chan struct{}              { return nil }
-func (tx *recordTx) Err() error                         { return nil }
-
 // registration is a phone's REGISTER as it arrives at the edge.
 type registration struct {
 	user, contact, source, transport string
@@ -118,61 +98,27 @@ var identities = map[string]pipeline.Identity{
 }
 
 // fillRegistrar registers regs, one second apart from t0, through the
-// registrar's only exported entry: an edge.Edge (listening on 127.0.0.1:0)
-// whose REGISTER chain is a stand-in for digest authentication followed by
-// the real registrar. Registrar.serve is unexported, so this is how bindings
-// get in from outside package edge (the other way is a BindingStore's
-// LoadRegistrations at NewRegistrar).
-func fillRegistrar(t *testing.T, snap *snapshot.Snapshot, regs []registration) *edge.Registrar {
+// registrar's REGISTER handler, as digest authentication would hand them
+// to it.
+func fillRegistrar(t *testing.T, regs []registration) *registrar.Registrar {
 	t.Helper()
 	clk := newClock(t0)
-	reg, err := edge.NewRegistrar(t.Context(), edge.RegistrarConfig{Now: clk.Now})
+	reg, err := registrar.New(t.Context(), registrar.Config{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn := func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc{N: "authn", F: func(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
-			id, ok := identities[r.Msg.To().Address.User]
-			if !ok {
-				return pipeline.Reject("authn", 401, "Unauthorized", "unknown"), nil
-			}
-			r.Auth = id
-			r.Trace.Pass("authn")
-			return next.ServeSIP(ctx, r)
-		}}
-	}
-	e, err := edge.New(edge.Config{SIPAddr: "127.0.0.1:0", ExternalHost: "127.0.0.1",
-		Snapshot: func() *snapshot.Snapshot { return snap }, Router: route.New(route.Config{Registrar: reg}),
-		Registrar: reg, Stages: edge.Stages{Authn: authn}, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
 	for i, g := range regs {
-		clk.Set(t0.Add(time.Duration(i) * time.Second))
-		raw := "REGISTER sip:edge.example.net SIP/2.0\r\n" +
-			"Via: SIP/2.0/" + g.transport + " 192.168.1.20:5060;branch=z9hG4bK-" + fmt.Sprint(i) + "\r\n" +
-			"Max-Forwards: 70\r\n" +
-			"From: <sip:" + g.user + "@edge.example.net>;tag=f" + fmt.Sprint(i) + "\r\n" +
-			"To: <sip:" + g.user + "@edge.example.net>\r\n" +
-			"Call-ID: reg-" + fmt.Sprint(i) + "@192.168.1.20\r\n" +
-			"CSeq: 1 REGISTER\r\n" +
-			"Contact: <" + g.contact + ">\r\n" +
-			"Expires: 3600\r\n" +
-			"Content-Length: 0\r\n\r\n"
-		msg, err := sip.ParseMessage([]byte(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := msg.(*sip.Request)
-		req.SetSource(g.source)
-		tx := &recordTx{}
-		e.Handle(req, tx)
-		if len(tx.resps) != 1 || tx.resps[0].StatusCode != 200 {
-			t.Fatalf("REGISTER %s: responses %v, want one 200", g.user, tx.resps)
+		now := t0.Add(time.Duration(i) * time.Second)
+		clk.Set(now)
+		msg := siptest.Req{Method: sip.REGISTER, URI: "sip:edge.example.net", User: g.user, From: g.user, FromHost: "edge.example.net",
+			FromTag: fmt.Sprint("f", i), CallID: fmt.Sprint("reg-", i, "@192.168.1.20"), Via: "192.168.1.20:5060",
+			Branch: fmt.Sprint("z9hG4bK-", i), Contact: g.contact, Headers: []string{"Expires: 3600"}}.Msg(t)
+		msg.SetTransport(g.transport)
+		r := siptest.Request(msg, g.source, now)
+		r.Transport = strings.ToLower(g.transport)
+		r.Auth = identities[g.user]
+		if res, err := reg.ServeSIP(t.Context(), r); err != nil || res.Status != 200 {
+			t.Fatalf("REGISTER %s: %d %v, want 200", g.user, res.Status, err)
 		}
 	}
 	return reg
@@ -208,21 +154,10 @@ func upstreams(t *testing.T, ss ...string) []sip.Uri {
 	return out
 }
 
+// invite parses an initial INVITE to dialled from cli.
 func invite(t *testing.T, dialled, cli string) *sip.Request {
 	t.Helper()
-	raw := "INVITE sip:" + dialled + "@edge.example.net SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 10.0.0.10:5060;branch=z9hG4bK776asdhds\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:" + cli + "@pbx.example.com>;tag=1928301774\r\n" +
-		"To: <sip:" + dialled + "@edge.example.net>\r\n" +
-		"Call-ID: call-1@pbx.example.com\r\n" +
-		"CSeq: 1 INVITE\r\n" +
-		"Content-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg.(*sip.Request)
+	return siptest.Req{User: dialled, From: cli, CallID: "call-1@pbx.example.com", Via: "10.0.0.10:5060"}.Msg(t)
 }
 
 type target struct {
@@ -242,9 +177,9 @@ type decision struct {
 	Why     string // of a rejection
 }
 
-func decisionOf(spec edge.CallSpec, rej *pipeline.Result) decision {
+func decisionOf(plan pipeline.Plan, rej *pipeline.Result) decision {
 	var d decision
-	for _, tg := range spec.Targets {
+	for _, tg := range plan.Targets {
 		v := target{URI: tg.URI.String(), Dest: tg.Dest, Transport: tg.Transport, Failover: tg.Failover, Why: tg.Why}
 		for _, h := range tg.Headers {
 			v.Headers = append(v.Headers, h.Name()+": "+h.Value())
@@ -259,11 +194,11 @@ func decisionOf(spec edge.CallSpec, rej *pipeline.Result) decision {
 
 func TestRoute(t *testing.T) {
 	snap := build(t)
-	reg := fillRegistrar(t, snap, phones)
+	reg := fillRegistrar(t, phones)
 	ups := upstreams(t, "sip:core1.example.net:5060", "sip:core2.example.net:5080;transport=TCP")
 	routers := map[string]*route.Router{
-		"full":         route.New(route.Config{Upstreams: ups, Registrar: reg}),
-		"no upstream":  route.New(route.Config{Registrar: reg}),
+		"full":         route.New(route.Config{Upstreams: ups, Locator: reg}),
+		"no upstream":  route.New(route.Config{Locator: reg}),
 		"no registrar": route.New(route.Config{Upstreams: ups}),
 	}
 	ipAlpha := pipeline.Identity{Method: pipeline.AuthIP, AccountID: 1, EndpointID: 10, AccountName: "Alpha"}
@@ -371,11 +306,11 @@ func TestRoute(t *testing.T) {
 			auth.Dialled, auth.CLI = tt.dialled, "441110000001"
 			r := &pipeline.Request{Msg: invite(t, tt.dialled, "441110000001"), Source: netip.MustParseAddrPort("10.0.0.10:5060"),
 				Transport: pipeline.UDP, Now: t0.Add(time.Minute), Snap: snap, Auth: auth}
-			spec, rej, err := routers[tt.router].Route(t.Context(), r)
+			plan, rej, err := routers[tt.router].Route(t.Context(), r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, decisionOf(spec, rej)); diff != "" {
+			if diff := cmp.Diff(tt.want, decisionOf(plan, rej)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -385,8 +320,8 @@ func TestRoute(t *testing.T) {
 // Bindings expire: Route asks the registrar at the request's time.
 func TestRouteExpiredBinding(t *testing.T) {
 	snap := build(t)
-	reg := fillRegistrar(t, snap, phones[:1]) // alice at t0, 3600 s
-	rt := route.New(route.Config{Registrar: reg})
+	reg := fillRegistrar(t, phones[:1]) // alice at t0, 3600 s
+	rt := route.New(route.Config{Locator: reg})
 	tests := []struct {
 		at         time.Duration
 		wantStatus int // 0: routed
@@ -413,61 +348,66 @@ func TestRouteExpiredBinding(t *testing.T) {
 	}
 }
 
-// The spec carries the caller's numbers, what the API shows, the caller's
-// codec restrictions and a Release that frees the call's channels by Call-ID.
-func TestRouteSpec(t *testing.T) {
+// The plan carries the caller's numbers and the call's account: the
+// caller's, or for a call from the core the DID's. (What the B2BUA makes of
+// the principal — the live view, codec filtering, re-INVITE interception,
+// releasing the channels — is tested in package b2bua.)
+func TestRoutePlan(t *testing.T) {
 	snap := build(t)
-	var released []string
-	rt := route.New(route.Config{Upstreams: upstreams(t, "sip:core1.example.net"), Release: func(id string) { released = append(released, id) }})
+	rt := route.New(route.Config{Upstreams: upstreams(t, "sip:core1.example.net")})
 	tests := []struct {
-		name      string
-		auth      pipeline.Identity
-		wantView  edge.CallView
-		codecs    bool
-		intercept bool
+		name        string
+		auth        pipeline.Identity
+		wantAccount int64
+		wantName    string
 	}{
-		{"ip endpoint with restricted codecs",
+		{"ip endpoint",
 			pipeline.Identity{Method: pipeline.AuthIP, AccountID: 1, EndpointID: 10, AccountName: "Alpha", Dialled: "442071234567", CLI: "441110000001"},
-			edge.CallView{AccountID: 1, Account: "Alpha", Auth: "ip", Endpoint: 10, From: "441110000001", To: "442071234567", Source: "10.0.0.10:5060"},
-			true, true},
-		{"sip user with restricted codecs",
+			1, "Alpha"},
+		{"sip user",
 			pipeline.Identity{Method: pipeline.AuthDigest, AccountID: 2, SIPUserID: 1005, Username: "erin", AccountName: "Beta", Dialled: "442071234567", CLI: "441110000001"},
-			edge.CallView{AccountID: 2, Account: "Beta", Auth: "digest", SIPUser: 1005, Username: "erin", From: "441110000001", To: "442071234567", Source: "10.0.0.10:5060"},
-			true, false},
-		{"ip endpoint without restrictions",
-			pipeline.Identity{Method: pipeline.AuthIP, AccountID: 2, EndpointID: 20, AccountName: "Beta", Dialled: "442071234567", CLI: "441110000001"},
-			edge.CallView{AccountID: 2, Account: "Beta", Auth: "ip", Endpoint: 20, From: "441110000001", To: "442071234567", Source: "10.0.0.10:5060"},
-			false, false},
-		{"core: the view shows the DID's account",
+			2, "Beta"},
+		{"core: the DID's account",
 			pipeline.Identity{Method: pipeline.AuthCore, Dialled: "441110000003", CLI: "441110000001"},
-			edge.CallView{AccountID: 1, Account: "Alpha", Auth: "core", From: "441110000001", To: "441110000003", Source: "10.0.0.10:5060"},
-			false, false},
+			1, "Alpha"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			released = nil
 			r := &pipeline.Request{Msg: invite(t, tt.auth.Dialled, tt.auth.CLI), Source: netip.MustParseAddrPort("10.0.0.10:5060"),
 				Transport: pipeline.UDP, Now: t0, Snap: snap, Auth: tt.auth}
-			spec, rej, err := rt.Route(t.Context(), r)
+			plan, rej, err := rt.Route(t.Context(), r)
 			if err != nil || rej != nil {
 				t.Fatalf("Route: %v %+v", err, rej)
 			}
-			if spec.From != tt.auth.CLI || spec.To != tt.auth.Dialled {
-				t.Errorf("From, To = %q, %q; want %q, %q", spec.From, spec.To, tt.auth.CLI, tt.auth.Dialled)
+			if plan.From != tt.auth.CLI || plan.To != tt.auth.Dialled {
+				t.Errorf("From, To = %q, %q; want %q, %q", plan.From, plan.To, tt.auth.CLI, tt.auth.Dialled)
 			}
-			if diff := cmp.Diff(tt.wantView, spec.View); diff != "" {
-				t.Errorf("View (-want +got):\n%s", diff)
-			}
-			if got := spec.Codecs != nil; got != tt.codecs {
-				t.Errorf("Codecs set = %v, want %v", got, tt.codecs)
-			}
-			if spec.InterceptReinvite != tt.intercept {
-				t.Errorf("InterceptReinvite = %v, want %v", spec.InterceptReinvite, tt.intercept)
-			}
-			spec.Release()
-			if diff := cmp.Diff([]string{"call-1@pbx.example.com"}, released); diff != "" {
-				t.Errorf("Release (-want +got):\n%s", diff)
+			if plan.AccountID != tt.wantAccount || plan.AccountName != tt.wantName {
+				t.Errorf("account %d %q, want %d %q", plan.AccountID, plan.AccountName, tt.wantAccount, tt.wantName)
 			}
 		})
+	}
+}
+
+// The stage fills r.Plan and hands the request on without adding itself to
+// the trace (its decision is the chain's Result); a refusal stops the chain.
+func TestRouteStage(t *testing.T) {
+	snap := build(t)
+	stage := route.New(route.Config{Upstreams: upstreams(t, "sip:core1.example.net")}).Stage()
+	var got pipeline.Plan
+	next := pipeline.HandlerFunc{N: "b2bua", F: func(_ context.Context, r *pipeline.Request) (pipeline.Result, error) {
+		got = r.Plan
+		return pipeline.Answered("route", 200), nil
+	}}
+	h := stage(next)
+	r := &pipeline.Request{Msg: invite(t, "442071234567", "441110000001"), Source: netip.MustParseAddrPort("10.0.0.10:5060"), Now: t0, Snap: snap,
+		Auth: pipeline.Identity{Method: pipeline.AuthIP, AccountID: 1, EndpointID: 10, Dialled: "442071234567", CLI: "441110000001"}}
+	if res, err := h.ServeSIP(t.Context(), r); err != nil || res.Status != 200 || len(got.Targets) != 1 || r.Trace.N != 0 {
+		t.Fatalf("routed: %+v %v, plan %+v, trace %v", res, err, got, r.Trace.Stages())
+	}
+	r = &pipeline.Request{Msg: invite(t, "449999999999", "441110000001"), Source: netip.MustParseAddrPort("203.0.113.1:5060"), Now: t0, Snap: snap,
+		Auth: pipeline.Identity{Method: pipeline.AuthCore, Dialled: "449999999999"}}
+	if res, err := h.ServeSIP(t.Context(), r); err != nil || res.Status != 404 || res.Stage != "route" {
+		t.Fatalf("refused: %+v %v", res, err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -216,7 +216,7 @@ func TestOperator(t *testing.T) {
 	now := time.Now()
 	id := accountID(t, acct)
 	s.live.mu.Lock()
-	s.live.decisions = []edge.Decision{
+	s.live.decisions = []live.Decision{
 		{Seq: 2, Time: now, Method: "INVITE", Source: "192.0.2.99:5060", Transport: "udp", From: "sip:1@192.0.2.99", To: "sip:2@sipward",
 			Result: "rejected", Status: 403, Stage: "identify", Why: "unknown source address", Passed: []string{"firewall", "sanity"}},
 		{Seq: 1, Time: now.Add(-time.Minute), Method: "INVITE", Source: "203.0.113.7:5060", Transport: "udp", From: "sip:442071234567@203.0.113.7",

@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/secret"
 	"github.com/sipward/sipward/internal/store"
@@ -54,16 +54,16 @@ func chromium(t *testing.T) string {
 
 type fakeLive struct {
 	mu        sync.Mutex
-	calls     []edge.CallView
-	bindings  []edge.Binding
-	decisions []edge.Decision
+	calls     []live.Call
+	bindings  []live.Binding
+	decisions []live.Decision
 	inUse     map[int64]int
 }
 
-func (f *fakeLive) Calls(accountID int64) []edge.CallView {
+func (f *fakeLive) Calls(accountID int64) []live.Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := []edge.CallView{}
+	out := []live.Call{}
 	for _, c := range f.calls {
 		if accountID == 0 || c.AccountID == accountID {
 			out = append(out, c)
@@ -72,10 +72,10 @@ func (f *fakeLive) Calls(accountID int64) []edge.CallView {
 	return out
 }
 
-func (f *fakeLive) Registrations(accountID int64, username string) []edge.Binding {
+func (f *fakeLive) Registrations(accountID int64, username string) []live.Binding {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := []edge.Binding{}
+	out := []live.Binding{}
 	for _, b := range f.bindings {
 		if (accountID == 0 || b.AccountID == accountID) && (username == "" || b.Username == username) {
 			out = append(out, b)
@@ -84,10 +84,10 @@ func (f *fakeLive) Registrations(accountID int64, username string) []edge.Bindin
 	return out
 }
 
-func (f *fakeLive) Decisions(fl edge.DecisionFilter) []edge.Decision {
+func (f *fakeLive) Decisions(fl live.DecisionFilter) []live.Decision {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := []edge.Decision{}
+	out := []live.Decision{}
 	for _, d := range f.decisions {
 		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) &&
 			(fl.Source == "" || strings.HasPrefix(d.Source, fl.Source)) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -71,17 +71,17 @@ func TestScreenshots(t *testing.T) {
 	s.live.mu.Lock()
 	s.live.inUse[acme.ID] = 7
 	for i, u := range users[:3] {
-		s.live.bindings = append(s.live.bindings, edge.Binding{Username: u.Username, SIPUserID: u.ID, AccountID: acme.ID,
+		s.live.bindings = append(s.live.bindings, live.Binding{Username: u.Username, SIPUserID: u.ID, AccountID: acme.ID,
 			Contact: fmt.Sprintf("sip:%s@10.0.0.%d:5060;ob", u.Username, 20+i), Source: fmt.Sprintf("198.51.100.%d:%d", 40+i, 40000+i),
 			Transport: "udp", Expires: now.Add(50 * time.Minute), LatencyMS: 18.4 + float64(i)*7.3, UserAgent: "Yealink SIP-T54W"})
 	}
-	s.live.calls = []edge.CallView{
+	s.live.calls = []live.Call{
 		{ID: "a84c1f0e@203.0.113.7", AccountID: acme.ID, Account: "Acme Telecom", Auth: "ip", Endpoint: eps[0].ID, From: "442071234567", To: "33142685300",
 			Source: "203.0.113.7:5060", Start: now.Add(-3*time.Minute - 12*time.Second), State: "confirmed"},
 		{ID: "5b2e9d1a@10.0.0.20", AccountID: acme.ID, Account: "Acme Telecom", Auth: "digest", Username: "1001", From: "1001", To: "4915123456789",
 			Source: "198.51.100.40:40000", Start: now.Add(-41 * time.Second), State: "early"},
 	}
-	s.live.decisions = []edge.Decision{
+	s.live.decisions = []live.Decision{
 		{Time: now.Add(-5 * time.Second), Method: "INVITE", Source: "192.0.2.99:5060", Transport: "udp", From: "sip:100@192.0.2.99", To: "sip:0044201234567@edge",
 			Result: "rejected", Status: 403, Stage: "identify", Why: "unknown source address", Passed: []string{"firewall", "sanity"}},
 		{Time: now.Add(-20 * time.Second), Method: "INVITE", Source: "203.0.113.7:5060", Transport: "udp", From: "sip:442071234567@203.0.113.7",

@@ -1,10 +1,9 @@
-package edge
+package registrar
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -134,30 +134,24 @@ func (m regMsg) request(t *testing.T) *pipeline.Request {
 	if tr == "" {
 		tr = pipeline.UDP
 	}
-	raw := "REGISTER sip:edge.example.net SIP/2.0\r\n" +
-		"Via: SIP/2.0/" + strings.ToUpper(tr) + " 192.168.1.20:5060;rport;branch=z9hG4bK-" + fmt.Sprint(cseq) + "\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:" + to + "@edge.example.net>;tag=f1\r\n" +
-		"To: <sip:" + to + "@edge.example.net>\r\n" +
-		"Call-ID: " + callID + "\r\n" +
-		"CSeq: " + fmt.Sprint(cseq) + " REGISTER\r\n"
+	var hdrs []string
 	for _, c := range m.contacts {
-		raw += "Contact: " + c + "\r\n"
+		hdrs = append(hdrs, "Contact: "+c)
 	}
 	if m.expires != "" {
-		raw += "Expires: " + m.expires + "\r\n"
+		hdrs = append(hdrs, "Expires: "+m.expires)
 	}
-	raw += "User-Agent: Yealink SIP-T46S\r\nContent-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatalf("parse REGISTER: %v", err)
-	}
+	hdrs = append(hdrs, "User-Agent: Yealink SIP-T46S")
+	msg := siptest.Req{Method: sip.REGISTER, URI: "sip:edge.example.net", User: to, From: to, FromHost: "edge.example.net",
+		FromTag: "f1", CallID: callID, CSeq: uint32(cseq), Via: "192.168.1.20:5060;rport", Branch: "z9hG4bK-" + fmt.Sprint(cseq),
+		Transport: tr, Headers: hdrs}.Msg(t)
 	auth := regAlice
 	if m.auth != nil {
 		auth = *m.auth
 	}
-	return &pipeline.Request{Msg: msg.(*sip.Request), Source: netip.MustParseAddrPort(src), Transport: tr,
-		Now: regT0.Add(m.at), Auth: auth}
+	r := siptest.Request(msg, src, regT0.Add(m.at))
+	r.Transport, r.Auth = tr, auth
+	return r
 }
 
 // reply is what a test compares of the registrar's Result.
@@ -185,14 +179,14 @@ func binding(contact string, at time.Duration, expires int, callID string, cseq 
 		UserAgent: "Yealink SIP-T46S"}
 }
 
-func newTestRegistrar(t *testing.T, st *fakeBindings, cfg RegistrarConfig) *Registrar {
+func newTestRegistrar(t *testing.T, st *fakeBindings, cfg Config) *Registrar {
 	t.Helper()
 	cfg.Store = st
 	cfg.Now = func() time.Time { return regT0 }
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = -1 // write through: each test sees its store calls at once
 	}
-	g, err := NewRegistrar(context.Background(), cfg)
+	g, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,16 +373,16 @@ func TestRegistrarServe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeBindings{}
-			g := newTestRegistrar(t, st, RegistrarConfig{MaxContacts: 3})
+			g := newTestRegistrar(t, st, Config{MaxContacts: 3})
 			ctx := context.Background()
 			for i, m := range tt.before {
-				if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+				if res, err := g.ServeSIP(ctx, m.request(t)); err != nil || res.Status != 200 {
 					t.Fatalf("before[%d]: %+v, %v", i, res, err)
 				}
 			}
 			st.takeOps()
 			r := tt.req.request(t)
-			res, err := g.serve(ctx, r)
+			res, err := g.ServeSIP(ctx, r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -421,14 +415,14 @@ func TestRegistrarServe(t *testing.T) {
 
 // Lookup returns live bindings, newest first.
 func TestRegistrarLookup(t *testing.T) {
-	g := newTestRegistrar(t, &fakeBindings{}, RegistrarConfig{})
+	g := newTestRegistrar(t, &fakeBindings{}, Config{})
 	ctx := context.Background()
 	for i, m := range []regMsg{
 		{at: 0, cseq: 1, contacts: []string{"<sip:alice@192.168.1.20>"}, expires: "60"},
 		{at: time.Second, cseq: 2, contacts: []string{"<sip:alice@192.168.1.21>"}, expires: "3600", src: "198.51.100.8:5060", tr: pipeline.TLS},
 		{at: 2 * time.Second, cseq: 3, contacts: []string{"<sip:alice@192.168.1.22>"}, expires: "120"},
 	} {
-		if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+		if res, err := g.ServeSIP(ctx, m.request(t)); err != nil || res.Status != 200 {
 			t.Fatalf("register %d: %+v, %v", i, res, err)
 		}
 	}
@@ -460,7 +454,7 @@ func TestRegistrarLookup(t *testing.T) {
 // expire drops what has expired by now, from memory and from the store.
 func TestRegistrarExpire(t *testing.T) {
 	st := &fakeBindings{}
-	g := newTestRegistrar(t, st, RegistrarConfig{})
+	g := newTestRegistrar(t, st, Config{})
 	ctx := context.Background()
 	bob := pipeline.Identity{Method: pipeline.AuthDigest, AccountID: 2, SIPUserID: 1001, Username: "bob"}
 	for i, m := range []regMsg{
@@ -468,7 +462,7 @@ func TestRegistrarExpire(t *testing.T) {
 		{cseq: 2, contacts: []string{"<sip:alice@192.168.1.21>"}, expires: "120"},
 		{to: "bob", callID: "bob-1", contacts: []string{"<sip:bob@10.0.0.5>"}, expires: "3600", auth: &bob},
 	} {
-		if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+		if res, err := g.ServeSIP(ctx, m.request(t)); err != nil || res.Status != 200 {
 			t.Fatalf("register %d: %+v, %v", i, res, err)
 		}
 	}
@@ -529,7 +523,7 @@ func TestRegistrarStore(t *testing.T) {
 		binding("sip:alice@192.168.1.21", time.Second, 3600, "reg-1", 2),
 	}
 	t.Run("load", func(t *testing.T) {
-		g := newTestRegistrar(t, &fakeBindings{loaded: stored}, RegistrarConfig{})
+		g := newTestRegistrar(t, &fakeBindings{loaded: stored}, Config{})
 		if g.Count() != 2 {
 			t.Errorf("Count = %d, want 2", g.Count())
 		}
@@ -539,16 +533,16 @@ func TestRegistrarStore(t *testing.T) {
 		}
 	})
 	t.Run("load fails", func(t *testing.T) {
-		_, err := NewRegistrar(ctx, RegistrarConfig{Store: &fakeBindings{loadErr: errors.New("db down")}})
+		_, err := New(ctx, Config{Store: &fakeBindings{loadErr: errors.New("db down")}})
 		if err == nil || !strings.Contains(err.Error(), "db down") {
 			t.Errorf("err = %v, want the store's", err)
 		}
 	})
 	t.Run("save fails", func(t *testing.T) {
-		g := newTestRegistrar(t, &fakeBindings{saveErr: errors.New("db down")}, RegistrarConfig{})
-		_, err := g.serve(ctx, regMsg{contacts: []string{"<sip:alice@192.168.1.20>"}}.request(t))
-		if err == nil || !strings.HasPrefix(err.Error(), "edge/registrar: save binding: ") {
-			t.Errorf("err = %v, want edge/registrar: save binding: …", err)
+		g := newTestRegistrar(t, &fakeBindings{saveErr: errors.New("db down")}, Config{})
+		_, err := g.ServeSIP(ctx, regMsg{contacts: []string{"<sip:alice@192.168.1.20>"}}.request(t))
+		if err == nil || !strings.HasPrefix(err.Error(), "registrar: save binding: ") {
+			t.Errorf("err = %v, want registrar: save binding: …", err)
 		}
 	})
 }
@@ -558,14 +552,14 @@ func TestRegistrarStore(t *testing.T) {
 // keeps them for the next.
 func TestRegistrarWriteBehind(t *testing.T) {
 	st := &fakeBindings{}
-	g := newTestRegistrar(t, st, RegistrarConfig{FlushInterval: time.Second})
+	g := newTestRegistrar(t, st, Config{FlushInterval: time.Second})
 	ctx := context.Background()
 	for i, m := range []regMsg{
 		{cseq: 1, contacts: []string{"<sip:alice@192.168.1.20>"}},
 		{cseq: 2, contacts: []string{"<sip:alice@192.168.1.21>"}},
 		{cseq: 3, contacts: []string{"<sip:alice@192.168.1.20>;expires=0"}},
 	} {
-		if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+		if res, err := g.ServeSIP(ctx, m.request(t)); err != nil || res.Status != 200 {
 			t.Fatalf("REGISTER %d: %+v %v", i, res, err)
 		}
 	}
@@ -595,11 +589,11 @@ func TestRegistrarWriteBehind(t *testing.T) {
 // anything else is written; a graceful stop writes the latest expiries.
 func TestRegistrarLazyRefresh(t *testing.T) {
 	st := &fakeBindings{}
-	g := newTestRegistrar(t, st, RegistrarConfig{FlushInterval: time.Second})
+	g := newTestRegistrar(t, st, Config{FlushInterval: time.Second})
 	ctx := context.Background()
 	step := func(m regMsg, want ...string) {
 		t.Helper()
-		if res, err := g.serve(ctx, m.request(t)); err != nil || res.Status != 200 {
+		if res, err := g.ServeSIP(ctx, m.request(t)); err != nil || res.Status != 200 {
 			t.Fatalf("REGISTER cseq %d: %+v %v", m.cseq, res, err)
 		}
 		if err := g.flush(ctx); err != nil {
@@ -628,7 +622,7 @@ func TestRegistrarLazyRefresh(t *testing.T) {
 	// A graceful stop writes the latest state.
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { g.run(rctx); close(done) }()
+	go func() { g.run(rctx, nil); close(done) }()
 	cancel()
 	<-done
 	if got, want := st.state["alice sip:alice@192.168.1.20"].Expires, g.List(0, "")[0].Expires; !got.Equal(want) {

@@ -1,4 +1,4 @@
-package edge
+package registrar
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -23,24 +24,17 @@ func register(tb testing.TB, i int, now time.Time) *pipeline.Request {
 	tb.Helper()
 	user := fmt.Sprintf("user%06d", i)
 	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}), uint16(5060+i%1000))
-	raw := "REGISTER sip:sip.test SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 192.168.1.20:5060;rport;branch=z9hG4bK-" + user + "\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:" + user + "@sip.test>;tag=from-" + user + "\r\n" +
-		"To: <sip:" + user + "@sip.test>\r\n" +
-		"Call-ID: reg-" + user + "@192.168.1.20\r\n" +
-		"CSeq: 2 REGISTER\r\n" +
-		"Contact: <sip:" + user + "@192.168.1.20:5060;transport=udp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-" + fmt.Sprintf("%012d", i) + ">\"\r\n" +
-		"Expires: 3600\r\n" +
-		"User-Agent: Yealink SIP-T46S 66.86.0.15\r\n" +
-		"Authorization: Digest username=\"" + user + "\", realm=\"sip.test\", nonce=\"AAAAAGsHzUUAevX8Ie8Ct5apdgPPFwoEABCD\", uri=\"sip:sip.test\", response=\"00000000000000000000000000000000\", algorithm=MD5, cnonce=\"abcdef\", qop=auth, nc=00000001\r\n" +
-		"Content-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &pipeline.Request{Msg: msg.(*sip.Request), Source: src, Transport: pipeline.UDP, Now: now,
-		Auth: pipeline.Identity{Method: pipeline.AuthDigest, Username: user, SIPUserID: int64(i + 1), AccountID: 1}}
+	msg := siptest.Req{Method: sip.REGISTER, URI: "sip:sip.test", User: user, Host: "sip.test", From: user, FromHost: "sip.test",
+		FromTag: "from-" + user, CallID: "reg-" + user + "@192.168.1.20", CSeq: 2,
+		Via: "192.168.1.20:5060;rport", Branch: "z9hG4bK-" + user, Headers: []string{
+			"Contact: <sip:" + user + "@192.168.1.20:5060;transport=udp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-" + fmt.Sprintf("%012d", i) + ">\"",
+			"Expires: 3600",
+			"User-Agent: Yealink SIP-T46S 66.86.0.15",
+			"Authorization: Digest username=\"" + user + "\", realm=\"sip.test\", nonce=\"AAAAAGsHzUUAevX8Ie8Ct5apdgPPFwoEABCD\", uri=\"sip:sip.test\", response=\"00000000000000000000000000000000\", algorithm=MD5, cnonce=\"abcdef\", qop=auth, nc=00000001",
+		}}.Msg(tb)
+	r := siptest.Request(msg, src.String(), now)
+	r.Auth = pipeline.Identity{Method: pipeline.AuthDigest, Username: user, SIPUserID: int64(i + 1), AccountID: 1}
+	return r
 }
 
 // BenchmarkRegistrarScale registers 100,000 users (one binding each; without
@@ -50,7 +44,7 @@ func register(tb testing.TB, i int, now time.Time) *pipeline.Request {
 // re-registers existing users) and of one Lookup (lookup-ns). It runs only
 // when asked for by name:
 //
-//	go test -run XXX -bench RegistrarScale -benchtime 100000x ./internal/edge/
+//	go test -run XXX -bench RegistrarScale -benchtime 100000x ./internal/registrar/
 func BenchmarkRegistrarScale(b *testing.B) {
 	if f := flag.Lookup("test.bench"); f == nil || !strings.Contains(f.Value.String(), "RegistrarScale") {
 		b.Skip("runs only when asked for: -bench RegistrarScale")
@@ -77,7 +71,7 @@ func benchmarkRegistrarScale(b *testing.B, st BindingStore) {
 	const n = 100_000
 	ctx := context.Background()
 	now := time.Now()
-	g, err := NewRegistrar(ctx, RegistrarConfig{Now: func() time.Time { return now }, Store: st, FlushInterval: time.Hour})
+	g, err := New(ctx, Config{Now: func() time.Time { return now }, Store: st, FlushInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,7 +79,7 @@ func benchmarkRegistrarScale(b *testing.B, st BindingStore) {
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	for i := range n {
-		if res, err := g.serve(ctx, register(b, i, now)); err != nil || res.Status != 200 {
+		if res, err := g.ServeSIP(ctx, register(b, i, now)); err != nil || res.Status != 200 {
 			b.Fatalf("register %d: %+v %v", i, res, err)
 		}
 	}
@@ -110,7 +104,7 @@ func benchmarkRegistrarScale(b *testing.B, st BindingStore) {
 		r := reqs[i%len(reqs)]
 		r.Msg.CSeq().SeqNo++ // a refresh: same Call-ID, higher CSeq
 		r.Trace = pipeline.Trace{}
-		if res, err := g.serve(ctx, r); err != nil || res.Status != 200 {
+		if res, err := g.ServeSIP(ctx, r); err != nil || res.Status != 200 {
 			b.Fatalf("refresh: %+v %v", res, err)
 		}
 		i++

@@ -1,33 +1,36 @@
-package edge
+package registrar
+
+// SIP MESSAGE (RFC 3428) from the API and the web UI to a SIP user's
+// registered devices.
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/live"
 )
 
 // ErrNotRegistered: the SIP user has no live registration to deliver to.
-var ErrNotRegistered = errors.New("not registered")
+var ErrNotRegistered = live.ErrNotRegistered
 
 // MessageResult says how one registered device answered a MESSAGE.
-type MessageResult struct {
-	Contact string `json:"contact"`
-	Status  int    `json:"status"` // SIP status of the answer; 0 when none came
-	Error   string `json:"error,omitempty"`
-}
+type MessageResult = live.MessageResult
 
 // SendMessage sends a SIP MESSAGE (text/plain) to every registered device of
 // username, through the address each registered from, and reports each
 // answer. It returns ErrNotRegistered when the user has no live binding.
-func (e *Edge) SendMessage(ctx context.Context, username, from, text string) ([]MessageResult, error) {
-	if e.cfg.Registrar == nil || e.b == nil {
+func (g *Registrar) SendMessage(ctx context.Context, username, from, text string) ([]MessageResult, error) {
+	g.mu.RLock()
+	s := g.sender
+	g.mu.RUnlock()
+	if s == nil {
 		return nil, ErrNotRegistered
 	}
-	bs := e.cfg.Registrar.Lookup(username, e.now())
+	bs := g.Lookup(username, g.cfg.Now())
 	if len(bs) == 0 {
 		return nil, ErrNotRegistered
 	}
@@ -42,7 +45,7 @@ func (e *Edge) SendMessage(ctx context.Context, username, from, text string) ([]
 			out[i].Error = "unusable contact"
 			continue
 		}
-		cl, err := e.b.client(b.Transport)
+		cl, err := s.Client(b.Transport)
 		if err != nil {
 			out[i].Error = err.Error()
 			continue
@@ -50,7 +53,7 @@ func (e *Edge) SendMessage(ctx context.Context, username, from, text string) ([]
 		req := sip.NewRequest(sip.MESSAGE, uri)
 		req.SetTransport(strings.ToUpper(b.Transport))
 		req.SetDestination(b.Source)
-		f := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: from, Host: e.b.host}}
+		f := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: from, Host: s.Host()}}
 		f.Params.Add("tag", sip.GenerateTagN(12))
 		req.AppendHeader(f)
 		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: username, Host: uri.Host, Port: uri.Port}})

@@ -1,4 +1,4 @@
-package edge
+package registrar
 
 import (
 	"context"
@@ -29,8 +29,8 @@ func TestRegistrarStoreMatchesMemory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeBindings{}
-			g := newTestRegistrar(t, st, RegistrarConfig{MaxContacts: tt.max})
-			res, err := g.serve(context.Background(), regMsg{contacts: tt.contacts}.request(t))
+			g := newTestRegistrar(t, st, Config{MaxContacts: tt.max})
+			res, err := g.ServeSIP(context.Background(), regMsg{contacts: tt.contacts}.request(t))
 			if err != nil || res.Status != 200 {
 				t.Fatalf("REGISTER: %+v, %v", res, err)
 			}
@@ -42,7 +42,7 @@ func TestRegistrarStoreMatchesMemory(t *testing.T) {
 			for _, b := range st.state {
 				st.loaded = append(st.loaded, b)
 			}
-			again := newTestRegistrar(t, st, RegistrarConfig{MaxContacts: tt.max})
+			again := newTestRegistrar(t, st, Config{MaxContacts: tt.max})
 			if got, want := again.Count(), g.Count(); got != want {
 				t.Errorf("after a restart: %d bindings, want %d", got, want)
 			}
@@ -70,12 +70,12 @@ func TestRegistrarWildcardOlderCSeq(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeBindings{}
-			g := newTestRegistrar(t, st, RegistrarConfig{})
+			g := newTestRegistrar(t, st, Config{})
 			ctx := context.Background()
-			if res, err := g.serve(ctx, regMsg{cseq: 5, contacts: []string{"<sip:alice@192.168.1.20>"}}.request(t)); err != nil || res.Status != 200 {
+			if res, err := g.ServeSIP(ctx, regMsg{cseq: 5, contacts: []string{"<sip:alice@192.168.1.20>"}}.request(t)); err != nil || res.Status != 200 {
 				t.Fatalf("REGISTER: %+v, %v", res, err)
 			}
-			res, err := g.serve(ctx, regMsg{at: 10 * time.Second, callID: tt.callID, cseq: tt.cseq, contacts: []string{"*"}, expires: "0"}.request(t))
+			res, err := g.ServeSIP(ctx, regMsg{at: 10 * time.Second, callID: tt.callID, cseq: tt.cseq, contacts: []string{"*"}, expires: "0"}.request(t))
 			if err != nil {
 				t.Fatal(err)
 			}

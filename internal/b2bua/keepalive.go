@@ -1,4 +1,4 @@
-package edge
+package b2bua
 
 import (
 	"context"
@@ -7,10 +7,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// keepalive sends an in-dialog OPTIONS to both legs of every confirmed call
-// each interval; a leg that does not answer (or answers 481/408) gets both
-// legs hung up and the channels freed, so a vanished peer cannot hold
-// channels for ever.
+// Keepalive sends an in-dialog OPTIONS to both legs of every confirmed
+// call each Config.Keepalive, until ctx ends; a leg that does not answer
+// (or answers 481/408) gets the other leg hung up and the channels freed, so
+// a vanished peer cannot hold channels for ever. It returns at once when
+// Keepalive is 0.
 //
 // A call is probed only once it has been quiet (since its 2xx, or since its
 // last answered probe) for half an interval or more: a call set up just
@@ -18,10 +19,13 @@ import (
 // whatever its age sent an OPTIONS into calls a few milliseconds old, which
 // some UAs (SIPp among them) take as an unexpected message and abort the
 // call, and made every tick a burst of one probe per active call.
-func (e *Edge) keepalive(ctx context.Context) {
-	t := time.NewTicker(e.cfg.Keepalive)
+func (b *B2BUA) Keepalive(ctx context.Context) {
+	if b.cfg.Keepalive <= 0 {
+		return
+	}
+	t := time.NewTicker(b.cfg.Keepalive)
 	defer t.Stop()
-	quiet := int64(e.cfg.Keepalive / 2)
+	quiet := int64(b.cfg.Keepalive / 2)
 	for {
 		var now time.Time
 		select {
@@ -29,39 +33,35 @@ func (e *Edge) keepalive(ctx context.Context) {
 			return
 		case now = <-t.C:
 		}
-		for _, c := range e.b.calls.all() {
+		for _, c := range b.calls.all() {
 			c.mu.Lock()
 			ok := c.confirmed
 			c.mu.Unlock()
 			if !ok || c.ended.Load() || now.UnixNano()-c.lastSeen.Load() < quiet {
 				continue
 			}
-			go e.probe(ctx, c)
+			go b.probe(ctx, c)
 		}
 	}
 }
 
-func (e *Edge) probe(ctx context.Context, c *call) {
+// probe sends one OPTIONS on each leg of c, the caller's first.
+func (b *B2BUA) probe(ctx context.Context, c *call) {
 	for _, legA := range []bool{true, false} {
-		var req *sip.Request
-		tr := c.bTrans
-		if legA {
-			req, tr = e.b.inDialogA(c, sip.OPTIONS, nil), c.aTrans
-		} else {
-			req = e.b.inDialogB(c, sip.OPTIONS, nil)
-		}
-		cl, err := e.b.client(tr)
+		l, _ := c.legs(legA)
+		cl, err := b.client(l.transport)
 		if err != nil {
 			return
 		}
-		cctx, cancel := context.WithTimeout(ctx, 64*e.b.t1)
+		req := c.request(l, sip.OPTIONS, nil, b.contact(l.transport))
+		cctx, cancel := context.WithTimeout(ctx, 64*b.t1)
 		res, err := cl.Do(cctx, req)
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil || res.StatusCode == 481 || res.StatusCode == 408 {
-			e.b.end(c, !legA, legA, "keepalive: leg "+legName(legA)+" stopped answering")
+			b.end(c, !legA, legA, "keepalive: leg "+legName(legA)+" stopped answering")
 			return
 		}
 	}

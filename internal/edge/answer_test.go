@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptest"
 )
 
 // recordingTx is a sip.ServerTransaction that records the responses sent on
@@ -46,19 +47,7 @@ func (tx *recordingTx) sent() []*sip.Response {
 // parseRequest parses a request of method (an INVITE's ACK carries CSeq 1 ACK).
 func parseRequest(t *testing.T, method string) *sip.Request {
 	t.Helper()
-	raw := method + " sip:442071234567@edge.example.net SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"From: <sip:441110000001@pbx.example.com>;tag=1928301774\r\n" +
-		"To: <sip:442071234567@edge.example.net>\r\n" +
-		"Call-ID: a84b4c76e66710@pbx.example.com\r\n" +
-		"CSeq: 1 " + method + "\r\n" +
-		"Content-Length: 0\r\n\r\n"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msg.(*sip.Request)
+	return siptest.Req{Method: sip.RequestMethod(method), From: "441110000001", Via: "192.0.2.1:5060"}.Msg(t)
 }
 
 // sentResponse is what a test compares of a response.
@@ -127,7 +116,7 @@ func TestAnswer(t *testing.T) {
 			tx := &recordingTx{}
 			r := &pipeline.Request{Msg: parseRequest(t, tt.method), Source: netip.MustParseAddrPort("192.0.2.1:5060"),
 				Transport: pipeline.UDP, Now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), Tx: tx}
-			e.answer(r, tt.res)
+			e.Answer(r, tt.res)
 			var got []sentResponse
 			for _, resp := range tx.sent() {
 				got = append(got, sentOf(resp))
@@ -144,7 +133,7 @@ func TestAnswerSendFailure(t *testing.T) {
 	e := &Edge{log: slog.New(slog.DiscardHandler)}
 	tx := &recordingTx{err: errors.New("transport closed")}
 	r := &pipeline.Request{Msg: parseRequest(t, "INVITE"), Source: netip.MustParseAddrPort("192.0.2.1:5060"), Tx: tx}
-	e.answer(r, pipeline.Reject("identify", 403, "Forbidden", ""))
+	e.Answer(r, pipeline.Reject("identify", 403, "Forbidden", ""))
 	if n := len(tx.sent()); n != 1 {
 		t.Errorf("%d attempts, want 1", n)
 	}

@@ -1,0 +1,249 @@
+// Package b2bua is sipward's signalling-only back-to-back user agent: the
+// INVITE chain's terminal handler. It answers the caller's INVITE as a UAS
+// (leg a), sends its own INVITE as a UAC to the plan's targets in order
+// (leg b), and relays what follows between the two dialogs — provisional
+// and final answers, re-INVITEs (or answers them itself when the caller's
+// endpoint intercepts them), UPDATE, INFO, BYE — with nothing of one leg's
+// topology copied onto the other. It ends calls on BYE, on a keepalive
+// that goes unanswered, and on shutdown, and frees their channels.
+//
+// It knows the pipeline (its requests, plans and results) and sends through
+// an edge-provided Sender; it knows nothing of sockets, transactions'
+// internals, the registrar or the edge. sipward's own answers (100 Trying,
+// a final answer when no target answered, 481 in a dialog) go through the
+// edge's one answer function, given as Config.Answer or returned as
+// Results; what it relays from the other leg it writes itself.
+//
+// Files, each one job: leg.go (one dialog, and the requests sent in it),
+// call.go (a call's two legs, the call table, the API's view), b2bua.go
+// (the B2BUA, sending, ending calls), invite.go (an initial INVITE, to its
+// setup), dialog.go (requests inside a call), keepalive.go (probing active
+// calls), drain.go (shutdown).
+package b2bua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sipward/sipward/internal/pipeline"
+)
+
+// Stage is the name the B2BUA's Results carry: a call's decision is the
+// route stage's plan, carried out here.
+const Stage = "route"
+
+// Sender sends sipward's own requests: a client per transport, leaving
+// from the listening sockets, and sipward's Contact and host.
+type Sender interface {
+	Client(transport string) (*sipgo.Client, error)
+	Contact(transport string) sip.Uri
+	Host() string
+}
+
+// Config configures the B2BUA.
+type Config struct {
+	Sender Sender // required
+	// Answer writes sipward's own answers to a request (the edge's one
+	// Result → SIP answer function): 100 Trying, and the caller's final
+	// answer when no target answered. Required.
+	Answer func(r *pipeline.Request, res pipeline.Result)
+	// Release frees the channels the limits stage took for a call, by its
+	// Call-ID; called exactly once when the call ends or fails. nil: none.
+	Release func(callID string)
+	// InviteTimeout bounds how long the far leg may ring (default 3 min).
+	InviteTimeout time.Duration
+	// Keepalive is the interval of in-dialog OPTIONS to both legs of a
+	// call (Keepalive runs them); 0: none.
+	Keepalive time.Duration
+	// Registerer receives the B2BUA's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+}
+
+// B2BUA runs calls. Build it with New.
+type B2BUA struct {
+	cfg      Config
+	sender   Sender
+	calls    *callTable
+	log      *slog.Logger
+	t1       time.Duration
+	answered atomic.Uint64 // calls that reached 200 on both legs
+}
+
+// New returns a B2BUA. The RFC 3261 timers are sipgo's process-wide ones
+// (sip.T1) as they are now.
+func New(cfg Config) (*B2BUA, error) {
+	if cfg.Sender == nil || cfg.Answer == nil {
+		return nil, errors.New("b2bua: config: a Sender and an Answer function are required")
+	}
+	if cfg.InviteTimeout == 0 {
+		cfg.InviteTimeout = 3 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	b := &B2BUA{cfg: cfg, sender: cfg.Sender, calls: newCallTable(), log: cfg.Log, t1: sip.T1}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."},
+				func() float64 { return float64(b.Active()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipward_edge_calls_answered_total", Help: "Calls that reached 200 OK on both legs."},
+				func() float64 { return float64(b.answered.Load()) }),
+		} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("b2bua: register metrics: %w", err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// Active returns how many calls are in progress (early or confirmed).
+func (b *B2BUA) Active() int { return int(b.calls.count.Load()) }
+
+// Calls lists active calls, optionally of one account.
+func (b *B2BUA) Calls(accountID int64) []CallView {
+	out := []CallView{}
+	for _, c := range b.calls.all() {
+		c.mu.Lock()
+		v := c.view
+		c.mu.Unlock()
+		if accountID == 0 || v.AccountID == accountID {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// client returns the Sender's client for transport.
+func (b *B2BUA) client(transport string) (*sipgo.Client, error) { return b.sender.Client(transport) }
+
+// contact returns sipward's Contact on a leg of transport.
+func (b *B2BUA) contact(transport string) sip.Uri { return b.sender.Contact(transport) }
+
+func (b *B2BUA) sendACK(cl *sipgo.Client, ack *sip.Request) {
+	if err := cl.WriteRequest(ack); err != nil {
+		b.log.Debug("b2bua: send ACK failed", "err", err)
+	}
+}
+
+// hangup sends BYE on l without waiting for the answer.
+func (b *B2BUA) hangup(c *call, l *leg) {
+	cl, err := b.client(l.transport)
+	if err != nil {
+		return
+	}
+	b.fire(cl, c.request(l, sip.BYE, nil, b.contact(l.transport)))
+}
+
+// discarder is a client transaction nobody reads the answer of that runs to
+// its end by itself (the UDP transport's).
+type discarder interface{ Discard() }
+
+// fire sends a request whose answer changes nothing (BYE teardown). Over
+// UDP the transport's transaction runs to its end by itself; otherwise
+// sipgo's is sent and waited for in the background (a TCP or TLS send may
+// have to connect first).
+func (b *B2BUA) fire(cl *sipgo.Client, req *sip.Request) {
+	if strings.EqualFold(req.Transport(), "UDP") {
+		tx, err := cl.TransactionRequest(context.Background(), req)
+		if err != nil {
+			b.log.Debug("b2bua: send in-dialog request failed", "method", req.Method, "err", err)
+			return
+		}
+		if d, ours := tx.(discarder); ours {
+			d.Discard()
+		} else { // a host-name destination: sipgo's
+			go b.await(tx, req)
+		}
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 64*b.t1)
+		defer cancel()
+		if _, err := cl.Do(ctx, req); err != nil {
+			b.log.Debug("b2bua: in-dialog request got no answer", "method", req.Method, "err", err)
+		}
+	}()
+}
+
+// await waits for the final answer of sipgo's transaction tx, then ends it.
+func (b *B2BUA) await(tx sip.ClientTransaction, req *sip.Request) {
+	defer tx.Terminate()
+	t := time.NewTimer(64 * b.t1)
+	defer t.Stop()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if !res.IsProvisional() {
+				return
+			}
+		case <-tx.Done():
+			b.log.Debug("b2bua: in-dialog request got no answer", "method", req.Method, "err", tx.Err())
+			return
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// end tears a call down: BYE to the legs named, channels freed, call removed.
+func (b *B2BUA) end(c *call, byeA, byeB bool, why string) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if byeA {
+		b.hangup(c, &c.a)
+	}
+	if byeB {
+		b.hangup(c, &c.b)
+	}
+	b.drop(c)
+	closeOnce(c.aAcked)
+	b.log.Debug("b2bua: call ended", "call", c.id, "why", why)
+}
+
+// drop frees the call's channels and removes it from the table.
+func (b *B2BUA) drop(c *call) {
+	c.free()
+	b.calls.remove(c)
+}
+
+// answerA sends a response on the caller's leg, relaying the far leg's:
+// with our tag and, for 1xx/2xx, our Contact, and body as SDP.
+func (b *B2BUA) answerA(c *call, tx sip.ServerTransaction, status int, reason string, body []byte) error {
+	c.mu.Lock()
+	a := c.aReq
+	c.mu.Unlock()
+	if a == nil {
+		return nil // the caller acknowledged our 2xx: nothing is left to answer
+	}
+	res := sip.NewResponseFromRequest(a, status, reason, nil)
+	if to := res.To(); to != nil && status != 100 {
+		to.Params.Add("tag", c.a.localTag)
+	}
+	if status > 100 && status < 300 {
+		res.AppendHeader(&sip.ContactHeader{Address: b.contact(c.a.transport)})
+	}
+	if len(body) > 0 {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody(body)
+	}
+	return tx.Respond(res)
+}
+
+func legName(a bool) string {
+	if a {
+		return "A"
+	}
+	return "B"
+}

@@ -1,0 +1,48 @@
+package edge
+
+import (
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/pipeline"
+)
+
+// Answer is the one place a pipeline.Result becomes a SIP answer: the
+// Results the chains end with, and sipward's own answers from the B2BUA
+// (100 Trying, a call no target answered). Drops send nothing; everything
+// else answers with the Result's status, reason, headers, body and To tag.
+// Reason phrases come from stages and never carry internal errors (those
+// are in Result.Why, for the decision log only). What the B2BUA relays from
+// a call's other leg, and what the transaction layers answer themselves
+// (200 to a CANCEL, the INVITE's 487), are not answers in this sense.
+func (e *Edge) Answer(r *pipeline.Request, res pipeline.Result) {
+	if res.Drop || res.Answered() || r.Msg.IsAck() {
+		return
+	}
+	status, reason := res.Status, res.Reason
+	if !res.Provisional() && (status < 200 || status > 699) { // a stage answers finally; a 1xx here is a bug
+		status, reason = 500, "Server Internal Error"
+	}
+	if reason == "" {
+		reason = "Error"
+	}
+	var err error
+	if r.Tx != nil {
+		resp := sip.NewResponseFromRequest(r.Msg, status, reason, nil)
+		if to := resp.To(); to != nil && res.ToTag != "" && status != 100 {
+			to.Params.Add("tag", res.ToTag)
+		}
+		for _, h := range res.Headers {
+			resp.AppendHeader(h)
+		}
+		if len(res.Body) > 0 {
+			resp.SetBody(res.Body)
+		}
+		err = r.Tx.Respond(resp)
+	} else if !res.Provisional() {
+		// A request the UDP transport handed up without a transaction.
+		err = e.tp.Answer(r.Msg, r.Source, status, reason, res.Headers, r.Now)
+	}
+	if err != nil {
+		e.log.Debug("edge: send response failed", "status", status, "to", r.Source.String(), "transport", r.Transport, "err", err)
+	}
+}

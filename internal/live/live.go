@@ -1,0 +1,75 @@
+// Package live defines what a node shows of its live state — active calls,
+// registrations, decisions — and of a SIP MESSAGE sent to a user's devices.
+// The B2BUA, the registrar and the edge produce these values; the REST API
+// and the web UI read them without knowing how a node is built.
+package live
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sipward/sipward/internal/store"
+)
+
+// Call is what the API shows of an active call.
+type Call struct {
+	ID        string    `json:"id"`
+	AccountID int64     `json:"account_id"`
+	Account   string    `json:"account"`
+	Auth      string    `json:"auth"` // ip | digest | core
+	Endpoint  int64     `json:"endpoint_id,omitempty"`
+	SIPUser   int64     `json:"sip_user_id,omitempty"`
+	Username  string    `json:"username,omitempty"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Source    string    `json:"source"`
+	Start     time.Time `json:"start"`
+	Answered  time.Time `json:"answered,omitempty"`
+	State     string    `json:"state"` // early | confirmed
+}
+
+// Binding is one registered contact of a SIP user, with the address and
+// transport the REGISTER really came from.
+type Binding = store.Registration
+
+// Decision is the record of how one INVITE or REGISTER was decided: which
+// stages passed it, which stopped it and why ("why was this call rejected?").
+type Decision struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Method    string    `json:"method"`
+	CallID    string    `json:"call_id"`
+	Source    string    `json:"source"`
+	Transport string    `json:"transport"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	AccountID int64     `json:"account_id,omitempty"`
+	Account   string    `json:"account,omitempty"`
+	Auth      string    `json:"auth"`
+	Endpoint  int64     `json:"endpoint_id,omitempty"`
+	SIPUser   int64     `json:"sip_user_id,omitempty"`
+	Passed    []string  `json:"passed"`
+	Stage     string    `json:"stage"`  // the stage that decided
+	Status    int       `json:"status"` // the answer (0 when dropped)
+	Result    string    `json:"result"` // accepted | rejected | dropped | failed
+	Why       string    `json:"why"`
+}
+
+// DecisionFilter selects decisions; zero fields do not filter.
+type DecisionFilter struct {
+	Source    string // IP address (with or without port)
+	AccountID int64
+	Result    string
+	CallID    string
+	Limit     int
+}
+
+// MessageResult says how one registered device answered a MESSAGE.
+type MessageResult struct {
+	Contact string `json:"contact"`
+	Status  int    `json:"status"` // SIP status of the answer; 0 when none came
+	Error   string `json:"error,omitempty"`
+}
+
+// ErrNotRegistered: the SIP user has no live registration to deliver to.
+var ErrNotRegistered = errors.New("not registered")

@@ -1,0 +1,185 @@
+// Package registrar is sipward's registrar and location service (RFC 3261
+// §10): the REGISTER chain's terminal stage, the bindings of SIP users'
+// devices with the address and transport each REGISTER really came from,
+// their write-behind to the store, NAT pings, and SIP MESSAGE delivery to
+// the registered devices.
+//
+// Files, each one job: registrar.go (the bindings and their lookups),
+// register.go (a REGISTER: parse, apply, answer), writebehind.go (to the
+// store and back), run.go (the background loop: expiry, flushes, pings),
+// ping.go (NAT pings), message.go (MESSAGE).
+package registrar
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/sipward/sipward/internal/store"
+)
+
+// Binding is one registered contact of a SIP user. It keeps the address and
+// transport the REGISTER really came from: calls to a NATed phone go there,
+// not to the private address in its Contact.
+type Binding = store.Registration
+
+// BindingStore keeps bindings across restarts. Writes must not disturb the
+// configuration revision (registrations are live state, not configuration).
+type BindingStore = store.Registrations
+
+// Config configures the registrar.
+type Config struct {
+	MinExpires, DefaultExpires, MaxExpires time.Duration // defaults 60 s, 3600 s, 7200 s
+	MaxContacts                            int           // per user; default 5 (the oldest is replaced)
+	Store                                  BindingStore  // nil: bindings do not survive a restart
+	// Ping says how to NAT-ping a user: "disabled", "enabled" (OPTIONS every
+	// PingInterval, latency recorded) or "timeout" (a binding that stops
+	// answering is removed). nil: no pings.
+	Ping         func(sipUserID int64) string
+	PingInterval time.Duration // default 60 s
+	// FlushInterval is how often changed bindings are written to Store
+	// (write-behind; default 1 s). Negative writes through: every change is
+	// stored before the REGISTER is answered, and a store failure answers 503.
+	FlushInterval time.Duration
+	Log           *slog.Logger
+	Now           func() time.Time
+	// Registerer receives sipward_registrar_bindings; nil: not registered.
+	Registerer prometheus.Registerer
+}
+
+// Sender sends the registrar's own requests (NAT pings, MESSAGE) through
+// the edge's clients: one per transport, leaving from the listening socket
+// so that the device's NAT binding sees the port it registered to.
+type Sender interface {
+	Client(transport string) (*sipgo.Client, error)
+	Host() string // sipward's host, for From
+}
+
+// Registrar is the REGISTER terminal stage and the location service.
+type Registrar struct {
+	cfg    Config
+	mu     sync.RWMutex
+	byUser map[string][]*Binding
+	count  int
+
+	sender Sender             // set by Start; nil before
+	stop   context.CancelFunc // ends run
+	done   chan struct{}      // closed when run has returned
+
+	// Changes not yet written to the store (write-behind): the last change
+	// of each binding wins; flush writes them in one transaction.
+	pmu      sync.Mutex
+	pending  map[store.RegistrationKey]*Binding // nil value: delete
+	flushLog rate.Sometimes                     // one store-failure line per 10 s
+	// stored is the expiry of each binding as last queued for the store
+	// (guarded by pmu): a refresh that only moves the expiry may skip the
+	// store while that copy outlives the device's next refresh (lazyRefresh).
+	stored map[store.RegistrationKey]time.Time
+}
+
+// New returns a registrar and loads the stored bindings.
+func New(ctx context.Context, cfg Config) (*Registrar, error) {
+	if cfg.MinExpires == 0 {
+		cfg.MinExpires = 60 * time.Second
+	}
+	if cfg.DefaultExpires == 0 {
+		cfg.DefaultExpires = time.Hour
+	}
+	if cfg.MaxExpires == 0 {
+		cfg.MaxExpires = 2 * time.Hour
+	}
+	if cfg.MaxContacts == 0 {
+		cfg.MaxContacts = 5
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = time.Minute
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	g := &Registrar{cfg: cfg, byUser: map[string][]*Binding{}, pending: map[store.RegistrationKey]*Binding{},
+		flushLog: rate.Sometimes{Interval: 10 * time.Second}, stored: map[store.RegistrationKey]time.Time{}, done: make(chan struct{})}
+	if cfg.Store != nil {
+		bs, err := cfg.Store.LoadRegistrations(ctx, cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("registrar: load registrations: %w", err)
+		}
+		for i := range bs {
+			b := bs[i]
+			g.byUser[b.Username] = append(g.byUser[b.Username], &b)
+			g.stored[store.RegistrationKey{Username: b.Username, Contact: b.Contact}] = b.Expires
+			g.count++
+		}
+	}
+	if cfg.Registerer != nil {
+		err := cfg.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings",
+			Help: "Live registrations (contacts)."}, func() float64 { return float64(g.Count()) }))
+		if err != nil {
+			return nil, fmt.Errorf("registrar: register metrics: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// Count returns the number of live bindings.
+func (g *Registrar) Count() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.count
+}
+
+// Lookup returns the live bindings of a user, newest first.
+func (g *Registrar) Lookup(username string, now time.Time) []Binding {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var out []Binding
+	for _, b := range g.byUser[username] {
+		if b.Expires.After(now) {
+			out = append(out, *b)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Registered.Equal(out[j].Registered) {
+			return out[i].Registered.After(out[j].Registered)
+		}
+		return out[i].Contact < out[j].Contact
+	})
+	return out
+}
+
+// List returns bindings for the API, optionally of one account or user.
+func (g *Registrar) List(accountID int64, username string) []Binding {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := []Binding{}
+	for u, bs := range g.byUser {
+		if username != "" && u != username {
+			continue
+		}
+		for _, b := range bs {
+			if accountID == 0 || b.AccountID == accountID {
+				out = append(out, *b)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Username != out[j].Username {
+			return out[i].Username < out[j].Username
+		}
+		return out[i].Contact < out[j].Contact
+	})
+	return out
+}
