@@ -21,6 +21,7 @@ import (
 	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/registrar"
+	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 	"github.com/sipward/sipward/internal/stage/codecs"
@@ -237,7 +238,7 @@ func (s *sipSide) listen(ctx context.Context, cfg config.Config, reg *prometheus
 	e, err := edge.Listen(ctx, edge.Config{
 		SIPAddr: cfg.SIPAddr, SIPSAddr: cfg.SIPSAddr, TLS: tlsConf, ExternalHost: cfg.ExternalHost,
 		Log: s.log, Registry: reg, ReadFilter: s.firewall.ReadFilter, Snapshot: s.holder.Load,
-		T1: cfg.SIPT1, TxLinger: cfg.TxLinger,
+		T1: cfg.SIPT1, TxLinger: cfg.TxLinger, Streams: s.streamGuard(cfg),
 	})
 	if err != nil {
 		return err
@@ -246,13 +247,26 @@ func (s *sipSide) listen(ctx context.Context, cfg config.Config, reg *prometheus
 	return nil
 }
 
+// streamGuard is how the TCP and TLS listeners treat sources: strangers
+// are limited, banned sources closed, and refused connections and failed
+// TLS handshakes counted by the firewall's detector.
+func (s *sipSide) streamGuard(cfg config.Config) siptcp.Config {
+	fw := s.firewall
+	return siptcp.Config{MaxPerSource: cfg.TCPMaxConns, RatePerSource: cfg.TCPConnRate,
+		HeaderTimeout: cfg.TCPHeaderTimeout, IdleTimeout: cfg.TCPIdleTimeout,
+		Customer: func(a netip.Addr) bool { return fw.Customer(a, time.Now()) },
+		Banned:   func(a netip.Addr) bool { return fw.Blocks(a, time.Now()) },
+		OnFlood:  func(a netip.Addr) { fw.Detector().Failure(a, firewall.StreamFlood, time.Now()) },
+	}
+}
+
 // ends builds what the chains end in — the route stage and the B2BUA for
 // INVITEs and dialogs, the registrar for REGISTERs — on the edge's Sender.
 func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.Registry, st sipStore, c *edge.Chains, ups []sip.Uri) error {
 	var err error
 	s.registrar, err = registrar.New(ctx, registrar.Config{Store: st, Log: s.log, Registerer: reg,
 		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
-		PingInterval: cfg.NATPingInterval,
+		PingInterval: cfg.NATPingInterval, OnRegistered: s.edge.KeepStream,
 		Ping: func(id int64) string {
 			if u := s.holder.Load().UserByID(id); u != nil {
 				return u.NATPing.String()

@@ -46,6 +46,10 @@ type Config struct {
 	FraudGrace       time.Duration // a credential-less INVITE's challenge unanswered this long counts
 	FraudTrustAuth   time.Duration // a source that authenticated is a customer this long; negative: never
 	FirewallRate     int           // UDP datagrams/s one untrusted source may send; 0: 200, negative: no guard
+	TCPMaxConns      int           // TCP/TLS connections one untrusted source may hold open; negative: no limit
+	TCPConnRate      int           // TCP/TLS connections one untrusted source may open per second; negative: no limit
+	TCPHeaderTimeout time.Duration // a message on TCP/TLS must arrive within this of its first byte
+	TCPIdleTimeout   time.Duration // a TCP/TLS connection idle this long is closed (unless it carries a registration)
 	RingTimeout      time.Duration // how long leg B may ring before sipward gives up
 	SIPT1            time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
 	TxLinger         time.Duration // how long a finished transaction absorbs retransmissions (timers D, J, L, M)
@@ -84,6 +88,10 @@ func Default() Config {
 		FraudWindow:      time.Minute,
 		FraudBan:         time.Hour,
 		FraudGrace:       10 * time.Second,
+		TCPMaxConns:      200,
+		TCPConnRate:      100,
+		TCPHeaderTimeout: 10 * time.Second,
+		TCPIdleTimeout:   2 * time.Minute,
 		FraudTrustAuth:   time.Hour,
 		RingTimeout:      3 * time.Minute,
 		SIPT1:            500 * time.Millisecond,
@@ -200,6 +208,10 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	num(&c.RegMaxContacts, "register-max-contacts", "contacts one SIP user may register; a new one replaces the oldest")
 	dur(&c.NATPingInterval, "nat-ping-interval", "interval of the OPTIONS pings to registered devices of SIP users with NAT ping enabled")
 	num(&c.FirewallRate, "firewall-rate", "UDP datagrams per second one untrusted source may send (IP endpoints, the core and sources that authenticated within fraud-trust-authenticated are exempt); 0 means 200, negative disables the guard")
+	num(&c.TCPMaxConns, "tcp-max-conns", "TCP/TLS connections one source may hold open (IP endpoints, the core and sources that authenticated are exempt); negative: no limit")
+	num(&c.TCPConnRate, "tcp-conn-rate", "TCP/TLS connections one source may open per second (same exemptions); over it, or over tcp-max-conns, a connection is closed and counts towards fraud-threshold; negative: no limit")
+	dur(&c.TCPHeaderTimeout, "tcp-header-timeout", "a SIP message on TCP/TLS (and a TLS handshake) must arrive within this of its first byte, or the connection is closed")
+	dur(&c.TCPIdleTimeout, "tcp-idle-timeout", "a TCP/TLS connection that sends nothing for this long is closed; one that carries a registration stays open until the registration expires")
 	num(&c.GCHeapFloor, "gc-heap-floor", "MiB of heap the Go collector lets the process reach before it collects (above it GOGC applies); fewer collections at load, paid in memory; -1 means an eighth of the machine's memory (or of the cgroup's limit, if lower), at most 1024; 0 leaves it to GOGC alone")
 	str(&c.AdminPassword, "admin-password", `web UI password of the operator login "admin" (at least 12 characters); when empty and no operator login exists, one is generated at first start and printed once`)
 	boolean := func(p *bool, name, usage string) {
@@ -229,6 +241,12 @@ func (c *Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("%s: %s: must not be negative", d.name, d.v)
 		}
+	}
+	if c.TCPHeaderTimeout < 100*time.Millisecond || c.TCPIdleTimeout < time.Second {
+		return fmt.Errorf("tcp-header-timeout/tcp-idle-timeout: %s/%s: want at least 100ms and 1s", c.TCPHeaderTimeout, c.TCPIdleTimeout)
+	}
+	if c.TCPMaxConns == 0 || c.TCPConnRate == 0 {
+		return fmt.Errorf("tcp-max-conns/tcp-conn-rate: %d/%d: want a limit, or a negative number for none", c.TCPMaxConns, c.TCPConnRate)
 	}
 	if c.FraudGrace < 100*time.Millisecond {
 		return fmt.Errorf("fraud-grace: %s: must be at least 100ms (a UA needs a round trip to answer a challenge)", c.FraudGrace)

@@ -24,7 +24,6 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/sipudp"
 	"github.com/sipward/sipward/internal/snapshot"
 )
@@ -48,6 +48,9 @@ type Config struct {
 	Registry     prometheus.Registerer
 	// ReadFilter drops datagrams and messages before parsing (firewall bans).
 	ReadFilter sip.TransportReadFilter
+	// Streams guards the TCP and TLS listeners (per-source limits,
+	// timeouts); its TLS is set from TLS.
+	Streams siptcp.Config
 	// Snapshot returns the serving configuration snapshot; each request is
 	// decided with the one loaded when it arrived.
 	Snapshot func() *snapshot.Snapshot
@@ -78,8 +81,8 @@ type Edge struct {
 	now       func() time.Time
 	addrs     Addrs
 
-	tcp, tls net.Listener
-	warm     *warmPool // long-lived goroutines for the handlers
+	tcp, tls *siptcp.Listener // nil tls: no TLS listener
+	warm     *warmPool        // long-lived goroutines for the handlers
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	panicLog rateLimiter
@@ -129,6 +132,17 @@ func (e *Edge) Close() error {
 	e.wg.Wait()
 	e.warm.stop()
 	return nil
+}
+
+// KeepStream lets the TCP or TLS connection from src idle until until:
+// it carries a registration that lasts that long.
+func (e *Edge) KeepStream(src netip.AddrPort, transport string, until time.Time) {
+	switch {
+	case transport == "tcp":
+		e.tcp.Keep(src, until)
+	case transport == "tls" && e.tls != nil:
+		e.tls.Keep(src, until)
+	}
 }
 
 // Decisions lists recent decisions, newest first.

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/sipudp"
 )
 
@@ -104,7 +104,9 @@ func (e *Edge) listen(ctx context.Context) (*net.UDPConn, error) {
 			return nil, fmt.Errorf("edge: listen udp %s: %w", e.cfg.SIPAddr, err)
 		}
 		udpPort := udp.LocalAddr().(*net.UDPAddr).Port
-		if e.tcp, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(udpPort))); err == nil {
+		var tcp net.Listener
+		if tcp, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(udpPort))); err == nil {
+			e.tcp = siptcp.NewListener(tcp, e.cfg.Streams)
 			break
 		}
 		udp.Close()
@@ -119,7 +121,9 @@ func (e *Edge) listen(ctx context.Context) (*net.UDPConn, error) {
 			e.closeListeners(udp.(*net.UDPConn))
 			return nil, fmt.Errorf("edge: listen tls %s: %w", e.cfg.SIPSAddr, err)
 		}
-		e.tls = tls.NewListener(ln, e.cfg.TLS)
+		streams := e.cfg.Streams
+		streams.TLS = e.cfg.TLS
+		e.tls = siptcp.NewListener(ln, streams)
 		e.addrs.TLS = ln.Addr().String()
 	}
 	return udp.(*net.UDPConn), nil

@@ -64,8 +64,27 @@ func (g *Registrar) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline
 			return pipeline.Result{}, fmt.Errorf("registrar: save binding: %w", err)
 		}
 	}
+	g.announce(r, current)
 	r.Trace.Pass(stage)
 	return okReply(current, r.Now), nil
+}
+
+// announce tells OnRegistered how long a stream connection carries the
+// bindings r left from its source.
+func (g *Registrar) announce(r *pipeline.Request, current []Binding) {
+	if g.cfg.OnRegistered == nil || r.Transport == pipeline.UDP {
+		return
+	}
+	src := r.Source.String()
+	var until time.Time
+	for _, b := range current {
+		if b.Source == src && b.Expires.After(until) {
+			until = b.Expires
+		}
+	}
+	if !until.IsZero() {
+		g.cfg.OnRegistered(r.Source, r.Transport, until)
+	}
 }
 
 // parseRegister reads r as a REGISTER of r's user; ok false with the

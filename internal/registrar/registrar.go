@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ type Config struct {
 	Now           func() time.Time
 	// Registerer receives sipward_registrar_bindings; nil: not registered.
 	Registerer prometheus.Registerer
+	// OnRegistered hears of each REGISTER over TCP or TLS that left
+	// bindings from its source, with the latest expiry among them: the
+	// connection must stay open that long (the edge keeps it). nil: nobody.
+	OnRegistered func(src netip.AddrPort, transport string, until time.Time)
 }
 
 // Sender sends the registrar's own requests (NAT pings, MESSAGE) through

@@ -23,6 +23,7 @@ import (
 // registrar side by side, then the edge that owns listeners and chains.
 const (
 	sipudpDir    = "internal/sipudp"
+	siptcpDir    = "internal/siptcp"
 	b2buaDir     = "internal/b2bua"
 	registrarDir = "internal/registrar"
 	edgeDir      = "internal/edge"
@@ -33,6 +34,7 @@ const (
 // with what each one holds, for the error message.
 var glueDirs = []struct{ dir, holds string }{
 	{sipudpDir, "the UDP transport (socket, readers, transactions, timers, stateless answers)"},
+	{siptcpDir, "the guard of the TCP and TLS listeners (per-source limits, timeouts)"},
 	{b2buaDir, "calls, their legs, the in-dialog relay and keepalive"},
 	{registrarDir, "bindings, NAT pings and MESSAGE delivery"},
 	{edgeDir, "listeners, the per-method chains, the Result to SIP answer function and the decision log"},
@@ -40,7 +42,7 @@ var glueDirs = []struct{ dir, holds string }{
 
 // boundedDirs are the packages whose functions and files are held small by
 // TestFunctionLength and TestNoMutualFileUse.
-var boundedDirs = []string{sipudpDir, b2buaDir, registrarDir, edgeDir, "internal/app", "internal/stage/route"}
+var boundedDirs = []string{sipudpDir, siptcpDir, b2buaDir, registrarDir, edgeDir, "internal/app", "internal/stage/route"}
 
 const (
 	maxEdgeLines = 1500 // internal/edge must have fewer non-test lines than this
@@ -72,7 +74,7 @@ func TestLayering(t *testing.T) {
 		ip := mod + "/" + dir
 		return p == ip || strings.HasPrefix(p, ip+"/")
 	}
-	glue := []string{sipudpDir, b2buaDir, registrarDir, edgeDir}
+	glue := []string{sipudpDir, siptcpDir, b2buaDir, registrarDir, edgeDir}
 
 	for dir, files := range dirs {
 		rel := relDir(t, dir)
@@ -99,10 +101,10 @@ func forbidden(rel, imp, mod string, glue []string, under func(p, dir string) bo
 		if under(imp, stageDir) && !under(imp, stageDir+"/"+stage) {
 			return "a stage must not import another stage"
 		}
-	case inDir(sipudpDir):
+	case inDir(sipudpDir), inDir(siptcpDir):
 		for _, d := range []string{b2buaDir, registrarDir, edgeDir, stageDir} {
 			if under(imp, d) {
-				return "the UDP transport must know nothing of calls, registrations, the edge or stages"
+				return "a transport must know nothing of calls, registrations, the edge or stages"
 			}
 		}
 	case inDir(b2buaDir):

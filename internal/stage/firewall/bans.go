@@ -64,6 +64,21 @@ func (f *Firewall) Banned(addr netip.Addr, now time.Time) bool {
 	return f.bans.banned(canon(addr), now)
 }
 
+// Blocks reports whether a ban in force at now covers addr and addr is not
+// trusted: what the read filter and the stage drop.
+func (f *Firewall) Blocks(addr netip.Addr, now time.Time) bool {
+	addr = canon(addr)
+	return f.bans.banned(addr, now) && !f.trusted(addr)
+}
+
+// Customer reports whether addr is a known customer at now: trusted (an IP
+// endpoint, the core) or authenticated within TrustAuthenticated. Limits
+// meant for strangers (per-source connection limits) spare it.
+func (f *Firewall) Customer(addr netip.Addr, now time.Time) bool {
+	addr = canon(addr)
+	return f.trusted(addr) || f.authed != nil && f.authed.recent(addr, now)
+}
+
 // SetBans replaces the stored bans with bans, the complete current list
 // (operator and detection): a ban missing from it is lifted at once. Call
 // it whenever the configuration snapshot changes.

@@ -33,6 +33,11 @@ const (
 	// (SIPVicious' "friendly-scanner", sipcli, …). One bans the source: no
 	// customer's device says so.
 	Scanner
+	// StreamFlood is a TCP or TLS connection refused for a per-source limit
+	// (too many open, or opened too fast), or a TLS handshake that failed:
+	// a connection or handshake flood is banned like an authentication
+	// flood. Customers are not counted.
+	StreamFlood
 	numKinds
 )
 
@@ -46,6 +51,8 @@ func (k Kind) String() string {
 		return "unknown_source_invite"
 	case Scanner:
 		return "scanner"
+	case StreamFlood:
+		return "stream_flood"
 	}
 	return "unknown"
 }
@@ -63,6 +70,8 @@ func (k Kind) reason(threshold int, window time.Duration) string {
 		return fmt.Sprintf("%d INVITEs from an unknown source in %s", threshold, w)
 	case Scanner:
 		return "a SIP scanner's User-Agent"
+	case StreamFlood:
+		return fmt.Sprintf("%d refused TCP/TLS connections or failed TLS handshakes in %s", threshold, w)
 	}
 	return ""
 }
@@ -141,7 +150,7 @@ func (d *Detector) Failure(addr netip.Addr, kind Kind, now time.Time) bool {
 	}
 	addr = canon(addr)
 	f := d.f
-	if kind != AuthFailure && f.authed != nil && f.authed.recent(addr, now) {
+	if kind != AuthFailure && kind != StreamFlood && f.authed != nil && f.authed.recent(addr, now) {
 		return false
 	}
 	if f.trusted(addr) || f.bans.banned(addr, now) {

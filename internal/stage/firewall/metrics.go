@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts(opts("dropped_total",
 		"Messages dropped by the firewall (read filter or stage), by reason: banned, rate or scanner.")), []string{"reason"})
 	bans := prometheus.NewCounterVec(prometheus.CounterOpts(opts("bans_total",
-		"Bans made by fraud detection, by what was detected: auth_failure, unknown_source_invite or scanner.")), []string{"source"})
+		"Bans made by fraud detection, by what was detected: auth_failure, unknown_source_invite, scanner or stream_flood.")), []string{"source"})
 	tracked := prometheus.NewGauge(prometheus.GaugeOpts(opts("tracked_sources",
 		"(source, kind) pairs the fraud detector is counting failures of.")))
 	evicted := prometheus.NewCounter(prometheus.CounterOpts(opts("tracked_evicted_total",
