@@ -24,13 +24,14 @@ test:
 # (golang/go#75804, fixed in Go 1.27). Locally: make fuzz FUZZTIME=60s.
 FUZZTIME ?= 60s
 
-# Fuzzing of the parsers and the whole pipeline; `make test` runs each for 20,000 inputs.
+# Fuzzing of the parsers, the stream framing and the whole pipeline; `make test` runs each for 20,000 inputs.
 fuzz:
 	go test -run X -fuzz FuzzParseCredentials -fuzztime $(FUZZTIME) ./internal/digest/
 	go test -run X -fuzz FuzzSanity -fuzztime $(FUZZTIME) ./internal/stage/sanity/
 	go test -run X -fuzz FuzzFilter -fuzztime $(FUZZTIME) ./internal/sdpfilter/
 	go test -run X -fuzz FuzzPipeline -fuzztime $(FUZZTIME) ./internal/app/
 	go test -run X -fuzz FuzzStatelessPath -fuzztime $(FUZZTIME) ./internal/app/
+	go test -run X -fuzz FuzzStreamFraming -fuzztime $(FUZZTIME) ./internal/siptcp/
 
 # SIPp benchmark of the built binary, side by side with Kamailio when PEER=kamailio
 # (docs/performance.md). Not part of CI: it takes about an hour (QUICK=1: a few minutes)

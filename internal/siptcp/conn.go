@@ -20,7 +20,7 @@ type conn struct {
 	tls     *tls.Conn // nil over TCP
 
 	mu        sync.Mutex // reads are sipgo's one goroutine; Close may come from anywhere
-	f         framer
+	h         holdLF
 	handshook bool
 	closeOnce sync.Once
 }
@@ -39,9 +39,15 @@ func (c *conn) Read(b []byte) (int, error) {
 	if err := c.Conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	n, err := c.Conn.Read(b)
+	off := 0
 	c.mu.Lock()
-	c.f.scan(b[:n], time.Now())
+	if c.h.held && len(b) > 1 {
+		b[0], off = '\n', 1
+	}
+	c.mu.Unlock()
+	n, err := c.Conn.Read(b[off:])
+	c.mu.Lock()
+	n = c.h.pass(b, off, n, time.Now(), err != nil)
 	c.mu.Unlock()
 	return n, err
 }
@@ -50,7 +56,7 @@ func (c *conn) Read(b []byte) (int, error) {
 func (c *conn) deadline(now time.Time) time.Time {
 	cfg := c.cfg
 	c.mu.Lock()
-	inMessage, start := c.f.inMessage(), c.f.start
+	inMessage, start := c.h.f.inMessage(), c.h.f.start
 	c.mu.Unlock()
 	if inMessage {
 		return start.Add(cfg.HeaderTimeout)

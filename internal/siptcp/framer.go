@@ -8,12 +8,15 @@ import "time"
 // under way began. It keeps a few bytes of the current header line, never
 // the message.
 type framer struct {
-	state  uint8
-	start  time.Time // first byte of the message under way
-	line   [40]byte  // the start of the current header line
-	n      int       // bytes of the current line seen (may exceed len(line))
-	length int64     // Content-Length of the message under way
-	body   int64     // body bytes still to come
+	// lineEnd is set when the last byte scanned ended a header line that
+	// was not the last (see holdLF).
+	lineEnd bool
+	state   uint8
+	start   time.Time // first byte of the message under way
+	line    [40]byte  // the start of the current header line
+	n       int       // bytes of the current line seen (may exceed len(line))
+	length  int64     // Content-Length of the message under way
+	body    int64     // body bytes still to come
 }
 
 const (
@@ -27,6 +30,9 @@ func (f *framer) inMessage() bool { return f.state != between }
 
 // scan follows b, read at now.
 func (f *framer) scan(b []byte, now time.Time) {
+	if len(b) > 0 {
+		f.lineEnd = false
+	}
 	for i := 0; i < len(b); i++ {
 		switch f.state {
 		case between:
@@ -38,6 +44,7 @@ func (f *framer) scan(b []byte, now time.Time) {
 		case headers:
 			if b[i] == '\n' {
 				f.endLine()
+				f.lineEnd = f.state == headers && i == len(b)-1
 				continue
 			}
 			f.add(b[i])
@@ -132,4 +139,30 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// holdLF delivers a stream to sipgo's parser, read by read, keeping back the
+// LF that ends a read in the middle of a message's headers until the next
+// read. sipgo's stream parser takes a header line as complete when its LF
+// ends the data it has, and so refuses a folded continuation line (RFC 3261
+// §7.3.1: a line starting with a space or tab) that arrives in the next
+// read: "field name with no value". Held back, the LF reaches it with the
+// bytes after it. A header line is never the last thing a peer sends (the
+// empty line follows), so nothing is held for good.
+type holdLF struct {
+	f    framer
+	held bool // an LF is held back
+}
+
+// pass takes the bytes of one read (b[off:off+n], with off 1 when an LF was
+// held: the caller put it at b[0]) and returns how many of b to deliver.
+func (h *holdLF) pass(b []byte, off, n int, now time.Time, final bool) int {
+	h.f.scan(b[off:off+n], now)
+	n += off
+	h.held = false
+	if n > 0 && h.f.lineEnd && !final {
+		n--
+		h.held = true
+	}
+	return n
 }

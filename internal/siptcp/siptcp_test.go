@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -51,22 +53,50 @@ func TestFramer(t *testing.T) {
 	}
 }
 
-// FuzzFramer: any stream, cut anywhere, leaves the framer in the same state
-// as the stream read at once, and never panics.
-func FuzzFramer(f *testing.F) {
+// FuzzStreamFraming feeds a stream, as TCP may cut it into two reads, to
+// the framer and to sipgo's stream parser (what sipgo's TCP reader runs):
+// neither panics, the framer ends in the same state however the stream was
+// cut, and the parser yields the same messages (or the same refusal).
+func FuzzStreamFraming(f *testing.F) {
 	f.Add([]byte("OPTIONS sip:a SIP/2.0\r\nl: 3\r\n\r\nabc\r\n\r\nINVITE"), uint8(7))
 	f.Add([]byte("\r\n\r\n"), uint8(1))
+	f.Add([]byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n"+
+		"To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"), uint8(40))
+	parser := sip.NewParser()
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		k := min(int(cut), len(data))
 		var whole, parts framer
 		whole.scan(data, t0)
-		k := int(cut)
-		if k > len(data) {
-			k = len(data)
-		}
 		parts.scan(data[:k], t0)
 		parts.scan(data[k:], t0)
 		if whole.state != parts.state || whole.body != parts.body {
-			t.Fatalf("at once %d/%d, in two reads %d/%d", whole.state, whole.body, parts.state, parts.body)
+			t.Fatalf("framer at once %d/%d, in two reads %d/%d", whole.state, whole.body, parts.state, parts.body)
+		}
+		// Through holdLF, as conn.Read delivers the reads to sipgo.
+		var atOnce, inTwo []string
+		errOnce := parser.NewSIPStream().ParseSIPStream(data, func(m sip.Message) { atOnce = append(atOnce, m.String()) })
+		ps := parser.NewSIPStream()
+		var h holdLF
+		buf := make([]byte, len(data)+1)
+		off := 0
+		var errTwo error
+		for i, chunk := range [][]byte{data[:k], data[k:]} {
+			if h.held {
+				buf[0], off = '\n', 1
+			} else {
+				off = 0
+			}
+			copy(buf[off:], chunk)
+			n := h.pass(buf, off, len(chunk), t0, i == 1)
+			if errTwo == nil || errors.Is(errTwo, sip.ErrParseSipPartial) {
+				errTwo = ps.ParseSIPStream(buf[:n], func(m sip.Message) { inTwo = append(inTwo, m.String()) })
+			}
+		}
+		if (errOnce == nil) != (errTwo == nil) && len(atOnce) == len(inTwo) {
+			return // a partial message left at the end is reported by whichever read saw it last
+		}
+		if len(atOnce) != len(inTwo) {
+			t.Fatalf("%d messages at once (%v), %d in two reads (%v)", len(atOnce), errOnce, len(inTwo), errTwo)
 		}
 	})
 }
