@@ -1,9 +1,12 @@
 package edge
 
 import (
+	"errors"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sipudp"
 )
 
 // Answer is the one place a pipeline.Result becomes a SIP answer: the
@@ -25,6 +28,7 @@ func (e *Edge) Answer(r *pipeline.Request, res pipeline.Result) {
 	if reason == "" {
 		reason = "Error"
 	}
+	limit := amplificationLimit(r)
 	var err error
 	if r.Tx != nil {
 		resp := sip.NewResponseFromRequest(r.Msg, status, reason, nil)
@@ -37,12 +41,46 @@ func (e *Edge) Answer(r *pipeline.Request, res pipeline.Result) {
 		if len(res.Body) > 0 {
 			resp.SetBody(res.Body)
 		}
-		err = r.Tx.Respond(resp)
+		if limit > 0 && wireSize(resp) > limit {
+			err = sipudp.ErrTooLarge
+		} else {
+			err = r.Tx.Respond(resp)
+		}
 	} else if !res.Provisional() {
 		// A request the UDP transport handed up without a transaction.
-		err = e.tp.Answer(r.Msg, r.Source, status, reason, res.Headers, r.Now)
+		err = e.tp.Answer(r.Msg, r.Source, status, reason, res.Headers, r.Now, limit)
+	}
+	if errors.Is(err, sipudp.ErrTooLarge) {
+		e.m.amplification.Inc()
+		return
 	}
 	if err != nil {
 		e.log.Debug("edge: send response failed", "status", status, "to", r.Source.String(), "transport", r.Transport, "err", err)
 	}
+}
+
+// amplificationLimit is how long an answer to r may be: under twice the
+// datagram a stranger (not identified, not authenticated) sent over UDP,
+// whose source may be forged, so that sipward never reflects more than it
+// received; no limit otherwise (0).
+func amplificationLimit(r *pipeline.Request) int {
+	if r.Size <= 0 || r.Auth.Method != pipeline.AuthNone {
+		return 0
+	}
+	return 2*r.Size - 1
+}
+
+// wireSize is the length of res as it will be sent.
+func wireSize(res *sip.Response) int {
+	var c byteCounter
+	res.StringWrite(&c)
+	return int(c)
+}
+
+// byteCounter is an io.StringWriter that only counts.
+type byteCounter int
+
+func (c *byteCounter) WriteString(s string) (int, error) {
+	*c += byteCounter(len(s))
+	return len(s), nil
 }

@@ -3,7 +3,7 @@
 // inbound request into a pipeline.Request, runs it through the chain of its
 // method (the order is in chain.go), and is the only place that turns a
 // pipeline.Result into a SIP answer (answer.go). It keeps the decision log
-// (decisions.go), the worker pool handlers run on (warm.go), and the
+// (decisions.go), the worker pool handlers run on (package warm), and the
 // metrics of requests and decisions.
 //
 // What runs at the end of the chains is not here: the B2BUA (package b2bua)
@@ -16,7 +16,7 @@
 // (opening the listeners, sipgo's user agent, the UDP transport), run.go
 // (serving: the chains and the listeners' goroutines), serve.go (one
 // request: classify, run its chain, answer, record), answer.go (Result →
-// SIP answer), chain.go, sender.go, decisions.go, metrics.go, warm.go,
+// SIP answer), chain.go, sender.go, decisions.go, metrics.go,
 // log.go (rate-limited logging).
 package edge
 
@@ -36,6 +36,7 @@ import (
 	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/sipudp"
 	"github.com/sipward/sipward/internal/snapshot"
+	"github.com/sipward/sipward/internal/warm"
 )
 
 // Config configures the edge.
@@ -82,7 +83,7 @@ type Edge struct {
 	addrs     Addrs
 
 	tcp, tls *siptcp.Listener // nil tls: no TLS listener
-	warm     *warmPool        // long-lived goroutines for the handlers
+	warm     *warm.Pool       // long-lived goroutines for the handlers
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	panicLog rateLimiter
@@ -130,7 +131,7 @@ func (e *Edge) Close() error {
 		e.ua.Close()
 	}
 	e.wg.Wait()
-	e.warm.stop()
+	e.warm.Stop()
 	return nil
 }
 

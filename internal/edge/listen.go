@@ -17,6 +17,7 @@ import (
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/sipudp"
+	"github.com/sipward/sipward/internal/warm"
 )
 
 // Listen opens the edge's listeners — UDP and TCP on SIPAddr's port, TLS on
@@ -34,7 +35,7 @@ func Listen(ctx context.Context, cfg Config) (*Edge, error) {
 	}
 	setTimers(cfg.T1, cfg.TxLinger)
 	e := &Edge{cfg: cfg, log: cfg.Log, decisions: newDecisionLog(cfg.Decisions), now: cfg.Now, draining: make(chan struct{}),
-		warm: newWarmPool(256), panicLog: rateLimiter{every: 10 * time.Second}, failLog: rateLimiter{every: 10 * time.Second}}
+		warm: warm.New(256), panicLog: rateLimiter{every: 10 * time.Second}, failLog: rateLimiter{every: 10 * time.Second}}
 	udp, err := e.listen(ctx)
 	if err != nil {
 		return nil, err
@@ -57,7 +58,7 @@ func Listen(ctx context.Context, cfg Config) (*Edge, error) {
 		e.closeListeners(udp)
 		return nil, fmt.Errorf("edge: new server: %w", err)
 	}
-	e.tp = sipudp.New(udp, sipudp.Config{Handle: e.serve, Spawn: e.warm.spawn, ReadFilter: cfg.ReadFilter, Unknown: e.unknown,
+	e.tp = sipudp.New(udp, sipudp.Config{Handle: e.serve, Spawn: e.warm.Spawn, ReadFilter: cfg.ReadFilter, Unknown: e.unknown,
 		Transactions: e.ua.TransactionLayer(), Transports: e.ua.TransportLayer(), Now: cfg.Now})
 	if e.sender, err = e.newSender(ext, slog); err != nil {
 		e.Close()

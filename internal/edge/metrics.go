@@ -10,11 +10,12 @@ import (
 // counters. The B2BUA and the registrar register their own (active calls,
 // calls answered, bindings).
 type metrics struct {
-	requests  *prometheus.CounterVec // by method and final status class
-	decisions *prometheus.CounterVec // by stage that stopped the request, or "route"
-	panics    prometheus.Counter
-	failures  prometheus.Counter
-	stateless prometheus.Counter
+	requests      *prometheus.CounterVec // by method and final status class
+	decisions     *prometheus.CounterVec // by stage that stopped the request, or "route"
+	panics        prometheus.Counter
+	failures      prometheus.Counter
+	stateless     prometheus.Counter
+	amplification prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, udp func() sipudp.Counts) (*metrics, error) {
@@ -35,7 +36,9 @@ func newMetrics(reg prometheus.Registerer, udp func() sipudp.Counts) (*metrics, 
 			Name: "sipward_edge_stateless_total", Help: "UDP requests answered without a transaction (challenges, REGISTER, OPTIONS).",
 		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.decisions, m.panics, m.failures, m.stateless,
+	m.amplification = prometheus.NewCounter(prometheus.CounterOpts{Name: "sipward_edge_amplification_drops_total",
+		Help: "Answers to strangers over UDP not sent because they were twice the request's size or more (reflection)."})
+	cs := []prometheus.Collector{m.requests, m.decisions, m.panics, m.failures, m.stateless, m.amplification,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sipward_edge_absorbed_retransmissions_total",
 			Help: "Retransmitted REGISTERs answered again with the stateless answer kept for them."},
 			func() float64 { return float64(udp().Absorbed) }),

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/warm"
 )
 
 // Serve builds the chains and serves the listeners until ctx ends or
@@ -48,14 +50,14 @@ func (e *Edge) Serve(ctx context.Context, c Chains) {
 
 // trimWarm shrinks the warm pool back after a burst, until ctx ends.
 func (e *Edge) trimWarm(ctx context.Context) {
-	t := time.NewTicker(warmTrimEvery)
+	t := time.NewTicker(warm.TrimEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			e.warm.trim()
+			e.warm.Trim()
 		}
 	}
 }

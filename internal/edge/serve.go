@@ -13,25 +13,26 @@ import (
 // Handle is what every sipgo request handler calls: it classifies the
 // request, runs its chain, and answers the Result on tx. It is exported for
 // fuzzing and benchmarks, which drive the real chain without sockets.
-func (e *Edge) Handle(req *sip.Request, tx sip.ServerTransaction) { e.serve(req, tx) }
+func (e *Edge) Handle(req *sip.Request, tx sip.ServerTransaction) { e.serve(req, tx, 0) }
 
 // handle is every sipgo request handler (TCP, TLS, and what the UDP
 // transport leaves to sipgo): it serves the request on a warm worker
-// (warm.go) while sipgo's goroutine waits.
+// (package warm) while sipgo's goroutine waits.
 func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
-	e.warm.run(func() { e.serve(req, tx) })
+	e.warm.Run(func() { e.serve(req, tx, 0) })
 }
 
 // serve classifies a request, runs its chain, and answers the Result: on
-// tx, or without a transaction over UDP when tx is nil.
-func (e *Edge) serve(req *sip.Request, tx sip.ServerTransaction) {
+// tx, or without a transaction over UDP when tx is nil. size is the
+// datagram's length over UDP, 0 over streams.
+func (e *Edge) serve(req *sip.Request, tx sip.ServerTransaction, size int) {
 	now := e.now()
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
 		return // no usable source address: nothing to answer to
 	}
 	r := &pipeline.Request{Msg: req, Source: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Transport: transportOf(req), Now: now, Tx: tx,
-		Snap: e.cfg.Snapshot()}
+		Snap: e.cfg.Snapshot(), Size: size}
 	defer func() {
 		if p := recover(); p != nil {
 			e.m.panics.Inc()

@@ -68,7 +68,11 @@ type Request struct {
 	Msg       *sip.Request   // parsed message; stages must not mutate it in place
 	Source    netip.AddrPort // real socket peer: the only address IP authentication trusts
 	Transport string         // UDP, TCP or TLS
-	Now       time.Time      // arrival time; stages take time from here, never time.Now
+	// Size is the request's datagram length over UDP (0 over streams): an
+	// answer to a stranger must stay under twice that (no reflection
+	// amplification).
+	Size int
+	Now  time.Time // arrival time; stages take time from here, never time.Now
 	// Snap is the configuration snapshot this request is decided with, loaded
 	// once by the edge so that one request sees one configuration version.
 	Snap *snapshot.Snapshot

@@ -40,16 +40,22 @@ import (
 // the UDP reader handles the request itself (back-pressure, nothing dropped).
 const statelessQueue = 4096
 
+// statelessJob is a request for a stateless worker, with its datagram's size.
+type statelessJob struct {
+	req  *sip.Request
+	size int
+}
+
 // demux sends each datagram where it belongs (see the file comment).
 type demux struct {
 	parser  *sip.Parser
 	sl      *stateless
 	stx     *udpTxLayer
 	uct     *udpClientLayer
-	handle  func(req *sip.Request, tx sip.ServerTransaction)
+	handle  func(req *sip.Request, tx sip.ServerTransaction, size int)
 	unknown func(netip.Addr) bool
 	now     func() time.Time
-	jobs    chan *sip.Request
+	jobs    chan statelessJob
 
 	acks     atomic.Uint64 // ACKs of stateless answers dropped unparsed
 	absorbed atomic.Uint64 // REGISTER retransmissions answered from the absorber
@@ -64,8 +70,8 @@ func (d *demux) workers(ctx context.Context, wg *sync.WaitGroup) {
 			defer wg.Done()
 			for {
 				select {
-				case req := <-d.jobs:
-					d.handle(req, nil)
+				case j := <-d.jobs:
+					d.handle(j.req, nil, j.size)
 				case <-ctx.Done():
 					return
 				}
@@ -110,15 +116,15 @@ func (d *demux) take(data []byte, src netip.AddrPort, inline bool) bool {
 	req.SetTransport("UDP")
 	req.SetSource(src.String())
 	if !ok || !qualifies(req) {
-		return d.stx.take(req, src, inline)
+		return d.stx.take(req, src, inline, len(data))
 	}
-	return d.takeStateless(req, src, inline)
+	return d.takeStateless(req, src, inline, len(data))
 }
 
 // takeStateless serves a request that needs no transaction: a retransmitted
 // REGISTER with credentials gets the first answer again; anything else goes
 // to a worker (or is served inline).
-func (d *demux) takeStateless(req *sip.Request, src netip.AddrPort, inline bool) bool {
+func (d *demux) takeStateless(req *sip.Request, src netip.AddrPort, inline bool, size int) bool {
 	if req.Method == sip.REGISTER && req.GetHeader("Authorization") != nil {
 		// A retransmission gets the first answer; one that arrives while the
 		// first is still being served is dropped (the answer is on its way).
@@ -131,13 +137,13 @@ func (d *demux) takeStateless(req *sip.Request, src netip.AddrPort, inline bool)
 		}
 	}
 	if inline {
-		d.handle(req, nil)
+		d.handle(req, nil, size)
 		return true
 	}
 	select {
-	case d.jobs <- req:
+	case d.jobs <- statelessJob{req: req, size: size}:
 	default:
-		d.handle(req, nil)
+		d.handle(req, nil, size)
 	}
 	return true
 }

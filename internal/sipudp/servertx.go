@@ -131,7 +131,7 @@ func txKey(req *sip.Request, method sip.RequestMethod) (string, bool) {
 // of a transaction here is handled at once; a new request gets a
 // transaction and its handler. It reports false when the request is left to
 // sipgo (a header a transaction needs is missing: sipgo answers 400).
-func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool) bool {
+func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool, size int) bool {
 	cseq := req.CSeq()
 	if cseq == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
 		return false // sipgo answers 400 (or sanity does)
@@ -159,7 +159,7 @@ func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool) boo
 	if !ok || cseq.MethodName != method {
 		return false
 	}
-	ntx := &udpTx{txBase: txBase{key: key, timers: l.timers}, l: l, dst: src, invite: method == sip.INVITE, req: req}
+	ntx := &udpTx{txBase: txBase{key: key, timers: l.timers}, l: l, dst: src, invite: method == sip.INVITE, req: req, size: size}
 	ntx.self = ntx
 	tx, isNew := l.txs.add(key, ntx)
 	if !isNew {
@@ -206,6 +206,7 @@ type udpTx struct {
 	l      *udpTxLayer
 	dst    netip.AddrPort
 	invite bool
+	size   int // the request's datagram
 
 	state     txState
 	req       *sip.Request // until the final answer (the 487 on CANCEL is built from it)

@@ -78,7 +78,7 @@ func (r *txRig) read(srv *net.UDPConn) {
 		req := msg.(*sip.Request)
 		req.SetTransport("UDP")
 		req.SetSource(from.String())
-		if !r.l.take(req, from, true) {
+		if !r.l.take(req, from, true, len(buf[:n])) {
 			r.mu.Lock()
 			r.served = append(r.served, served{req: req}) // left to sipgo
 			r.mu.Unlock()

@@ -25,6 +25,7 @@ package sipudp
 
 import (
 	"bytes"
+	"errors"
 	"hash/fnv"
 	"net/netip"
 	"strconv"
@@ -43,6 +44,9 @@ const statelessTagPrefix = "swsl-"
 // retransmissions: Timer F (64·T1), the longest a UAC retransmits.
 const absorbTTL = 64 * 500 * time.Millisecond
 
+// ErrTooLarge is Answer's error for an answer over its limit, not sent.
+var ErrTooLarge = errors.New("sipudp: answer larger than its limit: not sent")
+
 // stateless writes answers without a transaction, and keeps the answers
 // to REGISTERs with credentials for their retransmissions.
 type stateless struct {
@@ -59,11 +63,14 @@ func newStateless(conn *udpSock) *stateless {
 // REGISTER with credentials, keeps it for retransmissions. The answer is
 // written straight from the request (writeAnswer), not built as a
 // sip.Response first.
-func (s *stateless) answer(req *sip.Request, src netip.AddrPort, status int, reason string, extra []sip.Header, now time.Time) error {
+func (s *stateless) answer(req *sip.Request, src netip.AddrPort, status int, reason string, extra []sip.Header, now time.Time, limit int) error {
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer s.bufs.Put(buf)
 	buf.Reset()
 	writeAnswer(buf, req, src, status, reason, extra)
+	if limit > 0 && buf.Len() > limit {
+		return ErrTooLarge
+	}
 	if req.Method == sip.REGISTER && status >= 200 && req.GetHeader("Authorization") != nil {
 		// kept before it leaves: the retransmission may follow at once
 		s.absorb.put(absorbKey(req), bytes.Clone(buf.Bytes()), now)

@@ -40,9 +40,10 @@ const SocketBuffer = 4 << 20
 type Config struct {
 	// Handle serves a request taken off the socket. tx is its server
 	// transaction; nil for a request to answer without one (with Answer)
-	// and for the ACK of a 2xx (nothing answers an ACK). A transaction left
-	// without a final answer when Handle returns ends then. Required.
-	Handle func(req *sip.Request, tx sip.ServerTransaction)
+	// and for the ACK of a 2xx (nothing answers an ACK). size is the
+	// datagram's length (what an answer must not amplify). A transaction
+	// left without a final answer when Handle returns ends then. Required.
+	Handle func(req *sip.Request, tx sip.ServerTransaction, size int)
 	// Spawn runs f on another goroutine: the edge's warm pool. nil: go f().
 	Spawn func(f func())
 	// ReadFilter runs on every datagram before it is parsed (the firewall):
@@ -96,8 +97,13 @@ func New(conn *net.UDPConn, cfg Config) *Transport {
 	handle := cfg.Handle
 	t.stx = newUDPTxLayer(t.sock, t.timers, func(req *sip.Request, tx sip.ServerTransaction, inline bool) {
 		f := func() {
-			handle(req, tx)
-			if utx, ok := tx.(*udpTx); ok {
+			utx, ours := tx.(*udpTx)
+			size := 0
+			if ours {
+				size = utx.size
+			}
+			handle(req, tx, size)
+			if ours {
 				utx.handled()
 			}
 		}
@@ -109,7 +115,7 @@ func New(conn *net.UDPConn, cfg Config) *Transport {
 	})
 	t.uct = newUDPClientLayer(t.sock, t.timers, cfg.Transactions, cfg.Transports)
 	t.d = &demux{parser: sip.NewParser(), sl: t.sl, stx: t.stx, uct: t.uct, handle: handle, unknown: cfg.Unknown,
-		now: cfg.Now, jobs: make(chan *sip.Request, statelessQueue)}
+		now: cfg.Now, jobs: make(chan statelessJob, statelessQueue)}
 	return t
 }
 
@@ -147,8 +153,10 @@ func (t *Transport) Requester() sipgo.ClientTransactionRequester { return t.uct 
 
 // Answer writes a final answer (status >= 200) to req, received from src,
 // without a transaction: the answer of a request Handle got with a nil tx.
-func (t *Transport) Answer(req *sip.Request, src netip.AddrPort, status int, reason string, hdrs []sip.Header, now time.Time) error {
-	return t.sl.answer(req, src, status, reason, hdrs, now)
+// An answer longer than limit bytes (when limit > 0) is not sent:
+// ErrTooLarge (an answer to a stranger must not amplify what it sent).
+func (t *Transport) Answer(req *sip.Request, src netip.AddrPort, status int, reason string, hdrs []sip.Header, now time.Time, limit int) error {
+	return t.sl.answer(req, src, status, reason, hdrs, now, limit)
 }
 
 // Take offers a datagram from src to the demultiplexer, as the readers do,

@@ -1,4 +1,4 @@
-package edge
+package warm
 
 import (
 	"runtime"
@@ -10,10 +10,10 @@ import (
 
 func TestWarmPoolReusesWorkersAndStops(t *testing.T) {
 	g0 := runtime.NumGoroutine()
-	p := newWarmPool(4)
+	p := New(4)
 	var ran atomic.Int32
 	for range 100 { // one after another: one worker does them all
-		p.run(func() { ran.Add(1) })
+		p.Run(func() { ran.Add(1) })
 	}
 	if ran.Load() != 100 {
 		t.Fatalf("ran %d of 100", ran.Load())
@@ -30,7 +30,7 @@ func TestWarmPoolReusesWorkersAndStops(t *testing.T) {
 	release := make(chan struct{})
 	for range 10 {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.run(func() { <-release; ran.Add(1) }) }()
+		go func() { defer wg.Done(); p.Run(func() { <-release; ran.Add(1) }) }()
 	}
 	time.Sleep(50 * time.Millisecond)
 	close(release)
@@ -45,8 +45,8 @@ func TestWarmPoolReusesWorkersAndStops(t *testing.T) {
 		t.Errorf("%d idle workers, want maxIdle 4", idle)
 	}
 
-	p.stop()
-	p.run(func() { ran.Add(1) }) // still runs after stop
+	p.Stop()
+	p.Run(func() { ran.Add(1) }) // still runs after stop
 	if ran.Load() != 111 {
 		t.Fatal("run after stop did not run")
 	}
@@ -62,15 +62,15 @@ func TestWarmPoolReusesWorkersAndStops(t *testing.T) {
 // TestWarmPoolTrimEndsWorkersNoRequestNeeded: after a burst the pool keeps
 // its peak only until trim; workers that were used since the last trim stay.
 func TestWarmPoolTrimEndsWorkersNoRequestNeeded(t *testing.T) {
-	p := newWarmPool(64)
-	defer p.stop()
+	p := New(64)
+	defer p.Stop()
 	idle := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.idle) }
 	burst := func(n int) {
 		var wg sync.WaitGroup
 		release := make(chan struct{})
 		for range n {
 			wg.Add(1)
-			go func() { defer wg.Done(); p.run(func() { <-release }) }()
+			go func() { defer wg.Done(); p.Run(func() { <-release }) }()
 		}
 		time.Sleep(50 * time.Millisecond)
 		close(release)
@@ -80,15 +80,15 @@ func TestWarmPoolTrimEndsWorkersNoRequestNeeded(t *testing.T) {
 	if got := idle(); got != 40 {
 		t.Fatalf("%d idle after a burst of 40, want 40", got)
 	}
-	p.trim() // the burst dipped to 0 idle: nothing stayed unused, nothing ends
+	p.Trim() // the burst dipped to 0 idle: nothing stayed unused, nothing ends
 	if got := idle(); got != 40 {
 		t.Fatalf("%d idle after the first trim, want 40 (all were used since)", got)
 	}
 	for range 100 { // a quiet interval: sequential requests use one worker
-		p.run(func() {})
+		p.Run(func() {})
 	}
 	g := runtime.NumGoroutine()
-	if n := p.trim(); n != 39 {
+	if n := p.Trim(); n != 39 {
 		t.Fatalf("trim ended %d workers, want the 39 no request needed", n)
 	}
 	if got := idle(); got != 1 {
@@ -102,7 +102,7 @@ func TestWarmPoolTrimEndsWorkersNoRequestNeeded(t *testing.T) {
 		t.Errorf("%d goroutines after trim, want at most %d: trimmed workers did not end", got, g-39)
 	}
 	var ran atomic.Int32
-	p.run(func() { ran.Add(1) }) // the pool still serves
+	p.Run(func() { ran.Add(1) }) // the pool still serves
 	if ran.Load() != 1 {
 		t.Fatal("run after trim did not run")
 	}

@@ -1,11 +1,13 @@
-package edge
+// Package warm runs request handlers on long-lived goroutines that keep
+// their grown stacks (the edge's worker pool).
+package warm
 
 import (
 	"sync"
 	"time"
 )
 
-// warmPool runs request handlers on long-lived goroutines.
+// Pool runs request handlers on long-lived goroutines.
 //
 // sipgo calls each handler on a new goroutine, which starts with a small
 // stack; the chain (eight stages, then the B2BUA) is deep enough that the
@@ -16,34 +18,34 @@ import (
 // INVITE holds one until its final answer); at most maxIdle wait idle, and
 // trim ends the ones no request needed since the last trim, so that the
 // pool shrinks back after a burst instead of keeping its peak.
-// Over UDP there is no sipgo goroutine: the edge's own transactions
-// (servertx.go) spawn the handler from the UDP reader and do not wait.
-type warmPool struct {
+// Over UDP there is no sipgo goroutine: the UDP transport's transactions
+// spawn the handler from the UDP reader and do not wait.
+type Pool struct {
 	mu      sync.Mutex
-	idle    []*warmWorker // a stack: give takes the most recently idle
+	idle    []*worker // a stack: give takes the most recently idle
 	maxIdle int
 	lowIdle int // the fewest idle workers since the last trim
 	stopped bool
 	jobs    sync.Pool
 }
 
-type warmWorker struct{ in chan *warmJob } // buffered (1): a send never blocks
+type worker struct{ in chan *job } // buffered (1): a send never blocks
 
-type warmJob struct {
+type job struct {
 	f     func()
 	done  chan struct{}
 	async bool // spawn: nobody waits; the worker recycles the job
 }
 
-func newWarmPool(maxIdle int) *warmPool {
-	return &warmPool{maxIdle: maxIdle,
-		jobs: sync.Pool{New: func() any { return &warmJob{done: make(chan struct{}, 1)} }}}
+func New(maxIdle int) *Pool {
+	return &Pool{maxIdle: maxIdle,
+		jobs: sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}}
 }
 
-// run runs f on a warm worker and returns when f has returned. f must not
+// Run runs f on a warm worker and returns when f has returned. f must not
 // panic (serve recovers its own panics).
-func (p *warmPool) run(f func()) {
-	j := p.jobs.Get().(*warmJob)
+func (p *Pool) Run(f func()) {
+	j := p.jobs.Get().(*job)
 	j.f = f
 	p.give(j)
 	<-j.done
@@ -51,15 +53,15 @@ func (p *warmPool) run(f func()) {
 	p.jobs.Put(j)
 }
 
-// spawn runs f on a warm worker and returns at once. f must not panic.
-func (p *warmPool) spawn(f func()) {
-	j := p.jobs.Get().(*warmJob)
+// Spawn runs f on a warm worker and returns at once. f must not panic.
+func (p *Pool) Spawn(f func()) {
+	j := p.jobs.Get().(*job)
 	j.f, j.async = f, true
 	p.give(j)
 }
 
 // give hands j to an idle worker, or to a new one.
-func (p *warmPool) give(j *warmJob) {
+func (p *Pool) give(j *job) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
@@ -69,11 +71,11 @@ func (p *warmPool) give(j *warmJob) {
 		w.in <- j
 	} else {
 		p.mu.Unlock()
-		go p.work(&warmWorker{in: make(chan *warmJob, 1)}, j)
+		go p.work(&worker{in: make(chan *job, 1)}, j)
 	}
 }
 
-func (p *warmPool) work(w *warmWorker, j *warmJob) {
+func (p *Pool) work(w *worker, j *job) {
 	for j != nil {
 		j.f()
 		// Idle again before the caller learns f returned, so that its next
@@ -97,12 +99,12 @@ func (p *warmPool) work(w *warmWorker, j *warmJob) {
 	}
 }
 
-// warmTrimEvery is how often the edge trims its warm pool.
-const warmTrimEvery = 10 * time.Second
+// TrimEvery is how often the edge trims its pool.
+const TrimEvery = 10 * time.Second
 
-// trim ends the workers that stayed idle since the last trim -- the bottom
+// Trim ends the workers that stayed idle since the last trim -- the bottom
 // of the idle stack, which give never reached -- and returns how many.
-func (p *warmPool) trim() int {
+func (p *Pool) Trim() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := min(p.lowIdle, len(p.idle))
@@ -114,9 +116,9 @@ func (p *warmPool) trim() int {
 	return n
 }
 
-// stop ends the idle workers; busy ones end after their request, and later
+// Stop ends the idle workers; busy ones end after their request, and later
 // requests still run (each on a worker of its own).
-func (p *warmPool) stop() {
+func (p *Pool) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopped = true
