@@ -32,6 +32,7 @@ func (e *Edge) Answer(r *pipeline.Request, res pipeline.Result) {
 	var err error
 	if r.Tx != nil {
 		resp := sip.NewResponseFromRequest(r.Msg, status, reason, nil)
+		resp.SipVersion = "SIP/2.0" // sipgo copies the request's, which a 505 refuses
 		if to := resp.To(); to != nil && res.ToTag != "" && status != 100 {
 			to.Params.Add("tag", res.ToTag)
 		}

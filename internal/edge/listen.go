@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sipnorm"
 	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/sipudp"
 	"github.com/sipward/sipward/internal/warm"
@@ -45,7 +46,8 @@ func Listen(ctx context.Context, cfg Config) (*Edge, error) {
 		ext = advertisedHost(udp.LocalAddr().(*net.UDPAddr).IP)
 	}
 	slog := sipgoLogger(e.log)
-	e.ua, err = sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext),
+	parser := sipnorm.Parser() // one parser, the same over every transport
+	e.ua, err = sipgo.NewUA(sipgo.WithUserAgent("sipward"), sipgo.WithUserAgentHostname(ext), sipgo.WithUserAgentParser(parser),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog),
 			sip.WithTransportLayerReadFilter(sipudp.PassDatagrams(cfg.ReadFilter))),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
@@ -58,7 +60,7 @@ func Listen(ctx context.Context, cfg Config) (*Edge, error) {
 		e.closeListeners(udp)
 		return nil, fmt.Errorf("edge: new server: %w", err)
 	}
-	e.tp = sipudp.New(udp, sipudp.Config{Handle: e.serve, Spawn: e.warm.Spawn, ReadFilter: cfg.ReadFilter, Unknown: e.unknown,
+	e.tp = sipudp.New(udp, sipudp.Config{Handle: e.serve, Spawn: e.warm.Spawn, ReadFilter: cfg.ReadFilter, Unknown: e.unknown, Parser: parser,
 		Transactions: e.ua.TransactionLayer(), Transports: e.ua.TransportLayer(), Now: cfg.Now})
 	if e.sender, err = e.newSender(ext, slog); err != nil {
 		e.Close()

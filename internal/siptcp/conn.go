@@ -39,16 +39,9 @@ func (c *conn) Read(b []byte) (int, error) {
 	if err := c.Conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	off := 0
 	c.mu.Lock()
-	if c.h.held && len(b) > 1 {
-		b[0], off = '\n', 1
-	}
-	c.mu.Unlock()
-	n, err := c.Conn.Read(b[off:])
-	c.mu.Lock()
-	n = c.h.pass(b, off, n, time.Now(), err != nil)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	n, err := c.h.read(b, c.Conn.Read, time.Now)
 	return n, err
 }
 
@@ -85,12 +78,23 @@ func (c *conn) handshake(now time.Time) error {
 	return nil
 }
 
-// Close closes the connection and counts it closed, once.
+// closeLinger is how long a closed connection still takes writes: sipgo
+// closes a connection at once when a message on it does not parse, while
+// the answer to the message before it may still be on its way (RFC 4475
+// dblreq). Reads end at once.
+const closeLinger = time.Second
+
+// Close stops reading at once and closes the connection closeLinger later,
+// so that answers already under way still leave; it counts it closed
+// once.
 func (c *conn) Close() error {
-	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
-		c.sources.closed(c.remote.Addr(), c.cfg.Now())
-		c.keep.drop(c.remote)
+		_ = c.Conn.SetReadDeadline(time.Now())
+		time.AfterFunc(closeLinger, func() {
+			_ = c.Conn.Close()
+			c.sources.closed(c.remote.Addr(), c.cfg.Now())
+			c.keep.drop(c.remote)
+		})
 	})
-	return err
+	return nil
 }

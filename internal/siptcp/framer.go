@@ -11,6 +11,7 @@ type framer struct {
 	// lineEnd is set when the last byte scanned ended a header line that
 	// was not the last (see holdLF).
 	lineEnd bool
+	last    byte // the last byte scanned
 	state   uint8
 	start   time.Time // first byte of the message under way
 	line    [40]byte  // the start of the current header line
@@ -30,9 +31,11 @@ func (f *framer) inMessage() bool { return f.state != between }
 
 // scan follows b, read at now.
 func (f *framer) scan(b []byte, now time.Time) {
-	if len(b) > 0 {
-		f.lineEnd = false
+	if len(b) == 0 {
+		return
 	}
+	f.lineEnd = false
+	f.last = b[len(b)-1]
 	for i := 0; i < len(b); i++ {
 		switch f.state {
 		case between:
@@ -141,6 +144,61 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
+// crlf returns b, read next, with every bare LF that ends a start or
+// header line made CRLF (the body is left as it is). RFC 3261 §7 asks for
+// CRLF and sipgo's parser takes nothing else, but LF-only clients exist and
+// are read as they meant (RFC 3261 §7.3.1 is lenient on whitespace the same
+// way). The framer is followed on a copy, so f is left as it was. It
+// allocates only when there is a bare LF to rewrite.
+func (f *framer) crlf(b []byte) []byte {
+	if !anyBareLF(b, f.last) {
+		return b
+	}
+	g := *f
+	prev := g.last
+	var out []byte // nil until the first bare LF in a header line
+	for i := 0; i < len(b); {
+		if g.state == body {
+			take := int(min(int64(len(b)-i), g.body))
+			if out != nil {
+				out = append(out, b[i:i+take]...)
+			}
+			g.scan(b[i:i+take], time.Time{})
+			i += take
+			prev = b[i-1]
+			continue
+		}
+		if g.state == headers && b[i] == '\n' && prev != '\r' {
+			if out == nil {
+				out = append(make([]byte, 0, len(b)+len(b)/8), b[:i]...)
+			}
+			out = append(out, '\r')
+		}
+		if out != nil {
+			out = append(out, b[i])
+		}
+		g.scan(b[i:i+1], time.Time{})
+		prev = b[i]
+		i++
+	}
+	if out == nil {
+		return b
+	}
+	return out
+}
+
+// anyBareLF reports whether b, read after the byte prev, has an LF with no
+// CR before it anywhere (body or not): the quick test that spares crlf's
+// byte-by-byte pass for the usual CRLF stream.
+func anyBareLF(b []byte, prev byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 && prev != '\r' || i > 0 && b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
+}
+
 // holdLF delivers a stream to sipgo's parser, read by read, keeping back the
 // LF that ends a read in the middle of a message's headers until the next
 // read. sipgo's stream parser takes a header line as complete when its LF
@@ -149,18 +207,52 @@ func equalFold(b []byte, s string) bool {
 // read: "field name with no value". Held back, the LF reaches it with the
 // bytes after it. A header line is never the last thing a peer sends (the
 // empty line follows), so nothing is held for good.
+//
+// It also makes bare LFs in start and header lines CRLF (framer.crlf); the
+// bytes that then do not fit the reader's buffer wait for its next read.
 type holdLF struct {
-	f    framer
-	held bool // an LF is held back
+	f       framer
+	held    bool   // an LF is held back
+	pending []byte // rewritten bytes that did not fit the reader's buffer
 }
 
-// pass takes the bytes of one read (b[off:off+n], with off 1 when an LF was
-// held: the caller put it at b[0]) and returns how many of b to deliver.
-func (h *holdLF) pass(b []byte, off, n int, now time.Time, final bool) int {
-	h.f.scan(b[off:off+n], now)
-	n += off
-	h.held = false
-	if n > 0 && h.f.lineEnd && !final {
+// read fills b as sipgo's reader wants it, from src (the connection's
+// Read): the held LF first, then bytes left over from the last rewrite or
+// else a fresh read, rewritten.
+func (h *holdLF) read(b []byte, src func([]byte) (int, error), now func() time.Time) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	off := 0
+	if h.held {
+		b[0], off, h.held = '\n', 1, false
+		if len(b) == 1 {
+			return 1, nil
+		}
+	}
+	if len(h.pending) > 0 {
+		n := copy(b[off:], h.pending)
+		h.pending = h.pending[n:]
+		return h.deliver(b, off, off+n, now(), false), nil
+	}
+	n, err := src(b[off:])
+	in := b[off : off+n]
+	if fixed := h.f.crlf(in); len(fixed) != len(in) {
+		k := copy(in[:cap(in)], fixed)
+		if k < len(fixed) {
+			h.pending = append(h.pending[:0], fixed[k:]...)
+		}
+		n = k
+	}
+	return h.deliver(b, off, off+n, now(), err != nil), err
+}
+
+// deliver scans b[from:n], about to be delivered (b[:from] is the held LF,
+// scanned when it was read), and returns how many bytes of b to deliver:
+// all but a header line's final LF, held for the next read, unless final.
+func (h *holdLF) deliver(b []byte, from, n int, now time.Time, final bool) int {
+	h.f.scan(b[from:n], now)
+	if n > from && h.f.lineEnd && !final {
 		n--
 		h.held = true
 	}

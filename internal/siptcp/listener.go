@@ -18,8 +18,11 @@
 //     when Keep says it carries a registration. CRLF keepalives (RFC 5626
 //     §4.4.1) keep it alive; sipgo answers them.
 //
-// Framing is tracked (framer.go) only to tell "inside a message" from
-// "between messages": sipgo parses the stream. Files: listener.go (Accept),
+// Framing is tracked (framer.go) to tell "inside a message" from "between
+// messages", to mend two things sipgo's stream parser would refuse — a
+// folded header line cut from its predecessor by a read, and start and
+// header lines ended by a bare LF (made CRLF) — and nothing more: sipgo
+// parses the stream. Files: listener.go (Accept),
 // conn.go (reads, the handshake, close), state.go (per-source counts, kept
 // connections), framer.go, config.go.
 package siptcp

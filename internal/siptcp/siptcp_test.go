@@ -2,6 +2,7 @@ package siptcp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -72,24 +73,17 @@ func FuzzStreamFraming(f *testing.F) {
 		if whole.state != parts.state || whole.body != parts.body {
 			t.Fatalf("framer at once %d/%d, in two reads %d/%d", whole.state, whole.body, parts.state, parts.body)
 		}
-		// Through holdLF, as conn.Read delivers the reads to sipgo.
+		// Through holdLF.read, as conn.Read delivers the reads to sipgo: in
+		// one read into a buffer that takes it all, and in two into a small
+		// one.
 		var atOnce, inTwo []string
-		errOnce := parser.NewSIPStream().ParseSIPStream(data, func(m sip.Message) { atOnce = append(atOnce, m.String()) })
+		oneRead := bytes.Join(deliverAll(data, len(data), len(data)+2), nil)
+		errOnce := parser.NewSIPStream().ParseSIPStream(oneRead, func(m sip.Message) { atOnce = append(atOnce, m.String()) })
 		ps := parser.NewSIPStream()
-		var h holdLF
-		buf := make([]byte, len(data)+1)
-		off := 0
 		var errTwo error
-		for i, chunk := range [][]byte{data[:k], data[k:]} {
-			if h.held {
-				buf[0], off = '\n', 1
-			} else {
-				off = 0
-			}
-			copy(buf[off:], chunk)
-			n := h.pass(buf, off, len(chunk), t0, i == 1)
+		for _, chunk := range deliverAll(data, k, 64) {
 			if errTwo == nil || errors.Is(errTwo, sip.ErrParseSipPartial) {
-				errTwo = ps.ParseSIPStream(buf[:n], func(m sip.Message) { inTwo = append(inTwo, m.String()) })
+				errTwo = ps.ParseSIPStream(chunk, func(m sip.Message) { inTwo = append(inTwo, m.String()) })
 			}
 		}
 		if (errOnce == nil) != (errTwo == nil) && len(atOnce) == len(inTwo) {
@@ -99,6 +93,55 @@ func FuzzStreamFraming(f *testing.F) {
 			t.Fatalf("%d messages at once (%v), %d in two reads (%v)", len(atOnce), errOnce, len(inTwo), errTwo)
 		}
 	})
+}
+
+// deliverAll runs data, arriving from the socket in two reads cut at k,
+// through holdLF.read with a reader's buffer of size bytes, and returns what
+// each read delivered.
+func deliverAll(data []byte, k, size int) [][]byte {
+	reads := [][]byte{data[:k], data[k:]}
+	src := func(b []byte) (int, error) {
+		for len(reads) > 0 && len(reads[0]) == 0 {
+			reads = reads[1:]
+		}
+		if len(reads) == 0 {
+			return 0, io.EOF
+		}
+		n := copy(b, reads[0])
+		reads[0] = reads[0][n:]
+		return n, nil
+	}
+	var h holdLF
+	var out [][]byte
+	buf := make([]byte, size)
+	for {
+		n, err := h.read(buf, src, func() time.Time { return t0 })
+		out = append(out, bytes.Clone(buf[:n]))
+		if err != nil {
+			return out
+		}
+	}
+}
+
+// TestBareLF: a message with LF-only line ends reaches sipgo's parser with
+// CRLF in its start line and headers, its body untouched, however it is
+// cut into reads and whatever the reader's buffer.
+func TestBareLF(t *testing.T) {
+	msg := "OPTIONS sip:a SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\nFrom: <sip:a@b>;tag=1\nTo: <sip:c@d>\n" +
+		"Call-ID: lf\nCSeq: 1 OPTIONS\nContent-Length: 5\n\nab\ncd"
+	want := strings.ReplaceAll(msg[:strings.Index(msg, "\n\n")+2], "\n", "\r\n") + "ab\ncd"
+	for _, size := range []int{7, 64, 4096} {
+		for k := 0; k <= len(msg); k += 5 {
+			got := bytes.Join(deliverAll([]byte(msg), k, size), nil)
+			if string(got) != want {
+				t.Fatalf("cut at %d, buffer %d:\n%q\nwant\n%q", k, size, got, want)
+			}
+		}
+	}
+	m, err := sip.NewParser().ParseSIP([]byte(want))
+	if err != nil || string(m.Body()) != "ab\ncd" {
+		t.Fatalf("sipgo parses the rewritten message: %v", err)
+	}
 }
 
 // listen starts a guarded listener on 127.0.0.1:0 that echoes nothing and

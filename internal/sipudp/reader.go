@@ -107,6 +107,7 @@ func read(conn *udpSock, filter sip.TransportReadFilter, d *demux, feed *udpFeed
 				continue
 			}
 		}
+		data = crlf(data)
 		if d.take(data, src, false) {
 			continue
 		}

@@ -155,8 +155,12 @@ func (l *udpTxLayer) take(req *sip.Request, src netip.AddrPort, inline bool, siz
 			return true
 		}
 	}
+	// Keyed by the request's method even when the CSeq's differs (sipgo
+	// upper-cases the request method; RFC 4475 mismatch02 really differs):
+	// the sanity stage answers 400 to a mismatch, to the source, as to any
+	// request here.
 	key, ok := txKey(req, method)
-	if !ok || cseq.MethodName != method {
+	if !ok {
 		return false
 	}
 	ntx := &udpTx{txBase: txBase{key: key, timers: l.timers}, l: l, dst: src, invite: method == sip.INVITE, req: req, size: size}

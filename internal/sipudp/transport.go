@@ -59,6 +59,9 @@ type Config struct {
 	// an ACK to a host name). nil: such requests fail.
 	Transactions *sip.TransactionLayer
 	Transports   *sip.TransportLayer
+	// Parser parses the datagrams (sipgo's Parser; sipward's trims header
+	// parameters, package sipnorm). nil: sip.NewParser().
+	Parser *sip.Parser
 	// Now is the clock of the absorber; nil: time.Now.
 	Now func() time.Time
 }
@@ -114,7 +117,10 @@ func New(conn *net.UDPConn, cfg Config) *Transport {
 		spawn(f)
 	})
 	t.uct = newUDPClientLayer(t.sock, t.timers, cfg.Transactions, cfg.Transports)
-	t.d = &demux{parser: sip.NewParser(), sl: t.sl, stx: t.stx, uct: t.uct, handle: handle, unknown: cfg.Unknown,
+	if cfg.Parser == nil {
+		cfg.Parser = sip.NewParser()
+	}
+	t.d = &demux{parser: cfg.Parser, sl: t.sl, stx: t.stx, uct: t.uct, handle: handle, unknown: cfg.Unknown,
 		now: cfg.Now, jobs: make(chan statelessJob, statelessQueue)}
 	return t
 }
@@ -163,7 +169,9 @@ func (t *Transport) Answer(req *sip.Request, src netip.AddrPort, status int, rea
 // and serves a new request on the caller's goroutine; it reports whether the
 // datagram was taken (otherwise sipgo would have parsed it). It is for
 // fuzzing: the transport must have been built, need not be started.
-func (t *Transport) Take(data []byte, src netip.AddrPort) bool { return t.d.take(data, src, true) }
+func (t *Transport) Take(data []byte, src netip.AddrPort) bool {
+	return t.d.take(crlf(data), src, true)
+}
 
 // Counts are the transport's counters, for the edge's metrics.
 type Counts struct {

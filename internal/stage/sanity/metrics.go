@@ -23,12 +23,12 @@ const (
 	reasonDuplicate            // 400: single-valued header repeated
 	reasonURIScheme            // 416
 	reasonURIHeaders           // 400: escaped headers in the Request-URI
+	reasonIPv6Reference        // 400: a [bracketed] URI host that is no IPv6 address
 	reasonMaxForwards          // 400: over 255
 	reasonTooManyHops          // 483
 	reasonCSeq                 // 400: number out of range or method mismatch
 	reasonVia                  // 400: top Via malformed
 	reasonBranch               // 400: top Via branch missing or bare magic cookie
-	reasonFromTag              // 400
 	reasonAOR                  // 400: REGISTER To is not sip/sips
 	reasonContentLength        // 400
 	reasonContentType          // 400: body without Content-Type
@@ -50,12 +50,12 @@ var reasonLabels = [numReasons]string{
 	reasonDuplicate:     "duplicate_header",
 	reasonURIScheme:     "uri_scheme",
 	reasonURIHeaders:    "uri_headers",
+	reasonIPv6Reference: "ipv6_reference",
 	reasonMaxForwards:   "max_forwards",
 	reasonTooManyHops:   "too_many_hops",
 	reasonCSeq:          "cseq",
 	reasonVia:           "via",
 	reasonBranch:        "branch",
-	reasonFromTag:       "from_tag",
 	reasonAOR:           "aor_scheme",
 	reasonContentLength: "content_length",
 	reasonContentType:   "content_type",

@@ -14,6 +14,7 @@ package sanity
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -142,6 +143,17 @@ func (c *Checker) check(req *sip.Request, transport string) verdict {
 		// allowed in a Request-URI.
 		return fail(400, "Bad Request", reasonURIHeaders, "Request-URI carries escaped headers")
 	}
+	// An IPv6 reference (§25.1) holds an IPv6 address: sipgo keeps whatever
+	// is between the brackets (RFC 5118 §4.10: three colons before an
+	// embedded IPv4 address is not one).
+	for _, h := range [...]struct {
+		name string
+		host string
+	}{{"Request-URI", u.Host}, {"From", s.from.Address.Host}, {"To", s.to.Address.Host}} {
+		if !validIPv6Reference(h.host) {
+			return fail(400, "Bad Request", reasonIPv6Reference, h.name+" host is a bracketed reference to no IPv6 address")
+		}
+	}
 
 	// Max-Forwards (RFC 3261 §16.3 step 3; RFC 7332 for a B2BUA). A missing
 	// Max-Forwards passes: the edge builds leg B's own, as a proxy would add
@@ -173,19 +185,17 @@ func (c *Checker) check(req *sip.Request, transport string) verdict {
 	if !strings.EqualFold(v.ProtocolName, "SIP") || v.ProtocolVersion != "2.0" || !isToken(v.Transport) || v.Host == "" {
 		return fail(400, "Bad Request", reasonVia, "top Via is not SIP/2.0/<transport> <host>")
 	}
+	// A top Via without a branch is an RFC 2543 request (RFC 4475 §3.1.1.7
+	// longreq, §3.4.1 inv2543): its transaction is matched the RFC 2543 way
+	// (§17.2.3), so it passes.
 	branch, _ := v.Params.Get("branch")
-	if branch == "" {
-		return fail(400, "Bad Request", reasonBranch, "top Via has no branch")
-	}
 	if branch == magicCookie {
 		// RFC 4475 §3.2.1 (badbranch).
 		return fail(400, "Bad Request", reasonBranch, "top Via branch is the bare magic cookie")
 	}
 
-	// From tag (§8.1.1.3).
-	if !hasTag(s.from.Params) {
-		return fail(400, "Bad Request", reasonFromTag, "From has no tag")
-	}
+	// A From without a tag is an RFC 2543 request too: its tag is null
+	// (§12.1.1, §19.3), and it passes.
 	// A REGISTER's To is the address of record: a SIP or SIPS URI (§10.2,
 	// RFC 4475 §3.3.4 unksm2).
 	if req.Method == sip.REGISTER && !isScheme(s.to.Address.Scheme, "sip") && !isScheme(s.to.Address.Scheme, "sips") {
@@ -227,6 +237,19 @@ func (c *Checker) check(req *sip.Request, transport string) verdict {
 		}
 	}
 	return verdict{noMaxForwards: noMF}
+}
+
+// validIPv6Reference reports whether host, when it is "[...]", holds an
+// IPv6 address; a host without brackets is not its business.
+func validIPv6Reference(host string) bool {
+	if len(host) < 2 || host[0] != '[' {
+		return true
+	}
+	if host[len(host)-1] != ']' {
+		return false
+	}
+	a, err := netip.ParseAddr(host[1 : len(host)-1])
+	return err == nil && a.Is6() && a.Zone() == ""
 }
 
 func drop(why reason, detail string) verdict {
@@ -519,17 +542,6 @@ func (c *Checker) accepts(value string) bool {
 func mediaType(v string) string {
 	v, _, _ = strings.Cut(v, ";")
 	return strings.TrimSpace(v)
-}
-
-// hasTag reports whether params hold a non-empty tag (parameter names are
-// case-insensitive, RFC 3261 §7.3.1).
-func hasTag(params sip.HeaderParams) bool {
-	for _, kv := range params {
-		if strings.EqualFold(kv.K, "tag") && kv.V != "" {
-			return true
-		}
-	}
-	return false
 }
 
 func isScheme(scheme, want string) bool { return strings.EqualFold(scheme, want) }
