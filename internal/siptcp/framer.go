@@ -1,6 +1,9 @@
 package siptcp
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // framer follows the framing of a SIP stream (RFC 3261 §18.3: headers
 // ended by an empty line, then Content-Length bytes of body) far enough to
@@ -191,12 +194,16 @@ func (f *framer) crlf(b []byte) []byte {
 // CR before it anywhere (body or not): the quick test that spares crlf's
 // byte-by-byte pass for the usual CRLF stream.
 func anyBareLF(b []byte, prev byte) bool {
-	for i, c := range b {
-		if c == '\n' && (i == 0 && prev != '\r' || i > 0 && b[i-1] != '\r') {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i == 0 && prev != '\r' || i > 0 && b[i-1] != '\r' {
 			return true
 		}
 	}
-	return false
 }
 
 // holdLF delivers a stream to sipgo's parser, read by read, keeping back the

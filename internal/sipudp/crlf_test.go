@@ -34,3 +34,17 @@ func TestCRLF(t *testing.T) {
 		t.Errorf("a CRLF datagram costs %v allocations", n)
 	}
 }
+
+// BenchmarkCRLF: the cost of the bare-LF check on a CRLF INVITE, every
+// datagram's.
+func BenchmarkCRLF(b *testing.B) {
+	msg := []byte("INVITE sip:442071230001@edge.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bK776asdhds\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:1001@pbx.example.com>;tag=1928301774\r\nTo: <sip:442071230001@edge.example.net>\r\n" +
+		"Call-ID: a84b4c76e66710@pbx.example.com\r\nCSeq: 314159 INVITE\r\nContact: <sip:1001@203.0.113.10:5060>\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: 129\r\n\r\nv=0\r\no=- 1 1 IN IP4 203.0.113.10\r\ns=-\r\n" +
+		"c=IN IP4 203.0.113.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		crlf(msg)
+	}
+}
