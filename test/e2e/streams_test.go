@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -252,5 +253,47 @@ func TestStreamIdleMemory(t *testing.T) {
 	t.Logf("%d idle TCP connections: resident memory %.1f MiB → %.1f MiB, %.1f KiB each", count, before/(1<<20), after/(1<<20), per/1024)
 	if per > 16<<10 {
 		t.Errorf("%.1f KiB per idle connection; want at most 16 KiB (6.7 KiB measured before the guard)", per/1024)
+	}
+}
+
+// TestStreamKeepalive: a double-CRLF keepalive (RFC 5626 §4.4.1) is
+// answered with a single CRLF over TCP and TLS, and the connection then
+// carries a request as before.
+func TestStreamKeepalive(t *testing.T) {
+	cert, key := selfSigned(t)
+	n := start(t, "", "--tls-cert", cert, "--tls-key", key, "--sips-addr", "127.0.0.1:0")
+	m := sipsRe.FindStringSubmatch(n.Log())
+	if m == nil {
+		t.Fatalf("no TLS listener:\n%s", n.Log())
+	}
+	tcp, err := dialFrom(t, "127.0.0.14", n.SIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	d := tls.Dialer{NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.14")}, Timeout: 5 * time.Second},
+		Config: &tls.Config{InsecureSkipVerify: true}} // self-signed test certificate
+	tlsConn, err := d.Dial("tcp", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsConn.Close()
+	for name, c := range map[string]net.Conn{"TCP": tcp, "TLS": tlsConn} {
+		r := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		pong := make([]byte, 2)
+		if _, err := io.ReadFull(r, pong); err != nil || string(pong) != "\r\n" {
+			t.Errorf("%s keepalive: got %q, %v; want CRLF", name, pong, err)
+			continue
+		}
+		if _, err := c.Write([]byte(streamOptions("ka" + name))); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := r.ReadString('\n'); strings.TrimSpace(line) != "SIP/2.0 200 OK" {
+			t.Errorf("%s: OPTIONS after the keepalive: %q %v", name, line, err)
+		}
 	}
 }
