@@ -82,6 +82,7 @@ func start(t *testing.T, dir string, args ...string) *node {
 	full := append([]string{"serve", "--http-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0", "--realm", "e2e.test",
 		"--db", "sqlite:" + filepath.Join(dir, "sipward.db"), "--key-file", filepath.Join(dir, "sipward.key"), "--log-level", "debug"}, args...)
 	n.cmd = exec.Command(binary(t), full...)
+	dieWithTest(n.cmd)
 	n.cmd.Dir = dir
 	n.cmd.Env = os.Environ()
 	stderr, err := n.cmd.StderrPipe()

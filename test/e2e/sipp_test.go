@@ -47,6 +47,7 @@ func runSIPp(t *testing.T, timeout time.Duration, args ...string) *sippRun {
 	t.Cleanup(cancel)
 	full := append([]string{"-nostdin", "-bind_local", "-trace_err"}, args...)
 	s := &sippRun{cmd: exec.CommandContext(ctx, sippBin(t), full...), done: make(chan error, 1)}
+	dieWithTest(s.cmd)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {
