@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,7 @@ type conn struct {
 	h         holdLF
 	handshook bool
 	closeOnce sync.Once
+	closed    atomic.Bool // Close was called: reads end, writes linger
 }
 
 // Read reads with the deadline the stream's state calls for: the message
@@ -38,6 +40,11 @@ func (c *conn) Read(b []byte) (int, error) {
 	deadline := c.deadline(now)
 	if err := c.Conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
+	}
+	// Checked after the deadline is set: a Close before this point is seen
+	// here, one after it sets its own deadline (now) after ours.
+	if c.closed.Load() {
+		return 0, net.ErrClosed
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -89,6 +96,7 @@ const closeLinger = time.Second
 // once.
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		_ = c.Conn.SetReadDeadline(time.Now())
 		time.AfterFunc(closeLinger, func() {
 			_ = c.Conn.Close()

@@ -337,3 +337,56 @@ func TestBanned(t *testing.T) {
 		t.Errorf("%d open, want 0", n)
 	}
 }
+
+// TestCloseLingers: Close ends the reader at once, however long the idle
+// timeout, while a write made after it still reaches the peer; the socket
+// closes closeLinger later.
+func TestCloseLingers(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewListener(raw, Config{IdleTimeout: time.Hour})
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	peer := dial(t, l)
+	srv := <-accepted
+	readEnded := make(chan error, 1)
+	go func() {
+		_, err := srv.Read(make([]byte, 64))
+		readEnded <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the read block
+	srv.Close()
+	select {
+	case err := <-readEnded:
+		if err == nil {
+			t.Error("the read after Close returned no error")
+		}
+	case <-time.After(closeLinger / 2):
+		t.Fatal("the read still blocks after Close")
+	}
+	go func() { // sipgo reads again after an error it takes for a timeout
+		_, err := srv.Read(make([]byte, 64))
+		readEnded <- err
+	}()
+	select {
+	case <-readEnded:
+	case <-time.After(closeLinger / 2):
+		t.Fatal("a read after Close blocks")
+	}
+	if _, err := srv.Write([]byte("SIP/2.0 200 OK\r\n")); err != nil {
+		t.Fatalf("a write while lingering: %v", err)
+	}
+	if line, err := bufio.NewReader(peer).ReadString('\n'); line != "SIP/2.0 200 OK\r\n" {
+		t.Fatalf("the peer read %q, %v", line, err)
+	}
+	if d := waitClosed(t, peer, 10*closeLinger); d > 5*closeLinger {
+		t.Errorf("closed after %v; want about %v", d, closeLinger)
+	}
+}
