@@ -22,14 +22,18 @@
 #     times (default 3, QUICK 1), Kamailio then sipward in each round, each a fresh process: the
 #     report gives the median CPU, each round's ratio, and p99 over the rounds' setups pooled;
 #  5. runs the mixed profile (lib/mixed.py: ipauth + digest calls + registrations at once);
+#  5b. with BASE_REV (e.g. d728d9a) it builds that revision's cmd/sipward too (a git worktree under
+#     /tmp, the same go build) and runs it as target "sipward-base" wherever sipward runs in 3-5 (same
+#     flags, a fresh store copy, the same port; Kamailio first, the two sipwards' order alternating by
+#     scenario and round); the report adds sipward-base / Kamailio and sipward / sipward-base;
 #  6. takes a CPU profile of sipward per scenario at half its highest rate (PROFILE=1, the
 #     default except with QUICK; lib/profile.sh, through /debug/pprof with the operator token);
 #  7. prints the report (lib/report.py) and writes it to OUT/report.txt.
 #
 # Knobs (env): PEER, QUICK, OUT, NUSERS, PEER_DIR, SIP_PORT, UAS_PORT, KAM_PORT,
 # SCENARIOS (ipauth digest reg mixed), FIXED_RATE, FIXED_ROUNDS, MIXED_RATES, PROFILE, QUIET_WAIT,
-# SIPWARD_FLAGS (extra serve flags), and every variable of the peer harness's run.sh (RATES,
-# DURATION, HOLD_MS, ...).
+# SIPWARD_FLAGS (extra serve flags), BASE_REV (an older sipward beside the built one: 5b), and every
+# variable of the peer harness's run.sh (RATES, DURATION, HOLD_MS, ...).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,6 +45,7 @@ REPO="$(cd "$HERE/.." && pwd)"
 : "${SIP_PORT:=5080}"
 : "${SCENARIOS=ipauth digest reg mixed}"
 : "${SIPWARD_FLAGS=}"
+: "${BASE_REV=}"                               # empty: no sipward-base target
 : "${OUT:=$HERE/results/$(date +%Y%m%d-%H%M%S)$([ "$QUICK" = 1 ] && echo -quick)}"
 : "${UAS_PORT:=5090}" "${KAM_PORT:=5070}"
 if [ "$QUICK" = 1 ]; then
@@ -90,6 +95,16 @@ log "results -> $OUT"
 mkdir -p "$OUT/peer"
 tar -C "$PEER_DIR" --exclude=./results -cf - . | tar -C "$OUT/peer" -xf - || die "copy of $PEER_DIR failed"
 chmod -R u+w "$OUT/peer"
+if [ -n "$BASE_REV" ]; then   # 5b: the older binary, from a worktree outside the repository's tree
+  BASE_SHA="$(git -C "$REPO" rev-parse --verify --short=12 "$BASE_REV^{commit}")" || die "BASE_REV=$BASE_REV: no such commit"
+  BASE_WT="$(mktemp -d /tmp/sipward-base-XXXXXX)" || die "mktemp failed"
+  git -C "$REPO" worktree add --detach "$BASE_WT/src" "$BASE_SHA" >> "$OUT/bench.log" 2>&1 &&
+    (cd "$BASE_WT/src" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sipward-base" ./cmd/sipward)
+  rc=$?
+  git -C "$REPO" worktree remove --force "$BASE_WT/src" >> "$OUT/bench.log" 2>&1; rm -rf "$BASE_WT"
+  [ "$rc" = 0 ] || die "go build of BASE_REV=$BASE_REV failed"
+  log "sipward-base: $BASE_SHA -> $OUT/sipward-base"
+fi
 if [ "$PEER" = kamailio ]; then
   NUSERS=$NUSERS REALM=$REALM "$OUT/peer/kamailio/mkdb.sh" >> "$OUT/bench.log" 2>&1 || die "mkdb.sh failed"
   python3 "$HERE/lib/provision.py" kamdb "$OUT/peer/kamailio/kamailio.sqlite" "$REALM" "$NUSERS" || exit 1
@@ -130,12 +145,12 @@ for attempt in 1 2 3; do
 done
 tail -1 "$OUT/bench.log" >&2
 
-# sipward_cmd NAME: a command line that runs sipward in the foreground on a fresh copy
-# of the provisioned store (the harness starts it, measures its CPU and stops it)
+# sipward_cmd NAME [BINARY]: a command line that runs sipward (default OUT/sipward) in the foreground
+# on a fresh copy of the provisioned store (the harness starts it, measures its CPU and stops it)
 sipward_cmd() {
   local d="$OUT/db-$1"
   rm -rf "$d"; mkdir -p "$d"; cp "$TPL"/sipward.db* "$TPL/sipward.key" "$d/"
-  echo "$OUT/sipward serve --http-addr 127.0.0.1:0 --sip-addr 127.0.0.1:$SIP_PORT \
+  echo "${2:-$OUT/sipward} serve --http-addr 127.0.0.1:0 --sip-addr 127.0.0.1:$SIP_PORT \
 --db sqlite:$d/sipward.db --key-file $d/sipward.key --admin-token $TOKEN --realm $REALM \
 --upstream sip:127.0.0.1:$UAS_PORT --core-addr 127.0.0.1/32 --fraud-threshold -1 --firewall-rate 1000000 $SIPWARD_FLAGS"
 }
@@ -145,6 +160,7 @@ sipward_cmd() {
   echo "nproc: $(nproc)"; echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "kernel: $(uname -srm)"; echo "go: $(go version)"; echo "sipp: $(sipp -v 2>&1 | grep -m1 SIPp | tr -s ' ')"
   [ "$PEER" = kamailio ] && echo "kamailio: $(kamailio -v 2>/dev/null | head -1)"
+  [ -n "$BASE_REV" ] && echo "sipward-base: BASE_REV=$BASE_REV ($BASE_SHA: $(git -C "$REPO" log -1 --format=%s "$BASE_SHA"))"
   echo "QUICK=$QUICK PEER=$PEER NUSERS=$NUSERS SCENARIOS=$SCENARIOS FIXED_RATE=$FIXED_RATE FIXED_ROUNDS=$FIXED_ROUNDS MIXED_RATES=$MIXED_RATES"
   echo "sipward: $(sipward_cmd probe)"
 } > "$OUT/machine.txt"
@@ -155,14 +171,26 @@ HSCN=""
 for s in $SCENARIOS; do case "$s" in ipauth|digest|reg) HSCN="$HSCN $s";; esac; done
 HSCN="${HSCN# }"
 # Scenario by scenario, so that both targets of one scenario run close together in time (the
-# machine is shared: foreign load drifts): search on Kamailio then sipward, then their
-# fixed-rate steps.
+# machine is shared: foreign load drifts): search on Kamailio then sipward (and sipward-base), then
+# their fixed-rate steps.
+# sw_specs DBNAME N: SPECS = the sipwards as compare.sh's NAME=HOST:PORT=COMMAND, "sipward" alone
+# without BASE_REV; with it, sipward-base before sipward when N is odd, after it when N is even
+sw_specs() {
+  local new="sipward=127.0.0.1:$SIP_PORT=$(sipward_cmd "$1")"
+  SPECS=("$new")
+  [ -n "$BASE_REV" ] || return 0
+  local base="sipward-base=127.0.0.1:$SIP_PORT=$(sipward_cmd "base-$1" "$OUT/sipward-base")"
+  if [ $(($2 % 2)) = 1 ]; then SPECS=("$base" "$new"); else SPECS=("$new" "$base"); fi
+}
+sno=0
 for s in $HSCN; do
-  log "scenario $s: search (targets: ${PEER:+kamailio, }sipward)"
+  sno=$((sno + 1))
+  sw_specs "main-$s" "$sno"
+  log "scenario $s: search (targets: ${PEER:+kamailio, }${SPECS[*]%%=*})"
   if [ "$PEER" = kamailio ]; then
-    SCENARIOS="$s" in_bg "$OUT/peer/compare.sh" "sipward=127.0.0.1:$SIP_PORT=$(sipward_cmd "main-$s")"
+    SCENARIOS="$s" in_bg "$OUT/peer/compare.sh" "${SPECS[@]}"
   else
-    SCENARIOS="$s" SKIP_KAMAILIO=1 in_bg "$OUT/peer/compare.sh" "sipward=127.0.0.1:$SIP_PORT=$(sipward_cmd "main-$s")"
+    SCENARIOS="$s" SKIP_KAMAILIO=1 in_bg "$OUT/peer/compare.sh" "${SPECS[@]}"
   fi
   [ $? = 0 ] || log "the harness reported a failure for $s (see $OUT/run.log); continuing with what was measured"
 
@@ -178,10 +206,14 @@ for s in $HSCN; do
     if [ "$PEER" = kamailio ]; then
       in_bg env "${common[@]}" TARGET= TARGET_NAME=kamailio-fixed "$OUT/peer/run.sh" || log "kamailio-fixed $s: failure"
     fi
-    in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME=sipward-fixed \
-      TARGET_CMD="$(sipward_cmd "fixed-$s")" "$OUT/peer/run.sh" || log "sipward-fixed $s: failure"
+    sw_specs "fixed-$s" $((sno + round + 1))
+    for spec in "${SPECS[@]}"; do
+      n="${spec%%=*}"
+      in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME="$n-fixed" \
+        TARGET_CMD="${spec#*=*=}" "$OUT/peer/run.sh" || log "$n-fixed $s: failure"
+    done
   done
-  rm -rf "$OUT/db-main-$s" "$OUT/db-fixed-$s"
+  rm -rf "$OUT/db-main-$s" "$OUT/db-fixed-$s" "$OUT/db-base-main-$s" "$OUT/db-base-fixed-$s"
 done
 
 # ---------------------------------------------------------------- 5. mixed profile
@@ -194,9 +226,13 @@ if [[ " $SCENARIOS " == *" mixed "* ]]; then
     in_bg python3 "$HERE/lib/mixed.py" "${margs[@]}" --name kamailio --kamailio "127.0.0.1:$KAM_PORT" \
       || log "mixed kamailio: failure"
   fi
-  log "mixed profile: sipward"
-  in_bg python3 "$HERE/lib/mixed.py" "${margs[@]}" --name sipward --target "127.0.0.1:$SIP_PORT" \
-    --cmd "$(sipward_cmd mixed)" || log "mixed sipward: failure"
+  sw_specs mixed 1
+  for spec in "${SPECS[@]}"; do
+    n="${spec%%=*}"
+    log "mixed profile: $n"
+    in_bg python3 "$HERE/lib/mixed.py" "${margs[@]}" --name "$n" --target "127.0.0.1:$SIP_PORT" \
+      --cmd "${spec#*=*=}" || log "mixed $n: failure"
+  done
 fi
 
 # ---------------------------------------------------------------- 6. CPU profiles under load

@@ -21,6 +21,10 @@ Per scenario and target:
 ratio = sipward / Kamailio (max: higher is better; cpu and p99: lower is better). With rounds, the
 ratios table also gives the CPU ratio of each round (round i's sipward step over round i's
 Kamailio step, which ran just before it): on a shared machine one step can be off by 20 %.
+With a target "sipward-base" (bench/run.sh's BASE_REV: an older build run beside sipward), its rows
+come with the others' and two more ratio tables follow: sipward-base / Kamailio, and sipward /
+sipward-base (the regression check; each round: round i's sipward step over round i's sipward-base
+step), with the CPU of every round of the three targets in the order they ran.
 """
 import gzip
 import csv
@@ -157,14 +161,14 @@ def report(out, md=False):
                     quick = True
         if not md:
             print("".join(l for l in open(mt) if not l.startswith("sipward:")), end="")
-    targets = [t for t in ("sipward", "kamailio") if any(r["target"] == t for r in rows)]
+    targets = [t for t in ("sipward", "sipward-base", "kamailio") if any(r["target"] == t for r in rows)]
     if not md:
         print()
         print("sipward benchmark%s -- %s" % (" (QUICK run: smoke figures, not for comparison)" if quick else "", out))
         print()
     hdr = ["scenario", "target", "max/s", "best run/s", "setup p50/p99 ms @max", "cpu s/1000 @%d/s" % fixed,
            "rounds", "half-rate", "p99 ms @half", "slow@half"]
-    body, ratios = [], []
+    body, ratios, base_k, new_base = [], [], [], []
     nrounds = 1
     for scn in SCENARIOS:
         kmax = max_rate(rows, "kamailio", scn)[0] if "kamailio" in targets else 0
@@ -204,6 +208,18 @@ def report(out, md=False):
             s, k = res["sipward"], res["kamailio"]
             each = " ".join(ratio(a, b) for a, b in zip(s[5], k[5])) if len(s[5]) > 1 else "-"
             ratios.append([scn, ratio(s[0], k[0]), ratio(s[3], k[3]), each, ratio(s[4], k[4])])
+        if "sipward-base" in res:
+            b = res["sipward-base"]
+            if "kamailio" in res:
+                k = res["kamailio"]
+                each = " ".join(ratio(x, y) for x, y in zip(b[5], k[5])) if len(b[5]) > 1 else "-"
+                base_k.append([scn, ratio(b[0], k[0]), ratio(b[3], k[3]), each, ratio(b[4], k[4])])
+            if "sipward" in res:
+                s = res["sipward"]
+                each = " ".join(ratio(x, y) for x, y in zip(s[5], b[5])) if len(s[5]) > 1 else "-"
+                rounds = "; ".join("%s %s" % (t, " ".join(fmt(v, 3) for v in res[t][5]) or "-")
+                                    for t in ("kamailio", "sipward-base", "sipward") if t in res)
+                new_base.append([scn, ratio(s[0], b[0]), ratio(s[3], b[3]), each, ratio(s[4], b[4]), rounds])
 
     def emit(h, b):
         if md:
@@ -217,16 +233,34 @@ def report(out, md=False):
         for r in b:
             print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
 
+    rhdr = ["scenario", "max rate", "cpu per call", "cpu, each round", "p99 @half"]
+    nbhdr = rhdr + ["cpu s/1000 @%d/s, round by round" % fixed]
     emit(hdr, body)
     if md:
         print()
-        emit(["scenario", "max rate", "cpu per call", "cpu, each round", "p99 @half"], ratios)
+        emit(rhdr, ratios)
+        for b, h, title in ((base_k, rhdr, "sipward-base / Kamailio"), (new_base, nbhdr, "sipward / sipward-base")):
+            if b:
+                print()
+                print(title + ":")
+                print()
+                emit(h, b)
         return
     if ratios:
         print()
         print("sipward / Kamailio (max: >= 1 is better; cpu and p99: <= 1 is better):")
         print()
-        emit(["scenario", "max rate", "cpu per call", "cpu, each round", "p99 @half"], ratios)
+        emit(rhdr, ratios)
+    if base_k:
+        print()
+        print("sipward-base / Kamailio (the same ratios for the older build):")
+        print()
+        emit(rhdr, base_k)
+    if new_base:
+        print()
+        print("sipward / sipward-base, new over old (max: >= 1 is better; cpu and p99: <= 1 is better):")
+        print()
+        emit(nbhdr, new_base)
     print()
     print("max = highest rate at which every run passed (>= 99.9 % success, >= 95 % of the rate);"
           " setup = SIPp RTD 1 (4 ms granularity);")
