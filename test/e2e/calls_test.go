@@ -47,9 +47,15 @@ func TestIPAuthCall(t *testing.T) {
 	if d["result"] != "accepted" || d["auth"] != "ip" || fmt.Sprint(d["passed"]) != "[firewall sanity identify limits rewrite codecs]" {
 		t.Errorf("decision: %v", d)
 	}
+	// Every call and decision names its account, IP-authenticated ones too.
+	if d["account"] != "Acme" || d["account_id"] != float64(acc) {
+		t.Errorf("decision's account = %v (id %v), want Acme (%d)", d["account"], d["account_id"], acc)
+	}
 	_, calls := n.api(t, "GET", "/calls", nil)
 	if calls["total"].(float64) != 1 {
 		t.Errorf("active calls: %v", calls)
+	} else if item := calls["items"].([]any)[0].(map[string]any); item["account"] != "Acme" || item["account_id"] != float64(acc) {
+		t.Errorf("active call's account = %v (id %v), want Acme (%d)", item["account"], item["account_id"], acc)
 	}
 	if st := u.bye(c); st != 200 {
 		t.Fatalf("BYE: %d", st)
@@ -133,7 +139,7 @@ var varying = regexp.MustCompile(`(tag|nonce|branch|rport|received)=("[^"]*"|[^;
 func normalise(raw string) string { return varying.ReplaceAllString(raw, "$1=X") }
 
 // TestTechPrefixAndCLIAuthPickTheAccount: two accounts share 127.0.0.2;
-// tech prefix and CLI authentication tell them apart.
+// tech prefix and CLI authentication (by CLI pattern or DID) tell them apart.
 func TestTechPrefixAndCLIAuthPickTheAccount(t *testing.T) {
 	core := newUAS(t, "127.0.0.1")
 	n := edgeNode(t, core)
@@ -143,7 +149,9 @@ func TestTechPrefixAndCLIAuthPickTheAccount(t *testing.T) {
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "127.0.0.2", "tech_prefix": "111#"})
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", b), map[string]any{"address": "127.0.0.2", "tech_prefix": "222#"})
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", c), map[string]any{"address": "127.0.0.3", "cli_auth": true})
-	d := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Delta", "cli_patterns": []map[string]any{{"pattern": "441111111111"}}}))
+	// Delta's DID is a CLI it may present: it picks Delta, and Delta's CLI restriction lets it through.
+	d := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Delta", "cli_patterns": []map[string]any{{"pattern": "441111111111"}},
+		"dids": []map[string]any{{"number": "442079460000"}}}))
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", d), map[string]any{"address": "127.0.0.3", "cli_auth": true})
 	waitSnapshot(t, n)
 
@@ -156,6 +164,7 @@ func TestTechPrefixAndCLIAuthPickTheAccount(t *testing.T) {
 		{"127.0.0.2", "222#442071234567", "441234567890", b, "442071234567"},
 		{"127.0.0.3", "442071234567", "447700900123", c, "442071234567"},
 		{"127.0.0.3", "442071234567", "441111111111", d, "442071234567"},
+		{"127.0.0.3", "442071234567", "442079460000", d, "442071234567"},
 	} {
 		u := newUAC(t, tt.src, n.SIP)
 		call := newCall(tt.cli, tt.to)

@@ -68,11 +68,12 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 		r.Auth = pipeline.Identity{Method: pipeline.AuthCore, Dialled: dialled, CLI: cli}
 	case snapshot.Matched:
 		r.Auth = pipeline.Identity{
-			Method:     pipeline.AuthIP,
-			AccountID:  m.Endpoint.Account.ID,
-			EndpointID: m.Endpoint.ID,
-			Dialled:    m.Dialled,
-			CLI:        cli,
+			Method:      pipeline.AuthIP,
+			AccountID:   m.Endpoint.Account.ID,
+			AccountName: m.Endpoint.Account.Name,
+			EndpointID:  m.Endpoint.ID,
+			Dialled:     m.Dialled,
+			CLI:         cli,
 		}
 		r.Principal = &m.Endpoint.Principal
 	case snapshot.Ambiguous:

@@ -87,8 +87,9 @@ func TestStage(t *testing.T) {
 	passed := func(auth pipeline.Identity) outcome {
 		return outcome{Status: 200, Stage: "next", Next: true, Auth: auth, Passed: []string{Name}}
 	}
+	accountNames := map[int64]string{1: "Alpha", 2: "Beta"} // every call names its account, IP or digest
 	ip := func(acct, ep int64, dialled, cli string) pipeline.Identity {
-		return pipeline.Identity{Method: pipeline.AuthIP, AccountID: acct, EndpointID: ep, Dialled: dialled, CLI: cli}
+		return pipeline.Identity{Method: pipeline.AuthIP, AccountID: acct, AccountName: accountNames[acct], EndpointID: ep, Dialled: dialled, CLI: cli}
 	}
 	tests := []struct {
 		name      string
