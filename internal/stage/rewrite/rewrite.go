@@ -3,7 +3,8 @@
 // endpoint or SIP user; compiled in package internal/paramrewrite) rewrite the
 // dialled number and the CLI, the endpoint's Force From / CLI prefix apply,
 // and then the account's CLI restriction: an account with CLI patterns only
-// presents CLIs that match one (else 403 "CLI restriction in effect").
+// presents CLIs that match one or are one of its DIDs (else 403 "CLI
+// restriction in effect").
 package rewrite
 
 import (
@@ -83,9 +84,9 @@ func apply(r *pipeline.Request) (pipeline.Result, bool) {
 		}
 	}
 	r.Auth.Dialled, r.Auth.CLI = dialled, cli
-	if acct != nil && acct.HasCLIPatterns() && !acct.MatchCLI(cli) {
+	if acct != nil && acct.HasCLIPatterns() && !acct.CLIAuthenticates(cli) {
 		return pipeline.Reject(Name, 403, "CLI restriction in effect",
-			fmt.Sprintf("CLI %q matches none of account %q's CLI patterns", cli, acct.Name)), false
+			fmt.Sprintf("CLI %q matches none of account %q's CLI patterns or DIDs", cli, acct.Name)), false
 	}
 	if changed {
 		return pipeline.Result{Why: "rewritten"}, true

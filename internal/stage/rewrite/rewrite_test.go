@@ -22,7 +22,7 @@ var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // dataset:
 //
-//	account 1 Alpha: CLI patterns +441110000001 (exact) and ^4412 (regex)
+//	account 1 Alpha: CLI patterns +441110000001 (exact) and ^4412 (regex); DID 442079460000
 //	account 2 Beta:  no CLI patterns
 //
 //	ep 10 (2) destination 00→"" (order 1), 0→44 (order 2); CLI ^0(\d+)$ → 44$1
@@ -60,6 +60,7 @@ func dataset() snapshot.Dataset {
 			{ID: 1, AccountID: 1, Pattern: "+441110000001"},
 			{ID: 2, AccountID: 1, Pattern: "^4412", Regex: true},
 		},
+		DIDs: []store.DID{{ID: 1, AccountID: 1, Number: "442079460000"}},
 		Endpoints: []store.IPEndpoint{
 			ep(10, 2, nil),
 			ep(11, 2, func(e *store.IPEndpoint) { e.ForceFrom = "441230000000" }),
@@ -129,7 +130,7 @@ func TestRewrite(t *testing.T) {
 	}
 	restricted := func(dialled, cli string) outcome {
 		return outcome{Status: 403, Reason: "CLI restriction in effect", Stage: "rewrite",
-			Why: fmt.Sprintf("CLI %q matches none of account \"Alpha\"'s CLI patterns", cli), Dialled: dialled, CLI: cli}
+			Why: fmt.Sprintf("CLI %q matches none of account \"Alpha\"'s CLI patterns or DIDs", cli), Dialled: dialled, CLI: cli}
 	}
 	tests := []struct {
 		name        string
@@ -166,6 +167,10 @@ func TestRewrite(t *testing.T) {
 			want: pass("442071234567", "+441110000001"), wantOutcome: "unchanged"},
 		{name: "regex cli pattern", auth: ip(20, 1, "442071234567", "441299999999"), ruri: "442071234567", from: "441299999999",
 			want: pass("442071234567", "441299999999"), wantOutcome: "unchanged"},
+		{name: "a DID of the account is an allowed cli", auth: ip(20, 1, "442071234567", "442079460000"), ruri: "442071234567", from: "442079460000",
+			want: pass("442071234567", "442079460000"), wantOutcome: "unchanged"},
+		{name: "a DID of the account, + on the cli", auth: ip(20, 1, "442071234567", "+442079460000"), ruri: "442071234567", from: "+442079460000",
+			want: pass("442071234567", "+442079460000"), wantOutcome: "unchanged"},
 		{name: "cli matching no pattern", auth: ip(20, 1, "442071234567", "441110000002"), ruri: "442071234567", from: "441110000002",
 			want: restricted("442071234567", "441110000002"), wantOutcome: "cli_restricted"},
 		{name: "empty cli", auth: ip(20, 1, "442071234567", ""), ruri: "442071234567", from: "",
