@@ -67,7 +67,7 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 		f.field("password", "Password", "password").help(pw + " At least 12 characters."),
 		f.field("channels", "Channels", "number").help("Concurrent calls, allocated from the account's capacity; 0: unlimited."),
 		f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited."),
-		f.field("protocol", "Protocol", "select").choices(protocolChoices...),
+		f.field("protocol", "Protocol", "select").choices(protocolChoices...).help("Transport its REGISTERs and calls must use: TCP accepts TCP or TLS; TLS and TLS & SRTP only TLS (others get 403 Transport not allowed); TLS & SRTP also needs SRTP in the call's SDP."),
 		f.field("nat_ping", "NAT / SIP ping", "select").choices("disabled", "Disabled", "enabled", "Enabled (OPTIONS every 60 s)",
 			"timeout", "Enabled with timeout (drop bindings that stop answering)"),
 		f.field("ip_whitelist", "IP whitelist", "textarea").help("One address or CIDR per line; empty: calls from anywhere."),

@@ -119,3 +119,80 @@ func TestTLSListener(t *testing.T) {
 		t.Errorf("TLS-only endpoint over UDP: %d %q, want 403 \"Transport not allowed\"", st, reason)
 	}
 }
+
+// TestSIPUserProtocol: a SIP user set to protocol tls registers over TLS; over
+// UDP its REGISTER and its INVITE are refused, right password or not, with
+// 403 "Transport not allowed" and the reason in the decision.
+func TestSIPUserProtocol(t *testing.T) {
+	cert, key := selfSigned(t)
+	core := newUAS(t, "127.0.0.1")
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32",
+		"--tls-cert", cert, "--tls-key", key, "--sips-addr", "127.0.0.1:0")
+	m := sipsRe.FindStringSubmatch(n.Log())
+	if m == nil || m[1] == `""` {
+		t.Fatalf("no TLS listener in the log:\n%s", n.Log())
+	}
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	pw := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "3001", "protocol": "tls"})["password"].(string)
+	waitSnapshot(t, n)
+
+	// Over UDP: refused after the right answer to the challenge.
+	u := newUAC(t, "127.0.0.8", n.SIP)
+	cseq := 0
+	if res := u.register(t, "3001", pw, "proto-udp", &cseq, []string{"<sip:3001@10.0.0.5:5060>"}, "300"); res.StatusCode != 403 || res.Reason != "Transport not allowed" {
+		t.Errorf("REGISTER over UDP of a tls user: %d %q, want 403 \"Transport not allowed\"", res.StatusCode, res.Reason)
+	}
+	c := newCall("3001", "442071234567")
+	u.send(u.invite(c))
+	_, ch := u.final("INVITE", 5*time.Second)
+	u.ack(c, ch)
+	if ch.StatusCode != 407 {
+		t.Fatalf("first INVITE: %d, want 407", ch.StatusCode)
+	}
+	u.send(u.invite(c, "Proxy-Authorization: "+digestAuth(ch, "3001", pw, "INVITE", "sip:442071234567@"+n.SIP, 1)))
+	_, res := u.final("INVITE", 5*time.Second)
+	u.ack(c, res)
+	if res.StatusCode != 403 || res.Reason != "Transport not allowed" {
+		t.Errorf("INVITE over UDP of a tls user: %d %q, want 403 \"Transport not allowed\"", res.StatusCode, res.Reason)
+	}
+	if d := n.decision(t, c.callID); !strings.Contains(fmt.Sprint(d["why"]), `sip user "3001" requires tls; the request came over udp`) {
+		t.Errorf("decision of the refused INVITE: %v", d)
+	}
+	if len(core.got()) != 0 {
+		t.Errorf("the core got %d INVITEs, want none", len(core.got()))
+	}
+
+	// Over TLS: challenged, then registered.
+	conn, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true}) // self-signed test certificate
+	if err != nil {
+		t.Fatalf("TLS handshake: %v", err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	register := func(n int, auth string) *sip.Response {
+		t.Helper()
+		if auth != "" {
+			auth = "Authorization: " + auth + "\r\n"
+		}
+		fmt.Fprintf(conn, "REGISTER sips:%s SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=%s\r\nMax-Forwards: 70\r\nFrom: <sips:3001@%s>;tag=p%d\r\nTo: <sips:3001@%s>\r\nCall-ID: proto-tls\r\nCSeq: %d REGISTER\r\nContact: <sips:3001@%s>\r\nExpires: 300\r\n%sContent-Length: 0\r\n\r\n",
+			m[1], local, branch(), m[1], n, m[1], n, local, auth)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 65535)
+		k, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("REGISTER %d over TLS: no answer: %v", n, err)
+		}
+		res, err := sipParse(string(buf[:k]))
+		if err != nil {
+			t.Fatalf("REGISTER %d over TLS: %v\n%s", n, err, buf[:k])
+		}
+		return res
+	}
+	ch = register(1, "")
+	if ch.StatusCode != 401 {
+		t.Fatalf("REGISTER over TLS without credentials: %d, want 401", ch.StatusCode)
+	}
+	if res := register(2, digestAuth(ch, "3001", pw, "REGISTER", "sips:"+m[1], 1)); res.StatusCode != 200 {
+		t.Errorf("REGISTER over TLS of a tls user: %d %s, want 200", res.StatusCode, res.Reason)
+	}
+}

@@ -16,6 +16,11 @@ import (
 // Name is the stage's name in traces.
 const Name = "authn"
 
+// ReasonTransport is the reason phrase of the 403 to a SIP user whose
+// request came over a transport its protocol does not accept (the same
+// phrase identify answers an endpoint with).
+const ReasonTransport = "Transport not allowed"
+
 // Stage returns the pipeline stage.
 func (s *Stage) Stage() pipeline.Stage {
 	return func(next pipeline.Handler) pipeline.Handler {
@@ -103,6 +108,11 @@ func (s *Stage) check(r *pipeline.Request) (pipeline.Result, bool, error) {
 			s.m.results.WithLabelValues("whitelist").Inc()
 			return pipeline.Reject(Name, 403, "Forbidden", fmt.Sprintf("sip user %q: source %s not in its IP whitelist", u.Username, src)), false, nil
 		}
+	}
+	if u.Principal != nil && !u.Principal.Protocol.Accepts(r.Transport) {
+		s.m.results.WithLabelValues("transport").Inc()
+		return pipeline.Reject(Name, 403, ReasonTransport,
+			fmt.Sprintf("sip user %q requires %s; the request came over %s", u.Username, u.Principal.Protocol, r.Transport)), false, nil
 	}
 	s.m.results.WithLabelValues("ok").Inc()
 	if s.cfg.OnSuccess != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/siptest"
+	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
 )
 
@@ -38,13 +39,16 @@ var (
 //	alice  account 1 Alpha, MD5 and SHA-256 HA1s, no whitelist
 //	bob    account 2 Beta, MD5 HA1 only, whitelist 192.0.2.0/24
 //	broken account 1 Alpha, a stored MD5 HA1 that is not hex
+//	carol  account 1 Alpha, MD5 HA1, protocol tls
 var (
-	passwords = map[string]string{"alice": "alice-secret", "bob": "bob-secret", "broken": "x"}
+	passwords = map[string]string{"alice": "alice-secret", "bob": "bob-secret", "broken": "x", "carol": "carol-secret"}
 	users     = map[string]authn.User{
 		"alice": {ID: 1000, AccountID: 1, Username: "alice", AccountName: "Alpha",
 			HA1MD5: digest.HA1(digest.MD5, "alice", realm, "alice-secret"), HA1SHA256: digest.HA1(digest.SHA256, "alice", realm, "alice-secret")},
 		"bob": {ID: 1001, AccountID: 2, Username: "bob", AccountName: "Beta",
 			HA1MD5: digest.HA1(digest.MD5, "bob", realm, "bob-secret"), Whitelist: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}},
+		"carol": {ID: 1003, AccountID: 1, Username: "carol", AccountName: "Alpha",
+			HA1MD5: digest.HA1(digest.MD5, "carol", realm, "carol-secret"), Principal: &snapshot.Principal{Protocol: snapshot.ProtoTLS}},
 		"broken": {ID: 1002, AccountID: 1, Username: "broken", AccountName: "Alpha", HA1MD5: strings.Repeat("zz", 16)},
 	}
 )
@@ -292,6 +296,7 @@ func TestChallengeWithoutCredentials(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	alice := pipeline.Identity{Method: pipeline.AuthDigest, AccountID: 1, SIPUserID: 1000, Username: "alice", AccountName: "Alpha"}
 	bob := pipeline.Identity{Method: pipeline.AuthDigest, AccountID: 2, SIPUserID: 1001, Username: "bob", AccountName: "Beta"}
+	carol := pipeline.Identity{Method: pipeline.AuthDigest, AccountID: 1, SIPUserID: 1003, Username: "carol", AccountName: "Alpha"}
 	proxy407 := func(hdrs ...string) view {
 		return view{Status: 407, Reason: "Proxy Authentication Required", Stage: "authn", Headers: hdrs}
 	}
@@ -305,6 +310,7 @@ func TestCredentials(t *testing.T) {
 		client  client         // nonce and nc filled in
 		credHdr string         // header carrying the credentials; the method's own when ""
 		raw     string         // credentials value sent verbatim instead of client's
+		over    string         // the answer's transport; UDP when ""
 
 		want          view
 		wantWhy       string
@@ -380,6 +386,17 @@ func TestCredentials(t *testing.T) {
 			want:    view{Status: 403, Reason: "Forbidden", Stage: "authn"},
 			wantWhy: `sip user "bob": source 198.51.100.7 not in its IP whitelist`},
 
+		{name: "protocol tls refuses udp", method: "INVITE", src: phone, client: client{user: "carol", password: "carol-secret"},
+			want:    view{Status: 403, Reason: "Transport not allowed", Stage: "authn"},
+			wantWhy: `sip user "carol" requires tls; the request came over udp`},
+		{name: "protocol tls refuses a register over tcp", method: "REGISTER", src: phone, over: pipeline.TCP,
+			client:  client{user: "carol", password: "carol-secret"},
+			want:    view{Status: 403, Reason: "Transport not allowed", Stage: "authn"},
+			wantWhy: `sip user "carol" requires tls; the request came over tcp`},
+		{name: "protocol tls accepts tls", method: "REGISTER", src: phone, over: pipeline.TLS,
+			client: client{user: "carol", password: "carol-secret"},
+			want:   passed, wantAuth: carol, wantTrace: []string{"authn"}, wantSuccesses: []string{"192.0.2.5"}},
+
 		{name: "malformed stored HA1 is a failure", method: "INVITE", src: phone, client: client{user: "broken", password: "x"},
 			wantErr: true},
 	}
@@ -403,7 +420,11 @@ func TestCredentials(t *testing.T) {
 			if !from.IsValid() {
 				from = tt.src
 			}
-			res, err := hs.serve(t, request(t, tt.method, from, t0.Add(time.Second+tt.after), hdr+": "+val))
+			req := request(t, tt.method, from, t0.Add(time.Second+tt.after), hdr+": "+val)
+			if tt.over != "" {
+				req.Transport = tt.over
+			}
+			res, err := hs.serve(t, req)
 			if tt.wantErr {
 				if err == nil || !strings.HasPrefix(err.Error(), "stage/authn: ") {
 					t.Fatalf("err = %v, want a stage/authn error", err)

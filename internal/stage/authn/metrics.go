@@ -9,7 +9,7 @@ type metrics struct {
 }
 
 // Results counted in sipward_authn_requests_total.
-var resultLabels = []string{"ok", "challenged", "bad_credentials", "stale", "whitelist", "error"}
+var resultLabels = []string{"ok", "challenged", "bad_credentials", "stale", "whitelist", "transport", "error"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{results: prometheus.NewCounterVec(prometheus.CounterOpts{
