@@ -48,7 +48,9 @@ def api(base, token, n):
             sys.exit("provision: POST %s: %d %s" % (path, e.code, e.read()[:500].decode(errors="replace")))
 
     t0 = time.time()
-    users = [{"username": u, "password": p} for u, p in (user(i) for i in range(1, n + 1))]
+    # Every SIP user holds its channels from the account (no unlimited user): an equal share of 1,000,000.
+    share = max(1, 1000000 // n)
+    users = [{"username": u, "password": p, "channels": share} for u, p in (user(i) for i in range(1, n + 1))]
     acme = post("/accounts", {"name": "acme", "channels": 1000000,
                               "ip_endpoints": [{"address": "127.0.0.2"}, {"address": "127.0.1.0/28"}],
                               "sip_users": users})

@@ -161,8 +161,25 @@ func TestChannelCapacity(t *testing.T) {
 	check("shrink account below allocation", st, m)
 	h.op(200, "PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"channels": 12})
 	h.op(201, "POST", users, map[string]any{"username": "carol", "channels": 2})
-	// Unlimited users (0) allocate nothing.
-	h.op(201, "POST", users, map[string]any{"username": "dave"})
+	// No unlimited SIP user: one without channels holds one, and the account is full.
+	st, m = h.call(opToken, "POST", users, map[string]any{"username": "dave"})
+	check("a user without channels in a full account", st, m)
+	st, m = h.call(opToken, "POST", users, map[string]any{"username": "dave", "channels": 0})
+	if e := errOf(m); st != 400 || e["field"] != "channels" || !strings.Contains(fmt.Sprint(e["message"]), "at least 1 channel") {
+		t.Errorf("a user with 0 channels: got %d %v, want 400 naming channels", st, m)
+	}
+	h.op(200, "PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"channels": 13})
+	if got := h.op(201, "POST", users, map[string]any{"username": "dave"})["channels"]; got != float64(1) {
+		t.Errorf("a user created without channels holds %v, want 1", got)
+	}
+	// The same through the one-call account creation.
+	st, m = h.call(opToken, "POST", "/accounts", map[string]any{"name": "Full", "channels": 1,
+		"sip_users": []map[string]any{{"username": "3001"}, {"username": "3002"}}})
+	if e := errOf(m); st != 409 || e["code"] != "no_capacity" || e["field"] != "sip_users[1].channels" {
+		t.Errorf("two users without channels in a one-channel account: got %d %v, want 409 no_capacity on sip_users[1].channels", st, m)
+	}
+	// An account without capacity takes any number of users, each holding its channels.
+	h.op(201, "POST", "/accounts", map[string]any{"name": "Open", "sip_users": []map[string]any{{"username": "4001"}, {"username": "4002"}}})
 }
 
 func TestNumberBlock(t *testing.T) {

@@ -35,6 +35,13 @@ func (s *Server) table() []*route {
 			if err != nil {
 				return err
 			}
+			if us, ok := body["sip_users"].([]any); ok {
+				for _, u := range us {
+					if m, ok := u.(map[string]any); ok {
+						defaultChannels(m)
+					}
+				}
+			}
 			var in provision.NewAccount
 			if err := decodeInto(body, &in); err != nil {
 				return err
@@ -248,6 +255,10 @@ func (s *Server) table() []*route {
 		update: noWarn(svc.UpdateProfile),
 		del:    svc.DeleteProfile,
 		setID:  func(v *store.Profile, id int64) { v.ID = id },
+		prepare: func(_ context.Context, _ provision.Caller, body map[string]any) (map[string]any, error) {
+			defaultChannels(body)
+			return body, nil
+		},
 	}
 	rt = append(rt, profiles.routes(v1+"/profiles", v1+"/profiles/{id}")...)
 
@@ -352,6 +363,7 @@ func profileDefaults(svc *provision.Service) func(context.Context, provision.Cal
 	return func(ctx context.Context, c provision.Caller, body map[string]any) (map[string]any, error) {
 		raw, ok := body["profile_id"]
 		if !ok || raw == nil {
+			defaultChannels(body)
 			return body, nil
 		}
 		f, ok := raw.(float64)
@@ -373,6 +385,15 @@ func profileDefaults(svc *provision.Service) func(context.Context, provision.Cal
 		}
 		mergePatch(bm, body)
 		return bm, nil
+	}
+}
+
+// defaultChannels gives a new SIP user or profile that names no channels
+// one: every SIP user holds at least one channel of its account's capacity,
+// and an explicit 0 is refused by package provision with the field named.
+func defaultChannels(body map[string]any) {
+	if _, ok := body["channels"]; !ok {
+		body["channels"] = 1
 	}
 }
 

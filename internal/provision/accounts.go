@@ -191,7 +191,10 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, a *store.Account)
 		if !c.Operator && (old.Channels != a.Channels || old.CPS != a.CPS || old.BlockFrom != a.BlockFrom || old.BlockSize != a.BlockSize) {
 			return forbidden("only the operator can change an account's channels, cps or number block")
 		}
-		if a.Channels > 0 {
+		// Checked when the capacity changes: an account whose users hold more
+		// than it (made before every user held a channel, see migration 5)
+		// can still be renamed.
+		if a.Channels > 0 && a.Channels != old.Channels {
 			sum, err := tx.SumSIPUserChannels(ctx, a.ID, 0)
 			if err != nil {
 				return err

@@ -19,7 +19,7 @@ func validateProfile(p *store.Profile) error {
 	if err := checkName("name", p.Name, true); err != nil {
 		return err
 	}
-	if err := checkLimit("channels", p.Channels); err != nil {
+	if err := checkUserChannels("channels", p.Channels); err != nil {
 		return err
 	}
 	if err := checkLimit("cps", p.CPS); err != nil {

@@ -1,8 +1,8 @@
 // Package provision applies operator and customer changes to the
 // configuration store and enforces the rules the product promises at save
 // time: unique SIP usernames per realm ("Duplicate User Detected"), SIP users'
-// channels within the account's capacity ("No channel capacity available for
-// your account."), usernames inside the account's internal number block,
+// channels (at least one each: no user is unlimited) within the account's
+// capacity ("No channel capacity available for your account."), usernames inside the account's internal number block,
 // valid addresses, ports, regexes and numbers with the field named, duplicate
 // IP warnings and refusal of ambiguous IP endpoints, strong or generated
 // passwords that are stored only as HA1 digests, and sealed egress passwords.

@@ -15,7 +15,7 @@ func validateSIPUser(u *store.SIPUser) error {
 	if err := checkUsername("username", u.Username); err != nil {
 		return err
 	}
-	if err := checkLimit("channels", u.Channels); err != nil {
+	if err := checkUserChannels("channels", u.Channels); err != nil {
 		return err
 	}
 	if err := checkLimit("cps", u.CPS); err != nil {

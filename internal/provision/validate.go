@@ -55,6 +55,16 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
+// checkUserChannels checks the channels of a SIP user or profile: at least
+// one, since every SIP user holds its channels from its account's capacity
+// (an "unlimited" user would sidestep it).
+func checkUserChannels(field string, n int) error {
+	if n < 1 {
+		return invalid(field, "%d: a SIP user holds at least 1 channel of its account's capacity (there is no unlimited SIP user)", n)
+	}
+	return checkLimit(field, n)
+}
+
 func checkLimit(field string, n int) error {
 	if n < 0 {
 		return invalid(field, "%d: must not be negative (0 means unlimited)", n)

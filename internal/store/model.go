@@ -36,7 +36,7 @@ const (
 type Account struct {
 	ID        int64     `json:"id"`
 	Name      string    `json:"name"`
-	Channels  int       `json:"channels"`           // max concurrent calls of the whole account; 0 = none allowed for users' allocation purposes
+	Channels  int       `json:"channels"`           // max concurrent calls of the whole account, and the sum its SIP users' channels must fit in; 0 = no limit
 	CPS       int       `json:"cps"`                // max new calls per second; 0 = unlimited
 	BlockFrom int64     `json:"number_block_start"` // first internal number (extension); 0 with BlockSize 0 = no block
 	BlockSize int64     `json:"number_block_size"`  // how many numbers the block holds; 0 = no block
@@ -110,7 +110,7 @@ type SIPUser struct {
 	HA1MD5           string    `json:"-"`                  // hex MD5(username:realm:password)
 	HA1SHA256        string    `json:"-"`                  // hex SHA-256(username:realm:password)
 	ProfileID        *int64    `json:"profile_id,omitempty"`
-	Channels         int       `json:"channels"` // 0 = unlimited
+	Channels         int       `json:"channels"` // at least 1, held from the account's capacity (no unlimited SIP user); the API's default 1
 	CPS              int       `json:"cps"`      // 0 = unlimited
 	Protocol         Protocol  `json:"protocol"`
 	IPWhitelist      []string  `json:"ip_whitelist"`

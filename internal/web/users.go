@@ -65,7 +65,7 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 	basic := []*field{
 		f.field("username", "Username", "text").req().auto("off").help("Unique in the realm; inside the account's number block if it has one."),
 		f.field("password", "Password", "password").help(pw + " At least 12 characters."),
-		f.field("channels", "Channels", "number").help("Concurrent calls, allocated from the account's capacity; 0: unlimited."),
+		f.field("channels", "Channels", "number").help("Concurrent calls, at least 1, allocated from the account's capacity."),
 		f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited."),
 		f.field("protocol", "Protocol", "select").choices(protocolChoices...).help("Transport its REGISTERs and calls must use: TCP accepts TCP or TLS; TLS and TLS & SRTP only TLS (others get 403 Transport not allowed); TLS & SRTP also needs SRTP in the call's SDP."),
 		f.field("nat_ping", "NAT / SIP ping", "select").choices("disabled", "Disabled", "enabled", "Enabled (OPTIONS every 60 s)",
@@ -180,7 +180,7 @@ func (s *Server) userNewPage(w http.ResponseWriter, r *http.Request, ss *session
 	if err != nil {
 		return err
 	}
-	f := newForm(url.Values{"protocol": {"udp"}, "nat_ping": {"disabled"}, "channels": {"0"}, "cps": {"0"}})
+	f := newForm(url.Values{"protocol": {"udp"}, "nat_ping": {"disabled"}, "channels": {"1"}, "cps": {"0"}})
 	return s.renderUser(w, r, ss, a, nil, userView{Form: f})
 }
 

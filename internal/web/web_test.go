@@ -152,8 +152,8 @@ func TestAccountLoginSeesOnlyItsAccount(t *testing.T) {
 	e := newEnv(t)
 	a, other := e.account("Acme", 10), e.account("Other", 10)
 	e.login("acme", acctPass, a.ID)
-	mine := store.SIPUser{AccountID: a.ID, Username: "1001"}
-	theirs := store.SIPUser{AccountID: other.ID, Username: "2001"}
+	mine := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 1}
+	theirs := store.SIPUser{AccountID: other.ID, Username: "2001", Channels: 1}
 	theirEp := store.IPEndpoint{AccountID: other.ID, Address: "192.0.2.20"}
 	for _, u := range []*store.SIPUser{&mine, &theirs} {
 		if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, u); err != nil {
@@ -363,7 +363,7 @@ func TestSendMessage(t *testing.T) {
 	e := newEnv(t)
 	a := e.account("Acme", 0)
 	e.login("root", opPass, 0)
-	u := store.SIPUser{AccountID: a.ID, Username: "1001"}
+	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 1}
 	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestSendMessageDelivered(t *testing.T) {
 		e := newEnv(t, func(o *Options) { o.Messenger = fakeMessenger{tc.n} })
 		a := e.account("Acme", 0)
 		e.login("root", opPass, 0)
-		u := store.SIPUser{AccountID: a.ID, Username: "1001"}
+		u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 1}
 		if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 			t.Fatal(err)
 		}

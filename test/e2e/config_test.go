@@ -45,6 +45,22 @@ func TestQuickStart(t *testing.T) {
 	if err == nil || !strings.Contains(out, "No channel capacity available for your account.") {
 		t.Errorf("capacity through the CLI: err=%v\n%s", err, out)
 	}
+	// No unlimited SIP user to sidestep the capacity: 0 is refused, and a
+	// user that names no channels holds one (2 + 17 + 1 = 20).
+	out, err = n.cli(t, "user", "create", "--account", "1", "username=1002", "channels=0")
+	if err == nil || !strings.Contains(out, "channels") || !strings.Contains(out, "at least 1 channel") {
+		t.Errorf("a user with 0 channels through the CLI: err=%v\n%s", err, out)
+	}
+	if out, err = n.cli(t, "user", "create", "--account", "1", "username=1002", "channels=17"); err != nil {
+		t.Fatalf("user 1002: %v\n%s", err, out)
+	}
+	if out, err = n.cli(t, "user", "create", "--account", "1", "username=1003"); err != nil {
+		t.Fatalf("user 1003 without channels: %v\n%s", err, out)
+	}
+	out, err = n.cli(t, "user", "create", "--account", "1", "username=1004")
+	if err == nil || !strings.Contains(out, "No channel capacity available for your account.") {
+		t.Errorf("a user without channels in a full account: err=%v\n%s", err, out)
+	}
 	token := n.Token
 	n.stop()
 

@@ -334,31 +334,39 @@ func TestChangeLogPruning(t *testing.T) {
 	}
 }
 
+// migratedTo opens the database of dsn with only the migrations up to
+// version run, as an older sipward left it.
+func migratedTo(t *testing.T, dsn string, version int64) *sql.DB {
+	t.Helper()
+	d, driverDSN, err := parseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(d.driver, driverDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := fs.Sub(migrations, "migrations/"+d.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(d.goose, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(t.Context(), version); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // TestChangeLogAfterMigration checks that on a database that had data before
 // the change log existed, the log starts at the revision it had.
 func TestChangeLogAfterMigration(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			dsn := b.fresh(t)
-			d, driverDSN, err := parseDSN(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, err := sql.Open(d.driver, driverDSN)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fsys, err := fs.Sub(migrations, "migrations/"+d.name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := goose.NewProvider(d.goose, db, fsys, goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(t.Context(), 3); err != nil {
-				t.Fatal(err)
-			}
+			db := migratedTo(t, dsn, 3)
 			if _, err := db.ExecContext(t.Context(), "UPDATE revision SET rev = 7 WHERE id = 1"); err != nil {
 				t.Fatal(err)
 			}
@@ -370,6 +378,64 @@ func TestChangeLogAfterMigration(t *testing.T) {
 			}
 			if got, err := changesSince(t, s, 7); err != nil || len(got) != 0 {
 				t.Errorf("changes since 7: %+v, %v; want none", got, err)
+			}
+		})
+	}
+}
+
+// TestUserChannelsMigration runs migration 5 on a copy of old data: SIP
+// users and profiles with 0 channels ("unlimited", before every user held a
+// channel) get one; others keep theirs; the revision moves on and the change
+// log restarts there, so that running nodes reload everything.
+func TestUserChannelsMigration(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			db := migratedTo(t, dsn, 4)
+			const at = "'2025-06-01 12:00:00+00:00'"
+			for _, q := range []string{
+				"INSERT INTO accounts (id, name, channels, created_at, updated_at) VALUES (1, 'Acme', 2, " + at + ", " + at + ")",
+				"INSERT INTO profiles (id, name, channels) VALUES (1, 'unlimited', 0), (2, 'four', 4)",
+				"INSERT INTO sip_users (id, account_id, username, realm, channels, created_at, updated_at) VALUES " +
+					"(1, 1, '1001', 'sipward', 0, " + at + ", " + at + "), (2, 1, '1002', 'sipward', 2, " + at + ", " + at + ")",
+				"UPDATE revision SET rev = 7 WHERE id = 1",
+			} {
+				if _, err := db.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+
+			s := openStore(t, dsn)
+			if rev := revisionOf(t, s); rev != 8 {
+				t.Errorf("revision after the migration: %d, want 8", rev)
+			}
+			if _, err := changesSince(t, s, 7); !errors.Is(err, store.ErrChangesPruned) {
+				t.Errorf("changes since 7: %v, want ErrChangesPruned (nodes reload everything)", err)
+			}
+			err := s.View(t.Context(), func(tx store.Tx) error {
+				for id, want := range map[int64]int{1: 1, 2: 2} {
+					u, err := tx.GetSIPUser(t.Context(), id)
+					if err != nil {
+						return err
+					}
+					if u.Channels != want {
+						t.Errorf("sip user %s: %d channels, want %d", u.Username, u.Channels, want)
+					}
+				}
+				for id, want := range map[int64]int{1: 1, 2: 4} {
+					p, err := tx.GetProfile(t.Context(), id)
+					if err != nil {
+						return err
+					}
+					if p.Channels != want {
+						t.Errorf("profile %s: %d channels, want %d", p.Name, p.Channels, want)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
