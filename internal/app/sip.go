@@ -277,8 +277,12 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 		return err
 	}
 	channels, log := s.channels, s.log
+	var unseal func([]byte) (string, error)
+	if sl := s.svc.Sealer(); sl != nil {
+		unseal = sl.Open
+	}
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
-		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive,
+		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal,
 		Release: func(callID string) {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

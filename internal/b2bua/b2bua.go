@@ -17,7 +17,7 @@
 // Files, each one job: leg.go (one dialog, and the requests sent in it),
 // call.go (a call's two legs, the call table, the API's view), b2bua.go
 // (the B2BUA, sending, ending calls), invite.go (an initial INVITE, to its
-// setup), dialog.go (requests inside a call), keepalive.go (probing active
+// setup), egress.go (answering a target's challenge), dialog.go (requests inside a call), keepalive.go (probing active
 // calls), drain.go (shutdown).
 package b2bua
 
@@ -61,6 +61,10 @@ type Config struct {
 	Release func(callID string)
 	// InviteTimeout bounds how long the far leg may ring (default 3 min).
 	InviteTimeout time.Duration
+	// Unseal opens a target's sealed egress password (package secret's
+	// Sealer.Open) when the target challenges sipward's INVITE; nil: such a
+	// challenge fails the attempt, naming the missing key.
+	Unseal func(sealed []byte) (string, error)
 	// Keepalive is the interval of in-dialog OPTIONS to both legs of a
 	// call (Keepalive runs them); 0: none.
 	Keepalive time.Duration

@@ -9,6 +9,7 @@ package b2bua
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -28,11 +29,14 @@ func (b *B2BUA) Name() string { return "b2bua" }
 // far leg, or through Config.Answer) and returns Answered with the status.
 func (b *B2BUA) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
 	b.cfg.Answer(r, pipeline.Trying(Stage))
-	status := b.invite(ctx, r)
+	status, notes := b.invite(ctx, r)
 	res := pipeline.Answered(Stage, status)
 	res.Why = "routed"
 	if len(r.Plan.Targets) > 0 {
 		res.Why = r.Plan.Targets[0].Why
+	}
+	if notes != "" {
+		res.Why += "; " + notes
 	}
 	return res, nil
 }
@@ -89,13 +93,15 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 type outcome struct {
 	status int
 	reason string
-	next   bool // try the next target instead of answering
-	own    bool // sipward answers the caller itself (nothing was relayed)
+	next   bool   // try the next target instead of answering
+	own    bool   // sipward answers the caller itself (nothing was relayed)
+	why    string // for the decision log, when the attempt failed for a reason of sipward's
 }
 
 // invite tries the plan's targets and returns the status the caller was
-// answered with.
-func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) int {
+// answered with, and the reasons of attempts that failed for sipward's own
+// reasons (egress credentials refused), for the decision.
+func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 	c := b.newCall(r)
 	offer := r.Offer
 	if offer == nil {
@@ -107,10 +113,14 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) int {
 	r.Tx.OnCancel(func(*sip.Request) { closeOnce(cancelled) })
 
 	last := outcome{status: 503, reason: "Service Unavailable", own: true}
+	var notes string
 	targets := r.Plan.Targets
 	for i, tgt := range targets {
 		at := &attempt{b: b, c: c, r: r, tgt: tgt, offer: offer, cancelled: cancelled}
 		last = at.run(ctx, i == 0)
+		if last.why != "" {
+			notes = strings.TrimPrefix(notes+"; "+last.why, "; ")
+		}
 		if !last.next || i == len(targets)-1 {
 			break
 		}
@@ -120,7 +130,7 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) int {
 		b.drop(c)
 		b.cfg.Answer(r, pipeline.Result{Status: last.status, Reason: last.reason, ToTag: c.a.localTag, Stage: Stage})
 	}
-	return last.status
+	return last.status, notes
 }
 
 // attempt is the far leg's INVITE to one target, until its final answer.
@@ -136,6 +146,7 @@ type attempt struct {
 	req         *sip.Request
 	tx          sip.ClientTransaction
 	provisional bool // a provisional came: the far leg can be cancelled
+	authSent    bool // the target's challenge was answered (egress authentication)
 	cancelSent  bool
 	noAnswer    bool // the ring timeout passed
 	aCancelled  bool // the caller gave up
@@ -274,6 +285,9 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 		b.drop(c)
 		return outcome{status: 487, reason: "Request Terminated"}, true
 	}
+	if (res.StatusCode == 401 || res.StatusCode == 407) && at.tgt.Auth != nil {
+		return at.challenged(res)
+	}
 	if at.tgt.Failover && (res.StatusCode == 408 || res.StatusCode >= 500 && res.StatusCode < 600) {
 		return outcome{status: res.StatusCode, reason: res.Reason, next: true}, true
 	}
@@ -286,6 +300,32 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 	b.drop(c)
 	_ = b.answerA(c, at.r.Tx, st, reason, nil)
 	return outcome{status: st, reason: reason}, true
+}
+
+// challenged answers the target's first 401/407 with its egress
+// credentials, on a new transaction the attempt then follows; a second
+// challenge (or one that cannot be answered) fails the attempt over to the
+// next target, the reason in the decision.
+func (at *attempt) challenged(res *sip.Response) (outcome, bool) {
+	fail := func(why string) (outcome, bool) {
+		at.b.log.Info("b2bua: egress authentication failed", "call", at.c.id, "why", why)
+		return outcome{status: 503, reason: "Service Unavailable", next: at.tgt.Failover, own: true, why: why}, true
+	}
+	if at.authSent {
+		return fail("egress credentials refused by " + at.tgt.Why)
+	}
+	at.authSent = true
+	req, err := withCredentials(at.req, res, at.tgt.Auth, at.b.cfg.Unseal, at.c.b.cseq.Add(1))
+	if err != nil {
+		return fail(fmt.Sprintf("challenge of %s not answered: %v", at.tgt.Why, err))
+	}
+	tx, err := at.cl.TransactionRequest(context.Background(), req)
+	if err != nil {
+		return fail(fmt.Sprintf("sending credentials to %s: %v", at.tgt.Why, err))
+	}
+	// The challenged transaction has ACKed its answer and ends by itself.
+	at.req, at.tx, at.provisional, at.cancelSent = req, tx, false, false
+	return outcome{}, false
 }
 
 // ended handles the far leg's transaction ending without a final answer.

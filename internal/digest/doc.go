@@ -2,7 +2,8 @@
 // (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760): HA1 digests, challenges,
 // stateless signed nonces, credentials parsing, response verification and
 // nonce-count replay protection. It opens no sockets and knows nothing of SIP
-// transactions; the authn stage wraps it.
+// transactions; the authn stage wraps it. [Answer] (client.go) is the client
+// side, for the B2BUA's own INVITEs to a party that challenges them.
 //
 // # Flow
 //

@@ -156,6 +156,18 @@ type Target struct {
 	Headers   []sip.Header // extra headers (identity towards the core)
 	Failover  bool         // on 408/5xx/transport failure, try the next target instead of answering
 	Why       string       // for the decision log: "upstream sip:core.example:5060"
+	// Auth, when set, answers one 401/407 of the target (egress
+	// authentication); nil relays a challenge like any other answer.
+	Auth *TargetAuth
+}
+
+// TargetAuth is the credentials the B2BUA answers a target's challenge
+// with: a receives endpoint's egress username and password. The password
+// stays sealed (package secret) until the challenge is answered, so a plan
+// printed or logged never shows it.
+type TargetAuth struct {
+	Username       string
+	PasswordSealed []byte
 }
 
 // Result stops the chain, or reports how the terminal stage answered.

@@ -73,6 +73,11 @@ func New(st store.Store, o Options) *Service {
 // Realm returns the digest realm new SIP users get.
 func (s *Service) Realm() string { return s.realm }
 
+// Sealer returns the key egress passwords are sealed with (nil when the
+// Service was built without one): the B2BUA opens a password with it to
+// answer a receives endpoint's challenge.
+func (s *Service) Sealer() *secret.Sealer { return s.sealer }
+
 // Store returns the underlying store (for read-only consumers such as the snapshot builder).
 func (s *Service) Store() store.Store { return s.st }
 

@@ -86,7 +86,7 @@ func (f *form) endpoint(e *store.IPEndpoint) {
 }
 
 func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
-	pwHelp := "Password sipward sends when the switch challenges calls to it."
+	pwHelp := "Receiving endpoints: when the switch answers sipward's INVITE with 401 or 407, sipward answers once with these credentials (MD5 or SHA-256); a second challenge tries the next receiving endpoint."
 	if e != nil && e.PasswordSet {
 		pwHelp = "A password is stored (never shown). Leave empty to keep it; clear the username to remove it."
 	}
@@ -108,7 +108,7 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("dial_pattern", "Dial pattern", "text").ph("e164"),
 			f.field("cli_prefix", "CLI prefix", "text"),
 			f.field("force_from", "Force From", "text").help("Caller ID put in From on calls to this endpoint."),
-			f.field("username", "Egress username", "text").auto("off"),
+			f.field("username", "Egress username", "text").auto("off").help("Receiving endpoints: the username sipward authenticates with when the switch challenges its calls."),
 			f.field("password", "Egress password", "password").help(pwHelp),
 			f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060"),
 			f.field("force_nat", "Force NAT", "checkbox").help("Send to the address calls came from, not the one in Contact."),

@@ -24,6 +24,9 @@ type rawUAS struct {
 	tag    string
 	resps  chan *sip.Response
 	cseq   int
+	// auth, when set, makes it a PBX that challenges initial INVITEs (407)
+	// and answers only those whose credentials are right.
+	auth *pbxAuth
 }
 
 func newRawUAS(t *testing.T, ip string, status int) *rawUAS {
@@ -65,6 +68,8 @@ func (u *rawUAS) loop() {
 		u.mu.Unlock()
 		switch {
 		case req.Method == sip.ACK:
+		case initial && u.auth != nil && !u.auth.valid(req):
+			u.challenge(req, from)
 		case initial && st == 0:
 		case initial && st != 200:
 			u.reply(req, from, st, nil)

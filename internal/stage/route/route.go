@@ -210,6 +210,9 @@ func toReceives(plan pipeline.Plan, a *snapshot.Account, dialled string) (pipeli
 		if ep.OutboundProxy != "" {
 			t.Dest = proxyDest(ep.OutboundProxy, tr)
 		}
+		if ep.Username != "" && ep.PasswordSealed != nil {
+			t.Auth = &pipeline.TargetAuth{Username: ep.Username, PasswordSealed: ep.PasswordSealed}
+		}
 		plan.Targets = append(plan.Targets, t)
 	}
 	if len(plan.Targets) == 0 {

@@ -28,7 +28,7 @@ func ptr[T any](v T) *T { return &v }
 //
 //	account 1 Alpha: sends ep 10 (10.0.0.10, G729 only, intercepts re-INVITEs);
 //	  receives 201 pbx.example.com tls :5061 via sip:proxy.example.net:5060,
-//	  202 192.0.2.50 tcp :5080, 203 192.0.2.51 udp :5060, 204 192.0.2.64/26
+//	  202 192.0.2.50 tcp :5080 (egress credentials pbx-in / sealed "s3"), 203 192.0.2.51 udp :5060, 204 192.0.2.64/26
 //	  (a range: cannot be called), 205 2001:db8::5 tls-srtp (no port)
 //	account 2 Beta: sends ep 20 (10.0.0.20); no receives
 //	account 3 Gamma: nothing
@@ -44,6 +44,8 @@ func dataset() snapshot.Dataset {
 	}
 	pbx := recv(201, "pbx.example.com", store.ProtoTLS, 5061)
 	pbx.OutboundProxy = "sip:proxy.example.net:5060"
+	trunk := recv(202, "192.0.2.50", store.ProtoTCP, 5080)
+	trunk.Username, trunk.PasswordSealed = "pbx-in", []byte("s3")
 	user := func(id, acct int64, name string) store.SIPUser {
 		return store.SIPUser{ID: id, AccountID: acct, Username: name, Realm: "sipward"}
 	}
@@ -59,7 +61,7 @@ func dataset() snapshot.Dataset {
 				RestrictedCodecs: []string{"G729"}, InterceptReinvite: true},
 			{ID: 20, AccountID: 2, Address: "10.0.0.20", Direction: store.DirSends, Protocol: store.ProtoUDP},
 			pbx,
-			recv(202, "192.0.2.50", store.ProtoTCP, 5080),
+			trunk,
 			recv(203, "192.0.2.51", store.ProtoUDP, 5060),
 			recv(204, "192.0.2.64/26", store.ProtoUDP, 5060),
 			recv(205, "2001:db8::5", store.ProtoTLSSRTP, 0),
@@ -167,6 +169,7 @@ type target struct {
 	Failover  bool
 	Headers   []string
 	Why       string
+	Auth      string // "username sealed-password"
 }
 
 type decision struct {
@@ -183,6 +186,9 @@ func decisionOf(plan pipeline.Plan, rej *pipeline.Result) decision {
 		v := target{URI: tg.URI.String(), Dest: tg.Dest, Transport: tg.Transport, Failover: tg.Failover, Why: tg.Why}
 		for _, h := range tg.Headers {
 			v.Headers = append(v.Headers, h.Name()+": "+h.Value())
+		}
+		if tg.Auth != nil {
+			v.Auth = tg.Auth.Username + " " + string(tg.Auth.PasswordSealed)
 		}
 		d.Targets = append(d.Targets, v)
 	}
@@ -228,7 +234,7 @@ func TestRoute(t *testing.T) {
 			{URI: "sip:" + dialled + "@pbx.example.com:5061;transport=tls", Dest: "proxy.example.net:5060", Transport: "tls", Failover: true,
 				Why: "receives endpoint 201 (pbx.example.com)"},
 			{URI: "sip:" + dialled + "@192.0.2.50:5080;transport=tcp", Transport: "tcp", Failover: true,
-				Why: "receives endpoint 202 (192.0.2.50)"},
+				Why: "receives endpoint 202 (192.0.2.50)", Auth: "pbx-in s3"},
 			{URI: "sip:" + dialled + "@192.0.2.51:5060", Transport: "udp", Failover: true,
 				Why: "receives endpoint 203 (192.0.2.51)"},
 			{URI: "sip:" + dialled + "@[2001:db8::5];transport=tls", Transport: "tls", Failover: true,
