@@ -217,6 +217,7 @@ func TestFieldValidation(t *testing.T) {
 		{"tech prefix", eps, map[string]any{"address": "10.0.0.1", "tech_prefix": "12a"}, "tech_prefix", `"12a": only digits, *, # and + are allowed`},
 		{"negative channels", eps, map[string]any{"address": "10.0.0.1", "channels": -1}, "channels", "-1: must not be negative (0 means unlimited)"},
 		{"wrong type", eps, map[string]any{"address": "10.0.0.1", "channels": "ten"}, "channels", "must be an integer, not string"},
+		{"dial pattern", eps, map[string]any{"address": "10.0.0.1", "dial_pattern": `^00\d+$`}, "dial_pattern", `"^00\\d+$": must be "e164" (E.164, a leading + removed)`},
 		{"unknown field", eps, map[string]any{"address": "10.0.0.1", "colour": "red"}, "colour", "unknown field"},
 		{"bad regex", fmt.Sprintf("/accounts/%d/cli-patterns", a), map[string]any{"pattern": "^(44", "regex": true}, "pattern", `"^(44": invalid RE2 regex: missing closing ): ` + "`^(44`"},
 		{"long regex", fmt.Sprintf("/accounts/%d/cli-patterns", a), map[string]any{"pattern": strings.Repeat("a", 257), "regex": true}, "pattern", "regex is longer than 256 characters"},
@@ -461,6 +462,16 @@ func TestRewriteTestCall(t *testing.T) {
 	st, m := h.call(opToken, "POST", rules, map[string]any{"type": "destination", "regex": true, "match": `^0(\d+)$`, "replacement": "44$2"})
 	if st != 400 || errOf(m)["field"] != "replacement" {
 		t.Errorf("replacement with a missing group: %d %v", st, m)
+	}
+	// The endpoint's dial pattern comes first, and the test call shows it.
+	h.op(200, "PATCH", fmt.Sprintf("/ip-endpoints/%d", ep), map[string]any{"dial_pattern": "international"})
+	m = h.op(200, "POST", rules+"/test", map[string]any{"type": "destination", "input": "+442071234567"})
+	if m["dial_pattern"] != "international" || m["dialled"] != "442071234567" || m["output"] != "442071234567" {
+		t.Errorf("test call through the dial pattern: %v", m)
+	}
+	m = h.op(200, "POST", rules+"/test", map[string]any{"type": "cli", "input": "+447700900123"})
+	if _, ok := m["dial_pattern"]; ok {
+		t.Errorf("the dial pattern shown for a CLI: %v", m)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/sipward/sipward/internal/paramrewrite"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -52,13 +53,15 @@ func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
 	if err := checkLimit("cps", e.CPS); err != nil {
 		return p, err
 	}
-	if e.DialPattern == "" {
-		e.DialPattern = "e164"
+	dial, err := paramrewrite.ParseDialPattern(e.DialPattern)
+	if err != nil {
+		return p, invalid("dial_pattern", "%v", err)
 	}
+	e.DialPattern = dial.String()
 	for _, f := range []struct {
 		name, v string
 		max     int
-	}{{"manufacturer", e.Manufacturer, maxName}, {"version", e.Version, maxName}, {"dial_pattern", e.DialPattern, 32}, {"username", e.Username, maxUsername}} {
+	}{{"manufacturer", e.Manufacturer, maxName}, {"version", e.Version, maxName}, {"username", e.Username, maxUsername}} {
 		if err := checkText(f.name, f.v, f.max); err != nil {
 			return p, err
 		}

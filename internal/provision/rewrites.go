@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 
 	"github.com/sipward/sipward/internal/paramrewrite"
@@ -139,15 +140,21 @@ func (s *Service) DeleteRewriteRule(ctx context.Context, c Caller, id int64) err
 
 // RewriteTest is the answer to a test call of a rule set.
 type RewriteTest struct {
-	Input   string            `json:"input"`
-	Type    store.RewriteType `json:"type"`
-	Output  string            `json:"output"`
-	Matched bool              `json:"matched"`
-	RuleID  int64             `json:"rule_id,omitempty"`
+	Input string            `json:"input"`
+	Type  store.RewriteType `json:"type"`
+	// DialPattern is the IP endpoint's dial pattern, applied to a dialled
+	// number before the rules ("" for SIP users and CLIs); Dialled is the
+	// number it gave the rules.
+	DialPattern string `json:"dial_pattern,omitempty"`
+	Dialled     string `json:"dialled,omitempty"`
+	Output      string `json:"output"`
+	Matched     bool   `json:"matched"`
+	RuleID      int64  `json:"rule_id,omitempty"`
 }
 
-// TestRewrite runs input through the owner's stored rules of type typ, with
-// the same compiled form calls use.
+// TestRewrite runs input through what a call's number meets: an IP
+// endpoint's dial pattern (destination only), then the owner's stored rules
+// of type typ, with the same compiled forms calls use.
 func (s *Service) TestRewrite(ctx context.Context, c Caller, kind store.OwnerKind, ownerID int64, typ store.RewriteType, input string) (RewriteTest, error) {
 	res := RewriteTest{Input: input, Type: typ}
 	if typ != store.RewriteDestination && typ != store.RewriteCLI {
@@ -157,9 +164,20 @@ func (s *Service) TestRewrite(ctx context.Context, c Caller, kind store.OwnerKin
 		return res, err
 	}
 	var rules []store.RewriteRule
+	dial := paramrewrite.DialAsIs
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		if err := owner(ctx, tx, c, kind, ownerID); err != nil {
 			return err
+		}
+		if kind == store.OwnerEndpoint && typ == store.RewriteDestination {
+			e, err := tx.GetEndpoint(ctx, ownerID)
+			if err != nil {
+				return storeErr("ip endpoint", ownerID, err)
+			}
+			if dial, err = paramrewrite.ParseDialPattern(e.DialPattern); err != nil {
+				return fmt.Errorf("ip endpoint %d: dial_pattern: %w", ownerID, err)
+			}
+			res.DialPattern = dial.String()
 		}
 		var err error
 		rules, _, err = tx.ListRewriteRules(ctx, store.RewriteFilter{OwnerKind: kind, OwnerID: ownerID})
@@ -172,6 +190,10 @@ func (s *Service) TestRewrite(ctx context.Context, c Caller, kind store.OwnerKin
 	if err != nil {
 		return res, err
 	}
-	res.Output, res.RuleID, res.Matched = rs.Apply(typ, input)
+	in, _ := dial.Apply(input)
+	if res.DialPattern != "" {
+		res.Dialled = in
+	}
+	res.Output, res.RuleID, res.Matched = rs.Apply(typ, in)
 	return res, nil
 }

@@ -567,6 +567,10 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 	if err != nil {
 		fail("%v", err)
 	}
+	dial, err := paramrewrite.ParseDialPattern(e.DialPattern)
+	if err != nil {
+		fail("dial_pattern: %v", err)
+	}
 	if e.Port < 0 || e.Port > 65535 {
 		fail("port: %d: out of range", e.Port)
 	}
@@ -579,6 +583,7 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 			CPS:               b.limit("ip endpoint", e.ID, "cps", e.CPS),
 			Codecs:            codecs,
 			Protocol:          proto,
+			DialPattern:       dial,
 			CLIPrefix:         b.intern(e.CLIPrefix),
 			ForceFrom:         b.intern(e.ForceFrom),
 			InterceptReinvite: e.InterceptReinvite,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sipward/sipward/internal/paramrewrite"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -64,7 +65,7 @@ func TestBuildLookups(t *testing.T) {
 
 	// Endpoints.
 	e := s.Endpoint(202)
-	want202 := Endpoint{Principal: Principal{Kind: KindEndpoint, ID: 202, Account: a, Codecs: e.Codecs, Protocol: ProtoTCP},
+	want202 := Endpoint{Principal: Principal{Kind: KindEndpoint, ID: 202, Account: a, Codecs: e.Codecs, Protocol: ProtoTCP, DialPattern: paramrewrite.DialE164},
 		Prefix: netip.MustParsePrefix("192.0.2.50/32"), Username: "egress", PasswordSealed: []byte("sealed"), Port: 5080, Direction: DirReceives}
 	if diff := cmp.Diff(&want202, e, cmp.Comparer(func(x, y *Account) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
 		t.Errorf("Endpoint(202) (-want +got):\n%s", diff)

@@ -257,6 +257,7 @@ type Principal struct {
 	Protocol Protocol
 
 	// IP endpoints only (zero for SIP users).
+	DialPattern       paramrewrite.DialPattern // applied to the dialled number before Rewrite
 	CLIPrefix         string
 	ForceFrom         string
 	InterceptReinvite bool

@@ -105,7 +105,8 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 		{Key: "advanced", Label: "Advanced", Fields: []*field{
 			f.field("manufacturer", "Manufacturer", "text"),
 			f.field("version", "Version", "text"),
-			f.field("dial_pattern", "Dial pattern", "text").ph("e164"),
+			f.field("dial_pattern", "Dial pattern", "text").ph("e164").
+				help("How this switch dials, brought to E.164 digits before the rewrite rules: e164 (a leading + removed; the default), international (00 or + removed), national:CC (also 0… becomes CC…, for example national:44), none (as dialled)."),
 			f.field("cli_prefix", "CLI prefix", "text"),
 			f.field("force_from", "Force From", "text").help("Caller ID put in From on calls to this endpoint."),
 			f.field("username", "Egress username", "text").auto("off").help("Receiving endpoints: the username sipward authenticates with when the switch challenges its calls."),

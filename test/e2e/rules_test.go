@@ -283,3 +283,36 @@ func TestRingTimeout(t *testing.T) {
 		t.Fatalf("the channel was not freed: %d", st)
 	}
 }
+
+// TestDialPattern: an endpoint's dial pattern brings the number its switch
+// dials to E.164 digits before the rewrite rules, and the core sees that;
+// changing the pattern reaches the next call.
+func TestDialPattern(t *testing.T) {
+	core := newUAS(t, "127.0.0.1")
+	n := edgeNode(t, core)
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	ep := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "dial_pattern": "national:44"})
+	if ep["dial_pattern"] != "national:44" {
+		t.Fatalf("endpoint saved with dial pattern %v", ep["dial_pattern"])
+	}
+	waitSnapshot(t, n)
+	for i, tt := range []struct{ pattern, dialled, want string }{
+		{"national:44", "02071234567", "442071234567"},
+		{"national:44", "0033123456789", "33123456789"},
+		{"e164", "+442071234567", "442071234567"},
+		{"none", "+442071234567", "+442071234567"},
+	} {
+		if i > 0 && tt.pattern != "national:44" {
+			n.mustAPI(t, 200, "PATCH", fmt.Sprintf("/ip-endpoints/%d", id(ep)), map[string]any{"dial_pattern": tt.pattern})
+			waitSnapshot(t, n)
+		}
+		if st, r := placeCall(t, n, "127.0.0.2", "441234567890", tt.dialled); st != 200 {
+			t.Fatalf("%s, dialling %s: %d %s", tt.pattern, tt.dialled, st, r)
+		}
+		got := core.got()
+		if u := got[len(got)-1].Recipient.User; u != tt.want {
+			t.Errorf("%s, dialling %s: the core got %q, want %q", tt.pattern, tt.dialled, u, tt.want)
+		}
+	}
+	n.waitIdle(t)
+}

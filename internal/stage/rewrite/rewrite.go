@@ -1,5 +1,6 @@
 // Package rewrite is the normalisation stage of INVITEs: after identify has
-// stripped the tech prefix, the caller's parameter-rewrite rules (of its IP
+// stripped the tech prefix, an IP endpoint's dial pattern brings the dialled
+// number to E.164 digits, the caller's parameter-rewrite rules (of its IP
 // endpoint or SIP user; compiled in package internal/paramrewrite) rewrite the
 // dialled number and the CLI, the endpoint's Force From / CLI prefix apply,
 // and then the account's CLI restriction: an account with CLI patterns only
@@ -73,7 +74,10 @@ func apply(r *pipeline.Request) (pipeline.Result, bool) {
 	dialled, cli := r.Auth.Dialled, r.Auth.CLI
 	if p := r.Principal; p != nil {
 		acct = p.Account
+		var c0 bool
+		dialled, c0 = p.DialPattern.Apply(dialled)
 		dialled, _, changed = p.Rewrite.Apply(store.RewriteDestination, dialled)
+		changed = changed || c0
 		var c2 bool
 		cli, _, c2 = p.Rewrite.Apply(store.RewriteCLI, cli)
 		changed = changed || c2

@@ -29,7 +29,9 @@ var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 //	ep 11 (2) Force From 441230000000, CLI rule 0→44 (Force From wins)
 //	ep 12 (2) CLI prefix 99
 //	ep 13 (2) Force From 441230000000 and CLI prefix 99 (Force From wins)
-//	ep 14 (2) nothing
+//	ep 14 (2) nothing (dial pattern e164, the default)
+//	ep 15 (2) dial pattern national:44, destination rule 44207 → 44207999 (after the pattern)
+//	ep 16 (2) dial pattern none
 //	ep 20 (1) nothing: the CLI restriction alone
 //	ep 21 (1) CLI rule 0→44
 //	ep 22 (1) Force From 441110000001
@@ -67,6 +69,8 @@ func dataset() snapshot.Dataset {
 			ep(12, 2, func(e *store.IPEndpoint) { e.CLIPrefix = "99" }),
 			ep(13, 2, func(e *store.IPEndpoint) { e.ForceFrom, e.CLIPrefix = "441230000000", "99" }),
 			ep(14, 2, nil),
+			ep(15, 2, func(e *store.IPEndpoint) { e.DialPattern = "national:44" }),
+			ep(16, 2, func(e *store.IPEndpoint) { e.DialPattern = "none" }),
 			ep(20, 1, nil),
 			ep(21, 1, nil),
 			ep(22, 1, func(e *store.IPEndpoint) { e.ForceFrom = "441110000001" }),
@@ -87,6 +91,7 @@ func dataset() snapshot.Dataset {
 			rule(6, U, 1000, Dest, false, "9", "", 1),
 			rule(7, U, 1000, CLI, false, "0", "44", 1),
 			rule(8, U, 1002, CLI, true, `^(\d{4})$`, "44120000$1", 1),
+			rule(9, E, 15, Dest, false, "44207", "44207999", 1),
 		},
 	}
 }
@@ -159,6 +164,18 @@ func TestRewrite(t *testing.T) {
 			want: pass("442071234567", "441230000000"), wantOutcome: "rewritten"},
 		{name: "endpoint without rules", auth: ip(14, 2, "02071234567", "01234567890"), ruri: "02071234567", from: "01234567890",
 			want: pass("02071234567", "01234567890"), wantOutcome: "unchanged"},
+
+		// Dial patterns, before the rules.
+		{name: "e164 removes the +", auth: ip(14, 2, "+442071234567", "441234567890"), ruri: "+442071234567", from: "441234567890",
+			want: pass("442071234567", "441234567890"), wantOutcome: "rewritten"},
+		{name: "national number, then the rule", auth: ip(15, 2, "02071234567", "441234567890"), ruri: "02071234567", from: "441234567890",
+			want: pass("442079991234567", "441234567890"), wantOutcome: "rewritten"},
+		{name: "national pattern, international number", auth: ip(15, 2, "0033123456789", "441234567890"), ruri: "0033123456789", from: "441234567890",
+			want: pass("33123456789", "441234567890"), wantOutcome: "rewritten"},
+		{name: "national pattern, an extension", auth: ip(15, 2, "1001", "441234567890"), ruri: "1001", from: "441234567890",
+			want: pass("1001", "441234567890"), wantOutcome: "unchanged"},
+		{name: "none keeps the +", auth: ip(16, 2, "+442071234567", "441234567890"), ruri: "+442071234567", from: "441234567890",
+			want: pass("+442071234567", "441234567890"), wantOutcome: "unchanged"},
 
 		// Account 1's CLI restriction, after rewriting.
 		{name: "exact cli pattern", auth: ip(20, 1, "442071234567", "441110000001"), ruri: "442071234567", from: "441110000001",

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -430,6 +431,54 @@ func TestUserChannelsMigration(t *testing.T) {
 					}
 					if p.Channels != want {
 						t.Errorf("profile %s: %d channels, want %d", p.Name, p.Channels, want)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDialPatternMigration runs migration 6 on a copy of old data: the free
+// text nothing read becomes a pattern that keeps each endpoint's numbers as
+// they were handled ("none"), "" the default "e164", known values stay.
+func TestDialPatternMigration(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			db := migratedTo(t, dsn, 5)
+			const at = "'2025-06-01 12:00:00+00:00'"
+			row := func(id int, pattern string) string {
+				return fmt.Sprintf("(%d, 1, '192.0.2.%d', 'sends', '%s', %s, %s)", id, id, pattern, at, at)
+			}
+			for _, q := range []string{
+				"INSERT INTO accounts (id, name, created_at, updated_at) VALUES (1, 'Acme', " + at + ", " + at + ")",
+				"INSERT INTO ip_endpoints (id, account_id, address, direction, dial_pattern, created_at, updated_at) VALUES " +
+					row(1, "") + ", " + row(2, "e164") + ", " + row(3, `^00\d+$`) + ", " + row(4, "international") + ", " + row(5, "E164"),
+				"UPDATE revision SET rev = 3 WHERE id = 1",
+			} {
+				if _, err := db.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+
+			s := openStore(t, dsn)
+			if rev := revisionOf(t, s); rev != 4 {
+				t.Errorf("revision after the migration: %d, want 4", rev)
+			}
+			want := map[int64]string{1: "e164", 2: "e164", 3: "none", 4: "international", 5: "none"}
+			err := s.View(t.Context(), func(tx store.Tx) error {
+				for id, w := range want {
+					e, err := tx.GetEndpoint(t.Context(), id)
+					if err != nil {
+						return err
+					}
+					if e.DialPattern != w {
+						t.Errorf("endpoint %d: dial pattern %q, want %q", id, e.DialPattern, w)
 					}
 				}
 				return nil
