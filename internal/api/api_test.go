@@ -217,6 +217,7 @@ func TestFieldValidation(t *testing.T) {
 		{"tech prefix", eps, map[string]any{"address": "10.0.0.1", "tech_prefix": "12a"}, "tech_prefix", `"12a": only digits, *, # and + are allowed`},
 		{"negative channels", eps, map[string]any{"address": "10.0.0.1", "channels": -1}, "channels", "-1: must not be negative (0 means unlimited)"},
 		{"wrong type", eps, map[string]any{"address": "10.0.0.1", "channels": "ten"}, "channels", "must be an integer, not string"},
+		{"nat", eps, map[string]any{"address": "10.0.0.1", "force_nat": true, "disable_nat": true}, "disable_nat", "cannot be set with force_nat"},
 		{"dial pattern", eps, map[string]any{"address": "10.0.0.1", "dial_pattern": `^00\d+$`}, "dial_pattern", `"^00\\d+$": must be "e164" (E.164, a leading + removed)`},
 		{"unknown field", eps, map[string]any{"address": "10.0.0.1", "colour": "red"}, "colour", "unknown field"},
 		{"bad regex", fmt.Sprintf("/accounts/%d/cli-patterns", a), map[string]any{"pattern": "^(44", "regex": true}, "pattern", `"^(44": invalid RE2 regex: missing closing ): ` + "`^(44`"},

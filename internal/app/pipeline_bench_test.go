@@ -17,6 +17,7 @@ import (
 	"github.com/sipward/sipward/internal/stage/firewall"
 	"github.com/sipward/sipward/internal/stage/identify"
 	"github.com/sipward/sipward/internal/stage/limits"
+	"github.com/sipward/sipward/internal/stage/nat"
 	"github.com/sipward/sipward/internal/stage/rewrite"
 	"github.com/sipward/sipward/internal/stage/sanity"
 	"github.com/sipward/sipward/internal/store"
@@ -82,7 +83,7 @@ func itoa5(n int) string {
 }
 
 // benchChain builds the INVITE chain of internal/edge/chain.go (firewall →
-// sanity → identify → authn → limits → rewrite → codecs) with the stages
+// sanity → identify → authn → limits → rewrite → codecs → nat) with the stages
 // configured as internal/app/sip.go configures them, in-process live state,
 // ending in terminal instead of the B2BUA.
 func benchChain(tb testing.TB, snap *snapshot.Snapshot, terminal pipeline.Handler) (pipeline.Handler, limits.Channels) {
@@ -126,7 +127,11 @@ func benchChain(tb testing.TB, snap *snapshot.Snapshot, terminal pipeline.Handle
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return pipeline.Build(terminal, fw.Stage(), san, ident, an.Stage(), lim, rw, cod), channels
+	nt, err := nat.New(nat.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pipeline.Build(terminal, fw.Stage(), san, ident, an.Stage(), lim, rw, cod, nt), channels
 }
 
 // BenchmarkPipelineInviteIPAuth runs one INVITE from an IP endpoint through

@@ -28,6 +28,7 @@ import (
 	"github.com/sipward/sipward/internal/stage/firewall"
 	"github.com/sipward/sipward/internal/stage/identify"
 	"github.com/sipward/sipward/internal/stage/limits"
+	"github.com/sipward/sipward/internal/stage/nat"
 	"github.com/sipward/sipward/internal/stage/rewrite"
 	"github.com/sipward/sipward/internal/stage/route"
 	"github.com/sipward/sipward/internal/stage/sanity"
@@ -182,6 +183,9 @@ func (s *sipSide) stages(ctx context.Context, cfg config.Config, reg *prometheus
 		return c, err
 	}
 	if c.Codecs, err = codecs.New(codecs.Config{Registerer: reg, Policy: codecs.PrincipalPolicy}); err != nil {
+		return c, err
+	}
+	if c.NAT, err = nat.New(nat.Config{Registerer: reg}); err != nil {
 		return c, err
 	}
 	return c, nil

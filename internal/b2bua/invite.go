@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/sdpfilter"
+	"github.com/sipward/sipward/internal/snapshot"
 )
 
 // Name returns "b2bua".
@@ -53,6 +56,9 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 	}
 	c.a.callID, c.a.localTag = callID, sip.GenerateTagN(16)
 	c.a.dest, c.a.transport = r.Source.String(), r.Transport
+	if p := r.Principal; p != nil && p.NAT == snapshot.NATDisable {
+		c.a.dest = contactDest(a, r.Transport, c.a.dest) // disable_nat: requests to it go to its Contact
+	}
 	if f := a.From(); f != nil {
 		c.a.remote = sip.ToHeader{DisplayName: f.DisplayName, Address: f.Address}
 		if tag, ok := f.Params.Get("tag"); ok {
@@ -86,6 +92,23 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID, Username: r.Auth.Username, From: r.Plan.From, To: r.Plan.To,
 		Source: r.Source.String(), Start: r.Now, State: "early"}
 	return c
+}
+
+// contactDest returns host:port of req's Contact (the transport's default
+// port when it names none), or def when it has none.
+func contactDest(req *sip.Request, transport, def string) string {
+	ct := req.Contact()
+	if ct == nil || ct.Address.Host == "" {
+		return def
+	}
+	port := ct.Address.Port
+	if port == 0 {
+		port = 5060
+		if transport == pipeline.TLS {
+			port = 5061
+		}
+	}
+	return net.JoinHostPort(ct.Address.Host, strconv.Itoa(port))
 }
 
 // outcome is how one target attempt ended: the status the caller was (or,

@@ -11,7 +11,7 @@ import (
 // Chains are the pipeline stages and the handlers at the end of the chains,
 // built by the caller from configuration. A nil stage is left out.
 type Chains struct {
-	Firewall, Sanity, Identify, Authn, Limits, Rewrite, Codecs, Route pipeline.Stage
+	Firewall, Sanity, Identify, Authn, Limits, Rewrite, Codecs, NAT, Route pipeline.Stage
 	// Calls ends the INVITE chain: the B2BUA, which runs the call of the
 	// plan Route filled in.
 	Calls pipeline.Handler
@@ -27,7 +27,7 @@ type chains struct {
 
 // build builds the chains once. The order is the product:
 //
-//	INVITE:   firewall → sanity → identify → authn → limits → rewrite → codecs → route → B2BUA
+//	INVITE:   firewall → sanity → identify → authn → limits → rewrite → codecs → nat → route → B2BUA
 //	REGISTER: firewall → sanity → authn → registrar
 //	OPTIONS:  firewall → sanity → 200 OK (keepalive pings from customers' switches)
 //	other out-of-dialog requests: firewall → sanity → identify → authn → 405
@@ -50,7 +50,7 @@ func (c Chains) build() chains {
 	}}
 	return chains{
 		dialog:   pipeline.Build(c.Dialogs, nonNil(c.Firewall, c.Sanity)...),
-		invite:   pipeline.Build(c.Calls, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn, c.Limits, c.Rewrite, c.Codecs, c.Route)...),
+		invite:   pipeline.Build(c.Calls, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn, c.Limits, c.Rewrite, c.Codecs, c.NAT, c.Route)...),
 		register: pipeline.Build(register, nonNil(c.Firewall, c.Sanity, c.Authn)...),
 		options:  pipeline.Build(options, nonNil(c.Firewall, c.Sanity)...),
 		other:    pipeline.Build(notAllowed, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn)...),

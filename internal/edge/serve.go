@@ -107,7 +107,7 @@ func (e *Edge) record(r *pipeline.Request, res pipeline.Result, err error) {
 	d := Decision{Time: r.Now, Method: string(r.Msg.Method), Source: r.Source.String(), Transport: r.Transport,
 		AccountID: r.Auth.AccountID, Account: r.Auth.AccountName, Auth: r.Auth.Method.String(),
 		Endpoint: r.Auth.EndpointID, SIPUser: r.Auth.SIPUserID,
-		Stage: res.Stage, Status: res.Status, Why: res.Why}
+		Stage: res.Stage, Status: res.Status, Why: res.Why, NAT: r.NAT}
 	if cid := r.Msg.CallID(); cid != nil {
 		d.CallID = cid.Value()
 	}

@@ -53,6 +53,7 @@ type Decision struct {
 	Status    int       `json:"status"` // the answer (0 when dropped)
 	Result    string    `json:"result"` // accepted | rejected | dropped | failed
 	Why       string    `json:"why"`
+	NAT       string    `json:"nat,omitempty"` // what was found and done about the caller's NAT
 }
 
 // DecisionFilter selects decisions; zero fields do not filter.

@@ -93,6 +93,9 @@ type Request struct {
 	// stages after them read its account, limits, codecs, rewrite rules and
 	// flags from here.
 	Principal *snapshot.Principal
+	// NAT says what the nat stage found and did about the caller's NAT (for
+	// the decision); "" when nothing.
+	NAT string
 	// Trace records which stages passed the request and which one stopped it.
 	Trace Trace
 }

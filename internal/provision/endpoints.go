@@ -53,6 +53,9 @@ func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
 	if err := checkLimit("cps", e.CPS); err != nil {
 		return p, err
 	}
+	if e.ForceNAT && e.DisableNAT {
+		return p, invalid("disable_nat", "cannot be set with force_nat: force_nat always uses the source address, disable_nat never does")
+	}
 	dial, err := paramrewrite.ParseDialPattern(e.DialPattern)
 	if err != nil {
 		return p, invalid("dial_pattern", "%v", err)

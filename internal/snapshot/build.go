@@ -584,6 +584,7 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 			Codecs:            codecs,
 			Protocol:          proto,
 			DialPattern:       dial,
+			NAT:               natMode(e.ForceNAT, e.DisableNAT),
 			CLIPrefix:         b.intern(e.CLIPrefix),
 			ForceFrom:         b.intern(e.ForceFrom),
 			InterceptReinvite: e.InterceptReinvite,
@@ -856,4 +857,16 @@ func bucket(group []int32, groups int) (order, start []int32) {
 		}
 	}
 	return order, start
+}
+
+// natMode is an endpoint's NAT handling; force wins over disable (the API
+// refuses both).
+func natMode(force, disable bool) NATMode {
+	switch {
+	case force:
+		return NATForce
+	case disable:
+		return NATDisable
+	}
+	return NATAuto
 }

@@ -255,6 +255,7 @@ type Principal struct {
 	CPS      int32  // 0 = unlimited
 	Codecs   Codecs // restricted codecs
 	Protocol Protocol
+	NAT      NATMode
 
 	// IP endpoints only (zero for SIP users).
 	DialPattern       paramrewrite.DialPattern // applied to the dialled number before Rewrite

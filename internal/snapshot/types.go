@@ -59,6 +59,27 @@ func parseProtocol(p store.Protocol) (Protocol, error) {
 	return 0, fmt.Errorf("protocol %q: unknown", p)
 }
 
+// NATMode says how sipward treats a party that may be behind NAT: an IP
+// endpoint's force_nat / disable_nat; SIP users are always NATAuto.
+type NATMode uint8
+
+// NAT modes.
+const (
+	NATAuto    NATMode = iota // detection decides (package sipnat)
+	NATForce                  // always the source address, in dialogs and in SDP
+	NATDisable                // nothing rewritten: its Contact and SDP as given
+)
+
+var natModeNames = [...]string{NATAuto: "auto", NATForce: "force", NATDisable: "disable"}
+
+// String returns "auto", "force" or "disable".
+func (m NATMode) String() string {
+	if int(m) < len(natModeNames) {
+		return natModeNames[m]
+	}
+	return fmt.Sprintf("nat(%d)", uint8(m))
+}
+
 // Direction says which way calls flow for an IP endpoint.
 type Direction uint8
 

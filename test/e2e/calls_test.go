@@ -44,7 +44,7 @@ func TestIPAuthCall(t *testing.T) {
 		t.Errorf("the core's INVITE leaks the customer's topology:\n%s", s)
 	}
 	d := n.decision(t, c.callID)
-	if d["result"] != "accepted" || d["auth"] != "ip" || fmt.Sprint(d["passed"]) != "[firewall sanity identify limits rewrite codecs]" {
+	if d["result"] != "accepted" || d["auth"] != "ip" || fmt.Sprint(d["passed"]) != "[firewall sanity identify limits rewrite codecs nat]" {
 		t.Errorf("decision: %v", d)
 	}
 	// Every call and decision names its account, IP-authenticated ones too.
