@@ -55,7 +55,7 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 		b.drop(c)
 		return 487
 	}
-	body := res.Body()
+	body := c.b.mend(res.Body())
 	if len(body) > 0 && c.codecs != nil {
 		var ok bool
 		if body, ok = c.codecs(body); !ok {

@@ -92,6 +92,9 @@ func (b *B2BUA) intercept(c *call, in *leg) pipeline.Result {
 func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Result {
 	req := r.Msg
 	body := req.Body()
+	if isSDP(req) {
+		body = in.mend(body)
+	}
 	if len(body) > 0 && c.codecs != nil && isSDP(req) {
 		var ok bool
 		if body, ok = c.codecs(body); !ok {
@@ -115,7 +118,7 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 	if err != nil {
 		return pipeline.Reject(dialogStage, 408, "Request Timeout", "the other leg did not answer")
 	}
-	rb := res.Body()
+	rb := out.mend(res.Body())
 	if len(rb) > 0 && c.codecs != nil {
 		rb, _ = c.codecs(rb)
 	}

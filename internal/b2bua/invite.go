@@ -56,8 +56,13 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 	}
 	c.a.callID, c.a.localTag = callID, sip.GenerateTagN(16)
 	c.a.dest, c.a.transport = r.Source.String(), r.Transport
-	if p := r.Principal; p != nil && p.NAT == snapshot.NATDisable {
-		c.a.dest = contactDest(a, r.Transport, c.a.dest) // disable_nat: requests to it go to its Contact
+	if p := r.Principal; p != nil {
+		if p.NAT == snapshot.NATDisable {
+			c.a.dest = contactDest(a, r.Transport, c.a.dest) // disable_nat: requests to it go to its Contact
+		} else {
+			// Its re-offers are mended as the nat stage mended its offer.
+			c.a.media, c.a.mediaAlways = r.Source.Addr(), p.NAT == snapshot.NATForce
+		}
 	}
 	if f := a.From(); f != nil {
 		c.a.remote = sip.ToHeader{DisplayName: f.DisplayName, Address: f.Address}
@@ -188,6 +193,7 @@ func (at *attempt) run(ctx context.Context, first bool) outcome {
 	c.b.callID = sip.GenerateTagN(24) + "@" + b.sender.Host()
 	c.b.localTag = sip.GenerateTagN(16)
 	c.b.dest, c.b.transport = tgt.Dest, tgt.Transport
+	c.b.media, c.b.mediaAlways = tgt.MediaAddr, false
 	c.b.cseq.Store(1)
 	c.mu.Unlock()
 	if first {
@@ -294,7 +300,7 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 			at.cancel()
 			return o, false
 		}
-		body := res.Body()
+		body := c.b.mend(res.Body())
 		if len(body) > 0 && c.codecs != nil {
 			body, _ = c.codecs(body)
 		}

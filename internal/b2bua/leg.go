@@ -1,10 +1,13 @@
 package b2bua
 
 import (
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/sipnat"
 )
 
 // leg is one side of a call: a dialog sipward takes part in — as the UAS
@@ -24,6 +27,21 @@ type leg struct {
 	transport string    // udp | tcp | tls
 	cseq      atomic.Uint32
 	answer    []byte // the SDP we last sent on this leg (an intercepted re-INVITE is answered with it)
+	// media, when valid, is the peer's public address: the private
+	// connection addresses of the SDP it sends (all of them but media
+	// itself with mediaAlways, force_nat) become it (a peer behind NAT).
+	media       netip.Addr
+	mediaAlways bool
+}
+
+// mend returns sdp the peer of l sent, its addresses made reachable when
+// the peer is behind NAT (package sipnat).
+func (l *leg) mend(sdp []byte) []byte {
+	if !l.media.IsValid() || len(sdp) == 0 {
+		return sdp
+	}
+	out, _ := sipnat.FixSDP(sdp, l.media, l.mediaAlways)
+	return out
 }
 
 // remoteTag returns the peer's tag.

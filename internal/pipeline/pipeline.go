@@ -162,6 +162,10 @@ type Target struct {
 	// Auth, when set, answers one 401/407 of the target (egress
 	// authentication); nil relays a challenge like any other answer.
 	Auth *TargetAuth
+	// MediaAddr, when valid, is the target's public address (a registered
+	// phone's source): private connection addresses in the SDP it sends
+	// become it (behind NAT, symmetric RTP).
+	MediaAddr netip.Addr
 }
 
 // TargetAuth is the credentials the B2BUA answers a target's challenge

@@ -35,11 +35,13 @@ func withSDPAddr(inv, addr string) string {
 // TestNAT: an endpoint left to detection calls from behind NAT: the core
 // gets its source address in the SDP and the decision says why; force_nat
 // replaces even a public SDP address; disable_nat leaves the SDP as given and
-// sends the core's BYE to the caller's Contact instead of its source.
+// sends the core's BYE to the caller's Contact instead of its source; a
+// phone registered from behind NAT answers a call with its private address
+// and the core gets its public one.
 func TestNAT(t *testing.T) {
 	core := newRawUAS(t, "127.0.0.1", 200)
 	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
-	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme", "dids": []map[string]any{{"number": "442071230001"}}}))
 	for addr, flags := range map[string]map[string]any{"127.0.0.2": {}, "127.0.0.3": {"force_nat": true}, "127.0.0.4": {"disable_nat": true}} {
 		body := map[string]any{"address": addr}
 		for k, v := range flags {
@@ -80,6 +82,42 @@ func TestNAT(t *testing.T) {
 	}
 	u.bye(c)
 
+	// A phone behind NAT, called: its answer's private address becomes its source.
+	user := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "2001"})
+	n.mustAPI(t, 200, "PATCH", fmt.Sprintf("/accounts/%d/dids/%d", acc, id(n.mustAPI(t, 200, "GET", fmt.Sprintf("/accounts/%d/dids", acc), nil)["items"].([]any)[0].(map[string]any))),
+		map[string]any{"sip_user_id": id(user)})
+	waitSnapshot(t, n)
+	phone := newUAC(t, "127.0.0.6", n.SIP)
+	cseq := 0
+	if res := phone.register(t, "2001", user["password"].(string), "nat-reg", &cseq, []string{"<sip:2001@192.168.1.30:5060>"}, "300"); res.StatusCode != 200 {
+		t.Fatalf("REGISTER from behind NAT: %d", res.StatusCode)
+	}
+	coreSide := newUAC(t, "127.0.0.1", n.SIP)
+	cc := newCall("441234567890", "442071230001")
+	coreSide.send(coreSide.invite(cc))
+	_, m := phone.recv(5 * time.Second)
+	pinv, ok := m.(*sip.Request)
+	if !ok || pinv.Method != sip.INVITE {
+		t.Fatalf("the phone got %v, want the INVITE", m)
+	}
+	ans := sip.NewSDPResponseFromRequest(pinv, []byte(strings.ReplaceAll(testSDP, "127.0.0.1", "192.168.1.30")))
+	ans.To().Params.Add("tag", "phone1")
+	ans.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "2001", Host: "192.168.1.30", Port: 5060}})
+	phone.send(ans.String())
+	_, res := coreSide.final("INVITE", 5*time.Second)
+	coreSide.ack(cc, res)
+	if res.StatusCode != 200 || !strings.Contains(string(res.Body()), "c=IN IP4 127.0.0.6\r\n") || strings.Contains(string(res.Body()), "c=IN IP4 192.168.1.30") {
+		t.Errorf("the core got %d with SDP\n%s\nwant the phone's source 127.0.0.6", res.StatusCode, res.Body())
+	}
+	go func() {
+		if _, m := phone.recv(5 * time.Second); m != nil {
+			if bye, ok := m.(*sip.Request); ok {
+				phone.answer(bye, 200)
+			}
+		}
+	}()
+	coreSide.bye(cc)
+
 	// disable_nat: SDP as given; the core's BYE goes to the Contact, a
 	// listener other than the caller's socket.
 	contact, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.5")})
@@ -102,4 +140,10 @@ func TestNAT(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(buf[:k]), "BYE ") || !strings.Contains(string(buf[:k]), c.callID) {
 		t.Fatalf("disable_nat: the caller's Contact got %q, %v; want the core's BYE", buf[:k], err)
 	}
+	if bye, err := sip.ParseMessage(append([]byte(nil), buf[:k]...)); err == nil {
+		ok := sip.NewResponseFromRequest(bye.(*sip.Request), 200, "OK", nil)
+		to, _ := net.ResolveUDPAddr("udp", n.SIP)
+		contact.WriteToUDP([]byte(ok.String()), to)
+	}
+	n.waitIdle(t)
 }

@@ -154,8 +154,12 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		if isDID && u.RetainDID {
 			uri.User = dialled
 		}
-		plan.Targets = append(plan.Targets, pipeline.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
-			Failover: i < len(bs)-1, Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)})
+		t := pipeline.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
+			Failover: i < len(bs)-1, Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)}
+		if src, err := netip.ParseAddrPort(b.Source); err == nil {
+			t.MediaAddr = src.Addr().Unmap() // a phone behind NAT answers with its private address
+		}
+		plan.Targets = append(plan.Targets, t)
 	}
 	if len(plan.Targets) == 0 {
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))

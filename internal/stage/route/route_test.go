@@ -170,6 +170,7 @@ type target struct {
 	Headers   []string
 	Why       string
 	Auth      string // "username sealed-password"
+	Media     string // MediaAddr, when valid
 }
 
 type decision struct {
@@ -189,6 +190,9 @@ func decisionOf(plan pipeline.Plan, rej *pipeline.Result) decision {
 		}
 		if tg.Auth != nil {
 			v.Auth = tg.Auth.Username + " " + string(tg.Auth.PasswordSealed)
+		}
+		if tg.MediaAddr.IsValid() {
+			v.Media = tg.MediaAddr.String()
 		}
 		d.Targets = append(d.Targets, v)
 	}
@@ -224,9 +228,9 @@ func TestRoute(t *testing.T) {
 	aliceBindings := func(user string) []target {
 		return []target{
 			{URI: "sip:" + user + "@192.168.1.21:5062;transport=tcp", Dest: "198.51.100.8:40001", Transport: "tcp", Failover: true,
-				Why: `sip user "alice" at 198.51.100.8:40001`},
+				Why: `sip user "alice" at 198.51.100.8:40001`, Media: "198.51.100.8"},
 			{URI: "sip:" + user + "@192.168.1.20:5060", Dest: "198.51.100.7:40000", Transport: "udp", Failover: false,
-				Why: `sip user "alice" at 198.51.100.7:40000`},
+				Why: `sip user "alice" at 198.51.100.7:40000`, Media: "198.51.100.7"},
 		}
 	}
 	receives := func(dialled string) []target {
@@ -263,10 +267,10 @@ func TestRoute(t *testing.T) {
 			want: decision{Targets: aliceBindings("alice")}},
 		{name: "another account's did goes to its sip user", router: "full", auth: alice, dialled: "442220000001",
 			want: decision{Targets: []target{{URI: "sip:erin@192.168.3.3:5060", Dest: "198.51.100.12:5060", Transport: "udp",
-				Why: `sip user "erin" at 198.51.100.12:5060`}}}},
+				Why: `sip user "erin" at 198.51.100.12:5060`, Media: "198.51.100.12"}}}},
 		{name: "did to retain-did user", router: "full", auth: ipAlpha, dialled: "441110000002",
 			want: decision{Targets: []target{{URI: "sip:441110000002@10.0.0.5:5060", Dest: "198.51.100.9:5070", Transport: "udp",
-				Why: `sip user "bob" at 198.51.100.9:5070`}}}},
+				Why: `sip user "bob" at 198.51.100.9:5070`, Media: "198.51.100.9"}}}},
 		{name: "did to unregistered user", router: "full", auth: ipAlpha, dialled: "441110000004",
 			want: decision{Status: 480, Reason: "Temporarily Unavailable", Stage: "route", Why: `sip user "dave" is not registered`}},
 		{name: "did to user without a registrar", router: "no registrar", auth: ipAlpha, dialled: "441110000001",
@@ -277,15 +281,15 @@ func TestRoute(t *testing.T) {
 		// Extensions: only of the caller's own account.
 		{name: "own account's extension", router: "full", auth: ipAlpha, dialled: "2001",
 			want: decision{Targets: []target{{URI: "sip:2001@192.168.1.30", Dest: "198.51.100.10:5060", Transport: "udp",
-				Why: `sip user "2001" at 198.51.100.10:5060`}}}},
+				Why: `sip user "2001" at 198.51.100.10:5060`, Media: "198.51.100.10"}}}},
 		{name: "own account's user by name, retain did not applied", router: "full", auth: alice, dialled: "bob",
 			want: decision{Targets: []target{{URI: "sip:bob@10.0.0.5:5060", Dest: "198.51.100.9:5070", Transport: "udp",
-				Why: `sip user "bob" at 198.51.100.9:5070`}}}},
+				Why: `sip user "bob" at 198.51.100.9:5070`, Media: "198.51.100.9"}}}},
 		{name: "another account's user goes upstream", router: "full", auth: ipAlpha, dialled: "3001",
 			want: decision{Targets: upstream("3001", ipHeaders...)}},
 		{name: "the same user from its own account", router: "full", auth: ipBeta, dialled: "3001",
 			want: decision{Targets: []target{{URI: "sip:3001@192.168.2.30", Dest: "198.51.100.11:5060", Transport: "udp",
-				Why: `sip user "3001" at 198.51.100.11:5060`}}}},
+				Why: `sip user "3001" at 198.51.100.11:5060`, Media: "198.51.100.11"}}}},
 		{name: "own unregistered extension", router: "full", auth: ipAlpha, dialled: "dave",
 			want: decision{Status: 480, Reason: "Temporarily Unavailable", Stage: "route", Why: `sip user "dave" is not registered`}},
 
@@ -294,7 +298,7 @@ func TestRoute(t *testing.T) {
 			want: decision{Targets: aliceBindings("alice")}},
 		{name: "core to retain-did user", router: "full", auth: core, dialled: "441110000002",
 			want: decision{Targets: []target{{URI: "sip:441110000002@10.0.0.5:5060", Dest: "198.51.100.9:5070", Transport: "udp",
-				Why: `sip user "bob" at 198.51.100.9:5070`}}}},
+				Why: `sip user "bob" at 198.51.100.9:5070`, Media: "198.51.100.9"}}}},
 		{name: "core to receives endpoints", router: "full", auth: core, dialled: "441110000003",
 			want: decision{Targets: receives("441110000003")}},
 		{name: "core to receives endpoints, no upstream needed", router: "no upstream", auth: core, dialled: "441110000003",
