@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -183,11 +184,32 @@ func TestConformance(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = result{name: tc.name, outcomes: [3]string{
-				classify(sendUDP(t, ip, to[0], msg, wait)),
-				classify(sendStream(t, ip, to[1], nil, msg, wait)),
-				classify(sendStream(t, ip, to[2], tlsConf, msg, wait)),
-			}}
+			send := func(j int, m []byte, wait time.Duration) string {
+				if j == 0 {
+					return classify(sendUDP(t, ip, to[0], m, wait))
+				}
+				var c *tls.Config
+				if j == 2 {
+					c = tlsConf
+				}
+				return classify(sendStream(t, ip, to[j], c, m, wait))
+			}
+			res := result{name: tc.name}
+			for j := range res.outcomes {
+				res.outcomes[j] = send(j, msg, wait)
+				want := tc.want
+				if j > 0 && tc.stream != nil {
+					want = tc.stream
+				}
+				if !allowed(want, res.outcomes[j]) && res.outcomes[j] == "drop" {
+					// Not answered in time: on a loaded machine the answer
+					// may come late. Once more, given longer, as a new
+					// transaction (else it is a retransmission of the first,
+					// answered to the first's connection).
+					res.outcomes[j] = send(j, bytes.Replace(msg, []byte("branch=z9hG4bK"), []byte("branch=z9hG4bKretry"), 1), 8*wait)
+				}
+			}
+			results[i] = res
 		}()
 	}
 	wg.Wait()

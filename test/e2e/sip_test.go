@@ -289,18 +289,31 @@ func edgeNode(t *testing.T, core *uas, args ...string) *node {
 	return start(t, "", append(a, args...)...)
 }
 
-// waitDecision waits until the decision log shows a decision for callID.
+// decision waits until the decision log shows a decision for callID and
+// returns the newest.
 func (n *node) decision(t *testing.T, callID string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	return n.decisionWith(t, callID, 0)
+}
+
+// decisionWith waits until the decision log shows a decision for callID
+// with that status (any when 0) and returns the newest such: a challenged
+// INVITE and its answer with credentials share a Call-ID, and the second
+// decision may be recorded a moment after the caller got its answer.
+func (n *node) decisionWith(t *testing.T, callID string, status int) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		_, m := n.api(t, "GET", "/decisions?call_id="+callID, nil)
-		if items, _ := m["items"].([]any); len(items) > 0 {
-			return items[0].(map[string]any)
+		items, _ := m["items"].([]any)
+		for _, it := range items {
+			if d := it.(map[string]any); status == 0 || d["status"] == float64(status) {
+				return d
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no decision recorded for %s", callID)
+	t.Fatalf("no decision with status %d recorded for %s", status, callID)
 	return nil
 }
 

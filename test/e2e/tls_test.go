@@ -155,7 +155,7 @@ func TestSIPUserProtocol(t *testing.T) {
 	if res.StatusCode != 403 || res.Reason != "Transport not allowed" {
 		t.Errorf("INVITE over UDP of a tls user: %d %q, want 403 \"Transport not allowed\"", res.StatusCode, res.Reason)
 	}
-	if d := n.decision(t, c.callID); !strings.Contains(fmt.Sprint(d["why"]), `sip user "3001" requires tls; the request came over udp`) {
+	if d := n.decisionWith(t, c.callID, 403); !strings.Contains(fmt.Sprint(d["why"]), `sip user "3001" requires tls; the request came over udp`) {
 		t.Errorf("decision of the refused INVITE: %v", d)
 	}
 	if len(core.got()) != 0 {
