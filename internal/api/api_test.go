@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -530,5 +531,55 @@ func TestTokenRename(t *testing.T) {
 	st, e := h.call(opToken, "PATCH", fmt.Sprintf("/tokens/%d", id(tok)), map[string]any{"scope": "operator"})
 	if st != 400 || errOf(e)["field"] != "scope" {
 		t.Errorf("scope change: %d %v, want 400 naming scope", st, e)
+	}
+}
+
+// TestSettingsDocumented: every writable field of accounts, IP endpoints,
+// SIP users and profiles in the OpenAPI document has a row in
+// docs/settings.md saying what it does (no inert field arrives unnoticed).
+func TestSettingsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "settings.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readOnly := map[string]bool{"id": true, "account_id": true, "realm": true, "created_at": true, "updated_at": true,
+		"password_set": true, "voicemail.pin_set": true}
+	h := newHarness(t)
+	schemas := h.op(200, "GET", "/openapi.json", nil)["components"].(map[string]any)["schemas"].(map[string]any)
+	for _, name := range []string{"Account", "IPEndpoint", "SIPUser", "Profile"} {
+		start := bytes.Index(doc, []byte("(`"+name+"`)"))
+		if start < 0 {
+			t.Errorf("docs/settings.md has no section (`%s`)", name)
+			continue
+		}
+		section := doc[start:]
+		if end := bytes.Index(section[1:], []byte("\n## ")); end >= 0 {
+			section = section[:end+1]
+		}
+		documented := map[string]bool{}
+		for _, line := range strings.Split(string(section), "\n") {
+			if first, _, ok := strings.Cut(strings.TrimPrefix(line, "| "), " |"); ok && strings.HasPrefix(line, "| `") {
+				for _, f := range regexp.MustCompile("`([a-z_.]+)`").FindAllStringSubmatch(first, -1) {
+					documented[f[1]] = true
+				}
+			}
+		}
+		var walk func(prefix string, props map[string]any)
+		walk = func(prefix string, props map[string]any) {
+			for f, v := range props {
+				if sub, ok := v.(map[string]any)["properties"].(map[string]any); ok {
+					walk(prefix+f+".", sub)
+					continue
+				}
+				if ref, ok := v.(map[string]any)["$ref"].(string); ok {
+					walk(prefix+f+".", schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)["properties"].(map[string]any))
+					continue
+				}
+				if !readOnly[prefix+f] && !documented[prefix+f] {
+					t.Errorf("%s.%s is writable but has no row in docs/settings.md", name, prefix+f)
+				}
+			}
+		}
+		walk("", schemas[name].(map[string]any)["properties"].(map[string]any))
 	}
 }

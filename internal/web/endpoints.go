@@ -107,8 +107,8 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("version", "Version", "text"),
 			f.field("dial_pattern", "Dial pattern", "text").ph("e164").
 				help("How this switch dials, brought to E.164 digits before the rewrite rules: e164 (a leading + removed; the default), international (00 or + removed), national:CC (also 0… becomes CC…, for example national:44), none (as dialled)."),
-			f.field("cli_prefix", "CLI prefix", "text"),
-			f.field("force_from", "Force From", "text").help("Caller ID put in From on calls to this endpoint."),
+			f.field("cli_prefix", "CLI prefix", "text").help("Digits put before the caller ID of calls from this endpoint, after its rewrite rules."),
+			f.field("force_from", "Force From", "text").help("Caller ID that replaces the one sent, on calls from this endpoint (wins over the CLI prefix)."),
 			f.field("username", "Egress username", "text").auto("off").help("Receiving endpoints: the username sipward authenticates with when the switch challenges its calls."),
 			f.field("password", "Egress password", "password").help(pwHelp),
 			f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060"),

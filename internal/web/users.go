@@ -72,14 +72,15 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 			"timeout", "Enabled with timeout (drop bindings that stop answering)"),
 		f.field("ip_whitelist", "IP whitelist", "textarea").help("One address or CIDR per line; empty: calls from anywhere."),
 		f.field("retain_did", "Retain DID", "checkbox").help("Keep the DID as the request URI on calls to this user."),
-		f.field("smart_extension", "Smart Extension", "checkbox").help("sipward handles REFER (transfers) for this user."),
+		f.field("smart_extension", "Smart Extension", "checkbox").help("Saved, not acting yet: REFER (transfers) is relayed to the other side as today; sipward handling it comes with call control."),
 	}
 	if len(profiles) > 0 {
 		opts := []string{"", "(none)"}
 		for _, p := range profiles {
 			opts = append(opts, strconv.FormatInt(p.ID, 10), p.Name)
 		}
-		basic = append(basic, f.field("profile_id", "SIP profile", "select").choices(opts...))
+		basic = append(basic, f.field("profile_id", "SIP profile", "select").choices(opts...).
+			help("Fills the fields a new user leaves empty, at creation only: editing the profile later changes no user."))
 	}
 	tabs := []*tab{
 		{Key: "basic", Label: "Basic", Fields: basic},
@@ -91,7 +92,7 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 	pinField := f.field("voicemail.pin", "Voicemail PIN", "password").help(pin)
 	pinField.Inputmode, pinField.Autocomplete = "numeric", "off"
 	tabs = append(tabs, &tab{Key: "voicemail", Label: "Voice Mail", Fields: []*field{
-		f.field("voicemail.enabled", "Voicemail enabled", "checkbox"),
+		f.field("voicemail.enabled", "Voicemail enabled", "checkbox").help("Saved, not acting yet: no call goes to voicemail and nothing is recorded or mailed until voicemail is built."),
 		f.field("voicemail.email", "Send messages to email", "email").auto("email"),
 		pinField,
 	}})
