@@ -112,8 +112,8 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("username", "Egress username", "text").auto("off").help("Receiving endpoints: the username sipward authenticates with when the switch challenges its calls."),
 			f.field("password", "Egress password", "password").help(pwHelp),
 			f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060"),
-			f.field("force_nat", "Force NAT", "checkbox").help("Send to the address calls came from, not the one in Contact."),
-			f.field("disable_nat", "Disable NAT handling", "checkbox"),
+			f.field("force_nat", "Force NAT", "checkbox").help("Always treat it as behind NAT: requests in its calls go to the address they came from, and every SDP address of its calls becomes that address."),
+			f.field("disable_nat", "Disable NAT handling", "checkbox").help("Never rewrite: its SDP goes on as sent, and requests in its calls go to its Contact, not to the address they came from. Neither box: NAT is detected, and private SDP addresses become the source address."),
 			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers re-INVITEs itself."),
 		}},
 		{Key: "codecs", Label: "Codecs", Fields: []*field{
