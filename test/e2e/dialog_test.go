@@ -64,12 +64,12 @@ func (u *rawUAS) loop() {
 		if initial {
 			u.dlg[req.CallID().Value()] = req
 		}
-		st := u.status
+		st, auth := u.status, u.auth
 		u.mu.Unlock()
 		switch {
 		case req.Method == sip.ACK:
-		case initial && u.auth != nil && !u.auth.valid(req):
-			u.challenge(req, from)
+		case initial && auth != nil && !auth.valid(req):
+			u.challenge(req, from, auth)
 		case initial && st == 0:
 		case initial && st != 200:
 			u.reply(req, from, st, nil)

@@ -42,11 +42,11 @@ func viaBranch(r *sip.Request) string {
 }
 
 // challenge answers req with 407 and the PBX's challenge.
-func (u *rawUAS) challenge(req *sip.Request, to *net.UDPAddr) {
+func (u *rawUAS) challenge(req *sip.Request, to *net.UDPAddr, auth *pbxAuth) {
 	res := sip.NewResponseFromRequest(req, 407, "Proxy Authentication Required", nil)
 	res.To().Params.Add("tag", u.tag)
 	res.AppendHeader(sip.NewHeader("Proxy-Authenticate",
-		fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"`, u.auth.realm, u.auth.nonce)))
+		fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"`, auth.realm, auth.nonce)))
 	u.conn.WriteToUDP([]byte(res.String()), to)
 }
 
@@ -60,7 +60,9 @@ func TestEgressAuthentication(t *testing.T) {
 	const pass = "pbx-egress-secret-7"
 	core := newRawUAS(t, "127.0.0.1", 200)
 	pbx := newRawUAS(t, "127.0.0.13", 200)
+	pbx.mu.Lock()
 	pbx.auth = &pbxAuth{realm: "pbx.acme", user: "sipward-in", pass: pass, nonce: "5f1c0a9e"}
+	pbx.mu.Unlock()
 	fallback := newRawUAS(t, "127.0.0.14", 200)
 	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
 	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme", "dids": []map[string]any{{"number": "442071239999"}}}))
