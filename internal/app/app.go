@@ -63,8 +63,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := health{Status: "ok", Store: "ok", Snapshot: side.holder.Load().Revision()}
-		if _, err := st.Revision(r.Context()); err != nil {
+		if rev, err := st.Revision(r.Context()); err != nil {
 			h.Status, h.Store = "degraded", "unreachable: serving the last snapshot"
+		} else {
+			h.StoreRevision = rev
 		}
 		if rev, err := side.watcher.LastError(); err != nil {
 			h.Status, h.SnapshotError = "degraded", fmt.Sprintf("revision %d did not build: %v", rev, err)
@@ -140,6 +142,7 @@ type health struct {
 	Status        string `json:"status"` // ok | degraded
 	Store         string `json:"store"`
 	Snapshot      int64  `json:"snapshot_revision"`
+	StoreRevision int64  `json:"store_revision"` // the configuration's; the snapshot catches up within about 200 ms
 	SnapshotError string `json:"snapshot_error,omitempty"`
 }
 

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -282,9 +284,30 @@ func waitFor(t *testing.T, what string, f func() bool) {
 
 // waitSnapshot waits until the serving snapshot has caught up with the store
 // (the API's change is in force on the next call).
+// waitSnapshot waits until the node's snapshot has every configuration
+// change made so far (its revision reaches the store's), up to 10 s.
 func waitSnapshot(t *testing.T, n *node) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond) // the watcher polls every 200 ms
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(n.HTTP + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h struct {
+			Snapshot int64 `json:"snapshot_revision"`
+			Store    int64 `json:"store_revision"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		if err == nil && h.Store > 0 && h.Snapshot >= h.Store {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the snapshot is at revision %d, the store at %d, after 10 s", h.Snapshot, h.Store)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func id(m map[string]any) int64 { return int64(m["id"].(float64)) }
