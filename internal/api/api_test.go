@@ -170,8 +170,9 @@ func TestChannelCapacity(t *testing.T) {
 		t.Errorf("a user with 0 channels: got %d %v, want 400 naming channels", st, m)
 	}
 	h.op(200, "PATCH", fmt.Sprintf("/accounts/%d", a), map[string]any{"channels": 13})
-	if got := h.op(201, "POST", users, map[string]any{"username": "dave"})["channels"]; got != float64(1) {
-		t.Errorf("a user created without channels holds %v, want 1", got)
+	dave := h.op(201, "POST", users, map[string]any{"username": "dave"})
+	if got := effective(dave, "channels"); got["value"] != float64(1) || got["from"] != "default" || dave["channels"] != nil {
+		t.Errorf("a user created without channels: own %v, effective %v; want none of its own and 1 by default", dave["channels"], got)
 	}
 	// The same through the one-call account creation.
 	st, m = h.call(opToken, "POST", "/accounts", map[string]any{"name": "Full", "channels": 1,
@@ -477,13 +478,69 @@ func TestRewriteTestCall(t *testing.T) {
 	}
 }
 
-func TestProfileDefaultsApplyToNewUsers(t *testing.T) {
+// effective returns the effective setting name of a SIP user's answer.
+func effective(u map[string]any, name string) map[string]any {
+	e, _ := u["effective"].(map[string]any)
+	v, _ := e[name].(map[string]any)
+	return v
+}
+
+// TestLiveProfiles: a SIP user takes what it leaves unset (absent or null)
+// from its profile, an empty list is a value of its own, the answer shows
+// each effective value and where it comes from, a profile's edit reaches its
+// users, null gives a setting back to the profile, and a profile's edit that
+// would take an account over its capacity is refused naming the account.
+func TestLiveProfiles(t *testing.T) {
 	h := newHarness(t)
-	a := h.account("Acme", 0)
+	a := h.account("Acme", 10)
 	p := id(h.op(201, "POST", "/profiles", map[string]any{"name": "softphones", "channels": 2, "nat_ping": "enabled", "restricted_codecs": []string{"g729"}}))
-	u := h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1001", "profile_id": p, "cps": 3})
-	if u["channels"].(float64) != 2 || u["nat_ping"] != "enabled" || u["cps"].(float64) != 3 || fmt.Sprint(u["restricted_codecs"]) != "[G729]" {
-		t.Errorf("user from profile: %v", u)
+	users := fmt.Sprintf("/accounts/%d/sip-users", a)
+	u := h.op(201, "POST", users, map[string]any{"username": "1001", "profile_id": p, "cps": 3})
+	if u["channels"] != nil || u["nat_ping"] != nil || u["cps"] != float64(3) {
+		t.Errorf("own settings of a user from a profile: %v", u)
+	}
+	for name, want := range map[string]string{"channels": "2 profile", "nat_ping": "enabled profile", "cps": "3 user",
+		"restricted_codecs": "[G729] profile", "protocol": "udp profile"} {
+		e := effective(u, name)
+		if got := fmt.Sprint(e["value"], " ", e["from"]); got != want {
+			t.Errorf("effective %s: %s, want %s", name, got, want)
+		}
+	}
+	uid := id(u)
+	empty := h.op(201, "POST", users, map[string]any{"username": "1002", "profile_id": p, "restricted_codecs": []string{}})
+	if e := effective(empty, "restricted_codecs"); fmt.Sprint(e["value"], " ", e["from"]) != "[] user" {
+		t.Errorf("an empty codec list is the user's own value: %v", e)
+	}
+
+	// The profile's edit reaches its user; its own cps stays.
+	h.op(200, "PATCH", fmt.Sprintf("/profiles/%d", p), map[string]any{"channels": 3, "cps": 9})
+	u = h.op(200, "GET", fmt.Sprintf("%s/%d", users, uid), nil)
+	if effective(u, "channels")["value"] != float64(3) || effective(u, "cps")["value"] != float64(3) {
+		t.Errorf("after the profile's edit: %v", u["effective"])
+	}
+	// Own value, then null: back to the profile's.
+	u = h.op(200, "PATCH", fmt.Sprintf("%s/%d", users, uid), map[string]any{"channels": 1})
+	if fmt.Sprint(effective(u, "channels")) != "map[from:user value:1]" {
+		t.Errorf("own channels: %v", effective(u, "channels"))
+	}
+	u = h.op(200, "PATCH", fmt.Sprintf("%s/%d", users, uid), map[string]any{"channels": nil, "cps": nil})
+	if fmt.Sprint(effective(u, "channels")) != "map[from:profile value:3]" || fmt.Sprint(effective(u, "cps")) != "map[from:profile value:9]" {
+		t.Errorf("after null: %v", u["effective"])
+	}
+	// Both users take 3 channels of 10; 5 each would be 10, 6 each 12.
+	h.op(200, "PATCH", fmt.Sprintf("/profiles/%d", p), map[string]any{"channels": 5})
+	st, m := h.call(opToken, "PATCH", fmt.Sprintf("/profiles/%d", p), map[string]any{"channels": 6})
+	if e := errOf(m); st != 409 || e["code"] != "no_capacity" || !strings.Contains(fmt.Sprint(e["message"]), `account "Acme"`) {
+		t.Errorf("a profile edit beyond an account's capacity: %d %v, want 409 no_capacity naming the account", st, m)
+	}
+	if got := h.op(200, "GET", fmt.Sprintf("/profiles/%d", p), nil)["channels"]; got != float64(5) {
+		t.Errorf("the refused edit changed the profile: %v channels", got)
+	}
+	// Deleting the profile leaves its users with the values that applied, as their own.
+	h.op(204, "DELETE", fmt.Sprintf("/profiles/%d", p), nil)
+	u = h.op(200, "GET", fmt.Sprintf("%s/%d", users, uid), nil)
+	if u["profile_id"] != nil || u["channels"] != float64(5) || fmt.Sprint(effective(u, "nat_ping")) != "map[from:user value:enabled]" {
+		t.Errorf("a user of a deleted profile: %v", u)
 	}
 }
 
@@ -543,7 +600,7 @@ func TestSettingsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	readOnly := map[string]bool{"id": true, "account_id": true, "realm": true, "created_at": true, "updated_at": true,
-		"password_set": true, "voicemail.pin_set": true}
+		"password_set": true, "voicemail.pin_set": true, "effective": true}
 	h := newHarness(t)
 	schemas := h.op(200, "GET", "/openapi.json", nil)["components"].(map[string]any)["schemas"].(map[string]any)
 	for _, name := range []string{"Account", "IPEndpoint", "SIPUser", "Profile"} {
@@ -567,6 +624,9 @@ func TestSettingsDocumented(t *testing.T) {
 		var walk func(prefix string, props map[string]any)
 		walk = func(prefix string, props map[string]any) {
 			for f, v := range props {
+				if readOnly[prefix+f] {
+					continue
+				}
 				if sub, ok := v.(map[string]any)["properties"].(map[string]any); ok {
 					walk(prefix+f+".", sub)
 					continue

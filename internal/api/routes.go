@@ -35,13 +35,6 @@ func (s *Server) table() []*route {
 			if err != nil {
 				return err
 			}
-			if us, ok := body["sip_users"].([]any); ok {
-				for _, u := range us {
-					if m, ok := u.(map[string]any); ok {
-						defaultChannels(m)
-					}
-				}
-			}
 			var in provision.NewAccount
 			if err := decodeInto(body, &in); err != nil {
 				return err
@@ -106,11 +99,10 @@ func (s *Server) table() []*route {
 			v.AccountID = aid
 			return nil, svc.CreateSIPUser(ctx, c, v)
 		},
-		update:  noWarn(svc.UpdateSIPUser),
-		del:     svc.DeleteSIPUser,
-		setID:   func(v *store.SIPUser, id int64) { v.ID = id },
-		owner:   func(v store.SIPUser) int64 { return v.AccountID },
-		prepare: profileDefaults(svc),
+		update: noWarn(svc.UpdateSIPUser),
+		del:    svc.DeleteSIPUser,
+		setID:  func(v *store.SIPUser, id int64) { v.ID = id },
+		owner:  func(v store.SIPUser) int64 { return v.AccountID },
 	}
 	rt = append(rt, users.routes(v1+"/accounts/{aid}/sip-users", v1+"/accounts/{aid}/sip-users/{id}")...)
 	globalUsers := users
@@ -358,39 +350,10 @@ func accountScope(ctx context.Context, svc *provision.Service, c provision.Calle
 	return aid, nil
 }
 
-// profileDefaults fills a new SIP user's unset fields from its profile.
-func profileDefaults(svc *provision.Service) func(context.Context, provision.Caller, map[string]any) (map[string]any, error) {
-	return func(ctx context.Context, c provision.Caller, body map[string]any) (map[string]any, error) {
-		raw, ok := body["profile_id"]
-		if !ok || raw == nil {
-			defaultChannels(body)
-			return body, nil
-		}
-		f, ok := raw.(float64)
-		if !ok || f != float64(int64(f)) || f <= 0 {
-			return nil, badRequest("profile_id", "must be a profile ID")
-		}
-		p, err := svc.GetProfile(ctx, c, int64(f))
-		if err != nil {
-			if pe, ok := provision.AsError(err); ok && pe.Kind == provision.NotFound {
-				return nil, badRequest("profile_id", "%d: no such profile", int64(f))
-			}
-			return nil, err
-		}
-		base := map[string]any{"channels": p.Channels, "cps": p.CPS, "protocol": p.Protocol, "nat_ping": p.NATPing,
-			"restricted_codecs": p.RestrictedCodecs}
-		bm, err := toMap(base)
-		if err != nil {
-			return nil, err
-		}
-		mergePatch(bm, body)
-		return bm, nil
-	}
-}
-
-// defaultChannels gives a new SIP user or profile that names no channels
-// one: every SIP user holds at least one channel of its account's capacity,
-// and an explicit 0 is refused by package provision with the field named.
+// defaultChannels gives a new profile that names no channels one: every SIP
+// user holds at least one channel of its account's capacity (a SIP user that
+// names none inherits its profile's, or one), and an explicit 0 is refused by
+// package provision with the field named.
 func defaultChannels(body map[string]any) {
 	if _, ok := body["channels"]; !ok {
 		body["channels"] = 1

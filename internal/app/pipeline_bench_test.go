@@ -63,8 +63,11 @@ func benchSnapshot(tb testing.TB) *snapshot.Snapshot {
 	}
 	for i := range 10_000 {
 		ds.Users = append(ds.Users, store.SIPUser{ID: int64(i + 1), AccountID: 1, Username: "user" + itoa5(i+1),
-			Realm: "sip.test", HA1MD5: "00000000000000000000000000000000", Protocol: store.ProtoUDP,
-			NATPing: store.NATPingDisabled, RestrictedCodecs: []string{}})
+			Realm: "sip.test", HA1MD5: "00000000000000000000000000000000", Protocol: new(store.ProtoUDP),
+			NATPing: new(store.NATPingDisabled), RestrictedCodecs: []string{}})
+	}
+	for i := range ds.Users {
+		store.Resolve(&ds.Users[i], nil) // as the store does on write
 	}
 	s, err := snapshot.Build(ds, snapshot.Options{CoreAddrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Realm: "sip.test"})
 	if err != nil {

@@ -62,7 +62,7 @@ func fuzzNode(f *testing.F) *sipSide {
 	acc, _, err := svc.CreateAccount(ctx, provision.Operator, &provision.NewAccount{
 		Account:     store.Account{Name: "Acme", Channels: 10},
 		IPEndpoints: []store.IPEndpoint{{Address: "127.0.0.2", TechPrefix: "99#", RestrictedCodecs: []string{"G729"}}},
-		SIPUsers:    []store.SIPUser{{Username: "1001", Password: "fuzz-password-1234", Channels: 1}},
+		SIPUsers:    []store.SIPUser{{Username: "1001", Password: "fuzz-password-1234", Channels: new(1)}},
 		CLIPatterns: []store.CLIPattern{{Pattern: "^44", Regex: true}},
 	})
 	if err != nil {

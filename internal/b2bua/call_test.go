@@ -31,16 +31,18 @@ func (nullSender) Host() string { return "127.0.0.1" }
 // (PCMA restricted).
 func snap(t *testing.T) *snapshot.Snapshot {
 	t.Helper()
-	s, err := snapshot.Build(snapshot.Dataset{
+	ds := snapshot.Dataset{
 		Accounts: []store.Account{{ID: 1, Name: "Alpha"}, {ID: 2, Name: "Beta"}},
 		Endpoints: []store.IPEndpoint{
 			{ID: 10, AccountID: 1, Address: "10.0.0.10", Direction: store.DirSends, Protocol: store.ProtoUDP, Port: 5060,
 				RestrictedCodecs: []string{"G729"}, InterceptReinvite: true},
 			{ID: 20, AccountID: 1, Address: "10.0.0.20", Direction: store.DirSends, Protocol: store.ProtoUDP, Port: 5060},
 		},
-		Users: []store.SIPUser{{ID: 1005, AccountID: 2, Username: "erin", Realm: "sipward", Protocol: store.ProtoUDP,
-			NATPing: store.NATPingDisabled, RestrictedCodecs: []string{"PCMA"}}},
-	}, snapshot.Options{Realm: "sipward"})
+		Users: []store.SIPUser{{ID: 1005, AccountID: 2, Username: "erin", Realm: "sipward", Protocol: new(store.ProtoUDP),
+			NATPing: new(store.NATPingDisabled), RestrictedCodecs: []string{"PCMA"}}},
+	}
+	store.Resolve(&ds.Users[0], nil) // as the store does on write
+	s, err := snapshot.Build(ds, snapshot.Options{Realm: "sipward"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ var resources = []resource{
 	{name: "rewrite", help: "parameter-rewrite rules of an endpoint (--endpoint) or SIP user (--user)", coll: "/%s/%d/rewrites", item: "/%s/%d/rewrites/%d",
 		parent: "owner", columns: []string{"id", "type", "regex", "match", "replacement", "order"},
 		verbs: []string{"list", "get", "create", "update", "delete", "test"}},
-	{name: "profile", help: "SIP profiles (defaults for new SIP users)", coll: "/profiles", item: "/profiles/%d",
+	{name: "profile", help: "SIP profiles (settings their SIP users take unless they set their own)", coll: "/profiles", item: "/profiles/%d",
 		columns: []string{"id", "name", "channels", "cps", "protocol", "nat_ping"},
 		verbs:   []string{"list", "get", "create", "update", "delete"}},
 	{name: "ban", help: "firewall bans", coll: "/firewall/bans", item: "/firewall/bans/%d",
@@ -428,7 +428,7 @@ func printTable(w io.Writer, body []byte, cols []string) error {
 	for _, r := range rows {
 		var cells []string
 		for _, c := range cols {
-			cells = append(cells, cell(r[c]))
+			cells = append(cells, inheritedCell(r, c))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
@@ -461,6 +461,20 @@ func printTable(w io.Writer, body []byte, cols []string) error {
 		fmt.Fprintf(w, "\nToken (shown once): %s\n", t)
 	}
 	return nil
+}
+
+// inheritedCell is cell(r[c]), except that a SIP user's setting it takes
+// from its profile (or the defaults) shows the value that applies and where
+// it comes from: "4 (profile)".
+func inheritedCell(r map[string]any, c string) string {
+	if r[c] == nil {
+		if eff, ok := r["effective"].(map[string]any); ok {
+			if e, ok := eff[c].(map[string]any); ok {
+				return fmt.Sprintf("%s (%v)", cell(e["value"]), e["from"])
+			}
+		}
+	}
+	return cell(r[c])
 }
 
 func cell(v any) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -80,7 +81,56 @@ func (s *Service) UpdateProfile(ctx context.Context, c Caller, p *store.Profile)
 	if err := validateProfile(p); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error { return profileErr(p.ID, tx.UpdateProfile(ctx, p)) })
+	return s.st.Update(ctx, func(tx store.Tx) error {
+		old, err := tx.GetProfile(ctx, p.ID)
+		if err != nil {
+			return storeErr("profile", p.ID, err)
+		}
+		if err := tx.UpdateProfile(ctx, p); err != nil {
+			return profileErr(p.ID, err)
+		}
+		if p.Channels > old.Channels {
+			return profileCapacity(ctx, tx, p)
+		}
+		return nil
+	})
+}
+
+// profileCapacity checks, after a profile's change reached its users, that
+// every account whose users take their channels from it still holds them
+// within its capacity; the change is refused (naming the first account that
+// does not) rather than leaving an account over its capacity.
+func profileCapacity(ctx context.Context, tx store.Tx, p *store.Profile) error {
+	users, _, err := tx.ListSIPUsers(ctx, store.SIPUserFilter{ProfileID: p.ID})
+	if err != nil {
+		return err
+	}
+	checked := map[int64]bool{}
+	for _, u := range users {
+		if u.Effective.Channels.From != store.FromProfile || checked[u.AccountID] {
+			continue
+		}
+		checked[u.AccountID] = true
+		a, err := tx.GetAccount(ctx, u.AccountID)
+		if err != nil {
+			return storeErr("account", u.AccountID, err)
+		}
+		if a.Channels == 0 {
+			continue
+		}
+		sum, err := tx.SumSIPUserChannels(ctx, a.ID, 0)
+		if err != nil {
+			return err
+		}
+		if sum > a.Channels {
+			e := conflict("no_capacity", "channels", fmt.Sprintf(
+				"%s The SIP users of account %q would hold %d of its %d channels with this profile's %d each.",
+				MsgNoCapacity, a.Name, sum, a.Channels, p.Channels))
+			e.Err = fmt.Errorf("profile %d: account %d over capacity: %d of %d", p.ID, a.ID, sum, a.Channels)
+			return e
+		}
+	}
+	return nil
 }
 
 // DeleteProfile removes a SIP profile. Operator only.

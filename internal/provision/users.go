@@ -15,17 +15,26 @@ func validateSIPUser(u *store.SIPUser) error {
 	if err := checkUsername("username", u.Username); err != nil {
 		return err
 	}
-	if err := checkUserChannels("channels", u.Channels); err != nil {
-		return err
+	// Settings left nil are inherited from the profile (or the defaults).
+	if u.Channels != nil {
+		if err := checkUserChannels("channels", *u.Channels); err != nil {
+			return err
+		}
 	}
-	if err := checkLimit("cps", u.CPS); err != nil {
-		return err
+	if u.CPS != nil {
+		if err := checkLimit("cps", *u.CPS); err != nil {
+			return err
+		}
 	}
-	if err := checkProtocol("protocol", &u.Protocol); err != nil {
-		return err
+	if u.Protocol != nil {
+		if err := checkProtocol("protocol", u.Protocol); err != nil {
+			return err
+		}
 	}
-	if err := checkNATPing("nat_ping", &u.NATPing); err != nil {
-		return err
+	if u.NATPing != nil {
+		if err := checkNATPing("nat_ping", u.NATPing); err != nil {
+			return err
+		}
 	}
 	if u.IPWhitelist == nil {
 		u.IPWhitelist = []string{}
@@ -40,8 +49,10 @@ func validateSIPUser(u *store.SIPUser) error {
 		}
 		u.IPWhitelist[i] = canon
 	}
-	if err := checkCodecs("restricted_codecs", &u.RestrictedCodecs); err != nil {
-		return err
+	if u.RestrictedCodecs != nil {
+		if err := checkCodecs("restricted_codecs", &u.RestrictedCodecs); err != nil {
+			return err
+		}
 	}
 	if err := checkEmail("voicemail.email", u.Voicemail.Email); err != nil {
 		return err
@@ -73,23 +84,27 @@ func (s *Service) saveSIPUser(ctx context.Context, tx store.Tx, u *store.SIPUser
 			return "", err
 		}
 	}
-	if a.Channels > 0 && (old == nil || u.Channels > old.Channels) {
-		sum, err := tx.SumSIPUserChannels(ctx, a.ID, u.ID)
-		if err != nil {
-			return "", err
-		}
-		if sum+u.Channels > a.Channels {
-			e := conflict("no_capacity", "channels", MsgNoCapacity)
-			e.Err = fmt.Errorf("account %d: users hold %d of %d channels, %d more asked", a.ID, sum, a.Channels, u.Channels)
-			return "", e
-		}
-	}
+	var prof *store.Profile
 	if u.ProfileID != nil {
-		if _, err := tx.GetProfile(ctx, *u.ProfileID); err != nil {
+		p, err := tx.GetProfile(ctx, *u.ProfileID)
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return "", invalid("profile_id", "%d: no such profile", *u.ProfileID)
 			}
 			return "", err
+		}
+		prof = &p
+	}
+	store.Resolve(u, prof)
+	if channels := u.Effective.Channels.Value; a.Channels > 0 && (old == nil || channels > old.Effective.Channels.Value) {
+		sum, err := tx.SumSIPUserChannels(ctx, a.ID, u.ID)
+		if err != nil {
+			return "", err
+		}
+		if sum+channels > a.Channels {
+			e := conflict("no_capacity", "channels", MsgNoCapacity)
+			e.Err = fmt.Errorf("account %d: users hold %d of %d channels, %d more asked", a.ID, sum, a.Channels, channels)
+			return "", e
 		}
 	}
 	generated := ""

@@ -677,7 +677,7 @@ func (w *world) deleteAccount(ctx context.Context, tx store.Tx) (string, func(co
 
 func (w *world) userRow() store.SIPUser {
 	u := store.SIPUser{AccountID: w.account(), Username: pickFrom(w, namePool), Realm: "sipward",
-		HA1MD5: w.hex(32), Protocol: store.ProtoUDP, NATPing: store.NATPingDisabled, Channels: w.pick(5)}
+		HA1MD5: w.hex(32), Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingDisabled), Channels: new(w.pick(5))}
 	if w.chance(10) {
 		u.Realm = "elsewhere"
 	}
@@ -688,7 +688,7 @@ func (w *world) userRow() store.SIPUser {
 		u.IPWhitelist = []string{"192.0.2.0/24", "2001:db8::1"}[:1+w.pick(2)]
 	}
 	if w.chance(20) {
-		u.Protocol = pickFrom(w, []store.Protocol{store.ProtoTCP, store.ProtoTLS, store.ProtoTLSSRTP})
+		u.Protocol = new(pickFrom(w, []store.Protocol{store.ProtoTCP, store.ProtoTLS, store.ProtoTLSSRTP}))
 	}
 	if w.bad(3) {
 		u.HA1MD5 = "not hex"
@@ -728,7 +728,7 @@ func (w *world) updateUser(ctx context.Context, tx store.Tx) (string, func(conte
 	case 4:
 		u.AccountID, what = r.AccountID, fmt.Sprintf("move to account %d", r.AccountID)
 	default:
-		u.Protocol, u.Channels, what = r.Protocol, r.Channels, "protocol "+string(r.Protocol)
+		u.Protocol, u.Channels, what = r.Protocol, r.Channels, "protocol "+string(*r.Protocol)
 	}
 	return fmt.Sprintf("update sip user %d: %s", u.ID, what), restore(store.Tx.UpdateSIPUser, old), tx.UpdateSIPUser(ctx, &u)
 }
@@ -1130,7 +1130,7 @@ func TestApplyFixture(t *testing.T) {
 		// Names several users hold (alice: 1000 here, 1002 elsewhere; carol:
 		// 1003 elsewhere, 1004 here) are settled by Build's rule, not rebuilt.
 		{"user renamed to a name in use", func(ds *Dataset) { user(ds, 1001).Username = "carol" }, apply},
-		{"user with a shared name", func(ds *Dataset) { user(ds, 1000).Channels = 9 }, apply},
+		{"user with a shared name", func(ds *Dataset) { user(ds, 1000).Channels = new(9) }, apply},
 		{"holder of a shared name deleted: the other realm's user gets it", func(ds *Dataset) {
 			ds.Users = slices.DeleteFunc(ds.Users, func(u store.SIPUser) bool { return u.ID == 1004 })
 		}, apply},

@@ -62,11 +62,12 @@ func bigDataset(n int) Dataset {
 	ds.Users = make([]store.SIPUser, n)
 	for i := range ds.Users {
 		u := store.SIPUser{ID: int64(i + 1), AccountID: int64(i%nAcct + 1), Username: fmt.Sprintf("u%07d", i), Realm: "sipward",
-			HA1MD5: fmt.Sprintf("%032x", i), HA1SHA256: fmt.Sprintf("%064x", i), Protocol: store.ProtoUDP,
-			NATPing: store.NATPingDisabled, Channels: 2, RestrictedCodecs: []string{}}
+			HA1MD5: fmt.Sprintf("%032x", i), HA1SHA256: fmt.Sprintf("%064x", i), Protocol: new(store.ProtoUDP),
+			NATPing: new(store.NATPingDisabled), Channels: new(2), RestrictedCodecs: []string{}}
 		if i%100 == 0 {
 			u.IPWhitelist = []string{"192.0.2.0/24"}
 		}
+		store.Resolve(&u, nil)
 		ds.Users[i] = u
 	}
 	ds.DIDs = make([]store.DID, n/2)

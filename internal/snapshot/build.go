@@ -292,15 +292,15 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 	if err != nil {
 		fail("ha1_sha256: %v", err)
 	}
-	proto, err := parseProtocol(su.Protocol)
+	proto, err := parseProtocol(su.Effective.Protocol.Value)
 	if err != nil {
 		fail("%v", err)
 	}
-	ping, err := parseNATPing(su.NATPing)
+	ping, err := parseNATPing(su.Effective.NATPing.Value)
 	if err != nil {
 		fail("%v", err)
 	}
-	codecs, err := parseCodecs(su.RestrictedCodecs)
+	codecs, err := parseCodecs(su.Effective.RestrictedCodecs.Value)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -321,8 +321,8 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 			Kind:     KindSIPUser,
 			ID:       su.ID,
 			Account:  a,
-			Channels: b.limit("sip user", su.ID, "channels", su.Channels),
-			CPS:      b.limit("sip user", su.ID, "cps", su.CPS),
+			Channels: b.limit("sip user", su.ID, "channels", su.Effective.Channels.Value),
+			CPS:      b.limit("sip user", su.ID, "cps", su.Effective.CPS.Value),
 			Codecs:   codecs,
 			Protocol: proto,
 		},

@@ -227,7 +227,7 @@ func TestBuildErrors(t *testing.T) {
 			ds.Endpoints[1].RestrictedCodecs = []string{"PCMU", "G.711"}
 		}, nil, []string{`ip endpoint 10: protocol "sctp": unknown`, `ip endpoint 20: restricted codec "G.711": unknown`}},
 		{"negative limit", func(ds *Dataset) {
-			ds.Users[0].Channels = -1
+			ds.Users[0].Effective.Channels.Value = -1
 		}, nil, []string{"sip user 1000: channels: -1: out of range"}},
 		{"bad HA1 is not shown", func(ds *Dataset) {
 			ds.Users[1].HA1MD5 = "zz" + md5A[2:]

@@ -14,7 +14,7 @@ type Dataset struct {
 	Revision    int64
 	Accounts    []store.Account
 	Endpoints   []store.IPEndpoint
-	Users       []store.SIPUser
+	Users       []store.SIPUser // Build reads their Effective settings, which the store resolves
 	CLIPatterns []store.CLIPattern
 	DIDs        []store.DID
 	Rewrites    []store.RewriteRule

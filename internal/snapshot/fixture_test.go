@@ -36,7 +36,24 @@ var (
 //	192.0.2.10    ep 90 (3, tls) 192.0.2.11 ep 91 (3, tcp)
 //	198.51.100.1  ep 100 (1), ep 110 (2): ambiguous
 //	203.0.113.5   ep 140 (1), but 203.0.113.0/24 is the core
+//
+// fixture returns the test dataset, its users' settings resolved as the
+// store would (store.Resolve, no profiles).
 func fixture() Dataset {
+	ds := fixtureRows()
+	resolveUsers(&ds)
+	return ds
+}
+
+// resolveUsers resolves every user's Effective settings without profiles,
+// as the store does on write: Build reads only Effective.
+func resolveUsers(ds *Dataset) {
+	for i := range ds.Users {
+		store.Resolve(&ds.Users[i], nil)
+	}
+}
+
+func fixtureRows() Dataset {
 	sends := func(id, acct int64, addr, tech string) store.IPEndpoint {
 		return store.IPEndpoint{ID: id, AccountID: acct, Address: addr, Direction: store.DirSends, Protocol: store.ProtoUDP, Port: 5060, TechPrefix: tech}
 	}
@@ -74,8 +91,8 @@ func fixture() Dataset {
 		},
 		Users: []store.SIPUser{
 			{ID: 1000, AccountID: 1, Username: "alice", Realm: "sipward", HA1MD5: md5A, HA1SHA256: strings.ToUpper(shaA),
-				Protocol: store.ProtoUDP, NATPing: store.NATPingEnabled, Channels: 2},
-			{ID: 1001, AccountID: 2, Username: "bob", Realm: "sipward", HA1MD5: md5A, Protocol: store.ProtoTLS,
+				Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingEnabled), Channels: new(2)},
+			{ID: 1001, AccountID: 2, Username: "bob", Realm: "sipward", HA1MD5: md5A, Protocol: new(store.ProtoTLS),
 				IPWhitelist: []string{"192.0.2.0/24", "2001:db8::1"}, RestrictedCodecs: []string{"PCMA"}, RetainDID: true},
 			{ID: 1002, AccountID: 2, Username: "alice", Realm: "elsewhere", HA1MD5: md5A},
 			{ID: 1003, AccountID: 3, Username: "carol", Realm: "elsewhere", HA1MD5: md5A},

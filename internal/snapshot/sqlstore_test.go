@@ -44,7 +44,7 @@ func TestLoadSQLStore(t *testing.T) {
 			ep = *e
 		}
 		u := store.SIPUser{AccountID: alpha.ID, Username: "alice", Realm: "sipward", HA1MD5: "0123456789abcdef0123456789abcdef",
-			Protocol: store.ProtoUDP, NATPing: store.NATPingDisabled, IPWhitelist: []string{}, RestrictedCodecs: []string{}}
+			Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingDisabled), IPWhitelist: []string{}, RestrictedCodecs: []string{}}
 		if err := tx.CreateSIPUser(ctx, &u); err != nil {
 			return err
 		}

@@ -400,7 +400,7 @@ func TestWatcherApplies(t *testing.T) {
 	ctx := t.Context()
 	st := openSQLite(t)
 	acct := store.Account{Name: "Alpha", Channels: 10}
-	user := store.SIPUser{Username: "alice", Realm: "sipward", HA1MD5: md5A, Protocol: store.ProtoUDP}
+	user := store.SIPUser{Username: "alice", Realm: "sipward", HA1MD5: md5A, Protocol: new(store.ProtoUDP)}
 	ep := store.IPEndpoint{Address: "192.0.2.1", Direction: store.DirSends, Protocol: store.ProtoUDP}
 	write := func(fn func(tx store.Tx) error) {
 		t.Helper()
@@ -532,7 +532,7 @@ func TestWatcherCompactsInBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		u := store.SIPUser{AccountID: acct.ID, Username: fmt.Sprintf("u%d", i), Realm: "sipward", HA1MD5: md5A, Protocol: store.ProtoUDP}
+		u := store.SIPUser{AccountID: acct.ID, Username: fmt.Sprintf("u%d", i), Realm: "sipward", HA1MD5: md5A, Protocol: new(store.ProtoUDP)}
 		if err := st.Update(ctx, func(tx store.Tx) error { return tx.CreateSIPUser(ctx, &u) }); err != nil {
 			t.Fatal(err)
 		}

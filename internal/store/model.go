@@ -102,25 +102,105 @@ type Voicemail struct {
 
 // SIPUser is a "SIP User Authentication" entry: digest credentials of an account.
 type SIPUser struct {
-	ID               int64     `json:"id"`
-	AccountID        int64     `json:"account_id"`
-	Username         string    `json:"username"`
-	Realm            string    `json:"realm"`
-	Password         string    `json:"password,omitempty"` // write-only; returned once when generated or reset
-	HA1MD5           string    `json:"-"`                  // hex MD5(username:realm:password)
-	HA1SHA256        string    `json:"-"`                  // hex SHA-256(username:realm:password)
-	ProfileID        *int64    `json:"profile_id,omitempty"`
-	Channels         int       `json:"channels"` // at least 1, held from the account's capacity (no unlimited SIP user); the API's default 1
-	CPS              int       `json:"cps"`      // 0 = unlimited
-	Protocol         Protocol  `json:"protocol"`
-	IPWhitelist      []string  `json:"ip_whitelist"`
-	NATPing          NATPing   `json:"nat_ping"`
-	RetainDID        bool      `json:"retain_did"`
-	SmartExtension   bool      `json:"smart_extension"`
-	RestrictedCodecs []string  `json:"restricted_codecs"`
-	Voicemail        Voicemail `json:"voicemail"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ID             int64     `json:"id"`
+	AccountID      int64     `json:"account_id"`
+	Username       string    `json:"username"`
+	Realm          string    `json:"realm"`
+	Password       string    `json:"password,omitempty"` // write-only; returned once when generated or reset
+	HA1MD5         string    `json:"-"`                  // hex MD5(username:realm:password)
+	HA1SHA256      string    `json:"-"`                  // hex SHA-256(username:realm:password)
+	ProfileID      *int64    `json:"profile_id,omitempty"`
+	IPWhitelist    []string  `json:"ip_whitelist"`
+	RetainDID      bool      `json:"retain_did"`
+	SmartExtension bool      `json:"smart_extension"`
+	Voicemail      Voicemail `json:"voicemail"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+
+	// The user's own settings; nil inherits the profile's value (or the
+	// default without a profile). Effective holds what applies.
+	Channels         *int      `json:"channels"` // at least 1, held from the account's capacity (no unlimited SIP user)
+	CPS              *int      `json:"cps"`      // 0 = unlimited
+	Protocol         *Protocol `json:"protocol"`
+	NATPing          *NATPing  `json:"nat_ping"`
+	RestrictedCodecs []string  `json:"restricted_codecs"` // nil inherits; an empty list is a value (no restriction)
+	// Effective is read-only: the settings that apply and where each comes
+	// from. The store resolves it on every write and read (Resolve), and
+	// writes to a profile reach its users' Effective in the same
+	// transaction; the call path reads only Effective.
+	Effective Effective `json:"effective"`
+}
+
+// SettingSource says where an effective setting of a SIP user comes from.
+type SettingSource string
+
+// Setting sources.
+const (
+	FromUser    SettingSource = "user"
+	FromProfile SettingSource = "profile"
+	FromDefault SettingSource = "default"
+)
+
+// Setting is one effective setting of a SIP user.
+type Setting[T any] struct {
+	Value T             `json:"value"`
+	From  SettingSource `json:"from"`
+}
+
+// Effective are the settings that apply to a SIP user: its own where set,
+// else its profile's, else the defaults (1 channel, no CPS limit, UDP, NAT
+// ping disabled, no codec restriction).
+type Effective struct {
+	Channels         Setting[int]      `json:"channels"`
+	CPS              Setting[int]      `json:"cps"`
+	Protocol         Setting[Protocol] `json:"protocol"`
+	NATPing          Setting[NATPing]  `json:"nat_ping"`
+	RestrictedCodecs Setting[[]string] `json:"restricted_codecs"`
+}
+
+// Inheritable names the SIP user settings a profile can give, as in JSON.
+var Inheritable = []string{"channels", "cps", "protocol", "nat_ping", "restricted_codecs"}
+
+// Inherited returns the names (as in Inheritable) of the settings u takes
+// from its profile or the defaults.
+func (e *Effective) Inherited() []string {
+	var out []string
+	for i, from := range []SettingSource{e.Channels.From, e.CPS.From, e.Protocol.From, e.NATPing.From, e.RestrictedCodecs.From} {
+		if from != FromUser {
+			out = append(out, Inheritable[i])
+		}
+	}
+	return out
+}
+
+// Resolve sets u.Effective from u's own settings and p, its profile (nil
+// when it has none).
+func Resolve(u *SIPUser, p *Profile) {
+	inherit := FromDefault
+	def := Profile{Channels: 1, Protocol: ProtoUDP, NATPing: NATPingDisabled, RestrictedCodecs: []string{}}
+	if p != nil {
+		inherit, def = FromProfile, *p
+	}
+	u.Effective = Effective{
+		Channels:         pick(u.Channels, def.Channels, inherit),
+		CPS:              pick(u.CPS, def.CPS, inherit),
+		Protocol:         pick(u.Protocol, def.Protocol, inherit),
+		NATPing:          pick(u.NATPing, def.NATPing, inherit),
+		RestrictedCodecs: Setting[[]string]{Value: def.RestrictedCodecs, From: inherit},
+	}
+	if u.RestrictedCodecs != nil {
+		u.Effective.RestrictedCodecs = Setting[[]string]{Value: u.RestrictedCodecs, From: FromUser}
+	}
+	if u.Effective.RestrictedCodecs.Value == nil {
+		u.Effective.RestrictedCodecs.Value = []string{}
+	}
+}
+
+func pick[T any](own *T, inherited T, from SettingSource) Setting[T] {
+	if own != nil {
+		return Setting[T]{Value: *own, From: FromUser}
+	}
+	return Setting[T]{Value: inherited, From: from}
 }
 
 // OwnerKind names what a rewrite rule belongs to.
@@ -154,7 +234,8 @@ type RewriteRule struct {
 	Order       int         `json:"order"`
 }
 
-// Profile is a named set of defaults applied to new SIP users.
+// Profile is a named set of settings its SIP users take unless they set
+// their own (see Effective). A change reaches its users at once.
 type Profile struct {
 	ID               int64    `json:"id"`
 	Name             string   `json:"name"`

@@ -76,6 +76,7 @@ type SIPUserFilter struct {
 	Page
 	AccountID int64
 	Username  string // case-insensitive substring of the username
+	ProfileID int64  // users of this profile
 }
 
 // CLIPatternFilter filters ListCLIPatterns.
@@ -136,8 +137,11 @@ type LoginFilter struct {
 // field of the object with that ID except CreatedAt, which it keeps (and
 // copies back). Get, Update and Delete of a missing ID return ErrNotFound; a
 // Create or Update that refers to a missing parent returns ErrNotFound too.
-// Deleting an account deletes everything that belongs to it; deleting a
-// profile clears its users' ProfileID. A failed call does not spoil the
+// Deleting an account deletes everything that belongs to it. A SIP user's
+// Create and Update resolve its Effective settings (store.Resolve with its
+// profile); a profile's Update writes its new values through to the users
+// that inherit them; deleting a profile clears its users' ProfileID and
+// makes the values they inherited their own (nothing that applies changes). A failed call does not spoil the
 // transaction: fn may go on after an ErrConflict. The store checks
 // references exist, not that they belong to the same account (package
 // provision does). SIP usernames are unique per realm, case-sensitively.

@@ -31,8 +31,8 @@ func tenKUsers(tb testing.TB, e *env) (store.Account, store.SIPUser) {
 			if i%10 == 9 {
 				acct = b.ID
 			}
-			u := store.SIPUser{AccountID: acct, Username: fmt.Sprintf("%d", 100000+i), Realm: e.svc.Realm(), Channels: 1,
-				Protocol: store.ProtoUDP, NATPing: store.NATPingDisabled, HA1MD5: "x", HA1SHA256: "y"}
+			u := store.SIPUser{AccountID: acct, Username: fmt.Sprintf("%d", 100000+i), Realm: e.svc.Realm(), Channels: new(1),
+				Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingDisabled), HA1MD5: "x", HA1SHA256: "y"}
 			if err := tx.CreateSIPUser(context.Background(), &u); err != nil {
 				return err
 			}

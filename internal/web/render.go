@@ -212,6 +212,14 @@ func (f *form) int(name string) int {
 	return n
 }
 
+// optInt reads a number that may be left empty (nil: inherit).
+func (f *form) optInt(name string) *int {
+	if f.get(name) == "" {
+		return nil
+	}
+	return new(f.int(name))
+}
+
 func (f *form) int64(name string) int64 {
 	v := f.get(name)
 	if v == "" {

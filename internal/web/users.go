@@ -15,10 +15,22 @@ import (
 func userValues(u store.SIPUser) url.Values {
 	v := url.Values{}
 	v.Set("username", u.Username)
-	v.Set("channels", strconv.Itoa(u.Channels))
-	v.Set("cps", strconv.Itoa(u.CPS))
-	v.Set("protocol", string(u.Protocol))
-	v.Set("nat_ping", string(u.NATPing))
+	// A setting the user inherits shows empty ("from the profile").
+	if u.Channels != nil {
+		v.Set("channels", strconv.Itoa(*u.Channels))
+	}
+	if u.CPS != nil {
+		v.Set("cps", strconv.Itoa(*u.CPS))
+	}
+	if u.Protocol != nil {
+		v.Set("protocol", string(*u.Protocol))
+	}
+	if u.NATPing != nil {
+		v.Set("nat_ping", string(*u.NATPing))
+	}
+	if u.RestrictedCodecs != nil {
+		v.Set("restricted_codecs_own", "on")
+	}
 	v.Set("ip_whitelist", strings.Join(u.IPWhitelist, "\n"))
 	if u.ProfileID != nil {
 		v.Set("profile_id", strconv.FormatInt(*u.ProfileID, 10))
@@ -36,8 +48,14 @@ func userValues(u store.SIPUser) url.Values {
 // user reads a SIP user from the form, over the stored one.
 func (f *form) user(u *store.SIPUser) {
 	u.Username, u.Password = f.get("username"), f.raw("password")
-	u.Channels, u.CPS = f.int("channels"), f.int("cps")
-	u.Protocol, u.NATPing = store.Protocol(f.get("protocol")), store.NATPing(f.get("nat_ping"))
+	u.Channels, u.CPS = f.optInt("channels"), f.optInt("cps")
+	u.Protocol, u.NATPing = nil, nil
+	if p := f.get("protocol"); p != "" {
+		u.Protocol = new(store.Protocol(p))
+	}
+	if n := f.get("nat_ping"); n != "" {
+		u.NATPing = new(store.NATPing(n))
+	}
 	u.IPWhitelist = []string{}
 	for _, l := range strings.FieldsFunc(f.raw("ip_whitelist"), func(r rune) bool { return r == '\n' || r == ',' || r == '\r' }) {
 		if l = strings.TrimSpace(l); l != "" {
@@ -49,7 +67,10 @@ func (f *form) user(u *store.SIPUser) {
 		u.ProfileID = &p
 	}
 	u.RetainDID, u.SmartExtension = f.on("retain_did"), f.on("smart_extension")
-	u.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
+	u.RestrictedCodecs = nil
+	if f.on("restricted_codecs_own") {
+		u.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
+	}
 	u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PIN = f.on("voicemail.enabled"), f.get("voicemail.email"), f.get("voicemail.pin")
 }
 
@@ -62,14 +83,43 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 			pin = "A PIN is set (never shown). Leave empty to keep it."
 		}
 	}
+	// Each inheritable setting: empty takes the profile's (or the default
+	// without one); an existing user's page says what applies now.
+	applies := func(name string) string {
+		if u == nil {
+			return " Empty: the profile's value, or the default without a profile."
+		}
+		e := u.Effective
+		var val any
+		var from store.SettingSource
+		switch name {
+		case "channels":
+			val, from = e.Channels.Value, e.Channels.From
+		case "cps":
+			val, from = e.CPS.Value, e.CPS.From
+		case "protocol":
+			val, from = e.Protocol.Value, e.Protocol.From
+		case "nat_ping":
+			val, from = e.NATPing.Value, e.NATPing.From
+		case "restricted_codecs":
+			c := strings.Join(e.RestrictedCodecs.Value, ", ")
+			if c == "" {
+				c = "none"
+			}
+			val, from = c, e.RestrictedCodecs.From
+		}
+		src := map[store.SettingSource]string{store.FromUser: "this user's own", store.FromProfile: "from its profile", store.FromDefault: "the default"}[from]
+		return fmt.Sprintf(" Empty: the profile's value, or the default without a profile. Applies now: %v (%s).", val, src)
+	}
+	inherit := []string{"", "(from the profile)"}
 	basic := []*field{
 		f.field("username", "Username", "text").req().auto("off").help("Unique in the realm; inside the account's number block if it has one."),
 		f.field("password", "Password", "password").help(pw + " At least 12 characters."),
-		f.field("channels", "Channels", "number").help("Concurrent calls, at least 1, allocated from the account's capacity."),
-		f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited."),
-		f.field("protocol", "Protocol", "select").choices(protocolChoices...).help("Transport its REGISTERs and calls must use: TCP accepts TCP or TLS; TLS and TLS & SRTP only TLS (others get 403 Transport not allowed); TLS & SRTP also needs SRTP in the call's SDP."),
-		f.field("nat_ping", "NAT / SIP ping", "select").choices("disabled", "Disabled", "enabled", "Enabled (OPTIONS every 60 s)",
-			"timeout", "Enabled with timeout (drop bindings that stop answering)"),
+		f.field("channels", "Channels", "number").help("Concurrent calls, at least 1, allocated from the account's capacity." + applies("channels")),
+		f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited." + applies("cps")),
+		f.field("protocol", "Protocol", "select").choices(append(inherit, protocolChoices...)...).help("Transport its REGISTERs and calls must use: TCP accepts TCP or TLS; TLS and TLS & SRTP only TLS (others get 403 Transport not allowed); TLS & SRTP also needs SRTP in the call's SDP." + applies("protocol")),
+		f.field("nat_ping", "NAT / SIP ping", "select").choices(append(inherit, "disabled", "Disabled", "enabled", "Enabled (OPTIONS every 60 s)",
+			"timeout", "Enabled with timeout (drop bindings that stop answering)")...).help(strings.TrimSpace(applies("nat_ping"))),
 		f.field("ip_whitelist", "IP whitelist", "textarea").help("One address or CIDR per line; empty: calls from anywhere."),
 		f.field("retain_did", "Retain DID", "checkbox").help("Keep the DID as the request URI on calls to this user."),
 		f.field("smart_extension", "Smart Extension", "checkbox").help("Saved, not acting yet: REFER (transfers) is relayed to the other side as today; sipward handling it comes with call control."),
@@ -80,11 +130,13 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 			opts = append(opts, strconv.FormatInt(p.ID, 10), p.Name)
 		}
 		basic = append(basic, f.field("profile_id", "SIP profile", "select").choices(opts...).
-			help("Fills the fields a new user leaves empty, at creation only: editing the profile later changes no user."))
+			help("The user takes every setting left empty here from this profile; editing the profile reaches its users' next calls."))
 	}
 	tabs := []*tab{
 		{Key: "basic", Label: "Basic", Fields: basic},
-		{Key: "codecs", Label: "Codecs", Fields: []*field{f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames)}},
+		{Key: "codecs", Label: "Codecs", Fields: []*field{
+			f.field("restricted_codecs_own", "Own codec restriction", "checkbox").help("Unticked: the profile's restriction (none without a profile)." + applies("restricted_codecs")),
+			f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames)}},
 	}
 	if u != nil {
 		tabs = append(tabs, &tab{Key: "rewrite", Label: "Parameter Rewrite", Rewrite: true})
@@ -181,7 +233,7 @@ func (s *Server) userNewPage(w http.ResponseWriter, r *http.Request, ss *session
 	if err != nil {
 		return err
 	}
-	f := newForm(url.Values{"protocol": {"udp"}, "nat_ping": {"disabled"}, "channels": {"1"}, "cps": {"0"}})
+	f := newForm(url.Values{})
 	return s.renderUser(w, r, ss, a, nil, userView{Form: f})
 }
 

@@ -219,6 +219,11 @@ func (s *Server) routes() http.Handler {
 	auth("GET /firewall", s.firewallPage)
 	auth("POST /firewall", s.banCreate)
 	auth("POST /firewall/{id}/unblock", s.banUnblock)
+	auth("GET /profiles", s.profilesPage)
+	auth("POST /profiles", s.profileCreate)
+	auth("GET /profiles/{id}", s.profilePage)
+	auth("POST /profiles/{id}", s.profileSubmit)
+	auth("POST /profiles/{id}/delete", s.profileDelete)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		ss, _ := s.session(r)

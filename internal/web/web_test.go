@@ -30,7 +30,11 @@ func TestEveryPageRenders(t *testing.T) {
 	if _, err := e.svc.CreateEndpoint(t.Context(), provision.Operator, &ep); err != nil {
 		t.Fatal(err)
 	}
-	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 2, Voicemail: store.Voicemail{PIN: "1234"}}
+	prof := store.Profile{Name: "softphones", Channels: 2}
+	if err := e.svc.CreateProfile(t.Context(), provision.Operator, &prof); err != nil {
+		t.Fatal(err)
+	}
+	u := store.SIPUser{AccountID: a.ID, Username: "1001", ProfileID: &prof.ID, Voicemail: store.Voicemail{PIN: "1234"}}
 	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +62,15 @@ func TestEveryPageRenders(t *testing.T) {
 		fmt.Sprintf("/accounts/%d/settings", a.ID), fmt.Sprintf("/accounts/%d/users", a.ID), fmt.Sprintf("/accounts/%d/users/new", a.ID),
 		fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), fmt.Sprintf("/accounts/%d/ip/new", a.ID), fmt.Sprintf("/accounts/%d/ip/%d", a.ID, ep.ID),
 		fmt.Sprintf("/accounts/%d/cli", a.ID), fmt.Sprintf("/accounts/%d/dids", a.ID), fmt.Sprintf("/accounts/%d/logins", a.ID),
-		"/ip", "/users", "/users?q=10", "/registrations", "/calls", "/decisions", "/decisions?result=rejected", "/firewall", "/password"}
+		"/ip", "/users", "/users?q=10", "/registrations", "/calls", "/decisions", "/decisions?result=rejected", "/firewall", "/password",
+		"/profiles", fmt.Sprintf("/profiles/%d", prof.ID)}
 	for _, who := range []struct{ user, pass string }{{"root", opPass}, {"acme", acctPass}} {
 		b := e.browser()
 		b.mustSignIn(who.user, who.pass)
 		for _, p := range pages {
 			r := b.get(p)
 			want := http.StatusOK
-			if who.user == "acme" && (p == "/accounts/new" || p == "/firewall") {
+			if who.user == "acme" && (p == "/accounts/new" || p == "/firewall" || strings.HasPrefix(p, "/profiles")) {
 				want = http.StatusNotFound
 			}
 			if who.user == "acme" && strings.HasPrefix(p, "/accounts?") || who.user == "acme" && p == "/accounts" {
@@ -152,8 +157,8 @@ func TestAccountLoginSeesOnlyItsAccount(t *testing.T) {
 	e := newEnv(t)
 	a, other := e.account("Acme", 10), e.account("Other", 10)
 	e.login("acme", acctPass, a.ID)
-	mine := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 1}
-	theirs := store.SIPUser{AccountID: other.ID, Username: "2001", Channels: 1}
+	mine := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(1)}
+	theirs := store.SIPUser{AccountID: other.ID, Username: "2001", Channels: new(1)}
 	theirEp := store.IPEndpoint{AccountID: other.ID, Address: "192.0.2.20"}
 	for _, u := range []*store.SIPUser{&mine, &theirs} {
 		if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, u); err != nil {
@@ -318,7 +323,7 @@ func TestFormsKeepWhatWasTyped(t *testing.T) {
 	e := newEnv(t)
 	a := e.account("Acme", 5)
 	e.login("root", opPass, 0)
-	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 4}); err != nil {
+	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(4)}); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()
@@ -363,7 +368,7 @@ func TestSendMessage(t *testing.T) {
 	e := newEnv(t)
 	a := e.account("Acme", 0)
 	e.login("root", opPass, 0)
-	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 1}
+	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(1)}
 	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +390,7 @@ func TestChangesThroughForms(t *testing.T) {
 	e := newEnv(t)
 	a := e.account("Acme", 10)
 	e.login("root", opPass, 0)
-	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 2}
+	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(2)}
 	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +472,7 @@ func TestChangesThroughForms(t *testing.T) {
 	ok("user", b.submit(page, page, url.Values{"username": {"1001"}, "channels": {"3"}, "nat_ping": {"timeout"},
 		"ip_whitelist": {"192.0.2.0/24\n198.51.100.7"}, "voicemail.enabled": {"on"}, "voicemail.pin": {"4321"}}))
 	gu, _ := e.svc.GetSIPUser(t.Context(), provision.Operator, u.ID)
-	if gu.Channels != 3 || gu.NATPing != store.NATPingTimeout || len(gu.IPWhitelist) != 2 || !gu.Voicemail.Enabled || !gu.Voicemail.PINSet {
+	if *gu.Channels != 3 || *gu.NATPing != store.NATPingTimeout || len(gu.IPWhitelist) != 2 || !gu.Voicemail.Enabled || !gu.Voicemail.PINSet {
 		t.Errorf("user after edit: %+v", gu)
 	}
 	ok("rewrite", b.submit(page, page+"/rewrites", url.Values{"type": {"cli"}, "match": {"0"}, "replacement": {"+44"}}))
@@ -514,7 +519,7 @@ func TestSendMessageDelivered(t *testing.T) {
 		e := newEnv(t, func(o *Options) { o.Messenger = fakeMessenger{tc.n} })
 		a := e.account("Acme", 0)
 		e.login("root", opPass, 0)
-		u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: 1}
+		u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(1)}
 		if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 			t.Fatal(err)
 		}
@@ -528,5 +533,59 @@ func TestSendMessageDelivered(t *testing.T) {
 		if got := textOf(r.body); !strings.Contains(got, tc.want) {
 			t.Errorf("%d devices: page does not say %q: %.300s", tc.n, tc.want, got)
 		}
+	}
+}
+
+// TestProfilesPage: the operator creates and edits a SIP profile in the web
+// UI; the edit reaches the user that takes its channels from it, the
+// profile's page lists that user and what it inherits, the user's page says
+// what applies and where from, and deleting the profile leaves the user its
+// values.
+func TestProfilesPage(t *testing.T) {
+	e := newEnv(t)
+	a := e.account("Acme", 10)
+	e.login("root", opPass, 0)
+	b := e.browser()
+	b.mustSignIn("root", opPass)
+	r := b.submit("/profiles", "/profiles", url.Values{"name": {"softphones"}, "channels": {"2"}, "cps": {"0"},
+		"protocol": {"udp"}, "nat_ping": {"enabled"}, "restricted_codecs": {"G729"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("create: %d %.400s", r.status, textOf(r.body))
+	}
+	profs, _, _ := e.svc.ListProfiles(t.Context(), provision.Operator, store.ProfileFilter{})
+	if len(profs) != 1 || profs[0].NATPing != store.NATPingEnabled {
+		t.Fatalf("profiles after create: %+v", profs)
+	}
+	p := profs[0]
+	u := store.SIPUser{AccountID: a.ID, Username: "1001", ProfileID: &p.ID, CPS: new(4)}
+	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
+		t.Fatal(err)
+	}
+	page := fmt.Sprintf("/profiles/%d", p.ID)
+	if r := b.submit(page, page, url.Values{"name": {"softphones"}, "channels": {"3"}, "cps": {"9"}, "protocol": {"tcp"},
+		"nat_ping": {"enabled"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("edit: %d %.400s", r.status, textOf(r.body))
+	}
+	got, _ := e.svc.GetSIPUser(t.Context(), provision.Operator, u.ID)
+	if got.Effective.Channels.Value != 3 || got.Effective.Protocol.Value != store.ProtoTCP || got.Effective.CPS.Value != 4 ||
+		len(got.Effective.RestrictedCodecs.Value) != 0 {
+		t.Errorf("the user after the profile's edit: %+v", got.Effective)
+	}
+	if txt := textOf(b.get(page).body); !strings.Contains(txt, "Users of this profile (1) Username Account Takes from the profile 1001 Acme channels, protocol, nat ping, restricted codecs") {
+		t.Errorf("profile page: %.600s", txt)
+	}
+	if txt := textOf(b.get("/profiles").body); !strings.Contains(txt, "softphones 3 9 tcp enabled none 1") {
+		t.Errorf("profiles list: %.600s", txt)
+	}
+	if txt := textOf(b.get(fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)).body); !strings.Contains(txt, "Applies now: 3 (from its profile)") ||
+		!strings.Contains(txt, "Applies now: 4 (this user's own)") {
+		t.Errorf("user page: %.900s", txt)
+	}
+	if r := b.submit(page, page+"/delete", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d", r.status)
+	}
+	got, _ = e.svc.GetSIPUser(t.Context(), provision.Operator, u.ID)
+	if got.ProfileID != nil || got.Channels == nil || *got.Channels != 3 || got.Effective.Protocol.Value != store.ProtoTCP {
+		t.Errorf("the user after the profile's deletion: own %v, effective %+v", got.Channels, got.Effective)
 	}
 }

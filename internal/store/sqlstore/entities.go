@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sipward/sipward/internal/store"
@@ -159,22 +162,29 @@ var sipUsers = &table[store.SIPUser]{
 	name: "sip_users",
 	cols: []string{"account_id", "username", "realm", "ha1_md5", "ha1_sha256", "profile_id",
 		"channels", "cps", "protocol", "ip_whitelist", "nat_ping", "retain_did", "smart_extension",
-		"restricted_codecs", "vm_enabled", "vm_email", "vm_pin_hash", "created_at", "updated_at"},
+		"restricted_codecs", "inherits", "vm_enabled", "vm_email", "vm_pin_hash", "created_at", "updated_at"},
+	// The settings columns hold the effective values (Resolve ran before
+	// every write); inherits names those that are not the user's own.
 	args: func(u *store.SIPUser) []any {
+		e := &u.Effective
 		return []any{u.AccountID, u.Username, u.Realm, u.HA1MD5, u.HA1SHA256, u.ProfileID,
-			u.Channels, u.CPS, string(u.Protocol), jsonText(u.IPWhitelist), string(u.NATPing), u.RetainDID, u.SmartExtension,
-			jsonText(u.RestrictedCodecs), u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PINHash, u.CreatedAt, u.UpdatedAt}
+			e.Channels.Value, e.CPS.Value, string(e.Protocol.Value), jsonText(u.IPWhitelist), string(e.NATPing.Value),
+			u.RetainDID, u.SmartExtension, jsonText(e.RestrictedCodecs.Value), strings.Join(e.Inherited(), " "),
+			u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PINHash, u.CreatedAt, u.UpdatedAt}
 	},
 	scan: func(sc scanner) (u store.SIPUser, err error) {
 		var profile sql.NullInt64
 		var whitelist, codecs jsonStrings
+		var inherits string
 		var created, updated dbTime
+		e := &u.Effective
 		err = sc.Scan(&u.ID, &u.AccountID, &u.Username, &u.Realm, &u.HA1MD5, &u.HA1SHA256, &profile,
-			&u.Channels, &u.CPS, &u.Protocol, &whitelist, &u.NATPing, &u.RetainDID, &u.SmartExtension,
-			&codecs, &u.Voicemail.Enabled, &u.Voicemail.Email, &u.Voicemail.PINHash, &created, &updated)
+			&e.Channels.Value, &e.CPS.Value, &e.Protocol.Value, &whitelist, &e.NATPing.Value, &u.RetainDID, &u.SmartExtension,
+			&codecs, &inherits, &u.Voicemail.Enabled, &u.Voicemail.Email, &u.Voicemail.PINHash, &created, &updated)
 		u.ProfileID = ptrOf(profile)
-		u.IPWhitelist, u.RestrictedCodecs = whitelist, codecs
+		u.IPWhitelist, e.RestrictedCodecs.Value = whitelist, strs(codecs)
 		u.CreatedAt, u.UpdatedAt = time.Time(created), time.Time(updated)
+		ownSettings(&u, strings.Fields(inherits))
 		sipUserNorm(&u)
 		return u, err
 	},
@@ -185,17 +195,69 @@ var sipUsers = &table[store.SIPUser]{
 	norm:    sipUserNorm,
 }
 
+// ownSettings sets the sources of u.Effective, whose values are read, and
+// u's own settings: a copy of each value not inherited.
+func ownSettings(u *store.SIPUser, inherited []string) {
+	inherit := store.FromDefault
+	if u.ProfileID != nil {
+		inherit = store.FromProfile
+	}
+	e := &u.Effective
+	from := func(name string) store.SettingSource {
+		if slices.Contains(inherited, name) {
+			return inherit
+		}
+		return store.FromUser
+	}
+	e.Channels.From, e.CPS.From, e.Protocol.From = from("channels"), from("cps"), from("protocol")
+	e.NATPing.From, e.RestrictedCodecs.From = from("nat_ping"), from("restricted_codecs")
+	u.Channels, u.CPS, u.Protocol, u.NATPing, u.RestrictedCodecs = nil, nil, nil, nil, nil
+	if e.Channels.From == store.FromUser {
+		u.Channels = new(e.Channels.Value)
+	}
+	if e.CPS.From == store.FromUser {
+		u.CPS = new(e.CPS.Value)
+	}
+	if e.Protocol.From == store.FromUser {
+		u.Protocol = new(e.Protocol.Value)
+	}
+	if e.NATPing.From == store.FromUser {
+		u.NATPing = new(e.NATPing.Value)
+	}
+	if e.RestrictedCodecs.From == store.FromUser {
+		u.RestrictedCodecs = slices.Clone(e.RestrictedCodecs.Value)
+	}
+}
+
 func sipUserKey(realm, username string) string {
 	return fmt.Sprintf("sip user %q@%q", username, realm)
 }
 
 func sipUserNorm(u *store.SIPUser) {
 	u.IPWhitelist = strs(u.IPWhitelist)
-	u.RestrictedCodecs = strs(u.RestrictedCodecs)
+	u.Effective.RestrictedCodecs.Value = strs(u.Effective.RestrictedCodecs.Value)
 	u.Voicemail.PINSet = u.Voicemail.PINHash != ""
 }
 
+// resolveUser resolves u's effective settings from its profile, read in
+// this transaction (a missing profile is ErrNotFound, a missing parent).
+func (t *tx) resolveUser(ctx context.Context, u *store.SIPUser) error {
+	if u.ProfileID == nil {
+		store.Resolve(u, nil)
+		return nil
+	}
+	p, err := profiles.get(ctx, t, *u.ProfileID)
+	if err != nil {
+		return err
+	}
+	store.Resolve(u, &p)
+	return nil
+}
+
 func (t *tx) CreateSIPUser(ctx context.Context, u *store.SIPUser) error {
+	if err := t.resolveUser(ctx, u); err != nil {
+		return err
+	}
 	return sipUsers.insert(ctx, t, u)
 }
 
@@ -208,6 +270,9 @@ func (t *tx) GetSIPUserByName(ctx context.Context, realm, username string) (stor
 }
 
 func (t *tx) UpdateSIPUser(ctx context.Context, u *store.SIPUser) error {
+	if err := t.resolveUser(ctx, u); err != nil {
+		return err
+	}
 	return sipUsers.update(ctx, t, u)
 }
 
@@ -232,6 +297,7 @@ func (t *tx) ListSIPUsers(ctx context.Context, f store.SIPUserFilter) ([]store.S
 	var w where
 	w.add(f.AccountID != 0, "account_id = ?", f.AccountID)
 	w.contains("username", f.Username)
+	w.add(f.ProfileID != 0, "profile_id = ?", f.ProfileID)
 	return sipUsers.list(ctx, t, &w, "id", f.Page)
 }
 
@@ -454,16 +520,41 @@ func (t *tx) GetProfile(ctx context.Context, id int64) (store.Profile, error) {
 	return profiles.get(ctx, t, id)
 }
 
+// UpdateProfile changes the profile and writes its values through to the
+// users that inherit them (each logged as a change of that user).
 func (t *tx) UpdateProfile(ctx context.Context, p *store.Profile) error {
-	return profiles.update(ctx, t, p)
+	if err := profiles.update(ctx, t, p); err != nil {
+		return err
+	}
+	var w where
+	w.add(true, "profile_id = ? AND inherits <> ''", p.ID)
+	users, _, err := sipUsers.list(ctx, t, &w, "id", store.Page{})
+	if err != nil {
+		return fmt.Errorf("list sip users of profile %d: %w", p.ID, err)
+	}
+	for i := range users {
+		u := &users[i]
+		before := u.Effective
+		store.Resolve(u, p)
+		if reflect.DeepEqual(before, u.Effective) {
+			continue
+		}
+		if err := sipUsers.update(ctx, t, u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// DeleteProfile deletes the profile; SIP users created from it keep their
-// settings and lose the reference (ON DELETE SET NULL).
+// DeleteProfile deletes the profile; its SIP users keep the settings that
+// apply, as their own, and lose the reference (ON DELETE SET NULL).
 func (t *tx) DeleteProfile(ctx context.Context, id int64) error {
 	users, err := t.selectKeys(ctx, "SELECT "+kindCol(store.ChangeSIPUser)+", id FROM sip_users WHERE profile_id = ?", id)
 	if err != nil {
 		return fmt.Errorf("list sip users of profile %d: %w", id, err)
+	}
+	if _, err := t.exec(ctx, "UPDATE sip_users SET inherits = '' WHERE profile_id = ?", id); err != nil {
+		return writeErr(fmt.Sprintf("sip users of profile %d", id), "update", err)
 	}
 	if err := profiles.delete(ctx, t, id); err != nil {
 		return err

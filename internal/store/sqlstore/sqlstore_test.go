@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -420,8 +421,8 @@ func TestUserChannelsMigration(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					if u.Channels != want {
-						t.Errorf("sip user %s: %d channels, want %d", u.Username, u.Channels, want)
+					if u.Effective.Channels.Value != want {
+						t.Errorf("sip user %s: %d channels, want %d", u.Username, u.Effective.Channels.Value, want)
 					}
 				}
 				for id, want := range map[int64]int{1: 1, 2: 4} {
@@ -564,5 +565,59 @@ func TestRebind(t *testing.T) {
 		if got := sqliteDialect.rebind(c.in); got != c.in {
 			t.Errorf("sqlite rebind(%q) = %q, want it unchanged", c.in, got)
 		}
+	}
+}
+
+// TestProfileInheritanceMigration runs migration 7 on a copy of old data:
+// profiles were copied into users at creation, so a user of a profile now
+// inherits each setting equal to the profile's and keeps the ones that
+// differ as its own; a user without a profile keeps all its values as its
+// own; nothing that applies changes.
+func TestProfileInheritanceMigration(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			db := migratedTo(t, dsn, 6)
+			const at = "'2025-06-01 12:00:00+00:00'"
+			for _, q := range []string{
+				"INSERT INTO accounts (id, name, created_at, updated_at) VALUES (1, 'Acme', " + at + ", " + at + ")",
+				`INSERT INTO profiles (id, name, channels, cps, protocol, nat_ping, restricted_codecs)
+				 VALUES (1, 'gold', 4, 2, 'tls', 'enabled', '["G729"]')`,
+				`INSERT INTO sip_users (id, account_id, username, realm, profile_id, channels, cps, protocol, nat_ping, restricted_codecs,
+				 created_at, updated_at) VALUES
+				 (1, 1, '1001', 'sipward', 1, 4, 2, 'tls', 'enabled', '["G729"]', ` + at + ", " + at + `),
+				 (2, 1, '1002', 'sipward', 1, 8, 2, 'udp', 'enabled', '[]', ` + at + ", " + at + `),
+				 (3, 1, '1003', 'sipward', NULL, 1, 0, 'udp', 'disabled', '[]', ` + at + ", " + at + ")",
+			} {
+				if _, err := db.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+
+			s := openStore(t, dsn)
+			for id, want := range map[int64]struct {
+				inherited []string
+				channels  int
+				protocol  store.Protocol
+			}{
+				1: {[]string{"channels", "cps", "protocol", "nat_ping", "restricted_codecs"}, 4, store.ProtoTLS},
+				2: {[]string{"cps", "nat_ping"}, 8, store.ProtoUDP},
+				3: {nil, 1, store.ProtoUDP},
+			} {
+				var u store.SIPUser
+				err := s.View(t.Context(), func(tx store.Tx) (err error) { u, err = tx.GetSIPUser(t.Context(), id); return err })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := u.Effective.Inherited(); !slices.Equal(got, want.inherited) {
+					t.Errorf("sip user %s inherits %v, want %v", u.Username, got, want.inherited)
+				}
+				if u.Effective.Channels.Value != want.channels || u.Effective.Protocol.Value != want.protocol {
+					t.Errorf("sip user %s applies %d channels over %s, want %d over %s (unchanged)", u.Username,
+						u.Effective.Channels.Value, u.Effective.Protocol.Value, want.channels, want.protocol)
+				}
+			}
+		})
 	}
 }

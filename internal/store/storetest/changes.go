@@ -78,7 +78,7 @@ func testChangeLog(t *testing.T, s store.Store) {
 
 	var u store.SIPUser
 	logs(t, s, "CreateSIPUser", func(ctx context.Context, tx store.Tx) error {
-		u = store.SIPUser{AccountID: a.ID, Username: "alice", Realm: "example.com", Protocol: store.ProtoUDP}
+		u = store.SIPUser{AccountID: a.ID, Username: "alice", Realm: "example.com", Protocol: new(store.ProtoUDP)}
 		return tx.CreateSIPUser(ctx, &u)
 	}, func() []store.Change { return []store.Change{change(store.ChangeSIPUser, u.ID)} })
 	logs(t, s, "UpdateSIPUser", func(ctx context.Context, tx store.Tx) error {
@@ -164,7 +164,7 @@ func testChangeLog(t *testing.T, s store.Store) {
 		if err := tx.UpdateAccount(ctx, &b); err != nil {
 			return err
 		}
-		u.Channels = 2
+		u.Channels = new(2)
 		if err := tx.UpdateSIPUser(ctx, &u); err != nil {
 			return err
 		}

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteSIPUser", testDeleteSIPUser},
 		{"DeleteEndpoint", testDeleteEndpoint},
 		{"DeleteProfile", testDeleteProfile},
+		{"ProfileInheritance", testProfileInheritance},
 		{"Rollback", testRollback},
 		{"FailedWriteKeepsTx", testFailedWriteKeepsTx},
 		{"Revision", testRevision},
@@ -119,7 +120,7 @@ func Serialised(t *testing.T, a, b store.Store) {
 					return errFull
 				}
 				return tx.CreateSIPUser(ctx, &store.SIPUser{
-					AccountID: acc.ID, Username: fmt.Sprintf("user%d", i), Realm: "example.com", Channels: channels,
+					AccountID: acc.ID, Username: fmt.Sprintf("user%d", i), Realm: "example.com", Channels: new(channels),
 				})
 			})
 		})
@@ -291,8 +292,8 @@ func newEndpoint(t *testing.T, s store.Store, accountID int64, addr string, dir 
 func newSIPUser(t *testing.T, s store.Store, accountID int64, username, realm string, channels int) store.SIPUser {
 	t.Helper()
 	return create(t, s, store.Tx.CreateSIPUser, store.SIPUser{
-		AccountID: accountID, Username: username, Realm: realm, Channels: channels,
-		Protocol: store.ProtoUDP, NATPing: store.NATPingDisabled,
+		AccountID: accountID, Username: username, Realm: realm, Channels: new(channels),
+		Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingDisabled),
 	})
 }
 
@@ -426,8 +427,8 @@ func testSIPUsers(t *testing.T, s store.Store) {
 	in := store.SIPUser{
 		AccountID: acc.ID, Username: "alice", Realm: "sip.example.com", Password: "pw",
 		HA1MD5: "0123456789abcdef0123456789abcdef", HA1SHA256: "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210",
-		ProfileID: ptr(prof.ID), Channels: 4, CPS: 2, Protocol: store.ProtoTLSSRTP,
-		IPWhitelist: []string{"192.0.2.0/24", "2001:db8::1/128"}, NATPing: store.NATPingTimeout,
+		ProfileID: ptr(prof.ID), Channels: new(4), CPS: new(2), Protocol: new(store.ProtoTLSSRTP),
+		IPWhitelist: []string{"192.0.2.0/24", "2001:db8::1/128"}, NATPing: new(store.NATPingTimeout),
 		RetainDID: true, SmartExtension: true, RestrictedCodecs: []string{"opus"},
 		Voicemail: store.Voicemail{Enabled: true, Email: "alice@example.com", PIN: "1234", PINHash: "pin-hash"},
 	}
@@ -441,6 +442,7 @@ func testSIPUsers(t *testing.T, s store.Store) {
 	want.Password = ""           // write-only
 	want.Voicemail.PIN = ""      // write-only
 	want.Voicemail.PINSet = true // derived
+	store.Resolve(&want, &prof)  // derived: all its own
 	diff(t, "created sip user", want, get(t, s, store.Tx.GetSIPUser, u.ID))
 
 	var byName store.SIPUser
@@ -461,15 +463,16 @@ func testSIPUsers(t *testing.T, s store.Store) {
 	// Update replaces every field; nil pointer and slices, no PIN.
 	up := store.SIPUser{
 		ID: u.ID, AccountID: acc.ID, Username: "alice2", Realm: "sip.example.com",
-		HA1MD5: "md5", HA1SHA256: "sha", Protocol: store.ProtoUDP, NATPing: store.NATPingEnabled,
+		HA1MD5: "md5", HA1SHA256: "sha", Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingEnabled),
 		Voicemail: store.Voicemail{Email: "x@example.com", PINSet: true},
 	}
 	create(t, s, store.Tx.UpdateSIPUser, up)
 	got := get(t, s, store.Tx.GetSIPUser, u.ID)
 	checkUpdateStamps(t, "updated sip user", u.CreatedAt, got.CreatedAt, got.UpdatedAt)
 	want = up
-	want.IPWhitelist, want.RestrictedCodecs = []string{}, []string{}
+	want.IPWhitelist = []string{}
 	want.Voicemail.PINSet = false
+	store.Resolve(&want, nil) // channels, cps and codecs from the defaults
 	want.CreatedAt, want.UpdatedAt = got.CreatedAt, got.UpdatedAt
 	diff(t, "updated sip user", want, got)
 
@@ -1287,7 +1290,7 @@ func testDeleteProfile(t *testing.T, s store.Store) {
 	var users []store.SIPUser
 	for i, p := range []int64{gold.ID, gold.ID, silver.ID} {
 		users = append(users, create(t, s, store.Tx.CreateSIPUser, store.SIPUser{
-			AccountID: acc.ID, Username: fmt.Sprint("u", i), Realm: "example.com", ProfileID: ptr(p), Channels: 3,
+			AccountID: acc.ID, Username: fmt.Sprint("u", i), Realm: "example.com", ProfileID: ptr(p), Channels: new(3),
 		}))
 	}
 	remove(t, s, store.Tx.DeleteProfile, gold.ID)
@@ -1297,6 +1300,11 @@ func testDeleteProfile(t *testing.T, s store.Store) {
 		want := u
 		want.ProfileID = nil
 		want.UpdatedAt = got.UpdatedAt // the contract does not say whether it moves
+		// What it inherited becomes its own: nothing that applies changes.
+		e := u.Effective
+		want.CPS, want.Protocol, want.NATPing = &e.CPS.Value, &e.Protocol.Value, &e.NATPing.Value
+		want.RestrictedCodecs = e.RestrictedCodecs.Value
+		store.Resolve(&want, nil)
 		diff(t, "user of the deleted profile", want, got)
 	}
 	diff(t, "user of another profile", users[2], get(t, s, store.Tx.GetSIPUser, users[2].ID))
@@ -1486,5 +1494,55 @@ func testViewBesideUpdate(t *testing.T, s store.Store) {
 	}
 	if _, total := list(t, s, store.Tx.ListAccounts, store.AccountFilter{}); total != 1 {
 		t.Errorf("%d accounts after the Update committed, want 1", total)
+	}
+}
+
+// testProfileInheritance checks that a user takes each setting it leaves
+// nil from its profile (or the defaults), that a profile's update writes
+// through to the users that inherit it (and logs them), and that a user's
+// own values stay.
+func testProfileInheritance(t *testing.T, s store.Store) {
+	acc := newAccount(t, s, "acme")
+	gold := create(t, s, store.Tx.CreateProfile, store.Profile{Name: "gold", Channels: 4, CPS: 3, Protocol: store.ProtoTLS,
+		NATPing: store.NATPingEnabled, RestrictedCodecs: []string{"G729"}})
+	heir := create(t, s, store.Tx.CreateSIPUser, store.SIPUser{AccountID: acc.ID, Username: "heir", Realm: "example.com", ProfileID: &gold.ID})
+	own := create(t, s, store.Tx.CreateSIPUser, store.SIPUser{AccountID: acc.ID, Username: "own", Realm: "example.com", ProfileID: &gold.ID,
+		Channels: new(2), RestrictedCodecs: []string{}})
+	bare := create(t, s, store.Tx.CreateSIPUser, store.SIPUser{AccountID: acc.ID, Username: "bare", Realm: "example.com"})
+
+	p := func(v int) store.Setting[int] { return store.Setting[int]{Value: v, From: store.FromProfile} }
+	wantHeir := store.Effective{Channels: p(4), CPS: p(3),
+		Protocol:         store.Setting[store.Protocol]{Value: store.ProtoTLS, From: store.FromProfile},
+		NATPing:          store.Setting[store.NATPing]{Value: store.NATPingEnabled, From: store.FromProfile},
+		RestrictedCodecs: store.Setting[[]string]{Value: []string{"G729"}, From: store.FromProfile}}
+	diff(t, "heir's effective settings", wantHeir, get(t, s, store.Tx.GetSIPUser, heir.ID).Effective)
+	got := get(t, s, store.Tx.GetSIPUser, own.ID)
+	if got.Effective.Channels != (store.Setting[int]{Value: 2, From: store.FromUser}) || got.Effective.CPS != p(3) ||
+		got.Effective.RestrictedCodecs.From != store.FromUser || len(got.Effective.RestrictedCodecs.Value) != 0 ||
+		got.RestrictedCodecs == nil || got.CPS != nil {
+		t.Errorf("own's settings: own %v/%v, effective %+v", got.Channels, got.RestrictedCodecs, got.Effective)
+	}
+	if e := get(t, s, store.Tx.GetSIPUser, bare.ID).Effective; e.Channels != (store.Setting[int]{Value: 1, From: store.FromDefault}) ||
+		e.Protocol.Value != store.ProtoUDP || e.NATPing.Value != store.NATPingDisabled {
+		t.Errorf("bare's effective settings: %+v, want the defaults", e)
+	}
+	var sum int
+	view(t, s, func(ctx context.Context, tx store.Tx) (err error) {
+		sum, err = tx.SumSIPUserChannels(ctx, acc.ID, 0)
+		return err
+	})
+	if sum != 4+2+1 {
+		t.Errorf("SumSIPUserChannels = %d, want the effective 7", sum)
+	}
+
+	gold.Channels, gold.CPS = 6, 5
+	logs(t, s, "UpdateProfile", func(ctx context.Context, tx store.Tx) error { return tx.UpdateProfile(ctx, &gold) },
+		func() []store.Change {
+			return []store.Change{change(store.ChangeProfile, gold.ID), change(store.ChangeSIPUser, heir.ID), change(store.ChangeSIPUser, own.ID)}
+		})
+	wantHeir.Channels, wantHeir.CPS = p(6), p(5)
+	diff(t, "heir after the profile's update", wantHeir, get(t, s, store.Tx.GetSIPUser, heir.ID).Effective)
+	if e := get(t, s, store.Tx.GetSIPUser, own.ID).Effective; e.Channels.Value != 2 || e.CPS != p(5) {
+		t.Errorf("own after the profile's update: %+v, want its own 2 channels and the profile's 5 cps", e)
 	}
 }

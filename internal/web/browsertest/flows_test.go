@@ -272,7 +272,7 @@ func TestAccountPortal(t *testing.T) {
 	mine := s.account("Acme Telecom", 10)
 	theirs := s.account("Beta Voice", 10)
 	s.login(portUser, portPass, mine.ID)
-	theirUser := store.SIPUser{AccountID: theirs.ID, Username: "2001", Channels: 1}
+	theirUser := store.SIPUser{AccountID: theirs.ID, Username: "2001", Channels: new(1)}
 	must(t, s.svc.CreateSIPUser(context.Background(), provision.Operator, &theirUser))
 	theirEp := store.IPEndpoint{AccountID: theirs.ID, Address: "192.0.2.200"}
 	if _, err := s.svc.CreateEndpoint(context.Background(), provision.Operator, &theirEp); err != nil {

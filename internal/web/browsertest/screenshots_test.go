@@ -50,7 +50,7 @@ func TestScreenshots(t *testing.T) {
 	}
 	var users []store.SIPUser
 	for i, ch := range []int{4, 2, 2, 1, 1} {
-		u := store.SIPUser{AccountID: acme.ID, Username: fmt.Sprint(1001 + i), Channels: ch, NATPing: store.NATPingEnabled,
+		u := store.SIPUser{AccountID: acme.ID, Username: fmt.Sprint(1001 + i), Channels: new(ch), NATPing: new(store.NATPingEnabled),
 			Voicemail: store.Voicemail{Enabled: i == 0, Email: "reception@acme.example"}}
 		must(t, s.svc.CreateSIPUser(ctx, provision.Operator, &u))
 		users = append(users, u)
