@@ -21,6 +21,12 @@
 #     of Kamailio's highest rate (p99 setup time there), as targets "<name>-fixed", FIXED_ROUNDS
 #     times (default 3, QUICK 1), Kamailio then sipward in each round, each a fresh process: the
 #     report gives the median CPU, each round's ratio, and p99 over the rounds' setups pooled;
+#  4b. scenario relay (in SCENARIOS when asked): the ipauth scenario with the caller's media anchored on a
+#     real rtpengine (userspace, started here on RTPE_PORT; the endpoints' media_relay set to always
+#     in a copy of the store; sipward --rtpengine): an offer, an answer and a delete per call. Targets
+#     "sipward" (signalling only) and "sipward-relay" side by side, search then FIXED_RATE rounds; the
+#     rtpengine's own CPU per fixed step goes to OUT/relay-cpu.tsv (Kamailio with its rtpengine module:
+#     not set up here);
 #  5. runs the mixed profile (lib/mixed.py: ipauth + digest calls + registrations at once);
 #  5b. with BASE_REV (e.g. d728d9a) it builds that revision's cmd/sipward too (a git worktree under
 #     /tmp, the same go build) and runs it as target "sipward-base" wherever sipward runs in 3-5 (same
@@ -31,7 +37,7 @@
 #  7. prints the report (lib/report.py) and writes it to OUT/report.txt.
 #
 # Knobs (env): PEER, QUICK, OUT, NUSERS, PEER_DIR, SIP_PORT, UAS_PORT, KAM_PORT,
-# SCENARIOS (ipauth digest reg mixed), FIXED_RATE, FIXED_ROUNDS, MIXED_RATES, PROFILE, QUIET_WAIT,
+# SCENARIOS (ipauth digest reg mixed; relay on request), RTPE_PORT, FIXED_RATE, FIXED_ROUNDS, MIXED_RATES, PROFILE, QUIET_WAIT,
 # SIPWARD_FLAGS (extra serve flags), BASE_REV (an older sipward beside the built one: 5b), and every
 # variable of the peer harness's run.sh (RATES, DURATION, HOLD_MS, ...).
 set -uo pipefail
@@ -47,7 +53,7 @@ REPO="$(cd "$HERE/.." && pwd)"
 : "${SIPWARD_FLAGS=}"
 : "${BASE_REV=}"                               # empty: no sipward-base target
 : "${OUT:=$HERE/results/$(date +%Y%m%d-%H%M%S)$([ "$QUICK" = 1 ] && echo -quick)}"
-: "${UAS_PORT:=5090}" "${KAM_PORT:=5070}"
+: "${UAS_PORT:=5090}" "${KAM_PORT:=5070}" "${RTPE_PORT:=5223}"
 if [ "$QUICK" = 1 ]; then
   : "${FIXED_RATE:=400}" "${FIXED_ROUNDS:=1}" "${MIXED_RATES:=200 800}" "${QUIET_WAIT:=15}" "${PROFILE:=0}"
 else
@@ -70,10 +76,11 @@ log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/bench.lo
 die() { log "ERROR: $*"; exit 1; }
 
 # Processes started here (the template sipward, the harness) are stopped by PID.
-SW_PID="" CHILD=""
+SW_PID="" CHILD="" RTPE_PID=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  [ -n "$RTPE_PID" ] && kill -TERM "$RTPE_PID" 2>/dev/null && wait "$RTPE_PID" 2>/dev/null
   [ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
   [ -n "$SW_PID" ] && kill -TERM "$SW_PID" 2>/dev/null && wait "$SW_PID" 2>/dev/null
   exit $rc
@@ -215,6 +222,53 @@ for s in $HSCN; do
   done
   rm -rf "$OUT/db-main-$s" "$OUT/db-fixed-$s" "$OUT/db-base-main-$s" "$OUT/db-base-fixed-$s"
 done
+
+# ---------------------------------------------------------------- 4b. the media relay's cost
+if [[ " $SCENARIOS " == *" relay "* ]]; then
+  command -v rtpengine >/dev/null || die "scenario relay: rtpengine is not installed (apt-get install rtpengine-daemon)"
+  rtpengine --config-file=none --interface=127.0.0.1 --listen-ng="127.0.0.1:$RTPE_PORT" --foreground --log-stderr \
+    --table=-1 --delete-delay=0 --port-min=40000 --port-max=59999 --num-threads=2 --log-level=4 > "$OUT/rtpengine.log" 2>&1 &
+  RTPE_PID=$!
+  sleep 1
+  kill -0 "$RTPE_PID" 2>/dev/null || die "rtpengine did not start (see $OUT/rtpengine.log)"
+  RTPL="$OUT/template-relay"; rm -rf "$RTPL"; mkdir -p "$RTPL"; cp "$TPL"/sipward.db* "$TPL/sipward.key" "$RTPL/"
+  python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE ip_endpoints SET media_relay='always'\"); c.commit()" \
+    "$RTPL/sipward.db" || die "media_relay always in the relay store failed"
+  relay_cmd() {   # relay_cmd NAME: sipward with --rtpengine on a fresh copy of the relay store
+    local d="$OUT/db-relay-$1"
+    rm -rf "$d"; mkdir -p "$d"; cp "$RTPL"/sipward.db* "$RTPL/sipward.key" "$d/"
+    echo "$OUT/sipward serve --http-addr 127.0.0.1:0 --sip-addr 127.0.0.1:$SIP_PORT \
+--db sqlite:$d/sipward.db --key-file $d/sipward.key --admin-token $TOKEN --realm $REALM \
+--upstream sip:127.0.0.1:$UAS_PORT --core-addr 127.0.0.1/32 --fraud-threshold -1 --firewall-rate 1000000 \
+--rtpengine udp:127.0.0.1:$RTPE_PORT $SIPWARD_FLAGS"
+  }
+  rtpe_ticks() { awk '{print $14 + $15}' "/proc/$RTPE_PID/stat"; }
+  log "scenario relay: search (targets: sipward, sipward-relay; ipauth calls)"
+  SCENARIOS=ipauth SKIP_KAMAILIO=1 in_bg "$OUT/peer/compare.sh" "sipward=127.0.0.1:$SIP_PORT=$(sipward_cmd relay-plain)" \
+    "sipward-relay=127.0.0.1:$SIP_PORT=$(relay_cmd main)" || log "the harness reported a failure for relay"
+  printf 'round\trate\tcalls\trtpengine_cpu_s\trtpengine_us_per_call\n' > "$OUT/relay-cpu.tsv"
+  for round in $(seq 1 "$FIXED_ROUNDS"); do
+    log "scenario relay: fixed-rate steps at $FIXED_RATE/s, round $round of $FIXED_ROUNDS"
+    common=(RATES="$FIXED_RATE" REFINE=0 REPEAT=0 VERIFY=0 SCENARIOS=ipauth BASELINE=)
+    in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME="sipward-fixed" \
+      TARGET_CMD="$(sipward_cmd relay-plain-fixed)" "$OUT/peer/run.sh" || log "sipward-fixed relay: failure"
+    t0="$(rtpe_ticks)"
+    in_bg env "${common[@]}" TARGET="127.0.0.1:$SIP_PORT" TARGET_NAME="sipward-relay-fixed" \
+      TARGET_CMD="$(relay_cmd fixed)" "$OUT/peer/run.sh" || log "sipward-relay-fixed relay: failure"
+    t1="$(rtpe_ticks)"
+    # the step's calls: n of the last sipward-relay-fixed row of steps.tsv
+    python3 -c "
+import csv, os, sys
+rows = [r for r in csv.DictReader(open(sys.argv[4]), delimiter='\t') if r['target'] == 'sipward-relay-fixed']
+n = int(rows[-1]['n']) if rows else 0
+t = (int(sys.argv[2]) - int(sys.argv[1])) / os.sysconf('SC_CLK_TCK')
+print('%s\t%s\t%d\t%.2f\t%s' % (sys.argv[3], sys.argv[5], n, t, '%.0f' % (t / n * 1e6) if n else '-'))" \
+      "$t0" "$t1" "$round" "$OUT/steps.tsv" "$FIXED_RATE" >> "$OUT/relay-cpu.tsv"
+  done
+  log "rtpengine CPU per relayed call: $OUT/relay-cpu.tsv"; cat "$OUT/relay-cpu.tsv" >&2
+  kill -TERM "$RTPE_PID" 2>/dev/null; wait "$RTPE_PID" 2>/dev/null; RTPE_PID=""
+  rm -rf "$OUT"/db-relay-* "$OUT/db-relay-plain" "$OUT/db-relay-plain-fixed"
+fi
 
 # ---------------------------------------------------------------- 5. mixed profile
 if [[ " $SCENARIOS " == *" mixed "* ]]; then

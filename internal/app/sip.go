@@ -21,6 +21,7 @@ import (
 	"github.com/sipward/sipward/internal/edge"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/registrar"
+	"github.com/sipward/sipward/internal/rtpengine"
 	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
@@ -39,6 +40,7 @@ import (
 type sipSide struct {
 	edge      *edge.Edge
 	calls     *b2bua.B2BUA
+	relay     *rtpengine.Client // nil without --rtpengine
 	registrar *registrar.Registrar
 	firewall  *firewall.Firewall
 	channels  limits.Channels
@@ -281,12 +283,35 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 		return err
 	}
 	channels, log := s.channels, s.log
+	var relay b2bua.MediaRelay
+	if cfg.RTPEngine != "" {
+		addrs, err := rtpengine.ParseAddrs(cfg.RTPEngine)
+		if err != nil {
+			return err
+		}
+		rc, err := rtpengine.New(addrs, rtpengine.Options{})
+		if err != nil {
+			return err
+		}
+		s.relay, relay = rc, rc
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := rc.Ping(pctx); err != nil {
+			log.Warn("rtpengine: a media relay does not answer (calls go to the others, or unrelayed)", "err", err)
+		} else {
+			log.Info("rtpengine: media relays answer", "relays", strings.Join(addrs, ","))
+		}
+		cancel()
+		if reg != nil {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_media_relay_sessions",
+				Help: "Calls whose media the relays hold for this node."}, func() float64 { return float64(rc.Held()) }))
+		}
+	}
 	var unseal func([]byte) (string, error)
 	if sl := s.svc.Sealer(); sl != nil {
 		unseal = sl.Open
 	}
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
-		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal,
+		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal, Relay: relay,
 		Release: func(callID string) {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -362,5 +387,8 @@ func (s *sipSide) close(ctx context.Context) {
 	_ = s.firewall.Close(fctx)
 	if s.redis != nil {
 		s.redis.Close()
+	}
+	if s.relay != nil {
+		s.relay.Close()
 	}
 }

@@ -17,7 +17,7 @@
 // Files, each one job: leg.go (one dialog, and the requests sent in it),
 // call.go (a call's two legs, the call table, the API's view), b2bua.go
 // (the B2BUA, sending, ending calls), invite.go (an initial INVITE, to its
-// setup), egress.go (answering a target's challenge), dialog.go (requests inside a call), keepalive.go (probing active
+// setup), egress.go (answering a target's challenge), media.go (the media relay), dialog.go (requests inside a call), keepalive.go (probing active
 // calls), drain.go (shutdown).
 package b2bua
 
@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,18 @@ type Sender interface {
 	Host() string
 }
 
+// MediaRelay anchors calls' media (package rtpengine's Client): offer and
+// answer return the SDP rewritten to the relay's addresses.
+type MediaRelay interface {
+	Offer(ctx context.Context, callID, fromTag, toTag string, sdp []byte) ([]byte, error)
+	Answer(ctx context.Context, callID, fromTag, toTag string, sdp []byte) ([]byte, error)
+	Delete(ctx context.Context, callID string) error
+}
+
+// relayTimeout bounds one relay command from the call path (the client
+// retries within it).
+const relayTimeout = 2 * time.Second
+
 // Config configures the B2BUA.
 type Config struct {
 	Sender Sender // required
@@ -68,6 +81,10 @@ type Config struct {
 	// Keepalive is the interval of in-dialog OPTIONS to both legs of a
 	// call (Keepalive runs them); 0: none.
 	Keepalive time.Duration
+	// Relay anchors a call's media on the media relay when the caller's
+	// request or the target asks for it (relay.go); nil: no relay, a NAT-ed
+	// party's media relies on symmetric RTP alone.
+	Relay MediaRelay
 	// Registerer receives the B2BUA's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -81,6 +98,8 @@ type B2BUA struct {
 	log      *slog.Logger
 	t1       time.Duration
 	answered atomic.Uint64 // calls that reached 200 on both legs
+	// unrelaying counts relay deletions under way (Drain waits for them).
+	unrelaying sync.WaitGroup
 }
 
 // New returns a B2BUA. The RFC 3261 timers are sipgo's process-wide ones
@@ -216,9 +235,11 @@ func (b *B2BUA) end(c *call, byeA, byeB bool, why string) {
 	b.log.Debug("b2bua: call ended", "call", c.id, "why", why)
 }
 
-// drop frees the call's channels and removes it from the table.
+// drop frees the call's channels and media relay session and removes it
+// from the table.
 func (b *B2BUA) drop(c *call) {
 	c.free()
+	b.mediaRelease(c)
 	b.calls.remove(c)
 }
 
@@ -250,4 +271,21 @@ func legName(a bool) string {
 		return "A"
 	}
 	return "B"
+}
+
+// mediaRelease deletes the call's relay session, once, in the background (Drain
+// waits for it).
+func (b *B2BUA) mediaRelease(c *call) {
+	if !c.relayed.CompareAndSwap(true, false) {
+		return
+	}
+	b.unrelaying.Add(1)
+	go func() {
+		defer b.unrelaying.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+		defer cancel()
+		if err := b.cfg.Relay.Delete(ctx, c.id); err != nil {
+			b.log.Warn("b2bua: media relay session not deleted", "call", c.id, "err", err)
+		}
+	}()
 }

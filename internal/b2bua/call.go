@@ -31,6 +31,7 @@ type call struct {
 
 	confirmed   bool
 	ended       atomic.Bool
+	relayed     atomic.Bool // the media relay holds a session of the call (relay.go)
 	release     func()
 	releaseOnce sync.Once
 	lastSeen    atomic.Int64 // unix nanos of the last keepalive answer from both legs

@@ -55,7 +55,15 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 		b.drop(c)
 		return 487
 	}
-	body := c.b.mend(res.Body())
+	body, err := b.mediaAnswer(c, c.b.mend(res.Body()))
+	if err != nil {
+		// The far leg's media goes to the relay, which cannot tell the caller's: no call.
+		b.log.Warn("b2bua: media relay answer failed", "call", c.id, "err", err)
+		b.hangup(c, &c.b)
+		b.drop(c)
+		b.cfg.Answer(r, pipeline.Result{Status: 503, Reason: "Service Unavailable", ToTag: c.a.localTag, Stage: Stage})
+		return 503
+	}
 	if len(body) > 0 && c.codecs != nil {
 		var ok bool
 		if body, ok = c.codecs(body); !ok {

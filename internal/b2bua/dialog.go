@@ -101,6 +101,13 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 			return pipeline.Reject(dialogStage, 488, "Not Acceptable Here", "no codec of the caller's left in the re-offer")
 		}
 	}
+	fromA := in == &c.a
+	if isSDP(req) {
+		var err error
+		if body, err = b.mediaInDialog(c, fromA, false, body); err != nil {
+			return pipeline.Reject(dialogStage, 503, "Service Unavailable", "media relay: "+err.Error())
+		}
+	}
 	fwd := c.request(out, req.Method, body, b.contact(out.transport))
 	if !isSDP(req) && len(body) > 0 {
 		if ct := req.ContentType(); ct != nil {
@@ -119,6 +126,11 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 		return pipeline.Reject(dialogStage, 408, "Request Timeout", "the other leg did not answer")
 	}
 	rb := out.mend(res.Body())
+	if isSDP(res) && res.IsSuccess() {
+		if rb, err = b.mediaInDialog(c, fromA, true, rb); err != nil {
+			b.log.Warn("b2bua: media relay answer of a re-offer failed", "call", c.id, "err", err)
+		}
+	}
 	if len(rb) > 0 && c.codecs != nil {
 		rb, _ = c.codecs(rb)
 	}

@@ -144,6 +144,16 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 	var notes string
 	targets := r.Plan.Targets
 	for i, tgt := range targets {
+		if b.cfg.Relay != nil && len(offer) > 0 && !c.relayed.Load() && (r.MediaRelay || tgt.MediaRelay) {
+			note := "media through the relay"
+			if out, err := b.mediaOffer(c, offer); err != nil {
+				note = "media relay failed (" + err.Error() + "): media direct"
+				b.log.Warn("b2bua: media relay offer failed", "call", c.id, "err", err)
+			} else {
+				offer = out
+			}
+			notes = strings.TrimPrefix(notes+"; "+note, "; ")
+		}
 		at := &attempt{b: b, c: c, r: r, tgt: tgt, offer: offer, cancelled: cancelled}
 		last = at.run(ctx, i == 0)
 		if last.why != "" {
@@ -300,7 +310,11 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 			at.cancel()
 			return o, false
 		}
-		body := c.b.mend(res.Body())
+		body, err := b.mediaAnswer(c, c.b.mend(res.Body()))
+		if err != nil {
+			b.log.Warn("b2bua: media relay answer of an early SDP failed", "call", c.id, "err", err)
+			body = nil
+		}
 		if len(body) > 0 && c.codecs != nil {
 			body, _ = c.codecs(body)
 		}

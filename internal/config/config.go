@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/rtpengine"
 )
 
 // Config of `sipward serve`. The zero value is not valid; use Default.
@@ -37,6 +39,7 @@ type Config struct {
 	DigestAlgorithms []string      // offered in this order: MD5, SHA-256
 	ShutdownTimeout  time.Duration // drain time on SIGTERM
 	ExternalHost     string        // host sipward puts in Via/Contact when behind NAT; default: listen IP
+	RTPEngine        string        // media relays: udp:HOST:PORT[,udp:HOST:PORT…] (rtpengine's ng protocol); empty: no relay
 	Redis            string        // host:port or redis:// URL of the shared live state; empty: in-process
 	RedisPrefix      string        // key prefix in Redis (several clusters may share one Redis)
 	Keepalive        time.Duration // in-dialog OPTIONS interval; 0 disables
@@ -191,6 +194,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		}
 		fs.IntVar(p, name, *p, usage+" (env "+envName(name)+")")
 	}
+	str(&c.RTPEngine, "rtpengine", "media relays, udp:HOST:PORT[,udp:HOST:PORT…] (rtpengine's ng protocol): calls of parties behind NAT (media_relay auto) or with media_relay always have their media anchored there, new calls spread over the relays, a dead one skipped; empty: no relay (symmetric RTP only)")
 	str(&c.Redis, "redis", "Redis for live state shared by nodes (host:port or redis://…); empty: in-process")
 	str(&c.RedisPrefix, "redis-prefix", "prefix of sipward's keys in Redis; nodes of one cluster must share it")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
@@ -250,6 +254,11 @@ func (c *Config) Validate() error {
 	}
 	if c.FraudGrace < 100*time.Millisecond {
 		return fmt.Errorf("fraud-grace: %s: must be at least 100ms (a UA needs a round trip to answer a challenge)", c.FraudGrace)
+	}
+	if c.RTPEngine != "" {
+		if _, err := rtpengine.ParseAddrs(c.RTPEngine); err != nil {
+			return fmt.Errorf("rtpengine: %v", err)
+		}
 	}
 	if c.RingTimeout < time.Second {
 		return fmt.Errorf("ring-timeout: %s: must be at least 1s", c.RingTimeout)

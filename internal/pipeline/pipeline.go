@@ -96,6 +96,11 @@ type Request struct {
 	// NAT says what the nat stage found and did about the caller's NAT (for
 	// the decision); "" when nothing.
 	NAT string
+	// MediaRelay, set by the nat stage, asks the B2BUA to anchor the call's
+	// media on the media relay (the caller's media_relay: always, or auto
+	// and behind NAT or a private SDP address). Without a relay configured
+	// it changes nothing.
+	MediaRelay bool
 	// Trace records which stages passed the request and which one stopped it.
 	Trace Trace
 }
@@ -166,6 +171,10 @@ type Target struct {
 	// phone's source): private connection addresses in the SDP it sends
 	// become it (behind NAT, symmetric RTP).
 	MediaAddr netip.Addr
+	// MediaRelay asks the B2BUA to anchor the call's media on the media
+	// relay for this target (a registered SIP user behind NAT, or one whose
+	// media_relay is always).
+	MediaRelay bool
 }
 
 // TargetAuth is the credentials the B2BUA answers a target's challenge

@@ -35,6 +35,9 @@ func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
 	} else {
 		return p, err
 	}
+	if err := checkMediaRelay("media_relay", &e.MediaRelay); err != nil {
+		return p, err
+	}
 	if err := checkProtocol("protocol", &e.Protocol); err != nil {
 		return p, err
 	}

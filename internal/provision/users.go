@@ -36,6 +36,9 @@ func validateSIPUser(u *store.SIPUser) error {
 			return err
 		}
 	}
+	if err := checkMediaRelay("media_relay", &u.MediaRelay); err != nil {
+		return err
+	}
 	if u.IPWhitelist == nil {
 		u.IPWhitelist = []string{}
 	}

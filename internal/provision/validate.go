@@ -149,6 +149,17 @@ func checkProtocol(field string, p *store.Protocol) error {
 	return nil
 }
 
+func checkMediaRelay(field string, m *store.MediaRelay) error {
+	switch *m {
+	case "":
+		*m = store.RelayAuto
+	case store.RelayAuto, store.RelayAlways, store.RelayNever:
+	default:
+		return invalid(field, "%q: must be one of auto, always, never", *m)
+	}
+	return nil
+}
+
 func checkNATPing(field string, n *store.NATPing) error {
 	switch *n {
 	case "":

@@ -304,6 +304,10 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 	if err != nil {
 		fail("%v", err)
 	}
+	relay, err := parseRelayMode(su.MediaRelay)
+	if err != nil {
+		fail("%v", err)
+	}
 	start := len(*white)
 	for j, w := range su.IPWhitelist {
 		p, fqdn, err := parseAddress(w)
@@ -325,6 +329,7 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 			CPS:      b.limit("sip user", su.ID, "cps", su.Effective.CPS.Value),
 			Codecs:   codecs,
 			Protocol: proto,
+			Relay:    relay,
 		},
 		Username:       su.Username,
 		Realm:          b.intern(su.Realm),
@@ -571,6 +576,10 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 	if err != nil {
 		fail("dial_pattern: %v", err)
 	}
+	relay, err := parseRelayMode(e.MediaRelay)
+	if err != nil {
+		fail("%v", err)
+	}
 	if e.Port < 0 || e.Port > 65535 {
 		fail("port: %d: out of range", e.Port)
 	}
@@ -585,6 +594,7 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 			Protocol:          proto,
 			DialPattern:       dial,
 			NAT:               natMode(e.ForceNAT, e.DisableNAT),
+			Relay:             relay,
 			CLIPrefix:         b.intern(e.CLIPrefix),
 			ForceFrom:         b.intern(e.ForceFrom),
 			InterceptReinvite: e.InterceptReinvite,

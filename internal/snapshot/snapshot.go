@@ -256,6 +256,7 @@ type Principal struct {
 	Codecs   Codecs // restricted codecs
 	Protocol Protocol
 	NAT      NATMode
+	Relay    RelayMode // when its media goes through the media relay
 
 	// IP endpoints only (zero for SIP users).
 	DialPattern       paramrewrite.DialPattern // applied to the dialled number before Rewrite

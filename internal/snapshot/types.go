@@ -80,6 +80,39 @@ func (m NATMode) String() string {
 	return fmt.Sprintf("nat(%d)", uint8(m))
 }
 
+// RelayMode says when a party's media goes through the media relay, as
+// store.MediaRelay.
+type RelayMode uint8
+
+// Relay modes.
+const (
+	RelayAuto   RelayMode = iota // behind NAT, or a private address in its SDP
+	RelayAlways                  // every call
+	RelayNever                   // no call
+)
+
+var relayModeNames = [...]string{RelayAuto: "auto", RelayAlways: "always", RelayNever: "never"}
+
+// String returns "auto", "always" or "never".
+func (m RelayMode) String() string {
+	if int(m) < len(relayModeNames) {
+		return relayModeNames[m]
+	}
+	return fmt.Sprintf("relay(%d)", uint8(m))
+}
+
+func parseRelayMode(m store.MediaRelay) (RelayMode, error) {
+	switch m {
+	case "", store.RelayAuto:
+		return RelayAuto, nil
+	case store.RelayAlways:
+		return RelayAlways, nil
+	case store.RelayNever:
+		return RelayNever, nil
+	}
+	return 0, fmt.Errorf("media_relay %q: unknown", m)
+}
+
 // Direction says which way calls flow for an IP endpoint.
 type Direction uint8
 

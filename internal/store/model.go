@@ -22,6 +22,17 @@ const (
 	ProtoTLSSRTP Protocol = "tls-srtp"
 )
 
+// MediaRelay says when a party's media goes through the media relay
+// (rtpengine, sipward serve --rtpengine).
+type MediaRelay string
+
+// Media relay modes.
+const (
+	RelayAuto   MediaRelay = "auto"   // when the party is behind NAT or its SDP names a private address
+	RelayAlways MediaRelay = "always" // every call
+	RelayNever  MediaRelay = "never"  // no call (its NAT is handled by symmetric RTP alone)
+)
+
 // NATPing is the NAT/SIP ping mode of a SIP user.
 type NATPing string
 
@@ -63,32 +74,33 @@ type DID struct {
 
 // IPEndpoint is an "IP Authentication" entry of an account.
 type IPEndpoint struct {
-	ID                int64     `json:"id"`
-	AccountID         int64     `json:"account_id"`
-	Address           string    `json:"address"` // IP, CIDR, or FQDN (receives only); stored canonical
-	Direction         Direction `json:"direction"`
-	Channels          int       `json:"channels"` // 0 = unlimited
-	CPS               int       `json:"cps"`      // 0 = unlimited
-	Protocol          Protocol  `json:"protocol"`
-	Port              int       `json:"port"`
-	Manufacturer      string    `json:"manufacturer"`
-	Version           string    `json:"version"`
-	DialPattern       string    `json:"dial_pattern"`
-	TechPrefix        string    `json:"tech_prefix"`
-	CLIPrefix         string    `json:"cli_prefix"`
-	ForceFrom         string    `json:"force_from"`
-	Username          string    `json:"username"`           // egress credentials (calls sipward sends to it)
-	Password          string    `json:"password,omitempty"` // write-only: never returned
-	PasswordSet       bool      `json:"password_set"`       // read-only: an egress password is stored
-	PasswordSealed    []byte    `json:"-"`                  // AES-GCM sealed egress password (at rest)
-	ForceNAT          bool      `json:"force_nat"`
-	InterceptReinvite bool      `json:"intercept_reinvite"`
-	OutboundProxy     string    `json:"outbound_proxy"`
-	CLIAuth           bool      `json:"cli_auth"`
-	DisableNAT        bool      `json:"disable_nat"`
-	RestrictedCodecs  []string  `json:"restricted_codecs"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	ID                int64      `json:"id"`
+	AccountID         int64      `json:"account_id"`
+	Address           string     `json:"address"` // IP, CIDR, or FQDN (receives only); stored canonical
+	Direction         Direction  `json:"direction"`
+	Channels          int        `json:"channels"` // 0 = unlimited
+	CPS               int        `json:"cps"`      // 0 = unlimited
+	Protocol          Protocol   `json:"protocol"`
+	Port              int        `json:"port"`
+	Manufacturer      string     `json:"manufacturer"`
+	Version           string     `json:"version"`
+	DialPattern       string     `json:"dial_pattern"`
+	TechPrefix        string     `json:"tech_prefix"`
+	CLIPrefix         string     `json:"cli_prefix"`
+	ForceFrom         string     `json:"force_from"`
+	Username          string     `json:"username"`           // egress credentials (calls sipward sends to it)
+	Password          string     `json:"password,omitempty"` // write-only: never returned
+	PasswordSet       bool       `json:"password_set"`       // read-only: an egress password is stored
+	PasswordSealed    []byte     `json:"-"`                  // AES-GCM sealed egress password (at rest)
+	ForceNAT          bool       `json:"force_nat"`
+	InterceptReinvite bool       `json:"intercept_reinvite"`
+	OutboundProxy     string     `json:"outbound_proxy"`
+	CLIAuth           bool       `json:"cli_auth"`
+	DisableNAT        bool       `json:"disable_nat"`
+	MediaRelay        MediaRelay `json:"media_relay"`
+	RestrictedCodecs  []string   `json:"restricted_codecs"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
 }
 
 // Voicemail holds a SIP user's voicemail settings.
@@ -102,20 +114,21 @@ type Voicemail struct {
 
 // SIPUser is a "SIP User Authentication" entry: digest credentials of an account.
 type SIPUser struct {
-	ID             int64     `json:"id"`
-	AccountID      int64     `json:"account_id"`
-	Username       string    `json:"username"`
-	Realm          string    `json:"realm"`
-	Password       string    `json:"password,omitempty"` // write-only; returned once when generated or reset
-	HA1MD5         string    `json:"-"`                  // hex MD5(username:realm:password)
-	HA1SHA256      string    `json:"-"`                  // hex SHA-256(username:realm:password)
-	ProfileID      *int64    `json:"profile_id,omitempty"`
-	IPWhitelist    []string  `json:"ip_whitelist"`
-	RetainDID      bool      `json:"retain_did"`
-	SmartExtension bool      `json:"smart_extension"`
-	Voicemail      Voicemail `json:"voicemail"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             int64      `json:"id"`
+	AccountID      int64      `json:"account_id"`
+	Username       string     `json:"username"`
+	Realm          string     `json:"realm"`
+	Password       string     `json:"password,omitempty"` // write-only; returned once when generated or reset
+	HA1MD5         string     `json:"-"`                  // hex MD5(username:realm:password)
+	HA1SHA256      string     `json:"-"`                  // hex SHA-256(username:realm:password)
+	ProfileID      *int64     `json:"profile_id,omitempty"`
+	IPWhitelist    []string   `json:"ip_whitelist"`
+	RetainDID      bool       `json:"retain_did"`
+	SmartExtension bool       `json:"smart_extension"`
+	MediaRelay     MediaRelay `json:"media_relay"`
+	Voicemail      Voicemail  `json:"voicemail"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 
 	// The user's own settings; nil inherits the profile's value (or the
 	// default without a profile). Effective holds what applies.

@@ -54,6 +54,7 @@ func endpointValues(e store.IPEndpoint) url.Values {
 	v.Set("address", e.Address)
 	v.Set("direction", string(e.Direction))
 	v.Set("protocol", string(e.Protocol))
+	v.Set("media_relay", string(e.MediaRelay))
 	v.Set("port", strconv.Itoa(e.Port))
 	v.Set("channels", strconv.Itoa(e.Channels))
 	v.Set("cps", strconv.Itoa(e.CPS))
@@ -82,6 +83,7 @@ func (f *form) endpoint(e *store.IPEndpoint) {
 	e.TechPrefix, e.CLIPrefix, e.ForceFrom = f.get("tech_prefix"), f.get("cli_prefix"), f.get("force_from")
 	e.Username, e.Password, e.OutboundProxy = f.get("username"), f.raw("password"), f.get("outbound_proxy")
 	e.ForceNAT, e.InterceptReinvite, e.CLIAuth, e.DisableNAT = f.on("force_nat"), f.on("intercept_reinvite"), f.on("cli_auth"), f.on("disable_nat")
+	e.MediaRelay = store.MediaRelay(f.get("media_relay"))
 	e.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
 }
 
@@ -114,6 +116,7 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060"),
 			f.field("force_nat", "Force NAT", "checkbox").help("Always treat it as behind NAT: requests in its calls go to the address they came from, and every SDP address of its calls becomes that address."),
 			f.field("disable_nat", "Disable NAT handling", "checkbox").help("Never rewrite: its SDP goes on as sent, and requests in its calls go to its Contact, not to the address they came from. Neither box: NAT is detected, and private SDP addresses become the source address."),
+			f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
 			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers re-INVITEs itself."),
 		}},
 		{Key: "codecs", Label: "Codecs", Fields: []*field{

@@ -350,6 +350,11 @@ func (f *form) checkboxes(name, label string, values []string) *field {
 var codecNames = []string{"PCMU", "PCMA", "G722", "G723", "G726-32", "G728", "G729", "GSM", "iLBC", "opus", "speex",
 	"AMR", "AMR-WB", "telephone-event", "H261", "H263", "H264", "VP8", "VP9", "T38"}
 
+// The media relay modes, for endpoint and SIP user forms.
+var relayChoices = []string{"auto", "Auto (when behind NAT)", "always", "Always", "never", "Never"}
+
+const relayHelp = "Whether its calls' media go through the media relay (rtpengine, sipward serve --rtpengine): auto when it is behind NAT or its SDP names a private address. Without a relay configured nothing is relayed."
+
 var protocolChoices = []string{"udp", "UDP", "tcp", "TCP", "tls", "TLS", "tls-srtp", "TLS & SRTP"}
 
 // pager is a page of a list, for the templates.

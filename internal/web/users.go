@@ -32,6 +32,7 @@ func userValues(u store.SIPUser) url.Values {
 		v.Set("restricted_codecs_own", "on")
 	}
 	v.Set("ip_whitelist", strings.Join(u.IPWhitelist, "\n"))
+	v.Set("media_relay", string(u.MediaRelay))
 	if u.ProfileID != nil {
 		v.Set("profile_id", strconv.FormatInt(*u.ProfileID, 10))
 	}
@@ -67,6 +68,7 @@ func (f *form) user(u *store.SIPUser) {
 		u.ProfileID = &p
 	}
 	u.RetainDID, u.SmartExtension = f.on("retain_did"), f.on("smart_extension")
+	u.MediaRelay = store.MediaRelay(f.get("media_relay"))
 	u.RestrictedCodecs = nil
 	if f.on("restricted_codecs_own") {
 		u.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
@@ -121,6 +123,7 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 		f.field("nat_ping", "NAT / SIP ping", "select").choices(append(inherit, "disabled", "Disabled", "enabled", "Enabled (OPTIONS every 60 s)",
 			"timeout", "Enabled with timeout (drop bindings that stop answering)")...).help(strings.TrimSpace(applies("nat_ping"))),
 		f.field("ip_whitelist", "IP whitelist", "textarea").help("One address or CIDR per line; empty: calls from anywhere."),
+		f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
 		f.field("retain_did", "Retain DID", "checkbox").help("Keep the DID as the request URI on calls to this user."),
 		f.field("smart_extension", "Smart Extension", "checkbox").help("Saved, not acting yet: REFER (transfers) is relayed to the other side as today; sipward handling it comes with call control."),
 	}

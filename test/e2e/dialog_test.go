@@ -27,6 +27,8 @@ type rawUAS struct {
 	// auth, when set, makes it a PBX that challenges initial INVITEs (407)
 	// and answers only those whose credentials are right.
 	auth *pbxAuth
+	// sdp, when set, answers initial INVITEs (else their offer is echoed).
+	sdp []byte
 }
 
 func newRawUAS(t *testing.T, ip string, status int) *rawUAS {
@@ -64,7 +66,7 @@ func (u *rawUAS) loop() {
 		if initial {
 			u.dlg[req.CallID().Value()] = req
 		}
-		st, auth := u.status, u.auth
+		st, auth, own := u.status, u.auth, u.sdp
 		u.mu.Unlock()
 		switch {
 		case req.Method == sip.ACK:
@@ -73,6 +75,8 @@ func (u *rawUAS) loop() {
 		case initial && st == 0:
 		case initial && st != 200:
 			u.reply(req, from, st, nil)
+		case initial && own != nil:
+			u.reply(req, from, 200, own)
 		default:
 			u.reply(req, from, 200, req.Body())
 		}

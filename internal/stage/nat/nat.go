@@ -52,6 +52,7 @@ func (h *handler) handle(r *pipeline.Request) outcome {
 	mode := r.Principal.NAT
 	if mode == snapshot.NATDisable {
 		r.NAT = "disable_nat: Contact and SDP as given"
+		r.MediaRelay = r.Principal.Relay == snapshot.RelayAlways
 		return disabled
 	}
 	var notes []string
@@ -76,6 +77,12 @@ func (h *handler) handle(r *pipeline.Request) outcome {
 			notes = append(notes, "SDP address "+from+" replaced by "+r.Source.Addr().Unmap().String()+" (symmetric RTP)")
 			res = sdpFixed
 		}
+	}
+	switch r.Principal.Relay {
+	case snapshot.RelayAlways:
+		r.MediaRelay = true
+	case snapshot.RelayAuto:
+		r.MediaRelay = behind || res == sdpFixed
 	}
 	if len(notes) > 0 {
 		r.NAT = strings.Join(notes, "; ")

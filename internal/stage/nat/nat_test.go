@@ -29,6 +29,8 @@ func TestStage(t *testing.T) {
 		seen = r
 		return pipeline.Reply("next", 200, "OK", "terminal"), nil
 	}}, st)
+	// media_relay is auto unless a case says otherwise: relayed when behind
+	// NAT or the SDP was mended.
 	tests := []struct {
 		name      string
 		mode      snapshot.NATMode
@@ -37,23 +39,32 @@ func TestStage(t *testing.T) {
 		body      []byte
 		wantOffer string // "" = r.Offer stays nil
 		wantNAT   string
+		relay     snapshot.RelayMode
+		wantRelay bool // r.MediaRelay
 	}{
 		{name: "public caller, public SDP", via: "198.51.100.7:40000", body: sdp("198.51.100.7")},
-		{name: "behind NAT, private SDP", via: "192.168.1.20:5060", body: sdp("192.168.1.20"),
+		{name: "behind NAT, private SDP", wantRelay: true, via: "192.168.1.20:5060", body: sdp("192.168.1.20"),
 			wantOffer: "c=IN IP4 198.51.100.7",
 			wantNAT: "behind NAT (Via 192.168.1.20 is not the source 198.51.100.7): requests to it go to 198.51.100.7:40000; " +
 				"SDP address 192.168.1.20 replaced by 198.51.100.7 (symmetric RTP)"},
-		{name: "private SDP from a public signalling address", via: "198.51.100.7:40000", body: sdp("10.0.0.5"),
+		{name: "private SDP from a public signalling address", wantRelay: true, via: "198.51.100.7:40000", body: sdp("10.0.0.5"),
 			wantOffer: "c=IN IP4 198.51.100.7", wantNAT: "SDP address 10.0.0.5 replaced by 198.51.100.7 (symmetric RTP)"},
-		{name: "behind NAT, public SDP (a STUN-aware phone)", via: "192.168.1.20:5060", body: sdp("203.0.113.50"),
+		{name: "behind NAT, public SDP (a STUN-aware phone)", wantRelay: true, via: "192.168.1.20:5060", body: sdp("203.0.113.50"),
 			wantNAT: "behind NAT (Via 192.168.1.20 is not the source 198.51.100.7): requests to it go to 198.51.100.7:40000"},
-		{name: "force_nat replaces a public SDP address", mode: snapshot.NATForce, via: "198.51.100.7:40000", body: sdp("203.0.113.50"),
+		{name: "force_nat replaces a public SDP address", wantRelay: true, mode: snapshot.NATForce, via: "198.51.100.7:40000", body: sdp("203.0.113.50"),
 			wantOffer: "c=IN IP4 198.51.100.7",
 			wantNAT:   "behind NAT (force_nat): requests to it go to 198.51.100.7:40000; SDP address 203.0.113.50 replaced by 198.51.100.7 (symmetric RTP)"},
 		{name: "disable_nat leaves a private SDP", mode: snapshot.NATDisable, via: "192.168.1.20:5060", body: sdp("10.0.0.5"),
 			wantNAT: "disable_nat: Contact and SDP as given"},
 		{name: "the core is not touched", noPrinc: true, via: "192.168.1.20:5060", body: sdp("10.0.0.5")},
-		{name: "late offer", via: "192.168.1.20:5060",
+		{name: "relay never: behind NAT", relay: snapshot.RelayNever, via: "192.168.1.20:5060", body: sdp("192.168.1.20"),
+			wantOffer: "c=IN IP4 198.51.100.7",
+			wantNAT: "behind NAT (Via 192.168.1.20 is not the source 198.51.100.7): requests to it go to 198.51.100.7:40000; " +
+				"SDP address 192.168.1.20 replaced by 198.51.100.7 (symmetric RTP)"},
+		{name: "relay always: public caller", relay: snapshot.RelayAlways, via: "198.51.100.7:40000", body: sdp("198.51.100.7"), wantRelay: true},
+		{name: "relay always with disable_nat", relay: snapshot.RelayAlways, mode: snapshot.NATDisable, via: "192.168.1.20:5060",
+			body: sdp("10.0.0.5"), wantNAT: "disable_nat: Contact and SDP as given", wantRelay: true},
+		{name: "late offer", via: "192.168.1.20:5060", wantRelay: true,
 			wantNAT: "behind NAT (Via 192.168.1.20 is not the source 198.51.100.7): requests to it go to 198.51.100.7:40000"},
 	}
 	for _, tt := range tests {
@@ -61,10 +72,13 @@ func TestStage(t *testing.T) {
 			msg := siptest.Req{Method: sip.INVITE, Via: tt.via, Body: tt.body}.Msg(t)
 			r := siptest.Request(msg, src, time.Unix(0, 0))
 			if !tt.noPrinc {
-				r.Principal = &snapshot.Principal{NAT: tt.mode}
+				r.Principal = &snapshot.Principal{NAT: tt.mode, Relay: tt.relay}
 			}
 			if _, err := h.ServeSIP(context.Background(), r); err != nil {
 				t.Fatal(err)
+			}
+			if seen.MediaRelay != tt.wantRelay {
+				t.Errorf("MediaRelay = %v, want %v", seen.MediaRelay, tt.wantRelay)
 			}
 			if seen.NAT != tt.wantNAT {
 				t.Errorf("NAT = %q\nwant  %q", seen.NAT, tt.wantNAT)
@@ -86,7 +100,7 @@ func TestStage(t *testing.T) {
 	r := siptest.Request(msg, src, time.Unix(0, 0))
 	p := &snapshot.Principal{}
 	if a := testing.AllocsPerRun(1000, func() {
-		r.Principal, r.Trace, r.Offer = p, pipeline.Trace{}, nil
+		r.Principal, r.Trace, r.Offer, r.MediaRelay = p, pipeline.Trace{}, nil, false
 		h.ServeSIP(context.Background(), r)
 	}); a != 0 {
 		t.Errorf("a caller not behind NAT costs %.0f allocations", a)

@@ -30,6 +30,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/sipnat"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -158,6 +159,12 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 			Failover: i < len(bs)-1, Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)}
 		if src, err := netip.ParseAddrPort(b.Source); err == nil {
 			t.MediaAddr = src.Addr().Unmap() // a phone behind NAT answers with its private address
+			switch u.Relay {
+			case snapshot.RelayAlways:
+				t.MediaRelay = true
+			case snapshot.RelayAuto:
+				t.MediaRelay = behindNAT(uri, t.MediaAddr)
+			}
 		}
 		plan.Targets = append(plan.Targets, t)
 	}
@@ -165,6 +172,17 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
 	}
 	return plan, nil, nil
+}
+
+// behindNAT reports whether a binding is NAT-ed: its Contact names a
+// private address, or an address other than the one it registered from.
+func behindNAT(contact sip.Uri, src netip.Addr) bool {
+	a, err := netip.ParseAddr(strings.Trim(contact.Host, "[]"))
+	if err != nil {
+		return false // a host name: nothing tells
+	}
+	a = a.Unmap()
+	return sipnat.Private(a) || a != src
 }
 
 // proxyDest turns an outbound proxy as provisioned — host, host:port, IP,

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/rtpengine"
+	"github.com/sipward/sipward/internal/rtpengine/rtpenginetest"
+)
+
+// mustSend sends n RTP packets from p to dst.
+func mustSend(t *testing.T, p *rtpenginetest.Peer, dst string, n int) {
+	t.Helper()
+	if err := p.Send(dst, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var sdpConn, sdpPort = regexp.MustCompile(`c=IN IP4 (\S+)`), regexp.MustCompile(`m=audio (\d+) `)
+
+// mediaDest returns host:port an SDP sends media to.
+func mediaDest(t *testing.T, sdp string) string {
+	t.Helper()
+	c, m := sdpConn.FindStringSubmatch(sdp), sdpPort.FindStringSubmatch(sdp)
+	if c == nil || m == nil {
+		t.Fatalf("no media address in SDP\n%s", sdp)
+	}
+	return net.JoinHostPort(c[1], m[1])
+}
+
+// withSDP returns the raw request inv with its body replaced by sdp.
+func withSDP(inv, sdp string) string {
+	head, _, _ := strings.Cut(inv, "\r\n\r\n")
+	head = regexp.MustCompile(`Content-Length: \d+`).ReplaceAllString(head, "Content-Length: "+strconv.Itoa(len(sdp)))
+	return head + "\r\n\r\n" + sdp
+}
+
+// TestMediaRelay: with --rtpengine and a real rtpengine, the media of a call
+// from an endpoint with media_relay always, and of one behind NAT left to
+// auto, goes through the relay: the core and the caller each see the
+// relay's address, RTP flows both ways through it (counted at both ends),
+// the decision says so, and after the BYE the relay holds no session (its
+// own list). An endpoint with media_relay never, and one not behind NAT on
+// auto, keep their SDP as given and the relay sees nothing.
+func TestMediaRelay(t *testing.T) {
+	eng := rtpenginetest.Start(t)
+	core := newRawUAS(t, "127.0.0.1", 200)
+	coreRTP := rtpenginetest.NewPeer(t, "127.0.0.1")
+	core.mu.Lock()
+	core.sdp = []byte(coreRTP.SDP("127.0.0.1"))
+	core.mu.Unlock()
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32", "--rtpengine", "udp:"+eng.Addr)
+	if !strings.Contains(n.Log(), "rtpengine: media relays answer") {
+		t.Errorf("no startup line about the relay in the log:\n%s", n.Log())
+	}
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	for addr, mode := range map[string]string{"127.0.0.2": "always", "127.0.0.3": "never", "127.0.0.4": "auto", "127.0.0.5": "auto"} {
+		ep := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": addr, "media_relay": mode})
+		if ep["media_relay"] != mode {
+			t.Errorf("endpoint %s: media_relay %v, want %s", addr, ep["media_relay"], mode)
+		}
+	}
+	st, m := n.api(t, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.9", "media_relay": "sometimes"})
+	if e, _ := m["error"].(map[string]any); st != 400 || e["field"] != "media_relay" {
+		t.Errorf("media_relay sometimes: %d %v, want 400 naming media_relay", st, m)
+	}
+	waitSnapshot(t, n)
+	relay, err := rtpengine.New([]string{eng.Addr}, rtpengine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	held := func() []string {
+		ids, err := relay.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+
+	for _, tc := range []struct {
+		name, src, sdpAddr string
+		nat, relayed       bool
+	}{
+		{"media_relay always", "127.0.0.2", "127.0.0.2", false, true},
+		{"media_relay never", "127.0.0.3", "127.0.0.3", false, false},
+		{"auto, behind NAT", "127.0.0.4", "192.168.1.20", true, true},
+		{"auto, not behind NAT", "127.0.0.5", "127.0.0.5", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newUAC(t, tc.src, n.SIP)
+			callerRTP := rtpenginetest.NewPeer(t, tc.src)
+			c := newCall("441234567890", "442071234567")
+			inv := u.invite(c)
+			if tc.nat {
+				inv = natInvite(u, c, "192.168.1.20:5060", "")
+			}
+			before := len(core.requests(sip.INVITE))
+			u.send(withSDP(inv, callerRTP.SDP(tc.sdpAddr)))
+			_, res := u.final("INVITE", 5*time.Second)
+			u.ack(c, res)
+			if res.StatusCode != 200 {
+				t.Fatalf("call: %d %s", res.StatusCode, res.Reason)
+			}
+			coreGot := string(core.requests(sip.INVITE)[before].Body())
+			toCaller, toCore := mediaDest(t, coreGot), mediaDest(t, string(res.Body()))
+			own := net.JoinHostPort(tc.src, strconv.Itoa(callerRTP.Port()))
+			coreOwn := net.JoinHostPort("127.0.0.1", strconv.Itoa(coreRTP.Port()))
+			d := n.decision(t, c.callID)
+			if tc.relayed {
+				if toCaller == own || toCore == coreOwn {
+					t.Fatalf("relayed call: the core was sent to %s (caller %s), the caller to %s (core %s): want the relay's ports", toCaller, own, toCore, coreOwn)
+				}
+				if !strings.Contains(fmt.Sprint(d["why"]), "media through the relay") {
+					t.Errorf("decision why = %q, want it to say the media goes through the relay", d["why"])
+				}
+				if len(held()) != 1 {
+					t.Errorf("the relay holds %v during the call, want one session", held())
+				}
+			} else {
+				if toCaller != own || toCore != coreOwn {
+					t.Errorf("unrelayed call: the core was sent to %s, the caller to %s; want %s and %s", toCaller, toCore, own, coreOwn)
+				}
+				if ids := held(); len(ids) != 0 {
+					t.Errorf("the relay holds %v for an unrelayed call", ids)
+				}
+			}
+			// RTP both ways: the core first (the relay learns where the core is), then the caller.
+			c0, k0 := coreRTP.Got(), callerRTP.Got()
+			mustSend(t, coreRTP, toCaller, 20)
+			mustSend(t, callerRTP, toCore, 20)
+			mustSend(t, coreRTP, toCaller, 20)
+			deadline := time.Now().Add(5 * time.Second)
+			for (coreRTP.Got()-c0 < 20 || callerRTP.Got()-k0 < 20) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if g, k := coreRTP.Got()-c0, callerRTP.Got()-k0; g < 20 || k < 20 {
+				t.Errorf("RTP: the core got %d packets, the caller %d; want 20+ each", g, k)
+			}
+			if st := u.bye(c); st != 200 {
+				t.Errorf("BYE: %d", st)
+			}
+			deadline = time.Now().Add(5 * time.Second)
+			for len(held()) > 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if ids := held(); len(ids) != 0 {
+				t.Errorf("the relay still holds %v after the BYE", ids)
+			}
+		})
+	}
+}
