@@ -193,6 +193,9 @@ func (c *Client) command(ctx context.Context, e *engine, cmd map[string]any) (re
 	for {
 		select {
 		case b := <-ch:
+			if name == "delete" && bytes.HasSuffix(b, []byte("6:result2:oke")) {
+				return reply{}, nil // a delete's answer carries the call's statistics: nothing to read
+			}
 			var r reply
 			if err := bencode.DecodeBytes(b, &r); err != nil {
 				return reply{}, fmt.Errorf("rtpengine %s: %s: bad answer: %w", e.addr, name, err)

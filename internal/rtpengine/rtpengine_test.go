@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,6 +185,39 @@ func TestParseAddrs(t *testing.T) {
 	for _, bad := range []string{"", "127.0.0.1:2223", "tcp:127.0.0.1:2223", "udp:127.0.0.1"} {
 		if _, err := rtpengine.ParseAddrs(bad); err == nil {
 			t.Errorf("ParseAddrs(%q): no error", bad)
+		}
+	}
+}
+
+// BenchmarkCall is one relayed call's commands against a real rtpengine:
+// offer, answer, delete (the client's side of the relay's cost per call).
+func BenchmarkCall(b *testing.B) {
+	e := rtpenginetest.Start(b)
+	c, err := rtpengine.New([]string{e.Addr}, rtpengine.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	offer, answer := sdpAt(40000), sdpAt(40002)
+	b.ReportAllocs()
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := cpu()
+	defer func() { b.ReportMetric(float64((cpu()-start).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+	for i := 0; b.Loop(); i++ {
+		id := "bench-" + strconv.Itoa(i)
+		if _, err := c.Offer(ctx, id, "a", "", offer); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Answer(ctx, id, "a", "b", answer); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Delete(ctx, id); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

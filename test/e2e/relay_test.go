@@ -48,7 +48,7 @@ func withSDP(inv, sdp string) string {
 // auto, goes through the relay: the core and the caller each see the
 // relay's address, RTP flows both ways through it (counted at both ends),
 // the decision says so, and after the BYE the relay holds no session (its
-// own list). An endpoint with media_relay never, and one not behind NAT on
+// own list), as after a call the core refuses. An endpoint with media_relay never, and one not behind NAT on
 // auto, keep their SDP as given and the relay sees nothing.
 func TestMediaRelay(t *testing.T) {
 	eng := rtpenginetest.Start(t)
@@ -157,4 +157,33 @@ func TestMediaRelay(t *testing.T) {
 			}
 		})
 	}
+
+	// A call the core refuses: the relay's session (made for the offer) is
+	// deleted with the failed call.
+	t.Run("media_relay always, the core refuses", func(t *testing.T) {
+		core.mu.Lock()
+		core.status = 486
+		core.mu.Unlock()
+		defer func() { core.mu.Lock(); core.status = 200; core.mu.Unlock() }()
+		u := newUAC(t, "127.0.0.2", n.SIP)
+		callerRTP := rtpenginetest.NewPeer(t, "127.0.0.2")
+		c := newCall("441234567890", "442071234567")
+		u.send(withSDP(u.invite(c), callerRTP.SDP("127.0.0.2")))
+		_, res := u.final("INVITE", 5*time.Second)
+		u.ack(c, res)
+		if res.StatusCode != 486 {
+			t.Fatalf("call: %d %s, want the core's 486", res.StatusCode, res.Reason)
+		}
+		invs := core.requests(sip.INVITE)
+		if got, own := mediaDest(t, string(invs[len(invs)-1].Body())), "127.0.0.2:"+strconv.Itoa(callerRTP.Port()); got == own {
+			t.Fatalf("the core was offered the caller's own %s: the relay was not asked", got)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(held()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if ids := held(); len(ids) != 0 {
+			t.Errorf("the relay still holds %v after the refused call", ids)
+		}
+	})
 }
