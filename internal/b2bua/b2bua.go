@@ -59,8 +59,12 @@ type MediaRelay interface {
 }
 
 // relayTimeout bounds one relay command from the call path (the client
-// retries within it).
-const relayTimeout = 2 * time.Second
+// retries within it); releaseTimeout a session's deletion, which no call
+// waits for and which a busy relay must not lose.
+const (
+	relayTimeout   = 2 * time.Second
+	releaseTimeout = 10 * time.Second
+)
 
 // Config configures the B2BUA.
 type Config struct {
@@ -282,7 +286,7 @@ func (b *B2BUA) mediaRelease(c *call) {
 	b.unrelaying.Add(1)
 	go func() {
 		defer b.unrelaying.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 		defer cancel()
 		if err := b.cfg.Relay.Delete(ctx, c.id); err != nil {
 			b.log.Warn("b2bua: media relay session not deleted", "call", c.id, "err", err)

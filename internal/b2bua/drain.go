@@ -12,7 +12,7 @@ import (
 func (b *B2BUA) Drain(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	defer b.unrelaying.Wait() // the relay's sessions of ended calls deleted (each bounded by relayTimeout)
+	defer b.unrelaying.Wait() // the relay's sessions of ended calls deleted (each bounded by releaseTimeout)
 	for b.calls.count.Load() > 0 {
 		select {
 		case <-ctx.Done():

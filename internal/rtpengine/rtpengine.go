@@ -303,10 +303,23 @@ func (c *Client) Delete(ctx context.Context, callID string) error {
 	if e == nil {
 		return nil
 	}
-	_, err := c.command(ctx, e, map[string]any{"command": "delete", "call-id": callID})
-	var refused *Error
-	if errors.As(err, &refused) && strings.Contains(refused.Reason, "Unknown call") {
-		return nil // gone already (the engine's own timeout)
+	// A delete that is lost leaves the session (four sockets) on the engine
+	// until its own timeout: a busy engine is asked again, up to three times.
+	var err error
+	for range 3 {
+		_, err = c.command(ctx, e, map[string]any{"command": "delete", "call-id": callID})
+		var refused *Error
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &refused):
+			if strings.Contains(refused.Reason, "Unknown call") {
+				return nil // gone already (the engine's own timeout)
+			}
+			return err
+		case ctx.Err() != nil:
+			return err
+		}
 	}
 	return err
 }
