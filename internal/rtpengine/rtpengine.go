@@ -164,7 +164,9 @@ type reply struct {
 }
 
 // command sends cmd to e and returns its answer.
-func (c *Client) command(ctx context.Context, e *engine, cmd map[string]any) (reply, error) {
+// With skim, an answer that ends in an ok result is not decoded: the caller
+// reads nothing of it (a delete's answer carries the call's statistics).
+func (c *Client) command(ctx context.Context, e *engine, cmd map[string]any, skim bool) (reply, error) {
 	name, _ := cmd["command"].(string)
 	body, err := bencode.EncodeBytes(cmd)
 	if err != nil {
@@ -193,8 +195,8 @@ func (c *Client) command(ctx context.Context, e *engine, cmd map[string]any) (re
 	for {
 		select {
 		case b := <-ch:
-			if name == "delete" && bytes.HasSuffix(b, []byte("6:result2:oke")) {
-				return reply{}, nil // a delete's answer carries the call's statistics: nothing to read
+			if skim && bytes.HasSuffix(b, []byte("6:result2:oke")) {
+				return reply{}, nil
 			}
 			var r reply
 			if err := bencode.DecodeBytes(b, &r); err != nil {
@@ -250,7 +252,7 @@ func (c *Client) Offer(ctx context.Context, callID, fromTag, toTag string, sdp [
 	var err error
 	for range tries {
 		var r reply
-		if r, err = c.command(ctx, e, cmd); err == nil {
+		if r, err = c.command(ctx, e, cmd, false); err == nil {
 			if !known {
 				c.mu.Lock()
 				c.calls[callID] = e
@@ -276,7 +278,7 @@ func (c *Client) Answer(ctx context.Context, callID, fromTag, toTag string, sdp 
 	}
 	cmd := command("answer", callID, fromTag, sdp)
 	cmd["to-tag"] = toTag
-	r, err := c.command(ctx, e, cmd)
+	r, err := c.command(ctx, e, cmd, false)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +309,7 @@ func (c *Client) Delete(ctx context.Context, callID string) error {
 	// until its own timeout: a busy engine is asked again, up to three times.
 	var err error
 	for range 3 {
-		_, err = c.command(ctx, e, map[string]any{"command": "delete", "call-id": callID})
+		_, err = c.command(ctx, e, map[string]any{"command": "delete", "call-id": callID}, true)
 		var refused *Error
 		switch {
 		case err == nil:
@@ -328,7 +330,7 @@ func (c *Client) Delete(ctx context.Context, callID string) error {
 func (c *Client) Ping(ctx context.Context) error {
 	var errs []error
 	for _, e := range c.engines {
-		if _, err := c.command(ctx, e, map[string]any{"command": "ping"}); err != nil {
+		if _, err := c.command(ctx, e, map[string]any{"command": "ping"}, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -339,7 +341,7 @@ func (c *Client) Ping(ctx context.Context) error {
 func (c *Client) List(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, e := range c.engines {
-		r, err := c.command(ctx, e, map[string]any{"command": "list"})
+		r, err := c.command(ctx, e, map[string]any{"command": "list"}, false)
 		if err != nil {
 			return nil, err
 		}
