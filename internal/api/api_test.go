@@ -306,6 +306,46 @@ func TestEndpointLiftsBans(t *testing.T) {
 	}
 }
 
+// TestEndpointSmartExtension: smart_extension is taken on create and
+// update of an IP endpoint and returned by GET; off unless given; anything
+// but true or false is refused naming the field.
+func TestEndpointSmartExtension(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	eps := fmt.Sprintf("/accounts/%d/ip-endpoints", a)
+	ep := h.op(201, "POST", eps, map[string]any{"address": "192.0.2.1", "smart_extension": true})
+	path := fmt.Sprintf("/ip-endpoints/%d", id(ep))
+	if got := h.op(200, "GET", path, nil)["smart_extension"]; got != true {
+		t.Errorf("GET after create with smart_extension true: %v, want true", got)
+	}
+	h.op(200, "PATCH", path, map[string]any{"smart_extension": false})
+	if got := h.op(200, "GET", path, nil)["smart_extension"]; got != false {
+		t.Errorf("GET after PATCH smart_extension false: %v, want false", got)
+	}
+	h.op(200, "PATCH", path, map[string]any{"smart_extension": true})
+	if got := h.op(200, "GET", path, nil)["smart_extension"]; got != true {
+		t.Errorf("GET after PATCH smart_extension true: %v, want true", got)
+	}
+	if got := h.op(201, "POST", eps, map[string]any{"address": "192.0.2.2"})["smart_extension"]; got != false {
+		t.Errorf("endpoint created without smart_extension: %v, want false", got)
+	}
+	for _, c := range []struct {
+		method, path string
+		body         map[string]any
+	}{
+		{"POST", eps, map[string]any{"address": "192.0.2.3", "smart_extension": "yes"}},
+		{"PATCH", path, map[string]any{"smart_extension": 1}},
+	} {
+		st, m := h.call(opToken, c.method, c.path, c.body)
+		if e := errOf(m); st != 400 || e["field"] != "smart_extension" || !strings.HasPrefix(fmt.Sprint(e["message"]), "must be true or false") {
+			t.Errorf("%s %s %v: got %d %v, want 400 naming smart_extension", c.method, c.path, c.body, st, m)
+		}
+	}
+	if got := h.op(200, "GET", path, nil)["smart_extension"]; got != true {
+		t.Errorf("GET after a refused PATCH: %v, want true (unchanged)", got)
+	}
+}
+
 // fileContains reports whether the database files hold s anywhere.
 func (h *harness) fileContains(s string) bool {
 	for _, p := range []string{h.dbPath, h.dbPath + "-wal"} {

@@ -19,6 +19,7 @@ import (
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/registrar"
 	"github.com/sipward/sipward/internal/rtpengine"
@@ -310,8 +311,10 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	if sl := s.svc.Sealer(); sl != nil {
 		unseal = sl.Open
 	}
+	router := route.New(route.Config{Upstreams: ups, Locator: s.registrar})
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
 		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal, Relay: relay,
+		Route: s.transferRoute(router), Decide: s.edge.Record,
 		Release: func(callID string) {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -322,9 +325,22 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	if err != nil {
 		return err
 	}
-	c.Route = route.New(route.Config{Upstreams: ups, Locator: s.registrar}).Stage()
+	c.Route = router.Stage()
 	c.Calls, c.Dialogs, c.Register = s.calls, s.calls.Dialogs(), s.registrar
 	return nil
+}
+
+// transferRoute routes a transfer's new leg (the B2BUA's Config.Route) as
+// a call of the customer by to dialled, on the configuration in force.
+func (s *sipSide) transferRoute(rt *route.Router) func(context.Context, pipeline.Identity, string, time.Time) (pipeline.Plan, *pipeline.Result) {
+	return func(ctx context.Context, by pipeline.Identity, dialled string, now time.Time) (pipeline.Plan, *pipeline.Result) {
+		by.Dialled = dialled
+		plan, rej, err := rt.Route(ctx, &pipeline.Request{Snap: s.holder.Load(), Auth: by, Now: now})
+		if err != nil && rej == nil {
+			rej = &pipeline.Result{Status: 503, Reason: "Service Unavailable", Why: err.Error()}
+		}
+		return plan, rej
+	}
 }
 
 // serve starts the listeners and the background loops: the snapshot

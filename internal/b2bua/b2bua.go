@@ -3,8 +3,9 @@
 // (leg a), sends its own INVITE as a UAC to the plan's targets in order
 // (leg b), and relays what follows between the two dialogs — provisional
 // and final answers, re-INVITEs (or answers them itself when the caller's
-// endpoint intercepts them), UPDATE, INFO, BYE — with nothing of one leg's
-// topology copied onto the other. It ends calls on BYE, on a keepalive
+// endpoint intercepts them), UPDATE, INFO, REFER and NOTIFY, BYE — with
+// nothing of one leg's topology copied onto the other — or carries a
+// transfer (REFER) out itself when the customer has Smart Extension on. It ends calls on BYE, on a keepalive
 // that goes unanswered, and on shutdown, and frees their channels.
 //
 // It knows the pipeline (its requests, plans and results) and sends through
@@ -17,8 +18,10 @@
 // Files, each one job: leg.go (one dialog, and the requests sent in it),
 // call.go (a call's two legs, the call table, the API's view), b2bua.go
 // (the B2BUA, sending, ending calls), invite.go (an initial INVITE, to its
-// setup), egress.go (answering a target's challenge), media.go (the media relay), dialog.go (requests inside a call), keepalive.go (probing active
-// calls), drain.go (shutdown).
+// setup), egress.go (answering a target's challenge), media.go (the media
+// relay), dialog.go (requests inside a call), transfer.go (REFER carried
+// out by sipward: Smart Extension), keepalive.go (probing active calls),
+// drain.go (shutdown).
 package b2bua
 
 import (
@@ -35,6 +38,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/pipeline"
 )
 
@@ -89,6 +93,14 @@ type Config struct {
 	// request or the target asks for it (relay.go); nil: no relay, a NAT-ed
 	// party's media relies on symmetric RTP alone.
 	Relay MediaRelay
+	// Route decides where a transfer's new leg goes (transfer.go): the plan
+	// of a call from by to the number dialled, on the configuration in
+	// force (the route stage's), or the Result refusing it. nil: Smart
+	// Extension is off everywhere, REFERs are relayed.
+	Route func(ctx context.Context, by pipeline.Identity, dialled string, now time.Time) (pipeline.Plan, *pipeline.Result)
+	// Decide records what sipward decided inside a call (a transfer) in
+	// the decision log; nil: not recorded.
+	Decide func(live.Decision)
 	// Registerer receives the B2BUA's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -228,11 +240,12 @@ func (b *B2BUA) end(c *call, byeA, byeB bool, why string) {
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
+	a, bb := c.legs(true)
 	if byeA {
-		b.hangup(c, &c.a)
+		b.hangup(c, a)
 	}
 	if byeB {
-		b.hangup(c, &c.b)
+		b.hangup(c, bb)
 	}
 	b.drop(c)
 	closeOnce(c.aAcked)

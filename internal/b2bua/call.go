@@ -20,7 +20,7 @@ type call struct {
 	started time.Time
 	view    CallView // what the API shows
 
-	a, b leg
+	a, b *leg // the caller's leg and the far leg; a transfer replaces one (call.swap)
 
 	aReq     *sip.Request  // the caller's INVITE as received (never mutated); nil once it acknowledged our 2xx
 	aAcked   chan struct{} // closed when the caller ACKs our 2xx
@@ -29,12 +29,13 @@ type call struct {
 	interceptReinvite bool
 	codecs            func(sdp []byte) ([]byte, bool) // filters SDP for the caller; nil passes it
 
-	confirmed   bool
-	ended       atomic.Bool
-	relayed     atomic.Bool // the media relay holds a session of the call (relay.go)
-	release     func()
-	releaseOnce sync.Once
-	lastSeen    atomic.Int64 // unix nanos of the last keepalive answer from both legs
+	confirmed    bool
+	ended        atomic.Bool
+	relayed      atomic.Bool // the media relay holds a session of the call (relay.go)
+	transferring atomic.Bool // a transfer of the call is under way (transfer.go)
+	release      func()
+	releaseOnce  sync.Once
+	lastSeen     atomic.Int64 // unix nanos of the last keepalive answer from both legs
 }
 
 // free releases the call's channels, exactly once.
@@ -48,10 +49,12 @@ func (c *call) free() {
 
 // legs returns the leg a request came on and the other one.
 func (c *call) legs(fromA bool) (in, out *leg) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if fromA {
-		return &c.a, &c.b
+		return c.a, c.b
 	}
-	return &c.b, &c.a
+	return c.b, c.a
 }
 
 // request builds a request inside l's dialog (leg.request) under the lock.
@@ -116,6 +119,28 @@ func (t *callTable) setB(c *call, old string) {
 	delete(t.byB, old)
 	t.byB[c.b.callID] = c
 	t.mu.Unlock()
+}
+
+// swap puts the new leg n in place of the call's leg a (or b) and re-keys
+// the table, returning the leg it replaced; nil when the call has left the
+// table (it ended), then n is not put in.
+func (t *callTable) swap(c *call, a bool, n *leg) (old *leg) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys, slot := t.byB, &c.b
+	if a {
+		keys, slot = t.byA, &c.a
+	}
+	old = *slot
+	if keys[old.callID] != c {
+		return nil
+	}
+	delete(keys, old.callID)
+	keys[n.callID] = c
+	*slot = n
+	return old
 }
 
 func (t *callTable) remove(c *call) {

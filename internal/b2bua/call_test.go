@@ -126,7 +126,7 @@ func TestCallerLegRequests(t *testing.T) {
 	r := siptest.Request(siptest.Req{User: "442071234567", From: "441110000001", Contact: "sip:a@192.168.1.20:5060"}.Msg(t),
 		"198.51.100.7:40000", t0)
 	c := b.newCall(r)
-	bye := c.request(&c.a, sip.BYE, nil, nullSender{}.Contact("udp"))
+	bye := c.request(c.a, sip.BYE, nil, nullSender{}.Contact("udp"))
 	if got, want := bye.Recipient.String(), "sip:a@192.168.1.20:5060"; got != want {
 		t.Errorf("Request-URI %s, want %s", got, want)
 	}
@@ -138,5 +138,49 @@ func TestCallerLegRequests(t *testing.T) {
 	}
 	if bye.Destination() != "198.51.100.7:40000" || bye.CSeq().SeqNo != 2 {
 		t.Errorf("destination %s, CSeq %d; want the source and 2", bye.Destination(), bye.CSeq().SeqNo)
+	}
+}
+
+// TestMapReplaces: a Replaces naming one of sipward's dialogs on the side
+// the REFER came from is mapped to the other leg of that call, as that
+// leg's peer knows it (its own tag as to-tag); anything else is kept.
+func TestMapReplaces(t *testing.T) {
+	b, err := New(Config{Sender: nullSender{}, Answer: func(*pipeline.Request, pipeline.Result) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := siptest.Request(siptest.Req{User: "442071234567", From: "441110000001", CallID: "held@phone"}.Msg(t), "198.51.100.7:40000", t0)
+	c := b.newCall(r) // leg a: Call-ID held@phone, the phone's tag 1928301774
+	c.b.callID, c.b.localTag = "far@sipward", "ours-b"
+	c.b.remote.Params = sip.NewParams()
+	c.b.remote.Params.Add("tag", "core-b")
+	b.calls.add(c)
+	aTag := c.a.localTag
+	tests := []struct {
+		name, rep string
+		fromA     bool
+		want      string
+	}{
+		{"the phone's own dialog, mapped", "held@phone;to-tag=" + aTag + ";from-tag=1928301774", true,
+			"far@sipward;to-tag=core-b;from-tag=ours-b"},
+		{"tags the other way round, mapped", "held@phone;to-tag=1928301774;from-tag=" + aTag + ";early-only", true,
+			"far@sipward;to-tag=core-b;from-tag=ours-b;early-only"},
+		{"wrong tags, kept", "held@phone;to-tag=x;from-tag=y", true, "held@phone;to-tag=x;from-tag=y"},
+		{"a dialog of the other side, kept", "held@phone;to-tag=" + aTag + ";from-tag=1928301774", false,
+			"held@phone;to-tag=" + aTag + ";from-tag=1928301774"},
+		{"unknown dialog, kept", "other@pbx;to-tag=1;from-tag=2", true, "other@pbx;to-tag=1;from-tag=2"},
+	}
+	for _, tt := range tests {
+		if got := b.mapReplaces(tt.rep, tt.fromA); got != tt.want {
+			t.Errorf("%s: mapReplaces(%q) = %q, want %q", tt.name, tt.rep, got, tt.want)
+		}
+	}
+	// A relayed Refer-To carries the mapped Replaces, escaped.
+	var rt sip.ReferToHeader
+	if err := sip.ParseUri("sip:442079999999@core.example?Replaces=held%40phone%3Bto-tag%3D"+aTag+"%3Bfrom-tag%3D1928301774", &rt.Address); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.referTo(&rt, true), "<sip:442079999999@core.example?Replaces=far%40sipward%3Bto-tag%3Dcore-b%3Bfrom-tag%3Dours-b>"; got != want {
+		t.Errorf("referTo = %s, want %s", got, want)
 	}
 }

@@ -38,12 +38,13 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 			c.b.route = append(c.b.route, rr.Address)
 		}
 	}
+	c.b.sent = req.Body()
 	c.confirmed = true
 	c.view.State, c.view.Answered = "confirmed", time.Now()
 	c.mu.Unlock()
 	c.lastSeen.Store(time.Now().UnixNano())
 
-	ack := c.request(&c.b, sip.ACK, nil, b.contact(c.b.transport))
+	ack := c.request(c.b, sip.ACK, nil, b.contact(c.b.transport))
 	ack.CSeq().SeqNo = req.CSeq().SeqNo
 	b.sendACK(cl, ack)
 	// The far leg retransmits its 2xx until our ACK arrives: re-ACK each retransmission.
@@ -51,7 +52,7 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 
 	if cancelled {
 		// The caller gave up while the far leg answered: hang that up.
-		b.hangup(c, &c.b)
+		b.hangup(c, c.b)
 		b.drop(c)
 		return 487
 	}
@@ -59,7 +60,7 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 	if err != nil {
 		// The far leg's media goes to the relay, which cannot tell the caller's: no call.
 		b.log.Warn("b2bua: media relay answer failed", "call", c.id, "err", err)
-		b.hangup(c, &c.b)
+		b.hangup(c, c.b)
 		b.drop(c)
 		b.cfg.Answer(r, pipeline.Result{Status: 503, Reason: "Service Unavailable", ToTag: c.a.localTag, Stage: Stage})
 		return 503
@@ -67,18 +68,18 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 	if len(body) > 0 && c.codecs != nil {
 		var ok bool
 		if body, ok = c.codecs(body); !ok {
-			b.hangup(c, &c.b)
+			b.hangup(c, c.b)
 			b.drop(c)
 			b.cfg.Answer(r, pipeline.Result{Status: 488, Reason: "Not Acceptable Here", ToTag: c.a.localTag, Stage: Stage})
 			return 488
 		}
 	}
 	c.mu.Lock()
-	c.a.answer = body
+	c.a.answer, c.a.sent = body, body
 	c.mu.Unlock()
 	if err := b.answerA(c, r.Tx, 200, "OK", body); err != nil {
 		b.log.Warn("b2bua: answer 200 on leg A failed", "call", c.id, "err", err)
-		b.hangup(c, &c.b)
+		b.hangup(c, c.b)
 		b.drop(c)
 		return 500
 	}

@@ -68,6 +68,10 @@ func (b *B2BUA) inDialog(_ context.Context, r *pipeline.Request) (pipeline.Resul
 		if c.interceptReinvite {
 			return b.intercept(c, in), nil
 		}
+	case sip.REFER:
+		if res, handled := b.refer(r, c, fromA); handled {
+			return res, nil
+		}
 	}
 	return b.relay(r, c, in, out), nil
 }
@@ -101,7 +105,7 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 			return pipeline.Reject(dialogStage, 488, "Not Acceptable Here", "no codec of the caller's left in the re-offer")
 		}
 	}
-	fromA := in == &c.a
+	fromA := in == c.a
 	if isSDP(req) {
 		var err error
 		if body, err = b.mediaInDialog(c, fromA, false, body); err != nil {
@@ -109,6 +113,12 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 		}
 	}
 	fwd := c.request(out, req.Method, body, b.contact(out.transport))
+	b.relayHeaders(req, fwd, fromA)
+	if isSDP(req) && len(body) > 0 {
+		c.mu.Lock()
+		out.sent = body
+		c.mu.Unlock()
+	}
 	if !isSDP(req) && len(body) > 0 {
 		if ct := req.ContentType(); ct != nil {
 			fwd.RemoveHeader("Content-Type")
@@ -143,6 +153,11 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 		c.mu.Unlock()
 		b.sendACK(cl, ack)
 	}
+	if len(rb) > 0 && isSDP(res) && res.IsSuccess() {
+		c.mu.Lock()
+		in.sent = rb
+		c.mu.Unlock()
+	}
 	b.relayAnswer(r, c, in, res, rb)
 	if req.Method == sip.BYE {
 		b.end(c, false, false, "relayed BYE")
@@ -166,6 +181,35 @@ func (b *B2BUA) relayAnswer(r *pipeline.Request, c *call, in *leg, res *sip.Resp
 	}
 	if r.Tx != nil {
 		_ = r.Tx.Respond(ans)
+	}
+}
+
+// relayedHeaders are the headers of an in-dialog request that mean
+// something to the other leg's peer and carry nothing of this leg's
+// topology: a transfer's (RFC 3515, RFC 3892, RFC 4488; a Replaces in
+// Refer-To naming one of sipward's dialogs is mapped to the other leg's),
+// a subscription's NOTIFY (RFC 6665), an INFO package's (RFC 6086) and a
+// hang-up's reason (RFC 3326).
+// By lower-case name, compact forms included, the name sent.
+var relayedHeaders = map[string]string{"refer-to": "Refer-To", "r": "Refer-To", "referred-by": "Referred-By", "b": "Referred-By",
+	"refer-sub": "Refer-Sub", "event": "Event", "o": "Event", "subscription-state": "Subscription-State",
+	"info-package": "Info-Package", "reason": "Reason"}
+
+// relayHeaders copies req's relayed headers onto fwd, the request sent on
+// the other leg (req came on leg a when fromA).
+func (b *B2BUA) relayHeaders(req, fwd *sip.Request, fromA bool) {
+	for _, h := range req.Headers() {
+		name, ok := relayedHeaders[strings.ToLower(h.Name())]
+		if !ok {
+			continue
+		}
+		v := h.Value()
+		if name == "Refer-To" {
+			if rt := referToOf(h); rt != nil {
+				v = b.referTo(rt, fromA)
+			}
+		}
+		fwd.AppendHeader(sip.NewHeader(name, v))
 	}
 }
 

@@ -47,7 +47,7 @@ func (b *B2BUA) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Res
 // newCall builds the call of the caller's INVITE.
 func (b *B2BUA) newCall(r *pipeline.Request) *call {
 	a := r.Msg
-	c := &call{id: sip.GenerateTagN(12), started: r.Now, aReq: a, aAcked: make(chan struct{})}
+	c := &call{id: sip.GenerateTagN(12), started: r.Now, aReq: a, aAcked: make(chan struct{}), a: &leg{}, b: &leg{}}
 	callID := a.CallID().Value()
 	c.release = func() {
 		if b.cfg.Release != nil {
@@ -83,7 +83,9 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 		}
 	}
 	c.a.cseq.Store(1)
+	c.a.owner = r.Auth
 	if p := r.Principal; p != nil {
+		c.a.smart = p.SmartExtension
 		c.interceptReinvite = p.InterceptReinvite
 		if set := sdpfilter.FromBits(uint32(p.Codecs)); !set.Empty() {
 			// The caller's codec restrictions apply to answers and re-offers too.
@@ -204,6 +206,7 @@ func (at *attempt) run(ctx context.Context, first bool) outcome {
 	c.b.localTag = sip.GenerateTagN(16)
 	c.b.dest, c.b.transport = tgt.Dest, tgt.Transport
 	c.b.media, c.b.mediaAlways = tgt.MediaAddr, false
+	c.b.smart, c.b.owner = tgt.SmartExtension, tgt.Owner
 	c.b.cseq.Store(1)
 	c.mu.Unlock()
 	if first {
@@ -393,7 +396,13 @@ func (at *attempt) cancel() {
 		return
 	}
 	at.cancelSent = true
-	inv, cl, b, id := at.req, at.cl, at.b, at.c.id
+	at.b.sendCancel(at.cl, at.req, at.c.id)
+}
+
+// sendCancel sends CANCEL for the INVITE inv (RFC 3261 §9.1: same
+// Request-URI, Call-ID, From, To, CSeq number and top Via) and waits for
+// its answer in the background.
+func (b *B2BUA) sendCancel(cl *sipgo.Client, inv *sip.Request, id string) {
 	req := sip.NewRequest(sip.CANCEL, inv.Recipient)
 	if v := inv.Via(); v != nil {
 		vv := *v

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/sipnat"
 )
 
@@ -26,7 +27,12 @@ type leg struct {
 	dest      string    // where requests go (host:port; a NAT binding), or "" for the target's host
 	transport string    // udp | tcp | tls
 	cseq      atomic.Uint32
-	answer    []byte // the SDP we last sent on this leg (an intercepted re-INVITE is answered with it)
+	answer    []byte // the SDP we last sent on this leg in an answer (an intercepted re-INVITE is answered with it)
+	sent      []byte // the SDP we last sent on this leg, offer or answer (a transfer offers it to the new party)
+	// smart: the peer is a customer's device with Smart Extension on
+	// (transfer.go); owner is who it is, for routing a transfer's new leg.
+	smart bool
+	owner pipeline.Identity
 	// media, when valid, is the peer's public address: the private
 	// connection addresses of the SDP it sends (all of them but media
 	// itself with mediaAlways, force_nat) become it (a peer behind NAT).
@@ -53,8 +59,8 @@ func (l *leg) remoteTag() string {
 // request builds a request inside the leg's dialog: From our side with our
 // tag, To the peer with its tag, the next CSeq (an ACK takes the current
 // one: its number is the INVITE's, which the caller sets), the route set,
-// and contact as the Contact of an INVITE or UPDATE. The call's lock must
-// be held.
+// and contact as the Contact of an INVITE, UPDATE or NOTIFY. The call's
+// lock must be held.
 func (l *leg) request(method sip.RequestMethod, body []byte, contact sip.Uri) *sip.Request {
 	req := sip.NewRequest(method, l.target)
 	from := &sip.FromHeader{DisplayName: l.localName, Address: l.local}
@@ -75,7 +81,7 @@ func (l *leg) request(method sip.RequestMethod, body []byte, contact sip.Uri) *s
 	for _, u := range l.route {
 		req.AppendHeader(&sip.RouteHeader{Address: u})
 	}
-	if method == sip.INVITE || method == sip.UPDATE {
+	if method == sip.INVITE || method == sip.UPDATE || method == sip.NOTIFY {
 		req.AppendHeader(&sip.ContactHeader{Address: contact})
 	}
 	if len(body) > 0 {

@@ -129,6 +129,13 @@ func (e *Edge) record(r *pipeline.Request, res pipeline.Result, err error) {
 	e.m.decisions.WithLabelValues(nonEmpty(res.Stage, "edge"), answerClass(res.Status, res.Drop)).Inc()
 }
 
+// Record adds a decision taken after a request's chain (the B2BUA's
+// transfers) to the log.
+func (e *Edge) Record(d Decision) {
+	e.decisions.add(d)
+	e.m.decisions.WithLabelValues(nonEmpty(d.Stage, "edge"), answerClass(d.Status, false)).Inc()
+}
+
 func nonEmpty(s, def string) string {
 	if s == "" {
 		return def

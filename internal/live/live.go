@@ -26,6 +26,9 @@ type Call struct {
 	Start     time.Time `json:"start"`
 	Answered  time.Time `json:"answered,omitempty"`
 	State     string    `json:"state"` // early | confirmed
+	// Transfers counts the transfers sipward carried out in the call (Smart
+	// Extension); To is then the party it was transferred to.
+	Transfers int `json:"transfers,omitempty"`
 }
 
 // Binding is one registered contact of a SIP user, with the address and

@@ -175,6 +175,13 @@ type Target struct {
 	// relay for this target (a registered SIP user behind NAT, or one whose
 	// media_relay is always).
 	MediaRelay bool
+	// SmartExtension: the target is a customer's device (a SIP user or a
+	// receives endpoint) with Smart Extension on; the B2BUA carries out
+	// transfers in its leg itself. Owner is who it is, for routing the
+	// calls such a transfer makes (the customer's account, its number as
+	// the caller ID).
+	SmartExtension bool
+	Owner          Identity
 }
 
 // TargetAuth is the credentials the B2BUA answers a target's challenge

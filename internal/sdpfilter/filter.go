@@ -2,7 +2,9 @@
 // codecs from a session description (RFC 4566), and checks that a stream
 // uses SRTP when the endpoint must. It is a leaf both sides of a call use:
 // the codecs stage filters the caller's offer, and the B2BUA filters the
-// answers and re-offers that come back (Filter).
+// answers and re-offers that come back (Filter). When the B2BUA moves a
+// call's media to a new party (a transfer) it makes the new offer sendrecv
+// (SendRecv) and keeps the staying party's session origin (Reorigin).
 //
 // Filter works line by line on the SDP bytes, keeping everything it does
 // not remove byte for byte, and does not allocate unless it changes

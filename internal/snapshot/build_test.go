@@ -146,6 +146,33 @@ func TestBuildLookups(t *testing.T) {
 	}
 }
 
+// TestBuildSmartExtension: smart_extension reaches the Principal of IP
+// endpoints (sends and receives) and of SIP users, and stays off for the
+// others.
+func TestBuildSmartExtension(t *testing.T) {
+	ds := fixture()
+	on := map[int64]bool{10: true, 201: true, 1001: true}
+	for i := range ds.Endpoints {
+		ds.Endpoints[i].SmartExtension = on[ds.Endpoints[i].ID]
+	}
+	for i := range ds.Users {
+		ds.Users[i].SmartExtension = on[ds.Users[i].ID]
+	}
+	s := mustBuild(t, ds)
+	got := map[int64]*Principal{}
+	for _, id := range []int64{10, 20, 201, 202} {
+		got[id] = &s.Endpoint(id).Principal
+	}
+	for _, id := range []int64{1000, 1001} {
+		got[id] = &s.UserByID(id).Principal
+	}
+	for id, p := range got {
+		if p.SmartExtension != on[id] {
+			t.Errorf("principal %d: SmartExtension = %v, want %v", id, p.SmartExtension, on[id])
+		}
+	}
+}
+
 // TestBanList: the snapshot carries every ban as stored, for the firewall
 // (which compiles them; its TestSetBans holds what a list means).
 func TestBanList(t *testing.T) {

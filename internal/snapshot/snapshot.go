@@ -258,6 +258,10 @@ type Principal struct {
 	NAT      NATMode
 	Relay    RelayMode // when its media goes through the media relay
 
+	// SmartExtension: sipward carries out transfers (REFER) in this
+	// principal's calls itself (package b2bua) instead of relaying them.
+	SmartExtension bool
+
 	// IP endpoints only (zero for SIP users).
 	DialPattern       paramrewrite.DialPattern // applied to the dialled number before Rewrite
 	CLIPrefix         string
@@ -324,9 +328,8 @@ type User struct {
 
 	NATPing NATPing
 
-	RetainDID      bool
-	SmartExtension bool
-	Voicemail      bool
+	RetainDID bool
+	Voicemail bool
 }
 
 // Allowed reports whether the user may be used from addr: true when the

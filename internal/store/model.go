@@ -98,6 +98,7 @@ type IPEndpoint struct {
 	CLIAuth           bool       `json:"cli_auth"`
 	DisableNAT        bool       `json:"disable_nat"`
 	MediaRelay        MediaRelay `json:"media_relay"`
+	SmartExtension    bool       `json:"smart_extension"`
 	RestrictedCodecs  []string   `json:"restricted_codecs"`
 	CreatedAt         time.Time  `json:"created_at"`
 	UpdatedAt         time.Time  `json:"updated_at"`

@@ -64,7 +64,7 @@ func endpointValues(e store.IPEndpoint) url.Values {
 		v.Set(k, s)
 	}
 	for k, b := range map[string]bool{"force_nat": e.ForceNAT, "intercept_reinvite": e.InterceptReinvite, "cli_auth": e.CLIAuth,
-		"disable_nat": e.DisableNAT} {
+		"disable_nat": e.DisableNAT, "smart_extension": e.SmartExtension} {
 		if b {
 			v.Set(k, "on")
 		}
@@ -83,7 +83,7 @@ func (f *form) endpoint(e *store.IPEndpoint) {
 	e.TechPrefix, e.CLIPrefix, e.ForceFrom = f.get("tech_prefix"), f.get("cli_prefix"), f.get("force_from")
 	e.Username, e.Password, e.OutboundProxy = f.get("username"), f.raw("password"), f.get("outbound_proxy")
 	e.ForceNAT, e.InterceptReinvite, e.CLIAuth, e.DisableNAT = f.on("force_nat"), f.on("intercept_reinvite"), f.on("cli_auth"), f.on("disable_nat")
-	e.MediaRelay = store.MediaRelay(f.get("media_relay"))
+	e.MediaRelay, e.SmartExtension = store.MediaRelay(f.get("media_relay")), f.on("smart_extension")
 	e.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
 }
 
@@ -118,6 +118,10 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("disable_nat", "Disable NAT handling", "checkbox").help("Never rewrite: its SDP goes on as sent, and requests in its calls go to its Contact, not to the address they came from. Neither box: NAT is detected, and private SDP addresses become the source address."),
 			f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
 			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers re-INVITEs itself."),
+			f.field("smart_extension", "Smart Extension", "checkbox").help("sipward carries out transfers (REFER) in this endpoint's calls itself. " +
+				"When the other party transfers the call, sipward calls the new party and re-INVITEs this device to it: the device sees one re-INVITE. " +
+				"When this device transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the device's leg. " +
+				"Off: REFER is relayed to the other side unchanged."),
 		}},
 		{Key: "codecs", Label: "Codecs", Fields: []*field{
 			f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames),

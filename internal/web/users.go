@@ -125,7 +125,10 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 		f.field("ip_whitelist", "IP whitelist", "textarea").help("One address or CIDR per line; empty: calls from anywhere."),
 		f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
 		f.field("retain_did", "Retain DID", "checkbox").help("Keep the DID as the request URI on calls to this user."),
-		f.field("smart_extension", "Smart Extension", "checkbox").help("Saved, not acting yet: REFER (transfers) is relayed to the other side as today; sipward handling it comes with call control."),
+		f.field("smart_extension", "Smart Extension", "checkbox").help("sipward carries out transfers (REFER) in this user's calls itself. " +
+			"When the other party transfers the call, sipward calls the new party and re-INVITEs this phone to it: the phone sees one re-INVITE. " +
+			"When this phone transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the phone's leg. " +
+			"Off: REFER is relayed to the other side unchanged."),
 	}
 	if len(profiles) > 0 {
 		opts := []string{"", "(none)"}

@@ -454,13 +454,22 @@ func TestChangesThroughForms(t *testing.T) {
 	}
 	ok("delete login", b.submit(acct+"/logins", fmt.Sprintf("%s/logins/%d/delete", acct, ls[0].ID), nil))
 
-	// Edit an endpoint: the stored egress password is kept when the field is empty.
+	// Edit an endpoint: the stored egress password is kept when the field is
+	// empty; a ticked box is saved and shown ticked.
 	page := fmt.Sprintf("%s/ip/%d", acct, ep.ID)
 	ok("endpoint", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"sends"}, "protocol": {"tcp"},
-		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}}))
+		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}, "smart_extension": {"on"}}))
 	got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID)
-	if got.Address != "192.0.2.11" || got.Protocol != store.ProtoTCP || !got.PasswordSet || len(got.RestrictedCodecs) != 2 {
+	if got.Address != "192.0.2.11" || got.Protocol != store.ProtoTCP || !got.PasswordSet || len(got.RestrictedCodecs) != 2 || !got.SmartExtension {
 		t.Errorf("endpoint after edit: %+v", got)
+	}
+	if r := b.get(page); !strings.Contains(r.body, `name="smart_extension" checked`) {
+		t.Error("endpoint form after saving Smart Extension: the box is not ticked")
+	}
+	ok("endpoint box cleared", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"sends"}, "protocol": {"tcp"},
+		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}}))
+	if got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID); got.SmartExtension {
+		t.Error("endpoint after clearing Smart Extension: still set")
 	}
 	r = b.submit(page, page, url.Values{"address": {"10.0.0.0/33"}, "port": {"5060"}})
 	if got := errorOf(r.body, "f-address"); got != `"10.0.0.0/33": invalid prefix length` {

@@ -29,6 +29,15 @@ type rawUAS struct {
 	auth *pbxAuth
 	// sdp, when set, answers initial INVITEs (else their offer is echoed).
 	sdp []byte
+	// byUser, when set, answers initial INVITEs to these Request-URI users
+	// with their status and SDP instead.
+	byUser map[string]uasAnswer
+}
+
+// uasAnswer is how a rawUAS answers an initial INVITE.
+type uasAnswer struct {
+	status int
+	sdp    string
 }
 
 func newRawUAS(t *testing.T, ip string, status int) *rawUAS {
@@ -67,6 +76,9 @@ func (u *rawUAS) loop() {
 			u.dlg[req.CallID().Value()] = req
 		}
 		st, auth, own := u.status, u.auth, u.sdp
+		if a, ok := u.byUser[req.Recipient.User]; ok && initial {
+			st, own = a.status, []byte(a.sdp)
+		}
 		u.mu.Unlock()
 		switch {
 		case req.Method == sip.ACK:
@@ -113,6 +125,12 @@ func (u *rawUAS) requests(method sip.RequestMethod) []*sip.Request {
 // callID (we are its UAS) and returns the final answer.
 func (u *rawUAS) send(callID string, method sip.RequestMethod, body string) *sip.Response {
 	u.t.Helper()
+	return u.sendWith(callID, method, body)
+}
+
+// sendWith is send with extra header lines.
+func (u *rawUAS) sendWith(callID string, method sip.RequestMethod, body string, extra ...string) *sip.Response {
+	u.t.Helper()
 	u.mu.Lock()
 	inv := u.dlg[callID]
 	u.cseq++
@@ -129,6 +147,9 @@ func (u *rawUAS) send(callID string, method sip.RequestMethod, body string) *sip
 		inv.To().Address.String(), u.tag, inv.From().Address.String(), fromTag, callID, cseq, method)
 	if method == sip.INVITE {
 		fmt.Fprintf(&b, "Contact: <sip:peer@%s>\r\n", u.addr)
+	}
+	for _, h := range extra {
+		b.WriteString(h + "\r\n")
 	}
 	if body != "" {
 		fmt.Fprintf(&b, "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(body), body)

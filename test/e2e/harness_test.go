@@ -40,6 +40,12 @@ func binary(t *testing.T) string {
 		binPath = filepath.Join(dir, "sipward")
 		cmd := exec.Command("go", "build", "-o", binPath, "../../cmd/sipward")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if os.Getenv("SIPWARD_E2E_RACE") != "" {
+			// A race-detecting binary: a race found makes it exit 66, which
+			// fails the test that stops it.
+			cmd = exec.Command("go", "build", "-race", "-o", binPath, "../../cmd/sipward")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

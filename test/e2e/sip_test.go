@@ -158,6 +158,18 @@ func (u *uac) ack(c *call, res *sip.Response, extra ...string) {
 	}
 }
 
+// establish places call c (INVITE, then the ACK of its 200); any other
+// answer fails the test.
+func (u *uac) establish(c *call) {
+	u.t.Helper()
+	u.send(u.invite(c))
+	_, res := u.final("INVITE", 5*time.Second)
+	if res.StatusCode != 200 {
+		u.t.Fatalf("INVITE %s: %d %s", c.to, res.StatusCode, res.Reason)
+	}
+	u.ack(c, res)
+}
+
 // bye hangs up and returns the status of the answer.
 func (u *uac) bye(c *call) int {
 	c.cseq++

@@ -157,6 +157,9 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		}
 		t := pipeline.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
 			Failover: i < len(bs)-1, Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)}
+		if u.SmartExtension {
+			t.SmartExtension, t.Owner = true, userIdentity(u, dialled)
+		}
 		if src, err := netip.ParseAddrPort(b.Source); err == nil {
 			t.MediaAddr = src.Addr().Unmap() // a phone behind NAT answers with its private address
 			switch u.Relay {
@@ -172,6 +175,17 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
 	}
 	return plan, nil, nil
+}
+
+// userIdentity is a called SIP user as the caller of the calls a transfer
+// in its leg makes: its account, and the number it was reached at as its
+// caller ID.
+func userIdentity(u *snapshot.User, dialled string) pipeline.Identity {
+	id := pipeline.Identity{Method: pipeline.AuthDigest, SIPUserID: u.ID, Username: u.Username, CLI: dialled}
+	if u.Account != nil {
+		id.AccountID, id.AccountName = u.Account.ID, u.Account.Name
+	}
+	return id
 }
 
 // behindNAT reports whether a binding is NAT-ed: its Contact names a
@@ -234,6 +248,10 @@ func toReceives(plan pipeline.Plan, a *snapshot.Account, dialled string) (pipeli
 		}
 		if ep.Username != "" && ep.PasswordSealed != nil {
 			t.Auth = &pipeline.TargetAuth{Username: ep.Username, PasswordSealed: ep.PasswordSealed}
+		}
+		if ep.SmartExtension {
+			t.SmartExtension = true
+			t.Owner = pipeline.Identity{Method: pipeline.AuthIP, AccountID: a.ID, AccountName: a.Name, EndpointID: ep.ID, CLI: dialled}
 		}
 		plan.Targets = append(plan.Targets, t)
 	}

@@ -98,12 +98,12 @@ var endpoints = &table[store.IPEndpoint]{
 	cols: []string{"account_id", "address", "direction", "channels", "cps", "protocol", "port",
 		"manufacturer", "version", "dial_pattern", "tech_prefix", "cli_prefix", "force_from",
 		"username", "password_sealed", "force_nat", "intercept_reinvite", "outbound_proxy",
-		"cli_auth", "disable_nat", "restricted_codecs", "media_relay", "created_at", "updated_at"},
+		"cli_auth", "disable_nat", "restricted_codecs", "media_relay", "smart_extension", "created_at", "updated_at"},
 	args: func(e *store.IPEndpoint) []any {
 		return []any{e.AccountID, e.Address, string(e.Direction), e.Channels, e.CPS, string(e.Protocol), e.Port,
 			e.Manufacturer, e.Version, e.DialPattern, e.TechPrefix, e.CLIPrefix, e.ForceFrom,
 			e.Username, nullBytes(e.PasswordSealed), e.ForceNAT, e.InterceptReinvite, e.OutboundProxy,
-			e.CLIAuth, e.DisableNAT, jsonText(e.RestrictedCodecs), string(e.MediaRelay), e.CreatedAt, e.UpdatedAt}
+			e.CLIAuth, e.DisableNAT, jsonText(e.RestrictedCodecs), string(e.MediaRelay), e.SmartExtension, e.CreatedAt, e.UpdatedAt}
 	},
 	scan: func(sc scanner) (e store.IPEndpoint, err error) {
 		var codecs jsonStrings
@@ -111,7 +111,7 @@ var endpoints = &table[store.IPEndpoint]{
 		err = sc.Scan(&e.ID, &e.AccountID, &e.Address, &e.Direction, &e.Channels, &e.CPS, &e.Protocol, &e.Port,
 			&e.Manufacturer, &e.Version, &e.DialPattern, &e.TechPrefix, &e.CLIPrefix, &e.ForceFrom,
 			&e.Username, &e.PasswordSealed, &e.ForceNAT, &e.InterceptReinvite, &e.OutboundProxy,
-			&e.CLIAuth, &e.DisableNAT, &codecs, &e.MediaRelay, &created, &updated)
+			&e.CLIAuth, &e.DisableNAT, &codecs, &e.MediaRelay, &e.SmartExtension, &created, &updated)
 		e.RestrictedCodecs = codecs
 		e.CreatedAt, e.UpdatedAt = time.Time(created), time.Time(updated)
 		endpointNorm(&e)

@@ -381,7 +381,7 @@ func testEndpoints(t *testing.T, s store.Store) {
 		Protocol: store.ProtoTLS, Port: 5061, Manufacturer: "Acme", Version: "1.2", DialPattern: `^00\d+$`,
 		TechPrefix: "99#", CLIPrefix: "+44", ForceFrom: "sip:gw@example.com", Username: "egress",
 		Password: "s3cret", PasswordSealed: []byte{0, 1, 2, 254, 255}, ForceNAT: true, InterceptReinvite: true,
-		OutboundProxy: "proxy.example.com", CLIAuth: true, DisableNAT: true, RestrictedCodecs: []string{"PCMA", "G729"},
+		OutboundProxy: "proxy.example.com", CLIAuth: true, DisableNAT: true, SmartExtension: true, RestrictedCodecs: []string{"PCMA", "G729"},
 	}
 	e := create(t, s, store.Tx.CreateEndpoint, in)
 	if e.ID == 0 {
