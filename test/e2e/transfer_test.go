@@ -342,3 +342,69 @@ func TestTransferByTheCustomersPhone(t *testing.T) {
 	core.waitRequests(t, sip.BYE, nw.CallID().Value(), 1)
 	n.waitIdle(t)
 }
+
+// TestTransferByACalledPhone: the core calls a DID of SIP user 2001 (Smart
+// Extension on), whose phone then transfers the call (blind). The new leg
+// is routed as the SIP user's own call (upstream, X-Sipward-User), the
+// core's leg is re-INVITEd to the target and the phone's leg hung up; the
+// core's BYE then reaches the target.
+func TestTransferByACalledPhone(t *testing.T) {
+	core := newRawUAS(t, "127.0.0.1", 200)
+	core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}}
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	user := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "2001", "smart_extension": true})
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/dids", acc), map[string]any{"number": "442071230001", "sip_user_id": id(user)})
+	waitSnapshot(t, n)
+	phone := newUAC(t, "127.0.0.6", n.SIP)
+	cseq := 0
+	if res := phone.register(t, "2001", user["password"].(string), "xfer-reg", &cseq, []string{"<sip:2001@" + phone.local + ">"}, "300"); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	coreSide := newUAC(t, "127.0.0.1", n.SIP)
+	cc := newCall("441234567890", "442071230001")
+	coreSide.send(coreSide.invite(cc))
+	_, m := phone.recv(5 * time.Second)
+	pinv, ok := m.(*sip.Request)
+	if !ok || pinv.Method != sip.INVITE {
+		t.Fatalf("the phone got %v, want the INVITE", m)
+	}
+	ans := sip.NewSDPResponseFromRequest(pinv, []byte(testSDP))
+	ans.To().Params.Add("tag", "phone1")
+	ans.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "2001", Host: "127.0.0.6", Port: port(phone.local)}})
+	phone.send(ans.String())
+	_, res := coreSide.final("INVITE", 5*time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("call to the DID: %d", res.StatusCode)
+	}
+	coreSide.ack(cc, res)
+	// The phone's REFER, in its dialog with sipward (the UAS side of it).
+	fromTag, _ := pinv.From().Params.Get("tag")
+	phone.cseq = 1
+	phone.send(fmt.Sprintf("REFER %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <%s>;tag=phone1\r\nTo: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: 1 REFER\r\nContact: <sip:2001@%s>\r\n"+
+		"Refer-To: <sip:442079999999@%s>\r\nContent-Length: 0\r\n\r\n",
+		pinv.Contact().Address.String(), phone.local, branch(), pinv.To().Address.String(), pinv.From().Address.String(), fromTag,
+		pinv.CallID().Value(), phone.local, n.SIP))
+	done := make(chan []*sip.Request, 1)
+	go func() { reqs, _ := coreSide.collect(2 * time.Second); done <- reqs }()
+	reqs, resps := phone.collect(2 * time.Second)
+	if len(resps) == 0 || resps[0].StatusCode != 202 {
+		t.Fatalf("REFER answered %v, want 202", resps)
+	}
+	if got := methods(reqs); len(got) < 3 || got[len(got)-1] != "BYE" {
+		t.Errorf("the phone got %v, want NOTIFYs then BYE", got)
+	}
+	nw := core.waitRequests(t, sip.INVITE, "", 1)[0]
+	if nw.Recipient.User != "442079999999" || nw.GetHeader("X-Sipward-User") == nil || nw.GetHeader("X-Sipward-User").Value() != "2001" {
+		t.Errorf("the target's INVITE:\n%s\nwant 442079999999 as SIP user 2001's call", nw)
+	}
+	if got := <-done; len(got) < 1 || got[0].Method != sip.INVITE || !strings.Contains(string(got[0].Body()), "m=audio 46000") {
+		t.Errorf("the core's leg got %v, want a re-INVITE to the target's media", methods(got))
+	}
+	if st := coreSide.bye(cc); st != 200 {
+		t.Fatalf("BYE: %d", st)
+	}
+	core.waitRequests(t, sip.BYE, nw.CallID().Value(), 1)
+	n.waitIdle(t)
+}
