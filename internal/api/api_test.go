@@ -346,6 +346,115 @@ func TestEndpointSmartExtension(t *testing.T) {
 	}
 }
 
+// TestSessionTimerSettings: session_timers and session_expires of IP
+// endpoints and SIP users are taken on create and update and returned by
+// GET; left out (or null in a PATCH) they are on and 1800 s, also in a new
+// account's nested ones; an interval outside 90 to 86400 seconds, or a value
+// of the wrong type, is refused naming the field and changes nothing.
+func TestSessionTimerSettings(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	timers := func(m map[string]any) [2]any { return [2]any{m["session_timers"], m["session_expires"]} }
+	def := [2]any{true, float64(1800)}
+	for _, k := range []struct {
+		kind, coll, item string
+		body             func(n int) map[string]any // a valid new one, the nth
+	}{
+		{"ip endpoint", fmt.Sprintf("/accounts/%d/ip-endpoints", a), "/ip-endpoints/%d",
+			func(n int) map[string]any { return map[string]any{"address": fmt.Sprintf("192.0.2.%d", n)} }},
+		{"sip user", fmt.Sprintf("/accounts/%d/sip-users", a), "/sip-users/%d",
+			func(n int) map[string]any { return map[string]any{"username": fmt.Sprint(1000 + n)} }},
+	} {
+		with := func(n int, kv ...any) map[string]any {
+			b := k.body(n)
+			for i := 0; i < len(kv); i += 2 {
+				b[kv[i].(string)] = kv[i+1]
+			}
+			return b
+		}
+		created := h.op(201, "POST", k.coll, k.body(1))
+		path := fmt.Sprintf(k.item, id(created))
+		if got := timers(created); got != def {
+			t.Errorf("%s created without the fields: %v, want %v", k.kind, got, def)
+		}
+		if got := timers(h.op(200, "GET", path, nil)); got != def {
+			t.Errorf("%s created without the fields, GET: %v, want %v", k.kind, got, def)
+		}
+		other := h.op(201, "POST", k.coll, with(2, "session_timers", false, "session_expires", 600))
+		if got, want := timers(h.op(200, "GET", fmt.Sprintf(k.item, id(other)), nil)), [2]any{false, float64(600)}; got != want {
+			t.Errorf("%s created with session timers off, 600 s: GET %v, want %v", k.kind, got, want)
+		}
+		for _, c := range []struct {
+			patch map[string]any
+			want  [2]any
+		}{
+			{map[string]any{"session_timers": false, "session_expires": 600}, [2]any{false, float64(600)}},
+			{map[string]any{"session_expires": 90}, [2]any{false, float64(90)}},
+			{map[string]any{"session_timers": true, "session_expires": 86400}, [2]any{true, float64(86400)}},
+			{map[string]any{"session_timers": nil, "session_expires": nil}, def},
+			{map[string]any{"session_timers": false, "session_expires": 0}, [2]any{false, float64(1800)}}, // 0: the default, as for port
+			{map[string]any{"session_timers": true, "session_expires": 600}, [2]any{true, float64(600)}},
+		} {
+			h.op(200, "PATCH", path, c.patch)
+			if got := timers(h.op(200, "GET", path, nil)); got != c.want {
+				t.Errorf("%s after PATCH %v: %v, want %v", k.kind, c.patch, got, c.want)
+			}
+		}
+		for _, c := range []struct {
+			method, path string
+			body         map[string]any
+			field, msg   string
+		}{
+			{"POST", k.coll, with(3, "session_expires", 89), "session_expires", "89: must be between 90 and 86400 seconds"},
+			{"POST", k.coll, with(3, "session_expires", 86401), "session_expires", "86401: must be between 90 and 86400 seconds"},
+			{"POST", k.coll, with(3, "session_expires", "600"), "session_expires", "must be an integer, not string"},
+			{"POST", k.coll, with(3, "session_timers", "yes"), "session_timers", "must be true or false, not string"},
+			{"PATCH", path, map[string]any{"session_timers": false, "session_expires": 89}, "session_expires", "89: must be between 90 and 86400 seconds"},
+			{"PATCH", path, map[string]any{"session_timers": false, "session_expires": 86401}, "session_expires", "86401: must be between 90 and 86400 seconds"},
+			{"PATCH", path, map[string]any{"session_expires": "1800"}, "session_expires", "must be an integer, not string"},
+			{"PATCH", path, map[string]any{"session_expires": 120.5}, "session_expires", "must be an integer, not number 120.5"},
+			{"PATCH", path, map[string]any{"session_timers": 1}, "session_timers", "must be true or false, not number"},
+		} {
+			st, m := h.call(opToken, c.method, c.path, c.body)
+			if e := errOf(m); st != 400 || e["field"] != c.field || e["message"] != c.msg {
+				t.Errorf("%s: %s %v: got %d %v, want 400 %s: %s", k.kind, c.method, c.body, st, m, c.field, c.msg)
+			}
+		}
+		if got, want := timers(h.op(200, "GET", path, nil)), [2]any{true, float64(600)}; got != want {
+			t.Errorf("%s after refused PATCHes: %v, want %v (unchanged)", k.kind, got, want)
+		}
+		if st, m := h.call(opToken, "GET", k.coll, nil); st != 200 || len(m["items"].([]any)) != 2 {
+			t.Errorf("%s: refused creates left %d %v, want the 2 created", k.kind, st, m)
+		}
+	}
+
+	acc := h.op(201, "POST", "/accounts", map[string]any{"name": "Nested",
+		"ip_endpoints": []map[string]any{{"address": "198.51.100.1"}, {"address": "198.51.100.2", "session_timers": false, "session_expires": 300}},
+		"sip_users":    []map[string]any{{"username": "2001"}}})
+	for _, c := range []struct {
+		field string
+		i     int
+		want  [2]any
+	}{{"ip_endpoints", 0, def}, {"ip_endpoints", 1, [2]any{false, float64(300)}}, {"sip_users", 0, def}} {
+		if got := timers(acc[c.field].([]any)[c.i].(map[string]any)); got != c.want {
+			t.Errorf("new account's %s[%d]: %v, want %v", c.field, c.i, got, c.want)
+		}
+	}
+	st, m := h.call(opToken, "POST", "/accounts", map[string]any{"name": "Bad",
+		"sip_users": []map[string]any{{"username": "3001", "session_expires": 89}}})
+	if e := errOf(m); st != 400 || e["field"] != "sip_users[0].session_expires" {
+		t.Errorf("new account with a SIP user's session_expires 89: got %d %v, want 400 naming sip_users[0].session_expires", st, m)
+	}
+	schemas := h.op(200, "GET", "/openapi.json", nil)["components"].(map[string]any)["schemas"].(map[string]any)
+	for _, name := range []string{"IPEndpoint", "SIPUser"} {
+		props := schemas[name].(map[string]any)["properties"].(map[string]any)
+		got := [2]any{props["session_timers"].(map[string]any)["default"], props["session_expires"].(map[string]any)["default"]}
+		if got != def {
+			t.Errorf("OpenAPI %s: session timer defaults %v, want %v", name, got, def)
+		}
+	}
+}
+
 // fileContains reports whether the database files hold s anywhere.
 func (h *harness) fileContains(s string) bool {
 	for _, p := range []string{h.dbPath, h.dbPath + "-wal"} {

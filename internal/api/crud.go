@@ -18,6 +18,10 @@ type route struct {
 	status       int      // success status (200 when 0)
 	operator     bool     // operator token required
 	handle       func(w http.ResponseWriter, r *http.Request, c provision.Caller) error
+
+	// defaults: fields of in whose default is not the zero value, for the
+	// document (resource.defaults).
+	defaults map[string]any
 }
 
 // resource describes one kind of object for the generic CRUD handlers.
@@ -34,6 +38,10 @@ type resource[T any] struct {
 	owner   func(v T) int64 // account of an object, to check nested item paths; nil when not nested
 	prepare func(ctx context.Context, c provision.Caller, body map[string]any) (map[string]any, error)
 	query   []string
+
+	// defaults are the values of fields absent from a create or set to
+	// null by a PATCH, where that is not the zero value.
+	defaults map[string]any
 }
 
 func (rs resource[T]) listRoute(path string) *route {
@@ -103,11 +111,13 @@ func (rs resource[T]) getRoute(path string) *route {
 func (rs resource[T]) createRoute(path string) *route {
 	var zero T
 	return &route{method: "POST", path: path, summary: "Create a " + rs.name, tag: rs.tag, in: zero, out: zero, status: http.StatusCreated,
+		defaults: rs.defaults,
 		handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
 			body, err := decodeMap(r)
 			if err != nil {
 				return err
 			}
+			fillDefaults(body, rs.defaults)
 			if rs.prepare != nil {
 				if body, err = rs.prepare(r.Context(), c, body); err != nil {
 					return err
@@ -133,6 +143,7 @@ func (rs resource[T]) createRoute(path string) *route {
 func (rs resource[T]) patchRoute(path string) *route {
 	var zero T
 	return &route{method: "PATCH", path: path, summary: "Change some fields of a " + rs.name + " (JSON merge patch; the same rules as create)", tag: rs.tag, in: zero, out: zero,
+		defaults: rs.defaults,
 		handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
 			old, id, err := rs.item(r, c)
 			if err != nil {
@@ -147,6 +158,7 @@ func (rs resource[T]) patchRoute(path string) *route {
 				return err
 			}
 			mergePatch(cur, patch)
+			fillDefaults(cur, rs.defaults) // a field set to null takes its default
 			var v T
 			if err := decodeInto(cur, &v); err != nil {
 				return err
@@ -197,6 +209,15 @@ func (rs resource[T]) routes(collection, item string) []*route {
 		out = append(out, rs.deleteRoute(item))
 	}
 	return out
+}
+
+// fillDefaults sets each field of defaults that body lacks.
+func fillDefaults(body, defaults map[string]any) {
+	for k, v := range defaults {
+		if _, ok := body[k]; !ok {
+			body[k] = v
+		}
+	}
 }
 
 // noWarn adapts a change that has no warnings.

@@ -44,6 +44,7 @@ func (s *Server) OpenAPI() map[string]any {
 		if rt.in != nil {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.in))}}}
+			g.defaults(reflect.TypeOf(rt.in), rt.defaults)
 		}
 		status := rt.status
 		if status == 0 {
@@ -130,6 +131,17 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string"}
 	}
 	return map[string]any{}
+}
+
+// defaults writes the defaults of a named type's fields into its schema.
+func (g *schemaGen) defaults(t reflect.Type, defaults map[string]any) {
+	def, _ := g.defs[t.Name()].(map[string]any)
+	props, _ := def["properties"].(map[string]any)
+	for k, v := range defaults {
+		if p, ok := props[k].(map[string]any); ok {
+			p["default"] = v
+		}
+	}
 }
 
 func (g *schemaGen) object(t reflect.Type) map[string]any {

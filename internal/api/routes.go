@@ -11,6 +11,12 @@ import (
 
 const v1 = "/api/v1"
 
+// sessionDefaults are the fields of IP endpoints and SIP users that are not
+// the zero value when a create leaves them out or a PATCH sets them to null:
+// session timers are on unless turned off. (Package provision takes a zero
+// session_expires as the default too.)
+var sessionDefaults = map[string]any{"session_timers": true, "session_expires": store.DefaultSessionExpires}
+
 // table lists every operation of the API, in the order of the document.
 func (s *Server) table() []*route {
 	svc := s.svc
@@ -34,6 +40,14 @@ func (s *Server) table() []*route {
 			body, err := decodeMap(r)
 			if err != nil {
 				return err
+			}
+			for _, k := range []string{"ip_endpoints", "sip_users"} {
+				items, _ := body[k].([]any)
+				for _, it := range items {
+					if m, ok := it.(map[string]any); ok {
+						fillDefaults(m, sessionDefaults)
+					}
+				}
 			}
 			var in provision.NewAccount
 			if err := decodeInto(body, &in); err != nil {
@@ -71,10 +85,11 @@ func (s *Server) table() []*route {
 			v.AccountID = aid
 			return svc.CreateEndpoint(ctx, c, v)
 		},
-		update: svc.UpdateEndpoint,
-		del:    svc.DeleteEndpoint,
-		setID:  func(v *store.IPEndpoint, id int64) { v.ID = id },
-		owner:  func(v store.IPEndpoint) int64 { return v.AccountID },
+		update:   svc.UpdateEndpoint,
+		del:      svc.DeleteEndpoint,
+		setID:    func(v *store.IPEndpoint, id int64) { v.ID = id },
+		owner:    func(v store.IPEndpoint) int64 { return v.AccountID },
+		defaults: sessionDefaults,
 	}
 	rt = append(rt, endpoints.routes(v1+"/accounts/{aid}/ip-endpoints", v1+"/accounts/{aid}/ip-endpoints/{id}")...)
 	global := endpoints
@@ -99,10 +114,11 @@ func (s *Server) table() []*route {
 			v.AccountID = aid
 			return nil, svc.CreateSIPUser(ctx, c, v)
 		},
-		update: noWarn(svc.UpdateSIPUser),
-		del:    svc.DeleteSIPUser,
-		setID:  func(v *store.SIPUser, id int64) { v.ID = id },
-		owner:  func(v store.SIPUser) int64 { return v.AccountID },
+		update:   noWarn(svc.UpdateSIPUser),
+		del:      svc.DeleteSIPUser,
+		setID:    func(v *store.SIPUser, id int64) { v.ID = id },
+		owner:    func(v store.SIPUser) int64 { return v.AccountID },
+		defaults: sessionDefaults,
 	}
 	rt = append(rt, users.routes(v1+"/accounts/{aid}/sip-users", v1+"/accounts/{aid}/sip-users/{id}")...)
 	globalUsers := users

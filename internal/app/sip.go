@@ -168,7 +168,10 @@ func (s *sipSide) watchBans() {
 func (s *sipSide) stages(ctx context.Context, cfg config.Config, reg *prometheus.Registry) (edge.Chains, error) {
 	c := edge.Chains{Firewall: s.firewall.Stage()}
 	var err error
-	if c.Sanity, err = sanity.New(sanity.Config{Registerer: reg}); err != nil {
+	// Extensions sipward implements (package b2bua): session timers, and
+	// reliable provisionals end to end (a far leg that cannot do them
+	// answers 420 itself).
+	if c.Sanity, err = sanity.New(sanity.Config{Registerer: reg, Supported: []string{"timer", "100rel"}}); err != nil {
 		return c, err
 	}
 	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg}); err != nil {
@@ -314,7 +317,7 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	router := route.New(route.Config{Upstreams: ups, Locator: s.registrar})
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
 		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal, Relay: relay,
-		Route: s.transferRoute(router), Decide: s.edge.Record,
+		Route: s.transferRoute(router), Decide: s.edge.Record, MinSE: cfg.SessionMinSE,
 		Release: func(callID string) {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -350,8 +353,9 @@ func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	ctx, s.stop = context.WithCancel(ctx)
 	s.edge.Serve(ctx, c)
 	s.registrar.Start(ctx, s.edge.Sender())
-	s.loops.Add(3)
+	s.loops.Add(4)
 	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
+	go func() { defer s.loops.Done(); s.calls.SessionTimers(ctx) }()
 	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()
 	go func() { defer s.loops.Done(); reap(ctx, s.channels, s.log) }()
 }

@@ -19,9 +19,11 @@
 // call.go (a call's two legs, the call table, the API's view), b2bua.go
 // (the B2BUA, sending, ending calls), invite.go (an initial INVITE, to its
 // setup), egress.go (answering a target's challenge), media.go (the media
-// relay), dialog.go (requests inside a call), transfer.go (REFER carried
-// out by sipward: Smart Extension), keepalive.go (probing active calls),
-// drain.go (shutdown).
+// relay), early.go (early dialogs: UPDATE and PRACK before the answer,
+// 100rel end to end), dialog.go (requests inside a call), transfer.go
+// (REFER carried out by sipward: Smart Extension), timer.go and
+// sessiontimer.go (RFC 4028 session timers), keepalive.go (probing active
+// calls), drain.go (shutdown).
 package b2bua
 
 import (
@@ -101,6 +103,9 @@ type Config struct {
 	// Decide records what sipward decided inside a call (a transfer) in
 	// the decision log; nil: not recorded.
 	Decide func(live.Decision)
+	// MinSE is the smallest session-timer interval accepted (RFC 4028
+	// Min-SE; default 90 s): an INVITE asking for less is answered 422.
+	MinSE time.Duration
 	// Registerer receives the B2BUA's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -123,6 +128,9 @@ type B2BUA struct {
 func New(cfg Config) (*B2BUA, error) {
 	if cfg.Sender == nil || cfg.Answer == nil {
 		return nil, errors.New("b2bua: config: a Sender and an Answer function are required")
+	}
+	if cfg.MinSE <= 0 {
+		cfg.MinSE = 90 * time.Second
 	}
 	if cfg.InviteTimeout == 0 {
 		cfg.InviteTimeout = 3 * time.Minute
@@ -161,6 +169,21 @@ func (b *B2BUA) Calls(accountID int64) []CallView {
 		}
 	}
 	return out
+}
+
+// every calls f with the time of each tick of an interval-d ticker, until
+// ctx ends.
+func every(ctx context.Context, d time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			f(now)
+		}
+	}
 }
 
 // client returns the Sender's client for transport.
@@ -261,8 +284,8 @@ func (b *B2BUA) drop(c *call) {
 }
 
 // answerA sends a response on the caller's leg, relaying the far leg's:
-// with our tag and, for 1xx/2xx, our Contact, and body as SDP.
-func (b *B2BUA) answerA(c *call, tx sip.ServerTransaction, status int, reason string, body []byte) error {
+// with our tag and, for 1xx/2xx, our Contact, body as SDP, and extra.
+func (b *B2BUA) answerA(c *call, tx sip.ServerTransaction, status int, reason string, body []byte, extra ...sip.Header) error {
 	c.mu.Lock()
 	a := c.aReq
 	c.mu.Unlock()
@@ -275,6 +298,14 @@ func (b *B2BUA) answerA(c *call, tx sip.ServerTransaction, status int, reason st
 	}
 	if status > 100 && status < 300 {
 		res.AppendHeader(&sip.ContactHeader{Address: b.contact(c.a.transport)})
+	}
+	if status >= 200 && status < 300 {
+		for _, h := range c.a.timer.headers(false) {
+			res.AppendHeader(h)
+		}
+	}
+	for _, h := range extra {
+		res.AppendHeader(h)
 	}
 	if len(body) > 0 {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))

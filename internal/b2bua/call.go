@@ -27,6 +27,8 @@ type call struct {
 	aAckOnce sync.Once
 
 	interceptReinvite bool
+	timers            bool                            // session timers on (sessiontimer.go)
+	expires           time.Duration                   // the session interval offered
 	codecs            func(sdp []byte) ([]byte, bool) // filters SDP for the caller; nil passes it
 
 	confirmed    bool

@@ -20,11 +20,12 @@ type retransmitter interface {
 	Retransmit2xx(acked func() bool, giveUp func())
 }
 
-// confirm handles the far leg's 2xx to req (sent on tx through cl) and
+// confirm handles the far leg's 2xx to req (sent on tx through cl, offering
+// the session interval offered) and
 // returns the status the caller got: 200, 487 when the caller had given up
 // already, 488 when the answer keeps none of the caller's codecs, 500 when
 // the 200 could not be sent.
-func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.ClientTransaction, req *sip.Request, res *sip.Response, cancelled bool) int {
+func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.ClientTransaction, req *sip.Request, res *sip.Response, offered time.Duration, cancelled bool) int {
 	c.mu.Lock()
 	c.b.remote = *res.To()
 	c.b.remote.Params = res.To().Params.Clone()
@@ -33,12 +34,15 @@ func (b *B2BUA) confirm(c *call, r *pipeline.Request, cl *sipgo.Client, tx sip.C
 		c.b.target = ct.Address
 	}
 	rrs := res.GetHeaders("Record-Route")
+	c.b.route = nil // an early dialog's, if any, is the 2xx's now
 	for i := len(rrs) - 1; i >= 0; i-- {
 		if rr, ok := rrs[i].(*sip.RecordRouteHeader); ok {
 			c.b.route = append(c.b.route, rr.Address)
 		}
 	}
 	c.b.sent = req.Body()
+	b.answeredTimer(c, c.b, res, offered, time.Now())
+	b.callerTimer(c, r.Msg, time.Now())
 	c.confirmed = true
 	c.view.State, c.view.Answered = "confirmed", time.Now()
 	c.mu.Unlock()

@@ -66,6 +66,7 @@ func (b *B2BUA) inDialog(_ context.Context, r *pipeline.Request) (pipeline.Resul
 		return relayed, nil
 	case sip.INVITE:
 		if c.interceptReinvite {
+			b.peerRefresh(in, req, r.Now)
 			return b.intercept(c, in), nil
 		}
 	case sip.REFER:
@@ -82,7 +83,7 @@ func (b *B2BUA) intercept(c *call, in *leg) pipeline.Result {
 	c.mu.Lock()
 	last, tr := in.answer, in.transport
 	c.mu.Unlock()
-	hdrs := []sip.Header{&sip.ContactHeader{Address: b.contact(tr)}}
+	hdrs := append([]sip.Header{&sip.ContactHeader{Address: b.contact(tr)}}, in.timer.headers(false)...)
 	if len(last) > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
@@ -112,19 +113,8 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 			return pipeline.Reject(dialogStage, 503, "Service Unavailable", "media relay: "+err.Error())
 		}
 	}
-	fwd := c.request(out, req.Method, body, b.contact(out.transport))
-	b.relayHeaders(req, fwd, fromA)
-	if isSDP(req) && len(body) > 0 {
-		c.mu.Lock()
-		out.sent = body
-		c.mu.Unlock()
-	}
-	if !isSDP(req) && len(body) > 0 {
-		if ct := req.ContentType(); ct != nil {
-			fwd.RemoveHeader("Content-Type")
-			fwd.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
-		}
-	}
+	fwd := b.forward(c, req, out, body, fromA)
+	refresh := req.Method == sip.INVITE || req.Method == sip.UPDATE
 	cl, err := b.client(out.transport)
 	if err != nil {
 		return pipeline.Reject(dialogStage, 503, "Service Unavailable", err.Error())
@@ -134,6 +124,10 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 	res, err := cl.Do(ctx, fwd)
 	if err != nil {
 		return pipeline.Reject(dialogStage, 408, "Request Timeout", "the other leg did not answer")
+	}
+	if refresh && res.IsSuccess() { // a refresh of both legs' sessions
+		b.peerRefresh(in, req, r.Now)
+		out.timer.refreshed(r.Now)
 	}
 	rb := out.mend(res.Body())
 	if isSDP(res) && res.IsSuccess() {
@@ -165,6 +159,35 @@ func (b *B2BUA) relay(r *pipeline.Request, c *call, in, out *leg) pipeline.Resul
 	return pipeline.Answered(dialogStage, 0)
 }
 
+// forward builds the request relaying req (body its body, mended and
+// filtered) on leg out: sipward's own in out's dialog, with req's relayed
+// headers, and out's session timer on a refresh.
+func (b *B2BUA) forward(c *call, req *sip.Request, out *leg, body []byte, fromA bool) *sip.Request {
+	fwd := c.request(out, req.Method, body, b.contact(out.transport))
+	b.relayHeaders(req, fwd, fromA)
+	if req.Method == sip.PRACK {
+		fwd.AppendHeader(rack(req, out.inviteSeq))
+	}
+	if req.Method == sip.INVITE || req.Method == sip.UPDATE {
+		for _, h := range out.timer.headers(true) {
+			fwd.AppendHeader(h)
+		}
+	}
+	switch {
+	case len(body) == 0:
+	case isSDP(req):
+		c.mu.Lock()
+		out.sent = body
+		c.mu.Unlock()
+	default:
+		if ct := req.ContentType(); ct != nil {
+			fwd.RemoveHeader("Content-Type")
+			fwd.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+		}
+	}
+	return fwd
+}
+
 // relayAnswer sends the other leg's answer res (its body rb, filtered) back
 // on leg in.
 func (b *B2BUA) relayAnswer(r *pipeline.Request, c *call, in *leg, res *sip.Response, rb []byte) {
@@ -172,6 +195,9 @@ func (b *B2BUA) relayAnswer(r *pipeline.Request, c *call, in *leg, res *sip.Resp
 	ans := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
 	if res.StatusCode >= 200 && res.StatusCode < 300 && (req.Method == sip.INVITE || req.Method == sip.UPDATE) {
 		ans.AppendHeader(&sip.ContactHeader{Address: b.contact(in.transport)})
+		for _, h := range in.timer.headers(false) {
+			ans.AppendHeader(h)
+		}
 	}
 	if len(rb) > 0 {
 		if ct := res.ContentType(); ct != nil {

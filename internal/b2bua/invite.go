@@ -31,6 +31,12 @@ func (b *B2BUA) Name() string { return "b2bua" }
 // confirmed call in the table. It always answers the caller (relaying the
 // far leg, or through Config.Answer) and returns Answered with the status.
 func (b *B2BUA) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Result, error) {
+	if res, small := b.tooSmall(r); small {
+		if b.cfg.Release != nil {
+			b.cfg.Release(r.Msg.CallID().Value()) // no call: its channels go back now
+		}
+		return res, nil
+	}
 	b.cfg.Answer(r, pipeline.Trying(Stage))
 	status, notes := b.invite(ctx, r)
 	res := pipeline.Answered(Stage, status)
@@ -84,6 +90,7 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 	}
 	c.a.cseq.Store(1)
 	c.a.owner = r.Auth
+	c.timers, c.expires = timerSettings(r)
 	if p := r.Principal; p != nil {
 		c.a.smart = p.SmartExtension
 		c.interceptReinvite = p.InterceptReinvite
@@ -182,14 +189,16 @@ type attempt struct {
 	offer     []byte
 	cancelled chan struct{} // closed by the caller's CANCEL
 
-	cl          *sipgo.Client
-	req         *sip.Request
-	tx          sip.ClientTransaction
-	provisional bool // a provisional came: the far leg can be cancelled
-	authSent    bool // the target's challenge was answered (egress authentication)
-	cancelSent  bool
-	noAnswer    bool // the ring timeout passed
-	aCancelled  bool // the caller gave up
+	cl           *sipgo.Client
+	req          *sip.Request
+	tx           sip.ClientTransaction
+	provisional  bool          // a provisional came: the far leg can be cancelled
+	authSent     bool          // the target's challenge was answered (egress authentication)
+	offered      time.Duration // the session interval our INVITE offers (sessiontimer.go)
+	timerRetried bool          // a 422 was answered with a longer interval
+	cancelSent   bool
+	noAnswer     bool // the ring timeout passed
+	aCancelled   bool // the caller gave up
 }
 
 // run sends the far leg to the target and waits for its outcome.
@@ -214,7 +223,9 @@ func (at *attempt) run(ctx context.Context, first bool) outcome {
 	} else {
 		b.calls.setB(c, old)
 	}
+	at.offered = c.expires
 	at.req = at.farInvite()
+	c.b.inviteSeq = at.req.CSeq().SeqNo
 	if at.tx, err = at.cl.TransactionRequest(context.Background(), at.req); err != nil {
 		b.log.Warn("b2bua: send INVITE on leg B failed", "call", c.id, "target", tgt.Why, "err", err)
 		return outcome{status: 503, reason: "Service Unavailable", next: tgt.Failover, own: true}
@@ -246,6 +257,12 @@ func (at *attempt) farInvite() *sip.Request {
 	req.AppendHeader(&mf)
 	req.AppendHeader(&sip.ContactHeader{Address: at.b.contact(tgt.Transport)})
 	for _, h := range tgt.Headers {
+		req.AppendHeader(h)
+	}
+	for _, h := range at.b.offerTimer(c, at.offered) {
+		req.AppendHeader(h)
+	}
+	for _, h := range offer100rel(at.r.Msg) {
 		req.AppendHeader(h)
 	}
 	if len(at.offer) > 0 {
@@ -309,6 +326,7 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 		return o, false
 	case res.IsProvisional():
 		at.provisional = true
+		b.early(c, at.req, res)
 		if at.aCancelled {
 			at.cancel()
 			return o, false
@@ -321,10 +339,10 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 		if len(body) > 0 && c.codecs != nil {
 			body, _ = c.codecs(body)
 		}
-		_ = b.answerA(c, at.r.Tx, res.StatusCode, res.Reason, body)
+		_ = b.answerA(c, at.r.Tx, res.StatusCode, res.Reason, body, reliable(res)...)
 		return o, false
 	case res.IsSuccess():
-		return outcome{status: b.confirm(c, at.r, at.cl, at.tx, at.req, res, at.aCancelled), reason: "OK"}, true
+		return outcome{status: b.confirm(c, at.r, at.cl, at.tx, at.req, res, at.offered, at.aCancelled), reason: "OK"}, true
 	}
 	// A non-2xx final; the client transaction ACKs it itself.
 	if at.aCancelled {
@@ -333,6 +351,11 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 	}
 	if (res.StatusCode == 401 || res.StatusCode == 407) && at.tgt.Auth != nil {
 		return at.challenged(res)
+	}
+	if res.StatusCode == 422 && c.timers && !at.timerRetried {
+		if o, done := at.longerTimer(res); !done {
+			return o, false
+		}
 	}
 	if at.tgt.Failover && (res.StatusCode == 408 || res.StatusCode >= 500 && res.StatusCode < 600) {
 		return outcome{status: res.StatusCode, reason: res.Reason, next: true}, true
@@ -371,6 +394,25 @@ func (at *attempt) challenged(res *sip.Response) (outcome, bool) {
 	}
 	// The challenged transaction has ACKed its answer and ends by itself.
 	at.req, at.tx, at.provisional, at.cancelSent = req, tx, false, false
+	at.c.b.inviteSeq = req.CSeq().SeqNo
+	return outcome{}, false
+}
+
+// longerTimer answers the target's 422 once with the session interval its
+// Min-SE asks for, on a new transaction the attempt then follows; done
+// when it cannot be (the 422 is then the attempt's answer).
+func (at *attempt) longerTimer(res *sip.Response) (outcome, bool) {
+	at.timerRetried = true
+	req, iv, ok := retryTimer(at.req, res, at.c.b.cseq.Add(1))
+	if !ok {
+		return outcome{}, true
+	}
+	tx, err := at.cl.TransactionRequest(context.Background(), req)
+	if err != nil {
+		return outcome{}, true
+	}
+	at.req, at.tx, at.provisional, at.cancelSent, at.offered = req, tx, false, false, iv
+	at.c.b.inviteSeq = req.CSeq().SeqNo
 	return outcome{}, false
 }
 

@@ -23,16 +23,8 @@ func (b *B2BUA) Keepalive(ctx context.Context) {
 	if b.cfg.Keepalive <= 0 {
 		return
 	}
-	t := time.NewTicker(b.cfg.Keepalive)
-	defer t.Stop()
 	quiet := int64(b.cfg.Keepalive / 2)
-	for {
-		var now time.Time
-		select {
-		case <-ctx.Done():
-			return
-		case now = <-t.C:
-		}
+	every(ctx, b.cfg.Keepalive, func(now time.Time) {
 		for _, c := range b.calls.all() {
 			c.mu.Lock()
 			ok := c.confirmed
@@ -42,7 +34,7 @@ func (b *B2BUA) Keepalive(ctx context.Context) {
 			}
 			go b.probe(ctx, c)
 		}
-	}
+	})
 }
 
 // probe sends one OPTIONS on each leg of c, the caller's first.

@@ -38,6 +38,8 @@ type leg struct {
 	// itself with mediaAlways, force_nat) become it (a peer behind NAT).
 	media       netip.Addr
 	mediaAlways bool
+	timer       sessionTimer // RFC 4028 (sessiontimer.go)
+	inviteSeq   uint32       // far leg: the CSeq of our INVITE (a relayed PRACK's RAck names it)
 }
 
 // mend returns sdp the peer of l sent, its addresses made reachable when

@@ -233,6 +233,9 @@ func (b *B2BUA) ring(ctx context.Context, ref *referral, n *leg, tgt pipeline.Ta
 		inv.AppendHeader(h)
 	}
 	inv.AppendHeader(sip.NewHeader("Referred-By", ref.referredBy))
+	for _, h := range b.offerTimer(ref.c, ref.c.expires) {
+		inv.AppendHeader(h)
+	}
 	if ref.replaces != "" {
 		inv.AppendHeader(sip.NewHeader("Replaces", ref.replaces))
 	}
@@ -256,6 +259,7 @@ func (b *B2BUA) ring(ctx context.Context, ref *referral, n *leg, tgt pipeline.Ta
 				}
 			case res.IsSuccess():
 				b.confirmNew(ref.c, n, cl, tx, inv, res)
+				b.answeredTimer(ref.c, n, res, ref.c.expires, time.Now())
 				return res, nil
 			case (res.StatusCode == 401 || res.StatusCode == 407) && tgt.Auth != nil && !authSent:
 				authSent = true
@@ -339,6 +343,9 @@ func (b *B2BUA) moveMedia(ref *referral, n *leg, answer []byte) (int, string, er
 		return 503, "Service Unavailable", err
 	}
 	req := c.request(stay, sip.INVITE, body, b.contact(stay.transport))
+	for _, h := range stay.timer.headers(true) {
+		req.AppendHeader(h)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 64*b.t1)
 	defer cancel()
 	res, err := cl.Do(ctx, req)
@@ -351,6 +358,7 @@ func (b *B2BUA) moveMedia(ref *referral, n *leg, answer []byte) (int, string, er
 	ack := c.request(stay, sip.ACK, nil, b.contact(stay.transport))
 	ack.CSeq().SeqNo = req.CSeq().SeqNo
 	b.sendACK(cl, ack)
+	stay.timer.refreshed(time.Now())
 	if _, err := b.mediaInDialog(c, ref.fromA, true, stay.mend(res.Body())); err != nil {
 		b.log.Warn("b2bua: media relay answer of a transfer's re-INVITE failed", "call", c.id, "err", err)
 	}

@@ -54,6 +54,7 @@ type Config struct {
 	TCPHeaderTimeout time.Duration // a message on TCP/TLS must arrive within this of its first byte
 	TCPIdleTimeout   time.Duration // a TCP/TLS connection idle this long is closed (unless it carries a registration)
 	RingTimeout      time.Duration // how long leg B may ring before sipward gives up
+	SessionMinSE     time.Duration // the smallest session interval (RFC 4028 Min-SE) sipward accepts
 	SIPT1            time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
 	TxLinger         time.Duration // how long a finished transaction absorbs retransmissions (timers D, J, L, M)
 	RegMinExpires    time.Duration // shorter registrations get 423
@@ -97,6 +98,7 @@ func Default() Config {
 		TCPIdleTimeout:   2 * time.Minute,
 		FraudTrustAuth:   time.Hour,
 		RingTimeout:      3 * time.Minute,
+		SessionMinSE:     90 * time.Second,
 		SIPT1:            500 * time.Millisecond,
 		TxLinger:         5 * time.Second,
 		RegMinExpires:    time.Minute,
@@ -205,6 +207,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.FraudGrace, "fraud-grace", "how long a source has to answer the challenge of a credential-less INVITE before its challenges count towards fraud-threshold (at most fraud-window)")
 	dur(&c.FraudTrustAuth, "fraud-trust-authenticated", "how long a source that authenticated is known as a customer: its credential-less INVITEs are not counted and firewall-rate does not apply to it; 0 or negative: never")
 	dur(&c.RingTimeout, "ring-timeout", "how long the called side may ring before sipward cancels the call")
+	dur(&c.SessionMinSE, "session-min-se", "the smallest session-timer interval accepted (RFC 4028 Min-SE; shorter is answered 422); below 90s only for tests")
 	dur(&c.SIPT1, "sip-t1", "SIP timer T1, the round-trip estimate that retransmissions and transaction timeouts (64×T1) scale with")
 	dur(&c.TxLinger, "tx-linger", "how long a finished SIP transaction is kept to absorb retransmissions (RFC 3261 timers D, J, L and M; Kamailio's tm wait_timer is 5s); at most 64×sip-t1, the RFC's value, which keeps about six times the memory")
 	dur(&c.RegMinExpires, "register-min-expires", "registrations asking for less get 423 Interval Too Brief")
@@ -259,6 +262,9 @@ func (c *Config) Validate() error {
 		if _, err := rtpengine.ParseAddrs(c.RTPEngine); err != nil {
 			return fmt.Errorf("rtpengine: %v", err)
 		}
+	}
+	if c.SessionMinSE < time.Second || c.SessionMinSE%time.Second != 0 {
+		return fmt.Errorf("session-min-se: %s: must be whole seconds, at least 1s", c.SessionMinSE)
 	}
 	if c.RingTimeout < time.Second {
 		return fmt.Errorf("ring-timeout: %s: must be at least 1s", c.RingTimeout)

@@ -182,6 +182,11 @@ type Target struct {
 	// the caller ID).
 	SmartExtension bool
 	Owner          Identity
+	// SessionTimers and SessionExpires are the target's session-timer
+	// settings (RFC 4028), used for a call from the core to it (a call
+	// from a customer takes the caller's).
+	SessionTimers  bool
+	SessionExpires time.Duration
 }
 
 // TargetAuth is the credentials the B2BUA answers a target's challenge

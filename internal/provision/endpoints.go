@@ -56,6 +56,9 @@ func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
 	if err := checkLimit("cps", e.CPS); err != nil {
 		return p, err
 	}
+	if err := checkSessionExpires("session_expires", &e.SessionExpires); err != nil {
+		return p, err
+	}
 	if e.ForceNAT && e.DisableNAT {
 		return p, invalid("disable_nat", "cannot be set with force_nat: force_nat always uses the source address, disable_nat never does")
 	}

@@ -39,6 +39,9 @@ func validateSIPUser(u *store.SIPUser) error {
 	if err := checkMediaRelay("media_relay", &u.MediaRelay); err != nil {
 		return err
 	}
+	if err := checkSessionExpires("session_expires", &u.SessionExpires); err != nil {
+		return err
+	}
 	if u.IPWhitelist == nil {
 		u.IPWhitelist = []string{}
 	}

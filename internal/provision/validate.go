@@ -160,6 +160,19 @@ func checkMediaRelay(field string, m *store.MediaRelay) error {
 	return nil
 }
 
+// checkSessionExpires checks the Session-Expires interval of an IP endpoint
+// or SIP user, in seconds; 0 (absent) takes the default.
+func checkSessionExpires(field string, n *int) error {
+	if *n == 0 {
+		*n = store.DefaultSessionExpires
+		return nil
+	}
+	if *n < store.MinSessionExpires || *n > store.MaxSessionExpires {
+		return invalid(field, "%d: must be between %d and %d seconds", *n, store.MinSessionExpires, store.MaxSessionExpires)
+	}
+	return nil
+}
+
 func checkNATPing(field string, n *store.NATPing) error {
 	switch *n {
 	case "":

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gaissmai/bart"
 
@@ -331,6 +332,8 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 			Protocol:       proto,
 			Relay:          relay,
 			SmartExtension: su.SmartExtension,
+			SessionTimers:  su.SessionTimers,
+			SessionExpires: time.Duration(su.SessionExpires) * time.Second,
 		},
 		Username:  su.Username,
 		Realm:     b.intern(su.Realm),
@@ -596,6 +599,8 @@ func (b *builder) endpoint(e *store.IPEndpoint, p netip.Prefix, fqdn string, dir
 			NAT:               natMode(e.ForceNAT, e.DisableNAT),
 			Relay:             relay,
 			SmartExtension:    e.SmartExtension,
+			SessionTimers:     e.SessionTimers,
+			SessionExpires:    time.Duration(e.SessionExpires) * time.Second,
 			CLIPrefix:         b.intern(e.CLIPrefix),
 			ForceFrom:         b.intern(e.ForceFrom),
 			InterceptReinvite: e.InterceptReinvite,

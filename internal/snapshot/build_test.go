@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -159,6 +160,48 @@ func TestBuildSmartExtension(t *testing.T) {
 		ds.Users[i].SmartExtension = on[ds.Users[i].ID]
 	}
 	s := mustBuild(t, ds)
+	got := fixturePrincipals(s)
+	for id, p := range got {
+		if p.SmartExtension != on[id] {
+			t.Errorf("principal %d: SmartExtension = %v, want %v", id, p.SmartExtension, on[id])
+		}
+	}
+}
+
+// TestBuildSessionTimers: session_timers and session_expires reach the
+// Principal of IP endpoints (sends and receives) and of SIP users, the
+// interval in seconds as a duration; a zero interval (data stored before
+// the setting) stays zero for the call path to take as the default.
+func TestBuildSessionTimers(t *testing.T) {
+	ds := fixture()
+	type timers struct {
+		on      bool
+		expires time.Duration
+	}
+	want := map[int64]timers{
+		10: {true, 1800 * time.Second}, 20: {false, 90 * time.Second}, 201: {true, 86400 * time.Second}, 202: {false, 0},
+		1000: {true, 600 * time.Second}, 1001: {false, 0},
+	}
+	for i := range ds.Endpoints {
+		w := want[ds.Endpoints[i].ID]
+		ds.Endpoints[i].SessionTimers, ds.Endpoints[i].SessionExpires = w.on, int(w.expires/time.Second)
+	}
+	for i := range ds.Users {
+		w := want[ds.Users[i].ID]
+		ds.Users[i].SessionTimers, ds.Users[i].SessionExpires = w.on, int(w.expires/time.Second)
+	}
+	s := mustBuild(t, ds)
+	got := fixturePrincipals(s)
+	for id, p := range got {
+		if g := (timers{p.SessionTimers, p.SessionExpires}); g != want[id] {
+			t.Errorf("principal %d: session timers %+v, want %+v", id, g, want[id])
+		}
+	}
+}
+
+// fixturePrincipals returns the Principals of fixture()'s endpoints and
+// users in s, by id.
+func fixturePrincipals(s *Snapshot) map[int64]*Principal {
 	got := map[int64]*Principal{}
 	for _, id := range []int64{10, 20, 201, 202} {
 		got[id] = &s.Endpoint(id).Principal
@@ -166,11 +209,7 @@ func TestBuildSmartExtension(t *testing.T) {
 	for _, id := range []int64{1000, 1001} {
 		got[id] = &s.UserByID(id).Principal
 	}
-	for id, p := range got {
-		if p.SmartExtension != on[id] {
-			t.Errorf("principal %d: SmartExtension = %v, want %v", id, p.SmartExtension, on[id])
-		}
-	}
+	return got
 }
 
 // TestBanList: the snapshot carries every ban as stored, for the firewall

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gaissmai/bart"
 
@@ -261,6 +262,11 @@ type Principal struct {
 	// SmartExtension: sipward carries out transfers (REFER) in this
 	// principal's calls itself (package b2bua) instead of relaying them.
 	SmartExtension bool
+
+	// SessionTimers: RFC 4028 session timers on this principal's calls
+	// (package b2bua); SessionExpires is the interval sipward offers.
+	SessionTimers  bool
+	SessionExpires time.Duration
 
 	// IP endpoints only (zero for SIP users).
 	DialPattern       paramrewrite.DialPattern // applied to the dialled number before Rewrite

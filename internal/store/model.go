@@ -33,6 +33,15 @@ const (
 	RelayNever  MediaRelay = "never"  // no call (its NAT is handled by symmetric RTP alone)
 )
 
+// Session timers (RFC 4028) of an IP endpoint or SIP user: the interval
+// sipward offers as Session-Expires, in seconds, and its bounds. A new
+// endpoint or user has session timers on with the default interval.
+const (
+	DefaultSessionExpires = 1800
+	MinSessionExpires     = 90 // also the Min-SE sipward answers 422 with
+	MaxSessionExpires     = 86400
+)
+
 // NATPing is the NAT/SIP ping mode of a SIP user.
 type NATPing string
 
@@ -99,6 +108,8 @@ type IPEndpoint struct {
 	DisableNAT        bool       `json:"disable_nat"`
 	MediaRelay        MediaRelay `json:"media_relay"`
 	SmartExtension    bool       `json:"smart_extension"`
+	SessionTimers     bool       `json:"session_timers"`  // RFC 4028 session timers on its calls
+	SessionExpires    int        `json:"session_expires"` // seconds offered as Session-Expires, MinSessionExpires to MaxSessionExpires
 	RestrictedCodecs  []string   `json:"restricted_codecs"`
 	CreatedAt         time.Time  `json:"created_at"`
 	UpdatedAt         time.Time  `json:"updated_at"`
@@ -127,6 +138,8 @@ type SIPUser struct {
 	RetainDID      bool       `json:"retain_did"`
 	SmartExtension bool       `json:"smart_extension"`
 	MediaRelay     MediaRelay `json:"media_relay"`
+	SessionTimers  bool       `json:"session_timers"`  // RFC 4028 session timers on its calls (the user's own, not a profile's)
+	SessionExpires int        `json:"session_expires"` // seconds offered as Session-Expires, MinSessionExpires to MaxSessionExpires
 	Voicemail      Voicemail  `json:"voicemail"`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`

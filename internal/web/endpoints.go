@@ -58,13 +58,14 @@ func endpointValues(e store.IPEndpoint) url.Values {
 	v.Set("port", strconv.Itoa(e.Port))
 	v.Set("channels", strconv.Itoa(e.Channels))
 	v.Set("cps", strconv.Itoa(e.CPS))
+	v.Set("session_expires", strconv.Itoa(e.SessionExpires))
 	for k, s := range map[string]string{"manufacturer": e.Manufacturer, "version": e.Version, "dial_pattern": e.DialPattern,
 		"tech_prefix": e.TechPrefix, "cli_prefix": e.CLIPrefix, "force_from": e.ForceFrom, "username": e.Username,
 		"outbound_proxy": e.OutboundProxy} {
 		v.Set(k, s)
 	}
 	for k, b := range map[string]bool{"force_nat": e.ForceNAT, "intercept_reinvite": e.InterceptReinvite, "cli_auth": e.CLIAuth,
-		"disable_nat": e.DisableNAT, "smart_extension": e.SmartExtension} {
+		"disable_nat": e.DisableNAT, "smart_extension": e.SmartExtension, "session_timers": e.SessionTimers} {
 		if b {
 			v.Set(k, "on")
 		}
@@ -84,6 +85,7 @@ func (f *form) endpoint(e *store.IPEndpoint) {
 	e.Username, e.Password, e.OutboundProxy = f.get("username"), f.raw("password"), f.get("outbound_proxy")
 	e.ForceNAT, e.InterceptReinvite, e.CLIAuth, e.DisableNAT = f.on("force_nat"), f.on("intercept_reinvite"), f.on("cli_auth"), f.on("disable_nat")
 	e.MediaRelay, e.SmartExtension = store.MediaRelay(f.get("media_relay")), f.on("smart_extension")
+	e.SessionTimers, e.SessionExpires = f.on("session_timers"), f.int("session_expires")
 	e.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
 }
 
@@ -122,6 +124,8 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 				"When the other party transfers the call, sipward calls the new party and re-INVITEs this device to it: the device sees one re-INVITE. " +
 				"When this device transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the device's leg. " +
 				"Off: REFER is relayed to the other side unchanged."),
+			f.field("session_timers", "Session timers", "checkbox").help(sessionTimersHelp),
+			f.field("session_expires", "Session expires (s)", "number").help(sessionExpiresHelp),
 		}},
 		{Key: "codecs", Label: "Codecs", Fields: []*field{
 			f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames),
@@ -183,7 +187,7 @@ func (s *Server) endpointNewPage(w http.ResponseWriter, r *http.Request, ss *ses
 	if err != nil {
 		return err
 	}
-	f := newForm(url.Values{"direction": {"sends"}, "protocol": {"udp"}, "channels": {"0"}, "cps": {"0"}, "dial_pattern": {"e164"}})
+	f := newForm(sessionDefaults(url.Values{"direction": {"sends"}, "protocol": {"udp"}, "channels": {"0"}, "cps": {"0"}, "dial_pattern": {"e164"}}))
 	return s.renderEndpoint(w, r, ss, a, nil, f, nil)
 }
 

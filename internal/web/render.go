@@ -355,6 +355,24 @@ var relayChoices = []string{"auto", "Auto (when behind NAT)", "always", "Always"
 
 const relayHelp = "Whether its calls' media go through the media relay (rtpengine, sipward serve --rtpengine): auto when it is behind NAT or its SDP names a private address. Without a relay configured nothing is relayed."
 
+// The session timer fields (RFC 4028), for endpoint and SIP user forms.
+const (
+	sessionTimersHelp = "sipward keeps a session timer (RFC 4028) on this device's calls: it offers Session-Expires, " +
+		"refreshes the call itself (re-INVITE, or UPDATE where the peer allows it) when the peer does not, " +
+		"and ends a call whose refresh fails or whose peer stops refreshing, freeing its channel. " +
+		"Off: no Session-Expires is offered or answered."
+	sessionExpiresHelp = "The interval sipward offers, 90 to 86400 seconds (default 1800). " +
+		"A peer asking for less than 90 s is answered 422 with Min-SE: 90."
+)
+
+// sessionDefaults are the session timer fields of a new endpoint's or SIP
+// user's form: on, the default interval.
+func sessionDefaults(v url.Values) url.Values {
+	v.Set("session_timers", "on")
+	v.Set("session_expires", strconv.Itoa(store.DefaultSessionExpires))
+	return v
+}
+
 var protocolChoices = []string{"udp", "UDP", "tcp", "TCP", "tls", "TLS", "tls-srtp", "TLS & SRTP"}
 
 // pager is a page of a list, for the templates.

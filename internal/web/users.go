@@ -33,10 +33,12 @@ func userValues(u store.SIPUser) url.Values {
 	}
 	v.Set("ip_whitelist", strings.Join(u.IPWhitelist, "\n"))
 	v.Set("media_relay", string(u.MediaRelay))
+	v.Set("session_expires", strconv.Itoa(u.SessionExpires))
 	if u.ProfileID != nil {
 		v.Set("profile_id", strconv.FormatInt(*u.ProfileID, 10))
 	}
-	for k, b := range map[string]bool{"retain_did": u.RetainDID, "smart_extension": u.SmartExtension, "voicemail.enabled": u.Voicemail.Enabled} {
+	for k, b := range map[string]bool{"retain_did": u.RetainDID, "smart_extension": u.SmartExtension, "session_timers": u.SessionTimers,
+		"voicemail.enabled": u.Voicemail.Enabled} {
 		if b {
 			v.Set(k, "on")
 		}
@@ -69,6 +71,7 @@ func (f *form) user(u *store.SIPUser) {
 	}
 	u.RetainDID, u.SmartExtension = f.on("retain_did"), f.on("smart_extension")
 	u.MediaRelay = store.MediaRelay(f.get("media_relay"))
+	u.SessionTimers, u.SessionExpires = f.on("session_timers"), f.int("session_expires")
 	u.RestrictedCodecs = nil
 	if f.on("restricted_codecs_own") {
 		u.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
@@ -129,6 +132,8 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 			"When the other party transfers the call, sipward calls the new party and re-INVITEs this phone to it: the phone sees one re-INVITE. " +
 			"When this phone transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the phone's leg. " +
 			"Off: REFER is relayed to the other side unchanged."),
+		f.field("session_timers", "Session timers", "checkbox").help(sessionTimersHelp),
+		f.field("session_expires", "Session expires (s)", "number").help(sessionExpiresHelp),
 	}
 	if len(profiles) > 0 {
 		opts := []string{"", "(none)"}
@@ -239,7 +244,7 @@ func (s *Server) userNewPage(w http.ResponseWriter, r *http.Request, ss *session
 	if err != nil {
 		return err
 	}
-	f := newForm(url.Values{})
+	f := newForm(sessionDefaults(url.Values{}))
 	return s.renderUser(w, r, ss, a, nil, userView{Form: f})
 }
 

@@ -454,35 +454,74 @@ func TestChangesThroughForms(t *testing.T) {
 	}
 	ok("delete login", b.submit(acct+"/logins", fmt.Sprintf("%s/logins/%d/delete", acct, ls[0].ID), nil))
 
+	// New endpoint and user forms start with session timers on, 1800 s.
+	for _, p := range []string{acct + "/ip/new", acct + "/users/new"} {
+		r := b.get(p)
+		if !strings.Contains(r.body, `name="session_timers" checked`) || valueOf(r.body, "f-session-expires") != "1800" {
+			t.Errorf("%s: session timers not on with 1800 s", p)
+		}
+		if txt := textOf(r.body); !strings.Contains(txt, sessionTimersHelp) || !strings.Contains(txt, sessionExpiresHelp) {
+			t.Errorf("%s: the session timer fields do not say what they do", p)
+		}
+	}
+
 	// Edit an endpoint: the stored egress password is kept when the field is
 	// empty; a ticked box is saved and shown ticked.
 	page := fmt.Sprintf("%s/ip/%d", acct, ep.ID)
 	ok("endpoint", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"sends"}, "protocol": {"tcp"},
-		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}, "smart_extension": {"on"}}))
+		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}, "smart_extension": {"on"}, "session_expires": {"600"}}))
 	got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID)
-	if got.Address != "192.0.2.11" || got.Protocol != store.ProtoTCP || !got.PasswordSet || len(got.RestrictedCodecs) != 2 || !got.SmartExtension {
+	if got.Address != "192.0.2.11" || got.Protocol != store.ProtoTCP || !got.PasswordSet || len(got.RestrictedCodecs) != 2 || !got.SmartExtension ||
+		got.SessionTimers || got.SessionExpires != 600 {
 		t.Errorf("endpoint after edit: %+v", got)
 	}
 	if r := b.get(page); !strings.Contains(r.body, `name="smart_extension" checked`) {
 		t.Error("endpoint form after saving Smart Extension: the box is not ticked")
+	} else if strings.Contains(r.body, `name="session_timers" checked`) || valueOf(r.body, "f-session-expires") != "600" {
+		t.Errorf("endpoint form after saving session timers off, 600 s: shows ticked %v, %s s",
+			strings.Contains(r.body, `name="session_timers" checked`), valueOf(r.body, "f-session-expires"))
 	}
 	ok("endpoint box cleared", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"sends"}, "protocol": {"tcp"},
-		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}}))
-	if got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID); got.SmartExtension {
-		t.Error("endpoint after clearing Smart Extension: still set")
+		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}, "session_timers": {"on"}, "session_expires": {"90"}}))
+	if got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID); got.SmartExtension || !got.SessionTimers || got.SessionExpires != 90 {
+		t.Errorf("endpoint after clearing Smart Extension, session timers on with 90 s: %+v", got)
 	}
 	r = b.submit(page, page, url.Values{"address": {"10.0.0.0/33"}, "port": {"5060"}})
 	if got := errorOf(r.body, "f-address"); got != `"10.0.0.0/33": invalid prefix length` {
 		t.Errorf("bad address: %q", got)
 	}
+	for v, want := range map[string]string{"89": "89: must be between 90 and 86400 seconds", "86401": "86401: must be between 90 and 86400 seconds",
+		"soon": "must be a whole number"} {
+		r = b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "session_timers": {"on"}, "session_expires": {v}})
+		if got := errorOf(r.body, "f-session-expires"); got != want || valueOf(r.body, "f-session-expires") != v {
+			t.Errorf("endpoint session expires %q: error %q, want %q, the value kept", v, got, want)
+		}
+	}
+	if got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID); got.SessionExpires != 90 {
+		t.Errorf("endpoint after refused session expires: %d s, want 90 (unchanged)", got.SessionExpires)
+	}
 
 	// Edit a user; a rewrite rule through the form, then deleted.
 	page = fmt.Sprintf("%s/users/%d", acct, u.ID)
 	ok("user", b.submit(page, page, url.Values{"username": {"1001"}, "channels": {"3"}, "nat_ping": {"timeout"},
-		"ip_whitelist": {"192.0.2.0/24\n198.51.100.7"}, "voicemail.enabled": {"on"}, "voicemail.pin": {"4321"}}))
+		"ip_whitelist": {"192.0.2.0/24\n198.51.100.7"}, "voicemail.enabled": {"on"}, "voicemail.pin": {"4321"}, "session_expires": {"600"}}))
 	gu, _ := e.svc.GetSIPUser(t.Context(), provision.Operator, u.ID)
-	if *gu.Channels != 3 || *gu.NATPing != store.NATPingTimeout || len(gu.IPWhitelist) != 2 || !gu.Voicemail.Enabled || !gu.Voicemail.PINSet {
+	if *gu.Channels != 3 || *gu.NATPing != store.NATPingTimeout || len(gu.IPWhitelist) != 2 || !gu.Voicemail.Enabled || !gu.Voicemail.PINSet ||
+		gu.SessionTimers || gu.SessionExpires != 600 {
 		t.Errorf("user after edit: %+v", gu)
+	}
+	if r := b.get(page); strings.Contains(r.body, `name="session_timers" checked`) || valueOf(r.body, "f-session-expires") != "600" {
+		t.Errorf("user form after saving session timers off, 600 s: shows ticked %v, %s s",
+			strings.Contains(r.body, `name="session_timers" checked`), valueOf(r.body, "f-session-expires"))
+	}
+	r = b.submit(page, page, url.Values{"username": {"1001"}, "channels": {"3"}, "session_timers": {"on"}, "session_expires": {"86401"}})
+	if got := errorOf(r.body, "f-session-expires"); got != "86401: must be between 90 and 86400 seconds" {
+		t.Errorf("user session expires 86401: error %q", got)
+	}
+	ok("user session timers on", b.submit(page, page, url.Values{"username": {"1001"}, "channels": {"3"}, "nat_ping": {"timeout"},
+		"session_timers": {"on"}, "session_expires": {"1200"}}))
+	if gu, _ := e.svc.GetSIPUser(t.Context(), provision.Operator, u.ID); !gu.SessionTimers || gu.SessionExpires != 1200 {
+		t.Errorf("user after session timers on, 1200 s: %v, %d s", gu.SessionTimers, gu.SessionExpires)
 	}
 	ok("rewrite", b.submit(page, page+"/rewrites", url.Values{"type": {"cli"}, "match": {"0"}, "replacement": {"+44"}}))
 	r = b.submit(page, page+"/rewrites/test", url.Values{"type": {"cli"}, "input": {"02071234567"}})

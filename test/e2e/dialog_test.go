@@ -32,7 +32,19 @@ type rawUAS struct {
 	// byUser, when set, answers initial INVITEs to these Request-URI users
 	// with their status and SDP instead.
 	byUser map[string]uasAnswer
+	// headers200 are added to its 200s to initial INVITEs; inDialog, when
+	// set, answers requests inside a dialog of these methods with their
+	// status (else 200).
+	headers200 []string
+	inDialog   map[sip.RequestMethod]int
+	// early, when set, answers initial INVITEs 183 with SDP first (reliable:
+	// Require: 100rel, RSeq: 1) and the INVITE 200 only once a request
+	// inside the early dialog (PRACK, UPDATE) came and was answered 200.
+	early   *earlyMode
+	pending map[string]*net.UDPAddr // early INVITEs by Call-ID, waiting for their 200
 }
+
+type earlyMode struct{ reliable bool }
 
 // uasAnswer is how a rawUAS answers an initial INVITE.
 type uasAnswer struct {
@@ -40,7 +52,9 @@ type uasAnswer struct {
 	sdp    string
 }
 
-func newRawUAS(t *testing.T, ip string, status int) *rawUAS {
+// newRawUAS starts a rawUAS; setup, when given, configures it before it
+// reads its first message (its fields are not to be written after).
+func newRawUAS(t *testing.T, ip string, status int, setup ...func(*rawUAS)) *rawUAS {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
@@ -48,6 +62,9 @@ func newRawUAS(t *testing.T, ip string, status int) *rawUAS {
 	}
 	u := &rawUAS{t: t, conn: conn, addr: conn.LocalAddr().String(), status: status, dlg: map[string]*sip.Request{},
 		tag: "uas" + branch()[7:], resps: make(chan *sip.Response, 16), cseq: 100}
+	for _, f := range setup {
+		f(u)
+	}
 	go u.loop()
 	t.Cleanup(func() { conn.Close() })
 	return u
@@ -80,8 +97,20 @@ func (u *rawUAS) loop() {
 			st, own = a.status, []byte(a.sdp)
 		}
 		u.mu.Unlock()
+		u.mu.Lock()
+		early, waiting := u.early, u.pending[req.CallID().Value()]
+		u.mu.Unlock()
 		switch {
 		case req.Method == sip.ACK:
+		case initial && early != nil:
+			u.provisional(req, from, early.reliable)
+		case waiting != nil && !initial && req.Method != sip.CANCEL:
+			u.reply(req, from, 200, req.Body())
+			u.mu.Lock()
+			delete(u.pending, req.CallID().Value())
+			inv := u.dlg[req.CallID().Value()]
+			u.mu.Unlock()
+			u.reply(inv, waiting, 200, inv.Body())
 		case initial && auth != nil && !auth.valid(req):
 			u.challenge(req, from, auth)
 		case initial && st == 0:
@@ -89,8 +118,16 @@ func (u *rawUAS) loop() {
 			u.reply(req, from, st, nil)
 		case initial && own != nil:
 			u.reply(req, from, 200, own)
-		default:
+		case initial:
 			u.reply(req, from, 200, req.Body())
+		default:
+			u.mu.Lock()
+			st, ok := u.inDialog[req.Method]
+			u.mu.Unlock()
+			if !ok {
+				st = 200
+			}
+			u.reply(req, from, st, req.Body())
 		}
 	}
 }
@@ -98,6 +135,14 @@ func (u *rawUAS) loop() {
 func (u *rawUAS) reply(req *sip.Request, to *net.UDPAddr, status int, sdp []byte) {
 	res := sip.NewResponseFromRequest(req, status, "OK", nil)
 	res.To().Params.Add("tag", u.tag)
+	if status == 200 && req.Method == sip.INVITE && !req.To().Params.Has("tag") {
+		u.mu.Lock()
+		for _, h := range u.headers200 {
+			name, v, _ := strings.Cut(h, ": ")
+			res.AppendHeader(sip.NewHeader(name, v))
+		}
+		u.mu.Unlock()
+	}
 	if status == 200 && req.Method == sip.INVITE {
 		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "peer", Host: strings.Split(u.addr, ":")[0], Port: port(u.addr)}})
 		if len(sdp) == 0 {
@@ -106,6 +151,32 @@ func (u *rawUAS) reply(req *sip.Request, to *net.UDPAddr, status int, sdp []byte
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		res.SetBody(sdp)
 	}
+	if status == 200 && req.Method == sip.UPDATE && len(sdp) > 0 { // an offer in UPDATE: its answer (echoed)
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "peer", Host: strings.Split(u.addr, ":")[0], Port: port(u.addr)}})
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody(sdp)
+	}
+	u.conn.WriteToUDP([]byte(res.String()), to)
+}
+
+// provisional answers req 183 with its SDP echoed (reliable: Require:
+// 100rel, RSeq: 1) and keeps it waiting for a request in its early dialog.
+func (u *rawUAS) provisional(req *sip.Request, to *net.UDPAddr, reliable bool) {
+	res := sip.NewResponseFromRequest(req, 183, "Session Progress", nil)
+	res.To().Params.Add("tag", u.tag)
+	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "peer", Host: strings.Split(u.addr, ":")[0], Port: port(u.addr)}})
+	if reliable {
+		res.AppendHeader(sip.NewHeader("Require", "100rel"))
+		res.AppendHeader(sip.NewHeader("RSeq", "1"))
+	}
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.SetBody(req.Body())
+	u.mu.Lock()
+	if u.pending == nil {
+		u.pending = map[string]*net.UDPAddr{}
+	}
+	u.pending[req.CallID().Value()] = to
+	u.mu.Unlock()
 	u.conn.WriteToUDP([]byte(res.String()), to)
 }
 

@@ -25,8 +25,9 @@ const sdpCore2 = "v=0\r\no=target 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.
 // Call-ID.
 func transferFixture(t *testing.T, smart bool) (*node, *rawUAS, *uac, *call, string) {
 	t.Helper()
-	core := newRawUAS(t, "127.0.0.1", 200)
-	core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}, "442070000486": {486, ""}}
+	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
+		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}, "442070000486": {486, ""}}
+	})
 	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
 	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc),
@@ -42,6 +43,11 @@ func transferFixture(t *testing.T, smart bool) (*node, *rawUAS, *uac, *call, str
 // header lines (no body) and returns nothing: the answer is read by the
 // test.
 func (u *uac) inDialog(c *call, method sip.RequestMethod, extra ...string) {
+	u.inDialogBody(c, method, "", extra...)
+}
+
+// inDialogBody is inDialog with an SDP body (none when "").
+func (u *uac) inDialogBody(c *call, method sip.RequestMethod, sdp string, extra ...string) {
 	c.cseq++
 	u.cseq = uint32(c.cseq)
 	var b strings.Builder
@@ -52,7 +58,11 @@ func (u *uac) inDialog(c *call, method sip.RequestMethod, extra ...string) {
 	for _, h := range extra {
 		b.WriteString(h + "\r\n")
 	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
+	if sdp != "" {
+		fmt.Fprintf(&b, "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(sdp), sdp)
+	} else {
+		b.WriteString("Content-Length: 0\r\n\r\n")
+	}
 	u.send(b.String())
 }
 
@@ -349,8 +359,9 @@ func TestTransferByTheCustomersPhone(t *testing.T) {
 // core's leg is re-INVITEd to the target and the phone's leg hung up; the
 // core's BYE then reaches the target.
 func TestTransferByACalledPhone(t *testing.T) {
-	core := newRawUAS(t, "127.0.0.1", 200)
-	core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}}
+	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
+		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}}
+	})
 	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
 	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
 	user := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "2001", "smart_extension": true})

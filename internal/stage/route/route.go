@@ -160,6 +160,7 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		if u.SmartExtension {
 			t.SmartExtension, t.Owner = true, userIdentity(u, dialled)
 		}
+		t.SessionTimers, t.SessionExpires = u.SessionTimers, u.SessionExpires
 		if src, err := netip.ParseAddrPort(b.Source); err == nil {
 			t.MediaAddr = src.Addr().Unmap() // a phone behind NAT answers with its private address
 			switch u.Relay {
@@ -249,6 +250,7 @@ func toReceives(plan pipeline.Plan, a *snapshot.Account, dialled string) (pipeli
 		if ep.Username != "" && ep.PasswordSealed != nil {
 			t.Auth = &pipeline.TargetAuth{Username: ep.Username, PasswordSealed: ep.PasswordSealed}
 		}
+		t.SessionTimers, t.SessionExpires = ep.SessionTimers, ep.SessionExpires
 		if ep.SmartExtension {
 			t.SmartExtension = true
 			t.Owner = pipeline.Identity{Method: pipeline.AuthIP, AccountID: a.ID, AccountName: a.Name, EndpointID: ep.ID, CLI: dialled}

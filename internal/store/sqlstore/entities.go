@@ -98,12 +98,14 @@ var endpoints = &table[store.IPEndpoint]{
 	cols: []string{"account_id", "address", "direction", "channels", "cps", "protocol", "port",
 		"manufacturer", "version", "dial_pattern", "tech_prefix", "cli_prefix", "force_from",
 		"username", "password_sealed", "force_nat", "intercept_reinvite", "outbound_proxy",
-		"cli_auth", "disable_nat", "restricted_codecs", "media_relay", "smart_extension", "created_at", "updated_at"},
+		"cli_auth", "disable_nat", "restricted_codecs", "media_relay", "smart_extension",
+		"session_timers", "session_expires", "created_at", "updated_at"},
 	args: func(e *store.IPEndpoint) []any {
 		return []any{e.AccountID, e.Address, string(e.Direction), e.Channels, e.CPS, string(e.Protocol), e.Port,
 			e.Manufacturer, e.Version, e.DialPattern, e.TechPrefix, e.CLIPrefix, e.ForceFrom,
 			e.Username, nullBytes(e.PasswordSealed), e.ForceNAT, e.InterceptReinvite, e.OutboundProxy,
-			e.CLIAuth, e.DisableNAT, jsonText(e.RestrictedCodecs), string(e.MediaRelay), e.SmartExtension, e.CreatedAt, e.UpdatedAt}
+			e.CLIAuth, e.DisableNAT, jsonText(e.RestrictedCodecs), string(e.MediaRelay), e.SmartExtension,
+			e.SessionTimers, e.SessionExpires, e.CreatedAt, e.UpdatedAt}
 	},
 	scan: func(sc scanner) (e store.IPEndpoint, err error) {
 		var codecs jsonStrings
@@ -111,7 +113,8 @@ var endpoints = &table[store.IPEndpoint]{
 		err = sc.Scan(&e.ID, &e.AccountID, &e.Address, &e.Direction, &e.Channels, &e.CPS, &e.Protocol, &e.Port,
 			&e.Manufacturer, &e.Version, &e.DialPattern, &e.TechPrefix, &e.CLIPrefix, &e.ForceFrom,
 			&e.Username, &e.PasswordSealed, &e.ForceNAT, &e.InterceptReinvite, &e.OutboundProxy,
-			&e.CLIAuth, &e.DisableNAT, &codecs, &e.MediaRelay, &e.SmartExtension, &created, &updated)
+			&e.CLIAuth, &e.DisableNAT, &codecs, &e.MediaRelay, &e.SmartExtension,
+			&e.SessionTimers, &e.SessionExpires, &created, &updated)
 		e.RestrictedCodecs = codecs
 		e.CreatedAt, e.UpdatedAt = time.Time(created), time.Time(updated)
 		endpointNorm(&e)
@@ -162,7 +165,8 @@ var sipUsers = &table[store.SIPUser]{
 	name: "sip_users",
 	cols: []string{"account_id", "username", "realm", "ha1_md5", "ha1_sha256", "profile_id",
 		"channels", "cps", "protocol", "ip_whitelist", "nat_ping", "retain_did", "smart_extension",
-		"restricted_codecs", "inherits", "media_relay", "vm_enabled", "vm_email", "vm_pin_hash", "created_at", "updated_at"},
+		"restricted_codecs", "inherits", "media_relay", "session_timers", "session_expires",
+		"vm_enabled", "vm_email", "vm_pin_hash", "created_at", "updated_at"},
 	// The settings columns hold the effective values (Resolve ran before
 	// every write); inherits names those that are not the user's own.
 	args: func(u *store.SIPUser) []any {
@@ -170,7 +174,7 @@ var sipUsers = &table[store.SIPUser]{
 		return []any{u.AccountID, u.Username, u.Realm, u.HA1MD5, u.HA1SHA256, u.ProfileID,
 			e.Channels.Value, e.CPS.Value, string(e.Protocol.Value), jsonText(u.IPWhitelist), string(e.NATPing.Value),
 			u.RetainDID, u.SmartExtension, jsonText(e.RestrictedCodecs.Value), strings.Join(e.Inherited(), " "), string(u.MediaRelay),
-			u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PINHash, u.CreatedAt, u.UpdatedAt}
+			u.SessionTimers, u.SessionExpires, u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PINHash, u.CreatedAt, u.UpdatedAt}
 	},
 	scan: func(sc scanner) (u store.SIPUser, err error) {
 		var profile sql.NullInt64
@@ -180,7 +184,8 @@ var sipUsers = &table[store.SIPUser]{
 		e := &u.Effective
 		err = sc.Scan(&u.ID, &u.AccountID, &u.Username, &u.Realm, &u.HA1MD5, &u.HA1SHA256, &profile,
 			&e.Channels.Value, &e.CPS.Value, &e.Protocol.Value, &whitelist, &e.NATPing.Value, &u.RetainDID, &u.SmartExtension,
-			&codecs, &inherits, &u.MediaRelay, &u.Voicemail.Enabled, &u.Voicemail.Email, &u.Voicemail.PINHash, &created, &updated)
+			&codecs, &inherits, &u.MediaRelay, &u.SessionTimers, &u.SessionExpires,
+			&u.Voicemail.Enabled, &u.Voicemail.Email, &u.Voicemail.PINHash, &created, &updated)
 		u.ProfileID = ptrOf(profile)
 		u.IPWhitelist, e.RestrictedCodecs.Value = whitelist, strs(codecs)
 		u.CreatedAt, u.UpdatedAt = time.Time(created), time.Time(updated)

@@ -621,3 +621,47 @@ func TestProfileInheritanceMigration(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionTimersMigration runs migration 10 on a copy of old data: every
+// IP endpoint and SIP user gets session timers on with the default interval.
+func TestSessionTimersMigration(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			db := migratedTo(t, dsn, 9)
+			const at = "'2025-06-01 12:00:00+00:00'"
+			for _, q := range []string{
+				"INSERT INTO accounts (id, name, created_at, updated_at) VALUES (1, 'Acme', " + at + ", " + at + ")",
+				"INSERT INTO ip_endpoints (id, account_id, address, direction, created_at, updated_at) VALUES (1, 1, '192.0.2.1', 'sends', " + at + ", " + at + ")",
+				"INSERT INTO sip_users (id, account_id, username, realm, created_at, updated_at) VALUES (1, 1, '1001', 'sipward', " + at + ", " + at + ")",
+			} {
+				if _, err := db.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+
+			s := openStore(t, dsn)
+			err := s.View(t.Context(), func(tx store.Tx) error {
+				e, err := tx.GetEndpoint(t.Context(), 1)
+				if err != nil {
+					return err
+				}
+				if !e.SessionTimers || e.SessionExpires != store.DefaultSessionExpires {
+					t.Errorf("endpoint after the migration: session timers %v, %d s; want on, %d s", e.SessionTimers, e.SessionExpires, store.DefaultSessionExpires)
+				}
+				u, err := tx.GetSIPUser(t.Context(), 1)
+				if err != nil {
+					return err
+				}
+				if !u.SessionTimers || u.SessionExpires != store.DefaultSessionExpires {
+					t.Errorf("sip user after the migration: session timers %v, %d s; want on, %d s", u.SessionTimers, u.SessionExpires, store.DefaultSessionExpires)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

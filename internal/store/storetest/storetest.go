@@ -382,6 +382,7 @@ func testEndpoints(t *testing.T, s store.Store) {
 		TechPrefix: "99#", CLIPrefix: "+44", ForceFrom: "sip:gw@example.com", Username: "egress",
 		Password: "s3cret", PasswordSealed: []byte{0, 1, 2, 254, 255}, ForceNAT: true, InterceptReinvite: true,
 		OutboundProxy: "proxy.example.com", CLIAuth: true, DisableNAT: true, SmartExtension: true, RestrictedCodecs: []string{"PCMA", "G729"},
+		SessionTimers: true, SessionExpires: 600,
 	}
 	e := create(t, s, store.Tx.CreateEndpoint, in)
 	if e.ID == 0 {
@@ -397,7 +398,7 @@ func testEndpoints(t *testing.T, s store.Store) {
 	// Update replaces every field; no sealed password means none is set.
 	up := store.IPEndpoint{
 		ID: e.ID, AccountID: acc.ID, Address: "2001:db8::/32", Direction: store.DirSends,
-		Protocol: store.ProtoTCP, PasswordSet: true, RestrictedCodecs: []string{},
+		Protocol: store.ProtoTCP, PasswordSet: true, RestrictedCodecs: []string{}, SessionExpires: 86400,
 	}
 	create(t, s, store.Tx.UpdateEndpoint, up)
 	got := get(t, s, store.Tx.GetEndpoint, e.ID)
@@ -429,7 +430,7 @@ func testSIPUsers(t *testing.T, s store.Store) {
 		HA1MD5: "0123456789abcdef0123456789abcdef", HA1SHA256: "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210",
 		ProfileID: ptr(prof.ID), Channels: new(4), CPS: new(2), Protocol: new(store.ProtoTLSSRTP),
 		IPWhitelist: []string{"192.0.2.0/24", "2001:db8::1/128"}, NATPing: new(store.NATPingTimeout),
-		RetainDID: true, SmartExtension: true, RestrictedCodecs: []string{"opus"},
+		RetainDID: true, SmartExtension: true, RestrictedCodecs: []string{"opus"}, SessionTimers: true, SessionExpires: 600,
 		Voicemail: store.Voicemail{Enabled: true, Email: "alice@example.com", PIN: "1234", PINHash: "pin-hash"},
 	}
 	u := create(t, s, store.Tx.CreateSIPUser, in)
@@ -464,7 +465,7 @@ func testSIPUsers(t *testing.T, s store.Store) {
 	up := store.SIPUser{
 		ID: u.ID, AccountID: acc.ID, Username: "alice2", Realm: "sip.example.com",
 		HA1MD5: "md5", HA1SHA256: "sha", Protocol: new(store.ProtoUDP), NATPing: new(store.NATPingEnabled),
-		Voicemail: store.Voicemail{Email: "x@example.com", PINSet: true},
+		Voicemail: store.Voicemail{Email: "x@example.com", PINSet: true}, SessionExpires: 86400,
 	}
 	create(t, s, store.Tx.UpdateSIPUser, up)
 	got := get(t, s, store.Tx.GetSIPUser, u.ID)
