@@ -187,3 +187,76 @@ func TestMediaRelay(t *testing.T) {
 		}
 	})
 }
+
+// TestTransferThroughTheMediaRelay: a relayed call (media_relay always) of
+// a customer with Smart Extension is transferred by the core: the target is
+// offered the relay's address, the caller's re-INVITE names the relay too,
+// RTP flows caller ↔ relay ↔ target, and the relay's one session is gone
+// after the BYE.
+func TestTransferThroughTheMediaRelay(t *testing.T) {
+	eng := rtpenginetest.Start(t)
+	coreRTP, targetRTP := rtpenginetest.NewPeer(t, "127.0.0.1"), rtpenginetest.NewPeer(t, "127.0.0.1")
+	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
+		core.sdp = []byte(coreRTP.SDP("127.0.0.1"))
+		core.byUser = map[string]uasAnswer{"442079999999": {200, targetRTP.SDP("127.0.0.1")}}
+	})
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32", "--rtpengine", "udp:"+eng.Addr)
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc),
+		map[string]any{"address": "127.0.0.2", "media_relay": "always", "smart_extension": true})
+	waitSnapshot(t, n)
+	relay, err := rtpengine.New([]string{eng.Addr}, rtpengine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	u := newUAC(t, "127.0.0.2", n.SIP)
+	callerRTP := rtpenginetest.NewPeer(t, "127.0.0.2")
+	u.sdp = callerRTP.SDP("127.0.0.2")
+	c := newCall("441234567890", "442071234567")
+	u.send(withSDP(u.invite(c), u.sdp))
+	_, res := u.final("INVITE", 5*time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("call: %d", res.StatusCode)
+	}
+	u.ack(c, res)
+	legB := core.requests(sip.INVITE)[0].CallID().Value()
+	if st := core.sendWith(legB, sip.REFER, "", "Refer-To: <sip:442079999999@127.0.0.1>"); st.StatusCode != 202 {
+		t.Fatalf("REFER answered %d", st.StatusCode)
+	}
+	reqs, _ := u.collect(1500 * time.Millisecond)
+	if len(reqs) == 0 || reqs[0].Method != sip.INVITE {
+		t.Fatalf("the caller got %v, want the re-INVITE", methods(reqs))
+	}
+	toTarget := mediaDest(t, string(reqs[0].Body()))
+	nw := core.waitRequests(t, sip.INVITE, "", 2)[1] // the target's
+	toCaller := mediaDest(t, string(nw.Body()))
+	own, target := net.JoinHostPort("127.0.0.2", strconv.Itoa(callerRTP.Port())), net.JoinHostPort("127.0.0.1", strconv.Itoa(targetRTP.Port()))
+	if toTarget == target || toCaller == own {
+		t.Fatalf("the caller was sent to %s (target %s), the target to %s (caller %s): want the relay's ports", toTarget, target, toCaller, own)
+	}
+	core.waitRequests(t, sip.BYE, legB, 1)
+	c0, k0 := targetRTP.Got(), callerRTP.Got()
+	mustSend(t, targetRTP, toCaller, 20)
+	mustSend(t, callerRTP, toTarget, 20)
+	mustSend(t, targetRTP, toCaller, 20)
+	deadline := time.Now().Add(5 * time.Second)
+	for (targetRTP.Got()-c0 < 20 || callerRTP.Got()-k0 < 20) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g, k := targetRTP.Got()-c0, callerRTP.Got()-k0; g < 20 || k < 20 {
+		t.Errorf("RTP after the transfer: the target got %d packets, the caller %d; want 20+ each", g, k)
+	}
+	if st := u.bye(c); st != 200 {
+		t.Fatalf("BYE: %d", st)
+	}
+	n.waitIdle(t)
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if ids, err := relay.List(context.Background()); err == nil && len(ids) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Error("the relay still holds the call's session after the BYE")
+}

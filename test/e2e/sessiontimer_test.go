@@ -221,3 +221,43 @@ func TestSessionTimersOff(t *testing.T) {
 	u.bye(c)
 	n.waitIdle(t)
 }
+
+// TestSessionTimerWithInterceptedReinvite: the caller's endpoint intercepts
+// re-INVITEs and the caller refreshes (refresher=uac): its refreshes are
+// answered by sipward with the session's Session-Expires, never reach the
+// core, and keep the call up; when they stop, the call is ended.
+func TestSessionTimerWithInterceptedReinvite(t *testing.T) {
+	n, core, u := timerFixture(t, map[string]any{"intercept_reinvite": true}, nil, "--session-min-se", "2s")
+	c := newCall("441234567890", "442071234567")
+	u.send(u.invite(c, "Supported: timer", "Session-Expires: 4;refresher=uac"))
+	_, res := u.final("INVITE", 5*time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("call: %d", res.StatusCode)
+	}
+	u.ack(c, res)
+	if se := res.GetHeader("Session-Expires"); se == nil || se.Value() != "4;refresher=uac" {
+		t.Fatalf("200 Session-Expires %v, want 4;refresher=uac", se)
+	}
+	legB := core.requests(sip.INVITE)[0].CallID().Value()
+	for range 4 { // 6 s of refreshes every 1.5 s: longer than the interval
+		time.Sleep(1500 * time.Millisecond)
+		u.inDialogBody(c, sip.INVITE, testSDP, "Supported: timer", "Session-Expires: 4;refresher=uac")
+		_, res := u.final("INVITE", 5*time.Second)
+		if res.StatusCode != 200 || res.GetHeader("Session-Expires") == nil || res.GetHeader("Session-Expires").Value() != "4;refresher=uac" {
+			t.Fatalf("refresh answered %d, Session-Expires %v; want 200 with 4;refresher=uac", res.StatusCode, res.GetHeader("Session-Expires"))
+		}
+		u.ack(c, res)
+	}
+	if got := core.waitRequests(t, sip.INVITE, legB, 1); len(got) != 1 {
+		t.Errorf("the core got %d INVITEs in its dialog, want only the first (refreshes intercepted)", len(got))
+	}
+	if _, calls := n.api(t, "GET", "/calls", nil); calls["total"] != float64(1) {
+		t.Fatalf("calls %v, want the refreshed call up", calls)
+	}
+	// The caller stops refreshing: the call is ended.
+	if got := u.until(sip.BYE, 15*time.Second); got[len(got)-1].Method != sip.BYE {
+		t.Errorf("the caller got %v, want a BYE", methods(got))
+	}
+	core.waitRequests(t, sip.BYE, legB, 1)
+	n.waitIdle(t)
+}

@@ -25,6 +25,7 @@ type uac struct {
 	conn  *net.UDPConn
 	to    *net.UDPAddr
 	local string // ip:port
+	sdp   string // what collect answers INVITEs with ("": testSDP)
 }
 
 func newUAC(t *testing.T, srcIP, dst string) *uac {

@@ -82,8 +82,12 @@ func (u *uac) collect(d time.Duration) (reqs []*sip.Request, resps []*sip.Respon
 			}
 			res := sip.NewResponseFromRequest(m, 200, "OK", nil)
 			if m.Method == sip.INVITE {
+				sdp := u.sdp
+				if sdp == "" {
+					sdp = testSDP
+				}
 				res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-				res.SetBody([]byte(testSDP))
+				res.SetBody([]byte(sdp))
 			}
 			u.send(res.String())
 		case *sip.Response:
@@ -417,5 +421,44 @@ func TestTransferByACalledPhone(t *testing.T) {
 		t.Fatalf("BYE: %d", st)
 	}
 	core.waitRequests(t, sip.BYE, nw.CallID().Value(), 1)
+	n.waitIdle(t)
+}
+
+// TestAttendedTransferByTheCustomersPhone: the customer's device holds two
+// calls and REFERs the first with Replaces naming the second (its own
+// dialog with sipward); the target's INVITE carries Replaces naming that
+// call's far leg, as the core knows it.
+func TestAttendedTransferByTheCustomersPhone(t *testing.T) {
+	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
+		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}}
+	})
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc),
+		map[string]any{"address": "127.0.0.2", "channels": 2, "smart_extension": true})
+	waitSnapshot(t, n)
+	u := newUAC(t, "127.0.0.2", n.SIP)
+	c1, c2 := newCall("441234567890", "442071234567"), newCall("441234567890", "442072222222")
+	u.establish(c1)
+	u.establish(c2)
+	inv2 := core.requests(sip.INVITE)[1]
+	ourTag, _ := inv2.From().Params.Get("tag")
+	rep := fmt.Sprintf("%s%%3Bto-tag%%3D%s%%3Bfrom-tag%%3D%s", strings.ReplaceAll(c2.callID, "@", "%40"), c2.toTag, c2.fromTag)
+	u.inDialog(c1, sip.REFER, "Refer-To: <sip:442079999999@"+n.SIP+"?Replaces="+rep+">")
+	if got := u.until(sip.BYE, 10*time.Second); got[len(got)-1].CallID().Value() != c1.callID {
+		t.Errorf("the BYE came in %s, want the transferred call %s", got[len(got)-1].CallID().Value(), c1.callID)
+	}
+	nw := core.waitRequests(t, sip.INVITE, "", 3)[2]
+	want := fmt.Sprintf("%s;to-tag=%s;from-tag=%s", inv2.CallID().Value(), core.tag, ourTag)
+	if h := nw.GetHeader("Replaces"); h == nil || h.Value() != want {
+		t.Errorf("the target's INVITE Replaces %v, want %s (the second call's far leg)", h, want)
+	}
+	if st := u.bye(c2); st != 200 {
+		t.Fatalf("BYE of the second call: %d", st)
+	}
+	legB1 := core.requests(sip.INVITE)[0].CallID().Value()
+	if res := core.send(legB1, sip.BYE, ""); res.StatusCode != 200 {
+		t.Fatalf("BYE: %d", res.StatusCode)
+	}
 	n.waitIdle(t)
 }
