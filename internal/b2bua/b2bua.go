@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,7 @@ type B2BUA struct {
 	answered atomic.Uint64 // calls that reached 200 on both legs
 	// unrelaying counts relay deletions under way (Drain waits for them).
 	unrelaying sync.WaitGroup
+	minSE      sip.Header // Min-SE: Config.MinSE, offered on every far INVITE
 }
 
 // New returns a B2BUA. The RFC 3261 timers are sipgo's process-wide ones
@@ -138,7 +140,8 @@ func New(cfg Config) (*B2BUA, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	b := &B2BUA{cfg: cfg, sender: cfg.Sender, calls: newCallTable(), log: cfg.Log, t1: sip.T1}
+	b := &B2BUA{cfg: cfg, sender: cfg.Sender, calls: newCallTable(), log: cfg.Log, t1: sip.T1,
+		minSE: sip.NewHeader("Min-SE", strconv.Itoa(int(cfg.MinSE/time.Second)))}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_edge_active_calls", Help: "Calls in progress (early or confirmed)."},
@@ -299,17 +302,15 @@ func (b *B2BUA) answerA(c *call, tx sip.ServerTransaction, status int, reason st
 	if status > 100 && status < 300 {
 		res.AppendHeader(&sip.ContactHeader{Address: b.contact(c.a.transport)})
 	}
+	if len(body) > 0 { // before the other headers: see farInvite
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody(body)
+	}
 	if status >= 200 && status < 300 {
-		for _, h := range c.a.timer.headers(false) {
-			res.AppendHeader(h)
-		}
+		c.a.timer.addTo(res, false)
 	}
 	for _, h := range extra {
 		res.AppendHeader(h)
-	}
-	if len(body) > 0 {
-		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		res.SetBody(body)
 	}
 	return tx.Respond(res)
 }

@@ -20,7 +20,8 @@ type call struct {
 	started time.Time
 	view    CallView // what the API shows
 
-	a, b *leg // the caller's leg and the far leg; a transfer replaces one (call.swap)
+	a, b   *leg   // the caller's leg and the far leg; a transfer replaces one (callTable.swap)
+	inline [2]leg // where a and b point until then (one allocation per call)
 
 	aReq     *sip.Request  // the caller's INVITE as received (never mutated); nil once it acknowledged our 2xx
 	aAcked   chan struct{} // closed when the caller ACKs our 2xx

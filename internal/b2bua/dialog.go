@@ -169,9 +169,7 @@ func (b *B2BUA) forward(c *call, req *sip.Request, out *leg, body []byte, fromA 
 		fwd.AppendHeader(rack(req, out.inviteSeq))
 	}
 	if req.Method == sip.INVITE || req.Method == sip.UPDATE {
-		for _, h := range out.timer.headers(true) {
-			fwd.AppendHeader(h)
-		}
+		out.timer.addTo(fwd, true)
 	}
 	switch {
 	case len(body) == 0:
@@ -195,9 +193,7 @@ func (b *B2BUA) relayAnswer(r *pipeline.Request, c *call, in *leg, res *sip.Resp
 	ans := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, nil)
 	if res.StatusCode >= 200 && res.StatusCode < 300 && (req.Method == sip.INVITE || req.Method == sip.UPDATE) {
 		ans.AppendHeader(&sip.ContactHeader{Address: b.contact(in.transport)})
-		for _, h := range in.timer.headers(false) {
-			ans.AppendHeader(h)
-		}
+		in.timer.addTo(ans, false)
 	}
 	if len(rb) > 0 {
 		if ct := res.ContentType(); ct != nil {

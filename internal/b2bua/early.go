@@ -65,8 +65,11 @@ func offer100rel(inv *sip.Request) []sip.Header {
 // reliable returns the headers that keep a reliable provisional res
 // reliable towards the caller: Require: 100rel and its RSeq.
 func reliable(res *sip.Response) []sip.Header {
-	rseq := res.GetHeader("RSeq")
-	if rseq == nil || !hasTag(res, "Require", "100rel") {
+	if !hasTag(res, "Require", "100rel") {
+		return nil
+	}
+	rseq := header(res, "RSeq", "")
+	if rseq == nil {
 		return nil
 	}
 	return []sip.Header{sip.NewHeader("Require", "100rel"), sip.NewHeader("RSeq", strings.TrimSpace(rseq.Value()))}

@@ -53,7 +53,8 @@ func (b *B2BUA) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.Res
 // newCall builds the call of the caller's INVITE.
 func (b *B2BUA) newCall(r *pipeline.Request) *call {
 	a := r.Msg
-	c := &call{id: sip.GenerateTagN(12), started: r.Now, aReq: a, aAcked: make(chan struct{}), a: &leg{}, b: &leg{}}
+	c := &call{id: sip.GenerateTagN(12), started: r.Now, aReq: a, aAcked: make(chan struct{})}
+	c.a, c.b = &c.inline[0], &c.inline[1]
 	callID := a.CallID().Value()
 	c.release = func() {
 		if b.cfg.Release != nil {
@@ -256,19 +257,19 @@ func (at *attempt) farInvite() *sip.Request {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(&mf)
 	req.AppendHeader(&sip.ContactHeader{Address: at.b.contact(tgt.Transport)})
-	for _, h := range tgt.Headers {
-		req.AppendHeader(h)
-	}
-	for _, h := range at.b.offerTimer(c, at.offered) {
-		req.AppendHeader(h)
-	}
-	for _, h := range offer100rel(at.r.Msg) {
-		req.AppendHeader(h)
-	}
 	if len(at.offer) > 0 {
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
+	// The body first: setting it looks its Content-Length up, and sipgo
+	// lower-cases (allocating) every other header's name it passes.
 	req.SetBody(at.offer)
+	for _, h := range tgt.Headers {
+		req.AppendHeader(h)
+	}
+	at.b.addOfferTimer(req, c, at.offered)
+	for _, h := range offer100rel(at.r.Msg) {
+		req.AppendHeader(h)
+	}
 	req.SetTransport(strings.ToUpper(tgt.Transport))
 	if tgt.Dest != "" {
 		req.SetDestination(tgt.Dest)

@@ -93,14 +93,15 @@ func (b *B2BUA) callerTimer(c *call, inv *sip.Request, now time.Time) {
 	c.a.timer.set(iv, weRefresh, now)
 }
 
-// offerTimer returns the headers of the far leg's INVITE offering the
-// call's session timer.
-func (b *B2BUA) offerTimer(c *call, expires time.Duration) []sip.Header {
+// addOfferTimer adds to the far leg's INVITE req the headers offering the
+// call's session timer of interval expires.
+func (b *B2BUA) addOfferTimer(req appender, c *call, expires time.Duration) {
 	if !c.timers {
-		return nil
+		return
 	}
-	return []sip.Header{sip.NewHeader("Session-Expires", strconv.Itoa(int(expires/time.Second))),
-		sip.NewHeader("Min-SE", strconv.Itoa(int(b.cfg.MinSE/time.Second))), sip.NewHeader("Supported", "timer")}
+	req.AppendHeader(seHeader(expires, refNone))
+	req.AppendHeader(b.minSE)
+	req.AppendHeader(hdrSupportedTimer)
 }
 
 // answeredTimer agrees leg l's timer from the 2xx to our INVITE that
@@ -216,9 +217,7 @@ func (b *B2BUA) sendRefresh(ctx context.Context, c *call, l *leg, method sip.Req
 		c.mu.Unlock()
 	}
 	req := c.request(l, method, body, b.contact(l.transport))
-	for _, h := range l.timer.headers(true) {
-		req.AppendHeader(h)
-	}
+	l.timer.addTo(req, true)
 	cctx, cancel := context.WithTimeout(ctx, 64*b.t1)
 	defer cancel()
 	res, err := cl.Do(cctx, req)

@@ -4,9 +4,9 @@ package b2bua
 // and written to; sessiontimer.go acts on it.
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,31 +41,80 @@ func (st *sessionTimer) refreshed(now time.Time) {
 // Require: timer) sipward puts on a request it sends in the leg (asUAC) or
 // on a 2xx it answers with; none when the leg has no timer.
 func (st *sessionTimer) headers(asUAC bool) []sip.Header {
+	var hs headerList
+	st.addTo(&hs, asUAC)
+	return hs
+}
+
+// headerList collects headers (AppendHeader) into a slice.
+type headerList []sip.Header
+
+func (l *headerList) AppendHeader(h sip.Header) { *l = append(*l, h) }
+
+// appender is a message headers are added to.
+type appender interface{ AppendHeader(sip.Header) }
+
+// addTo appends the headers of headers(asUAC) to m. The header values are
+// shared, immutable ones (a call's answer and INVITE allocate none).
+func (st *sessionTimer) addTo(m appender, asUAC bool) {
 	iv := time.Duration(st.interval.Load())
 	if iv == 0 {
-		return nil
+		return
 	}
 	// refresher names the side that refreshes, as uac or uas of this transaction.
 	we := st.weRefresh.Load()
-	ref := "uas"
+	ref := refUAS
 	if asUAC == we {
-		ref = "uac"
+		ref = refUAC
 	}
-	hs := []sip.Header{sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=%s", int(iv/time.Second), ref)),
-		sip.NewHeader("Supported", "timer")}
+	m.AppendHeader(seHeader(iv, ref))
+	m.AppendHeader(hdrSupportedTimer)
 	if !asUAC && !we {
-		hs = append(hs, sip.NewHeader("Require", "timer")) // the requester refreshes: it must support timers
+		m.AppendHeader(hdrRequireTimer) // the requester refreshes: it must support timers
 	}
-	return hs
+}
+
+// The shared header values sipward sends (never changed once made).
+var (
+	hdrSupportedTimer = sip.NewHeader("Supported", "timer")
+	hdrRequireTimer   = sip.NewHeader("Require", "timer")
+	seHeaders         sync.Map // seKey → sip.Header
+)
+
+// Session-Expires refresher parameters: none, uac, uas.
+const (
+	refNone uint8 = iota
+	refUAC
+	refUAS
+)
+
+type seKey struct {
+	secs int64
+	ref  uint8
+}
+
+// seHeader returns the shared Session-Expires header of interval iv with
+// refresher ref.
+func seHeader(iv time.Duration, ref uint8) sip.Header {
+	k := seKey{int64(iv / time.Second), ref}
+	if h, ok := seHeaders.Load(k); ok {
+		return h.(sip.Header)
+	}
+	v := strconv.FormatInt(k.secs, 10)
+	switch ref {
+	case refUAC:
+		v += ";refresher=uac"
+	case refUAS:
+		v += ";refresher=uas"
+	}
+	h, _ := seHeaders.LoadOrStore(k, sip.NewHeader("Session-Expires", v))
+	return h.(sip.Header)
 }
 
 // sessionExpires parses a message's Session-Expires (or its compact form
 // x): the interval and its refresher parameter ("" when absent).
-func sessionExpires(m interface{ GetHeader(string) sip.Header }) (iv time.Duration, refresher string, ok bool) {
-	h := m.GetHeader("Session-Expires")
-	if h == nil {
-		h = m.GetHeader("x")
-	}
+func sessionExpires(m headed) (iv time.Duration, refresher string, ok bool) {
+	h := header(m, "Session-Expires", "x")
 	if h == nil {
 		return 0, "", false
 	}
@@ -83,8 +132,8 @@ func sessionExpires(m interface{ GetHeader(string) sip.Header }) (iv time.Durati
 }
 
 // minSE parses a message's Min-SE, 0 when absent.
-func minSE(m interface{ GetHeader(string) sip.Header }) time.Duration {
-	h := m.GetHeader("Min-SE")
+func minSE(m headed) time.Duration {
+	h := header(m, "Min-SE", "")
 	if h == nil {
 		return 0
 	}
@@ -98,15 +147,36 @@ func minSE(m interface{ GetHeader(string) sip.Header }) time.Duration {
 
 // hasTag reports whether a comma-separated option-tag header of m (Supported,
 // Require, Allow) names tag.
-func hasTag(m interface{ GetHeaders(string) []sip.Header }, name, tag string) bool {
-	for _, h := range m.GetHeaders(name) {
-		for _, t := range strings.Split(h.Value(), ",") {
+// Compact forms are matched too (k for Supported). It does not allocate.
+func hasTag(m headed, name, tag string) bool {
+	for _, h := range m.Headers() {
+		if n := h.Name(); !strings.EqualFold(n, name) && !(strings.EqualFold(name, "Supported") && (n == "k" || n == "K")) {
+			continue
+		}
+		for v := h.Value(); v != ""; {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
 			if strings.EqualFold(strings.TrimSpace(t), tag) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// headed is a SIP message's header list.
+type headed interface{ Headers() []sip.Header }
+
+// header returns m's first header named name or compact (when not ""),
+// case-insensitively, without allocating (sipgo's GetHeader lower-cases
+// every unknown header's name it passes).
+func header(m headed, name, compact string) sip.Header {
+	for _, h := range m.Headers() {
+		if n := h.Name(); strings.EqualFold(n, name) || (compact != "" && strings.EqualFold(n, compact)) {
+			return h
+		}
+	}
+	return nil
 }
 
 // retryTimer returns a copy of inv, answered 422, asking for the interval

@@ -233,9 +233,7 @@ func (b *B2BUA) ring(ctx context.Context, ref *referral, n *leg, tgt pipeline.Ta
 		inv.AppendHeader(h)
 	}
 	inv.AppendHeader(sip.NewHeader("Referred-By", ref.referredBy))
-	for _, h := range b.offerTimer(ref.c, ref.c.expires) {
-		inv.AppendHeader(h)
-	}
+	b.addOfferTimer(inv, ref.c, ref.c.expires)
 	if ref.replaces != "" {
 		inv.AppendHeader(sip.NewHeader("Replaces", ref.replaces))
 	}
@@ -343,9 +341,7 @@ func (b *B2BUA) moveMedia(ref *referral, n *leg, answer []byte) (int, string, er
 		return 503, "Service Unavailable", err
 	}
 	req := c.request(stay, sip.INVITE, body, b.contact(stay.transport))
-	for _, h := range stay.timer.headers(true) {
-		req.AppendHeader(h)
-	}
+	stay.timer.addTo(req, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 64*b.t1)
 	defer cancel()
 	res, err := cl.Do(ctx, req)

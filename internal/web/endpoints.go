@@ -119,7 +119,7 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("force_nat", "Force NAT", "checkbox").help("Always treat it as behind NAT: requests in its calls go to the address they came from, and every SDP address of its calls becomes that address."),
 			f.field("disable_nat", "Disable NAT handling", "checkbox").help("Never rewrite: its SDP goes on as sent, and requests in its calls go to its Contact, not to the address they came from. Neither box: NAT is detected, and private SDP addresses become the source address."),
 			f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
-			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers re-INVITEs itself."),
+			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers this device's re-INVITEs itself, with the SDP it last sent; the other side never sees them (session-timer refreshes included)."),
 			f.field("smart_extension", "Smart Extension", "checkbox").help("sipward carries out transfers (REFER) in this endpoint's calls itself. " +
 				"When the other party transfers the call, sipward calls the new party and re-INVITEs this device to it: the device sees one re-INVITE. " +
 				"When this device transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the device's leg. " +

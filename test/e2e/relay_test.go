@@ -24,6 +24,24 @@ func mustSend(t *testing.T, p *rtpenginetest.Peer, dst string, n int) {
 	}
 }
 
+// rtpBothWays sends RTP far → its destination toNear, near → toFar, far
+// again (the relay learns the far party first), and fails the test unless
+// each side got 20 packets or more within 5 s.
+func rtpBothWays(t *testing.T, far *rtpenginetest.Peer, toNear string, near *rtpenginetest.Peer, toFar string) {
+	t.Helper()
+	f0, n0 := far.Got(), near.Got()
+	mustSend(t, far, toNear, 20)
+	mustSend(t, near, toFar, 20)
+	mustSend(t, far, toNear, 20)
+	deadline := time.Now().Add(5 * time.Second)
+	for (far.Got()-f0 < 20 || near.Got()-n0 < 20) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g, k := far.Got()-f0, near.Got()-n0; g < 20 || k < 20 {
+		t.Errorf("RTP: the far party got %d packets, the near one %d; want 20+ each", g, k)
+	}
+}
+
 var sdpConn, sdpPort = regexp.MustCompile(`c=IN IP4 (\S+)`), regexp.MustCompile(`m=audio (\d+) `)
 
 // mediaDest returns host:port an SDP sends media to.
@@ -134,21 +152,11 @@ func TestMediaRelay(t *testing.T) {
 				}
 			}
 			// RTP both ways: the core first (the relay learns where the core is), then the caller.
-			c0, k0 := coreRTP.Got(), callerRTP.Got()
-			mustSend(t, coreRTP, toCaller, 20)
-			mustSend(t, callerRTP, toCore, 20)
-			mustSend(t, coreRTP, toCaller, 20)
-			deadline := time.Now().Add(5 * time.Second)
-			for (coreRTP.Got()-c0 < 20 || callerRTP.Got()-k0 < 20) && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if g, k := coreRTP.Got()-c0, callerRTP.Got()-k0; g < 20 || k < 20 {
-				t.Errorf("RTP: the core got %d packets, the caller %d; want 20+ each", g, k)
-			}
+			rtpBothWays(t, coreRTP, toCaller, callerRTP, toCore)
 			if st := u.bye(c); st != 200 {
 				t.Errorf("BYE: %d", st)
 			}
-			deadline = time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(5 * time.Second)
 			for len(held()) > 0 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -236,22 +244,12 @@ func TestTransferThroughTheMediaRelay(t *testing.T) {
 		t.Fatalf("the caller was sent to %s (target %s), the target to %s (caller %s): want the relay's ports", toTarget, target, toCaller, own)
 	}
 	core.waitRequests(t, sip.BYE, legB, 1)
-	c0, k0 := targetRTP.Got(), callerRTP.Got()
-	mustSend(t, targetRTP, toCaller, 20)
-	mustSend(t, callerRTP, toTarget, 20)
-	mustSend(t, targetRTP, toCaller, 20)
-	deadline := time.Now().Add(5 * time.Second)
-	for (targetRTP.Got()-c0 < 20 || callerRTP.Got()-k0 < 20) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g, k := targetRTP.Got()-c0, callerRTP.Got()-k0; g < 20 || k < 20 {
-		t.Errorf("RTP after the transfer: the target got %d packets, the caller %d; want 20+ each", g, k)
-	}
+	rtpBothWays(t, targetRTP, toCaller, callerRTP, toTarget)
 	if st := u.bye(c); st != 200 {
 		t.Fatalf("BYE: %d", st)
 	}
 	n.waitIdle(t)
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if ids, err := relay.List(context.Background()); err == nil && len(ids) == 0 {
 			return
