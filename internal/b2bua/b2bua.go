@@ -132,7 +132,7 @@ func New(cfg Config) (*B2BUA, error) {
 		return nil, errors.New("b2bua: config: a Sender and an Answer function are required")
 	}
 	if cfg.MinSE <= 0 {
-		cfg.MinSE = 90 * time.Second
+		cfg.MinSE = rfcMinSE
 	}
 	if cfg.InviteTimeout == 0 {
 		cfg.InviteTimeout = 3 * time.Minute

@@ -34,8 +34,12 @@ import (
 // timerStage names the session timer's Results and decisions.
 const timerStage = "session_timer"
 
-// defaultSessionExpires is the interval offered when a principal's is 0.
-const defaultSessionExpires = 1800 * time.Second
+// defaultSessionExpires is the interval offered when a principal's is 0;
+// rfcMinSE the Min-SE a UA assumes when none is named.
+const (
+	defaultSessionExpires = 1800 * time.Second
+	rfcMinSE              = 90 * time.Second
+)
 
 // timerSettings returns whether the call of r has session timers and the
 // interval to offer: its customer's (the caller's principal, or for a call
@@ -100,7 +104,9 @@ func (b *B2BUA) addOfferTimer(req appender, c *call, expires time.Duration) {
 		return
 	}
 	req.AppendHeader(seHeader(expires, refNone))
-	req.AppendHeader(b.minSE)
+	if b.cfg.MinSE != rfcMinSE { // 90 s is every UA's Min-SE unless told otherwise (RFC 4028 §5)
+		req.AppendHeader(b.minSE)
+	}
 	req.AppendHeader(hdrSupportedTimer)
 }
 

@@ -37,9 +37,11 @@ func (st *sessionTimer) refreshed(now time.Time) {
 	}
 }
 
-// headers returns the Session-Expires (and, when the peer refreshes,
-// Require: timer) sipward puts on a request it sends in the leg (asUAC) or
-// on a 2xx it answers with; none when the leg has no timer.
+// headers returns the Session-Expires sipward puts on a request it sends
+// in the leg (asUAC; with Supported: timer) or on a 2xx it answers with
+// (with Require: timer when the peer refreshes); none when the leg has no
+// timer. Nothing more: every header is bytes each peer parses on every
+// call.
 func (st *sessionTimer) headers(asUAC bool) []sip.Header {
 	var hs headerList
 	st.addTo(&hs, asUAC)
@@ -68,9 +70,11 @@ func (st *sessionTimer) addTo(m appender, asUAC bool) {
 		ref = refUAC
 	}
 	m.AppendHeader(seHeader(iv, ref))
-	m.AppendHeader(hdrSupportedTimer)
-	if !asUAC && !we {
-		m.AppendHeader(hdrRequireTimer) // the requester refreshes: it must support timers
+	switch {
+	case asUAC: // a request says it supports timers (RFC 4028 §7.1)
+		m.AppendHeader(hdrSupportedTimer)
+	case !we: // an answer whose requester refreshes: it must support timers
+		m.AppendHeader(hdrRequireTimer)
 	}
 }
 
