@@ -232,8 +232,8 @@ func TestTransferThroughTheMediaRelay(t *testing.T) {
 	if st := core.sendWith(legB, sip.REFER, "", "Refer-To: <sip:442079999999@127.0.0.1>"); st.StatusCode != 202 {
 		t.Fatalf("REFER answered %d", st.StatusCode)
 	}
-	reqs, _ := u.collect(1500 * time.Millisecond)
-	if len(reqs) == 0 || reqs[0].Method != sip.INVITE {
+	reqs := u.until(sip.ACK, 10*time.Second)
+	if reqs[0].Method != sip.INVITE {
 		t.Fatalf("the caller got %v, want the re-INVITE", methods(reqs))
 	}
 	toTarget := mediaDest(t, string(reqs[0].Body()))
