@@ -34,12 +34,8 @@ import (
 // timerStage names the session timer's Results and decisions.
 const timerStage = "session_timer"
 
-// defaultSessionExpires is the interval offered when a principal's is 0;
-// rfcMinSE the Min-SE a UA assumes when none is named.
-const (
-	defaultSessionExpires = 1800 * time.Second
-	rfcMinSE              = 90 * time.Second
-)
+// defaultSessionExpires is the interval offered when a principal's is 0.
+const defaultSessionExpires = 1800 * time.Second
 
 // timerSettings returns whether the call of r has session timers and the
 // interval to offer: its customer's (the caller's principal, or for a call

@@ -85,6 +85,9 @@ var (
 	seHeaders         sync.Map // seKey → sip.Header
 )
 
+// rfcMinSE is the Min-SE a UA assumes when none is named (RFC 4028 §5).
+const rfcMinSE = 90 * time.Second
+
 // Session-Expires refresher parameters: none, uac, uas.
 const (
 	refNone uint8 = iota
