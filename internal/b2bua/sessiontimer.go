@@ -60,7 +60,10 @@ func timerSettings(r *pipeline.Request) (on bool, expires time.Duration) {
 // Min-SE: 422 with Min-SE (RFC 4028 §8.1).
 func (b *B2BUA) tooSmall(r *pipeline.Request) (pipeline.Result, bool) {
 	iv, _, ok := sessionExpires(r.Msg)
-	if on, _ := timerSettings(r); !ok || !on || iv >= b.cfg.MinSE {
+	if !ok || iv >= b.cfg.MinSE {
+		return pipeline.Result{}, false // the common case: no second look at the settings (newCall takes them)
+	}
+	if on, _ := timerSettings(r); !on {
 		return pipeline.Result{}, false
 	}
 	return pipeline.Reject(timerStage, 422, "Session Interval Too Small",

@@ -19,17 +19,25 @@ import (
 const sdpCore2 = "v=0\r\no=target 7 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 	"m=audio 46000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 
+// transferNode starts a node with a raw core that answers the transfer
+// target 442079999999 with sdpCore2 and 442070000486 busy, and an account
+// Acme; it returns the node, the core and the account's id.
+func transferNode(t *testing.T) (*node, *rawUAS, int64) {
+	t.Helper()
+	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
+		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}, "442070000486": {486, ""}}
+	})
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
+	return n, core, id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+}
+
 // transferFixture: an account whose IP endpoint 127.0.0.2 has Smart
 // Extension as given, a raw core, and one answered call from the endpoint;
 // it returns the node, the core, the caller, its call and the far leg's
 // Call-ID.
 func transferFixture(t *testing.T, smart bool) (*node, *rawUAS, *uac, *call, string) {
 	t.Helper()
-	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
-		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}, "442070000486": {486, ""}}
-	})
-	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
-	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n, core, acc := transferNode(t)
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc),
 		map[string]any{"address": "127.0.0.2", "channels": 1, "smart_extension": smart})
 	waitSnapshot(t, n)
@@ -389,11 +397,7 @@ func TestTransferByTheCustomersPhone(t *testing.T) {
 // core's leg is re-INVITEd to the target and the phone's leg hung up; the
 // core's BYE then reaches the target.
 func TestTransferByACalledPhone(t *testing.T) {
-	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
-		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}}
-	})
-	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
-	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n, core, acc := transferNode(t)
 	user := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "2001", "smart_extension": true})
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/dids", acc), map[string]any{"number": "442071230001", "sip_user_id": id(user)})
 	waitSnapshot(t, n)
@@ -455,11 +459,7 @@ func TestTransferByACalledPhone(t *testing.T) {
 // dialog with sipward); the target's INVITE carries Replaces naming that
 // call's far leg, as the core knows it.
 func TestAttendedTransferByTheCustomersPhone(t *testing.T) {
-	core := newRawUAS(t, "127.0.0.1", 200, func(core *rawUAS) {
-		core.byUser = map[string]uasAnswer{"442079999999": {200, sdpCore2}}
-	})
-	n := start(t, "", "--upstream", "sip:"+core.addr, "--core-addr", "127.0.0.1/32")
-	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n, core, acc := transferNode(t)
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc),
 		map[string]any{"address": "127.0.0.2", "channels": 2, "smart_extension": true})
 	waitSnapshot(t, n)
