@@ -122,7 +122,18 @@ type Voicemail struct {
 	PIN     string `json:"pin,omitempty"` // write-only: stored only as PINHash
 	PINHash string `json:"-"`
 	PINSet  bool   `json:"pin_set"`
+	// RingTimeout is how long, in seconds, a call rings the user's phones
+	// before it goes to the mailbox (MinRingTimeout to MaxRingTimeout; 0 on
+	// input means DefaultRingTimeout).
+	RingTimeout int `json:"ring_timeout"`
 }
+
+// Voicemail ring timeout bounds and default, in seconds.
+const (
+	MinRingTimeout     = 5
+	MaxRingTimeout     = 300
+	DefaultRingTimeout = 25
+)
 
 // SIPUser is a "SIP User Authentication" entry: digest credentials of an account.
 type SIPUser struct {

@@ -274,3 +274,75 @@ type Registrations interface {
 
 // RegistrationKey names one binding.
 type RegistrationKey struct{ Username, Contact string }
+
+// VoicemailMessage is one message left in a SIP user's mailbox. Its audio
+// (a WAV file, 8 kHz 16-bit mono PCM) is kept beside it and read apart
+// (Mailboxes.MessageAudio), so lists stay small.
+type VoicemailMessage struct {
+	ID         int64     `json:"id"`
+	SIPUserID  int64     `json:"sip_user_id"`
+	AccountID  int64     `json:"account_id"`
+	Caller     string    `json:"caller"` // the caller's number (From user) as the B2BUA passed it
+	Called     string    `json:"called"` // the number dialled
+	CreatedAt  time.Time `json:"created_at"`
+	DurationMS int64     `json:"duration_ms"`
+	Read       bool      `json:"read"`
+	Mail       MailState `json:"mail"`
+}
+
+// MailState is how mailing a message went.
+type MailState struct {
+	// Status: "none" (no address, or no SMTP server configured), "pending"
+	// (queued or being retried), "sent", "failed" (gave up).
+	Status   string    `json:"status"`
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error,omitempty"` // the last attempt's error
+	SentAt   time.Time `json:"sent_at,omitzero"`
+}
+
+// Mail statuses of MailState.Status.
+const (
+	MailNone    = "none"
+	MailPending = "pending"
+	MailSent    = "sent"
+	MailFailed  = "failed"
+)
+
+// MailboxUsage is what a mailbox holds, for its quota.
+type MailboxUsage struct {
+	Messages   int
+	Unread     int
+	DurationMS int64
+}
+
+// Mailboxes keeps voicemail messages and custom greetings. Like
+// registrations they are live state, not configuration: writes are plain
+// statements outside Update and do not advance Revision. Every node sharing
+// the database sees every message. Deleting a SIP user deletes its messages
+// and greeting. Methods taking userID act only on that user's messages: a
+// message of another user is ErrNotFound.
+type Mailboxes interface {
+	// SaveMessage stores m with its audio, in the user's mailbox: it sets
+	// m.ID (one set by the caller is ignored) and, when zero, CreatedAt. A
+	// user that does not exist is ErrNotFound.
+	SaveMessage(ctx context.Context, m *VoicemailMessage, wav []byte) error
+	// ListMessages returns the user's messages in the order saved.
+	ListMessages(ctx context.Context, userID int64) ([]VoicemailMessage, error)
+	GetMessage(ctx context.Context, userID, id int64) (VoicemailMessage, error)
+	MessageAudio(ctx context.Context, userID, id int64) ([]byte, error)
+	SetMessageRead(ctx context.Context, userID, id int64, read bool) error
+	DeleteMessage(ctx context.Context, userID, id int64) error
+	// SetMailState records how mailing message id went.
+	SetMailState(ctx context.Context, id int64, st MailState) error
+	// PendingMail returns up to limit messages whose mail is pending, oldest
+	// first (a restarted node resumes them).
+	PendingMail(ctx context.Context, limit int) ([]VoicemailMessage, error)
+	MailboxUsage(ctx context.Context, userID int64) (MailboxUsage, error)
+
+	// PutGreeting stores the user's custom greeting (a WAV file), replacing
+	// any; Greeting returns it, or ErrNotFound; DeleteGreeting removes it
+	// (none is not an error).
+	PutGreeting(ctx context.Context, userID int64, wav []byte) error
+	Greeting(ctx context.Context, userID int64) ([]byte, error)
+	DeleteGreeting(ctx context.Context, userID int64) error
+}

@@ -166,7 +166,7 @@ var sipUsers = &table[store.SIPUser]{
 	cols: []string{"account_id", "username", "realm", "ha1_md5", "ha1_sha256", "profile_id",
 		"channels", "cps", "protocol", "ip_whitelist", "nat_ping", "retain_did", "smart_extension",
 		"restricted_codecs", "inherits", "media_relay", "session_timers", "session_expires",
-		"vm_enabled", "vm_email", "vm_pin_hash", "created_at", "updated_at"},
+		"vm_enabled", "vm_email", "vm_pin_hash", "voicemail_ring_timeout", "created_at", "updated_at"},
 	// The settings columns hold the effective values (Resolve ran before
 	// every write); inherits names those that are not the user's own.
 	args: func(u *store.SIPUser) []any {
@@ -174,7 +174,8 @@ var sipUsers = &table[store.SIPUser]{
 		return []any{u.AccountID, u.Username, u.Realm, u.HA1MD5, u.HA1SHA256, u.ProfileID,
 			e.Channels.Value, e.CPS.Value, string(e.Protocol.Value), jsonText(u.IPWhitelist), string(e.NATPing.Value),
 			u.RetainDID, u.SmartExtension, jsonText(e.RestrictedCodecs.Value), strings.Join(e.Inherited(), " "), string(u.MediaRelay),
-			u.SessionTimers, u.SessionExpires, u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PINHash, u.CreatedAt, u.UpdatedAt}
+			u.SessionTimers, u.SessionExpires, u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PINHash, u.Voicemail.RingTimeout,
+			u.CreatedAt, u.UpdatedAt}
 	},
 	scan: func(sc scanner) (u store.SIPUser, err error) {
 		var profile sql.NullInt64
@@ -185,7 +186,7 @@ var sipUsers = &table[store.SIPUser]{
 		err = sc.Scan(&u.ID, &u.AccountID, &u.Username, &u.Realm, &u.HA1MD5, &u.HA1SHA256, &profile,
 			&e.Channels.Value, &e.CPS.Value, &e.Protocol.Value, &whitelist, &e.NATPing.Value, &u.RetainDID, &u.SmartExtension,
 			&codecs, &inherits, &u.MediaRelay, &u.SessionTimers, &u.SessionExpires,
-			&u.Voicemail.Enabled, &u.Voicemail.Email, &u.Voicemail.PINHash, &created, &updated)
+			&u.Voicemail.Enabled, &u.Voicemail.Email, &u.Voicemail.PINHash, &u.Voicemail.RingTimeout, &created, &updated)
 		u.ProfileID = ptrOf(profile)
 		u.IPWhitelist, e.RestrictedCodecs.Value = whitelist, strs(codecs)
 		u.CreatedAt, u.UpdatedAt = time.Time(created), time.Time(updated)

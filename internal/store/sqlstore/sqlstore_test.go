@@ -120,6 +120,14 @@ func TestRegistrations(t *testing.T) {
 	}
 }
 
+func TestMailboxes(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.RunMailboxes(t, func(t *testing.T) storetest.MailboxStore { return openStore(t, b.fresh(t)) })
+		})
+	}
+}
+
 // TestRegistrationsOutsideUpdate checks that registration writes do not
 // queue behind Updates: with this process's Update gate held, and on
 // PostgreSQL from inside an open Update (which holds the write lock too),
@@ -663,5 +671,84 @@ func TestSessionTimersMigration(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestVoicemailMigration runs migration 11 on a copy of old data (existing
+// SIP users get the default ring timeout) and then its Down, which drops
+// what it added.
+func TestVoicemailMigration(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			db := migratedTo(t, dsn, 10)
+			const at = "'2025-06-01 12:00:00+00:00'"
+			for _, q := range []string{
+				"INSERT INTO accounts (id, name, created_at, updated_at) VALUES (1, 'Acme', " + at + ", " + at + ")",
+				"INSERT INTO sip_users (id, account_id, username, realm, created_at, updated_at) VALUES (1, 1, '1001', 'sipward', " + at + ", " + at + ")",
+			} {
+				if _, err := db.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close()
+
+			s := openStore(t, dsn)
+			var u store.SIPUser
+			err := s.View(t.Context(), func(tx store.Tx) (err error) { u, err = tx.GetSIPUser(t.Context(), 1); return err })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Voicemail.RingTimeout != store.DefaultRingTimeout {
+				t.Errorf("ring timeout after the migration: %d, want %d", u.Voicemail.RingTimeout, store.DefaultRingTimeout)
+			}
+			m := store.VoicemailMessage{SIPUserID: 1, AccountID: 1}
+			if err := s.SaveMessage(t.Context(), &m, []byte("RIFF")); err != nil {
+				t.Fatal(err)
+			}
+			migrateDown(t, s, 10)
+			for _, q := range []string{"SELECT COUNT(*) FROM voicemail_messages", "SELECT COUNT(*) FROM voicemail_greetings",
+				"SELECT COUNT(voicemail_ring_timeout) FROM sip_users"} {
+				if _, err := s.db.ExecContext(t.Context(), q); err == nil {
+					t.Errorf("%s after the Down migration: no error, want the table or column gone", q)
+				}
+			}
+		})
+	}
+}
+
+// migrateDown runs s's Down migrations to version.
+func migrateDown(t *testing.T, s *Store, version int64) {
+	t.Helper()
+	fsys, err := fs.Sub(migrations, "migrations/"+s.d.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(s.d.goose, s.db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), version); err != nil {
+		t.Fatalf("migrate down to %d: %v", version, err)
+	}
+}
+
+// TestMailboxErrorsNameCulprit checks the text of mailbox errors.
+func TestMailboxErrorsNameCulprit(t *testing.T) {
+	s := openStore(t, sqliteDSN(t))
+	ctx := t.Context()
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{func() error { _, err := s.GetMessage(ctx, 3, 7); return err }(), "voicemail message 7 of sip user 3: not found"},
+		{s.DeleteMessage(ctx, 3, 7), "voicemail message 7 of sip user 3: not found"},
+		{s.SetMailState(ctx, 7, store.MailState{}), "voicemail message 7: not found"},
+		{func() error { _, err := s.Greeting(ctx, 3); return err }(), "voicemail greeting of sip user 3: not found"},
+		{s.SaveMessage(ctx, &store.VoicemailMessage{SIPUserID: 3}, nil), "voicemail message of sip user 3: refers to a missing row: not found"},
+	} {
+		if c.err == nil || c.err.Error() != c.want {
+			t.Errorf("got %v, want %s", c.err, c.want)
+		}
 	}
 }
