@@ -33,6 +33,7 @@ type call struct {
 	codecs            func(sdp []byte) ([]byte, bool) // filters SDP for the caller; nil passes it
 
 	confirmed    bool
+	listed       bool // in the table; set and read only by the INVITE's goroutine (invite.go)
 	ended        atomic.Bool
 	relayed      atomic.Bool // the media relay holds a session of the call (relay.go)
 	transferring atomic.Bool // a transfer of the call is under way (transfer.go)

@@ -141,6 +141,7 @@ type outcome struct {
 // reasons (egress credentials refused), for the decision.
 func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 	c := b.newCall(r)
+	var ok bool
 	offer := r.Offer
 	if offer == nil {
 		offer = r.Msg.Body()
@@ -153,6 +154,7 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 	last := outcome{status: 503, reason: "Service Unavailable", own: true}
 	var notes string
 	targets := r.Plan.Targets
+	ring := newRingLimit(r.Plan, time.Now())
 	for i, tgt := range targets {
 		if b.cfg.Relay != nil && len(offer) > 0 && !c.relayed.Load() && (r.MediaRelay || tgt.MediaRelay) {
 			note := "media through the relay"
@@ -164,8 +166,11 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 			}
 			notes = strings.TrimPrefix(notes+"; "+note, "; ")
 		}
-		at := &attempt{b: b, c: c, r: r, tgt: tgt, offer: offer, cancelled: cancelled}
-		last = at.run(ctx, i == 0)
+		at := &attempt{b: b, c: c, r: r, tgt: tgt, offer: offer, cancelled: cancelled, mailbox: ring.mailbox}
+		if at.ringFor, ok = ring.left(time.Now()); !ok {
+			break // the user's ring timeout passed on an earlier contact: to the mailbox
+		}
+		last = at.run(ctx)
 		if last.why != "" {
 			notes = strings.TrimPrefix(notes+"; "+last.why, "; ")
 		}
@@ -173,6 +178,11 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 			break
 		}
 		b.log.Debug("b2bua: target failed, trying the next", "call", c.id, "target", tgt.Why, "status", last.status)
+	}
+	if vm := r.Plan.Voicemail; vm != nil && toMailbox(last.status, last.next || last.own, last.own, isClosed(cancelled)) {
+		notes = strings.TrimPrefix(fmt.Sprintf("%s; %d %s: to voicemail", notes, last.status, last.reason), "; ")
+		at := &attempt{b: b, c: c, r: r, tgt: *vm, offer: offer, cancelled: cancelled}
+		last = at.run(ctx)
 	}
 	if last.own || last.next { // nothing relayed: answer the caller with the last failure
 		b.drop(c)
@@ -200,10 +210,15 @@ type attempt struct {
 	cancelSent   bool
 	noAnswer     bool // the ring timeout passed
 	aCancelled   bool // the caller gave up
+	// mailbox: the call goes to voicemail when this attempt fails
+	// (voicemail.go), so its failure is not answered to the caller; ringFor,
+	// when set, is how long it may ring.
+	mailbox bool
+	ringFor time.Duration
 }
 
 // run sends the far leg to the target and waits for its outcome.
-func (at *attempt) run(ctx context.Context, first bool) outcome {
+func (at *attempt) run(ctx context.Context) outcome {
 	b, c, tgt := at.b, at.c, at.tgt
 	var err error
 	if at.cl, err = b.client(tgt.Transport); err != nil {
@@ -219,7 +234,8 @@ func (at *attempt) run(ctx context.Context, first bool) outcome {
 	c.b.smart, c.b.owner = tgt.SmartExtension, tgt.Owner
 	c.b.cseq.Store(1)
 	c.mu.Unlock()
-	if first {
+	if !c.listed {
+		c.listed = true
 		b.calls.add(c)
 	} else {
 		b.calls.setB(c, old)
@@ -287,7 +303,11 @@ func (at *attempt) wait(ctx context.Context) outcome {
 			at.tx.Terminate()
 		}
 	}()
-	ring := time.NewTimer(at.b.cfg.InviteTimeout)
+	ringFor := at.b.cfg.InviteTimeout
+	if at.ringFor > 0 && at.ringFor < ringFor {
+		ringFor = at.ringFor
+	}
+	ring := time.NewTimer(ringFor)
 	defer ring.Stop()
 	at.aCancelled = isClosed(at.cancelled)
 	cancelled, aDone := at.cancelled, at.r.Tx.Done()
@@ -357,6 +377,9 @@ func (at *attempt) response(res *sip.Response) (o outcome, done bool) {
 		if o, done := at.longerTimer(res); !done {
 			return o, false
 		}
+	}
+	if at.mailbox && divertable(res.StatusCode, at.noAnswer) {
+		return outcome{status: res.StatusCode, reason: res.Reason, next: true}, true // voicemail.go takes the call
 	}
 	if at.tgt.Failover && (res.StatusCode == 408 || res.StatusCode >= 500 && res.StatusCode < 600) {
 		return outcome{status: res.StatusCode, reason: res.Reason, next: true}, true

@@ -154,6 +154,12 @@ type Plan struct {
 	// DID's (for the live view of calls).
 	AccountID   int64
 	AccountName string
+	// Voicemail, when set, is where the call goes when no target answers:
+	// none answered within RingTimeout (0: the B2BUA's own limit), one
+	// refused it busy (486, 600, 603) or none could be reached. A SIP user
+	// with voicemail on is called so.
+	Voicemail   *Target
+	RingTimeout time.Duration
 }
 
 // Target is one place a call may be sent.

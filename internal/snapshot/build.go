@@ -341,7 +341,7 @@ func (b *builder) user(su *store.SIPUser, white *[]netip.Prefix) (User, bool) {
 		HA1SHA256: sha,
 		NATPing:   ping,
 		RetainDID: su.RetainDID,
-		Voicemail: su.Voicemail.Enabled,
+		Voicemail: su.Voicemail.Enabled, VoicemailRing: ringTimeout(su.Voicemail.RingTimeout),
 	}
 	if end := len(*white); end > start {
 		u.Whitelist = (*white)[start:end:end]
@@ -885,4 +885,13 @@ func natMode(force, disable bool) NATMode {
 		return NATDisable
 	}
 	return NATAuto
+}
+
+// ringTimeout is a user's voicemail ring timeout; 0 (a user stored before
+// it existed) is the default.
+func ringTimeout(seconds int) time.Duration {
+	if seconds <= 0 {
+		seconds = store.DefaultRingTimeout
+	}
+	return time.Duration(seconds) * time.Second
 }

@@ -336,6 +336,9 @@ type User struct {
 
 	RetainDID bool
 	Voicemail bool
+	// VoicemailRing is how long a call rings the user's phones before it
+	// goes to the mailbox (with Voicemail on).
+	VoicemailRing time.Duration
 }
 
 // Allowed reports whether the user may be used from addr: true when the

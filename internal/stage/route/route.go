@@ -10,6 +10,10 @@
 //     (X-Sipward-Account, X-Sipward-Auth, X-Sipward-Endpoint / X-Sipward-User).
 //   - From the core: the DID's SIP user, or its account's receives endpoints in order.
 //
+// A SIP user with voicemail on (Config.Mailboxes) has its mailbox as the
+// plan's Voicemail target, or as its only target when not registered;
+// RetrievalCode ("*1") from a customer goes to the caller's mailbox.
+//
 // No SIP user registered → 480; a DID nobody owns from the core → 404; no
 // upstream configured → 503.
 //
@@ -44,10 +48,28 @@ type Locator interface {
 	Lookup(username string, now time.Time) []store.Registration
 }
 
+// Mailboxes builds the targets of voicemail (package voicemail).
+type Mailboxes interface {
+	// Deposit is where a call to u goes to leave a message; src is the
+	// caller's address.
+	Deposit(u *snapshot.User, from, to string, src netip.Addr) pipeline.Target
+	// Retrieve is where a caller of accountID goes to hear its messages:
+	// the mailbox of SIP user userID, or with userID 0 the one whose number
+	// the caller keys in.
+	Retrieve(userID, accountID int64, src netip.Addr) pipeline.Target
+}
+
+// RetrievalCode is what a customer dials to reach its mailbox.
+const RetrievalCode = "*1"
+
 // Config configures the Router.
 type Config struct {
 	Upstreams []sip.Uri // routing core, failover order
 	Locator   Locator   // nil: no SIP user is reachable
+	// Mailboxes, when set, serves voicemail: a call to a SIP user with
+	// voicemail on goes to its mailbox when its phones do not answer or it
+	// is not registered, and RetrievalCode reaches the caller's mailbox.
+	Mailboxes Mailboxes
 }
 
 // Router decides where calls go.
@@ -91,6 +113,9 @@ func (rt *Router) Route(_ context.Context, r *pipeline.Request) (pipeline.Plan, 
 			return rt.toUser(r, plan, did.User, dialled, true)
 		}
 		return toReceives(plan, did.Account, dialled)
+	}
+	if dialled == RetrievalCode && rt.cfg.Mailboxes != nil {
+		return rt.retrieve(r, plan)
 	}
 	if did := s.DID(dialled); did != nil {
 		if did.User != nil {
@@ -144,6 +169,15 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 	if rt.cfg.Locator != nil {
 		bs = rt.cfg.Locator.Lookup(u.Username, r.Now)
 	}
+	mailbox := u.Voicemail && rt.cfg.Mailboxes != nil
+	if mailbox {
+		vm := rt.cfg.Mailboxes.Deposit(u, plan.From, dialled, r.Source.Addr())
+		if len(bs) == 0 {
+			plan.Targets = append(plan.Targets, vm)
+			return plan, nil, nil
+		}
+		plan.Voicemail, plan.RingTimeout = &vm, u.VoicemailRing
+	}
 	if len(bs) == 0 {
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q is not registered", u.Username))
 	}
@@ -173,8 +207,26 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		plan.Targets = append(plan.Targets, t)
 	}
 	if len(plan.Targets) == 0 {
+		if mailbox {
+			plan.Targets, plan.Voicemail = append(plan.Targets, *plan.Voicemail), nil
+			return plan, nil, nil
+		}
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
 	}
+	return plan, nil, nil
+}
+
+// retrieve sends a customer that dialled RetrievalCode to a mailbox: a
+// SIP user with voicemail on to its own, any other caller to the mailbox
+// prompt of its account.
+func (rt *Router) retrieve(r *pipeline.Request, plan pipeline.Plan) (pipeline.Plan, *pipeline.Result, error) {
+	var user int64
+	if r.Auth.SIPUserID != 0 {
+		if u := r.Snap.UserByID(r.Auth.SIPUserID); u != nil && u.Voicemail {
+			user = u.ID
+		}
+	}
+	plan.Targets = append(plan.Targets, rt.cfg.Mailboxes.Retrieve(user, r.Auth.AccountID, r.Source.Addr()))
 	return plan, nil, nil
 }
 
