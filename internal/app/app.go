@@ -121,7 +121,7 @@ func provisioning(ctx context.Context, cfg config.Config, st *sqlstore.Store, fi
 	if err != nil {
 		return nil, err
 	}
-	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer})
+	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer, Mailboxes: st})
 	if cfg.AdminToken == "" {
 		tok, err := svc.EnsureOperatorToken(ctx)
 		if err != nil {

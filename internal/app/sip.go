@@ -35,6 +35,7 @@ import (
 	"github.com/sipward/sipward/internal/stage/route"
 	"github.com/sipward/sipward/internal/stage/sanity"
 	"github.com/sipward/sipward/internal/store"
+	"github.com/sipward/sipward/internal/voicemail"
 )
 
 // sipSide is the running SIP half of a node.
@@ -43,6 +44,7 @@ type sipSide struct {
 	calls     *b2bua.B2BUA
 	relay     *rtpengine.Client // nil without --rtpengine
 	registrar *registrar.Registrar
+	voicemail *voicemail.Service
 	firewall  *firewall.Firewall
 	channels  limits.Channels
 	rates     limits.Rates
@@ -60,6 +62,7 @@ type sipSide struct {
 type sipStore interface {
 	store.Store
 	store.Registrations
+	store.Mailboxes
 }
 
 // startSIP builds the SIP side from configuration and serves it: the
@@ -314,7 +317,11 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	if sl := s.svc.Sealer(); sl != nil {
 		unseal = sl.Open
 	}
-	router := route.New(route.Config{Upstreams: ups, Locator: s.registrar})
+	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, registrar: s.registrar, log: log})
+	if err != nil {
+		return err
+	}
+	router := route.New(route.Config{Upstreams: ups, Locator: s.registrar, Mailboxes: s.voicemail})
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
 		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal, Relay: relay,
 		Route: s.transferRoute(router), Decide: s.edge.Record, MinSE: cfg.SessionMinSE,

@@ -68,6 +68,9 @@ var resources = []resource{
 	{name: "token", help: "API tokens", coll: "/tokens", item: "/tokens/%d",
 		columns: []string{"id", "name", "scope", "account_id", "token", "created_at"},
 		verbs:   []string{"list", "get", "create", "update", "delete"}},
+	{name: "voicemail", help: "voicemail messages of a SIP user (--user): audio ID > file.wav; greeting file.wav; reset-pin", coll: "/sip-users/%d/voicemail/messages", item: "/sip-users/%d/voicemail/messages/%d",
+		parent: "user", columns: []string{"id", "caller", "called", "created_at", "duration_ms", "read", "pin"},
+		verbs: []string{"list", "get", "update", "delete", "audio", "greeting", "reset-pin"}},
 	{name: "login", help: "web UI sign-ins (operator, or one account's portal)", coll: "/logins", item: "/logins/%d",
 		columns: []string{"id", "username", "scope", "account_id", "created_at"},
 		verbs:   []string{"list", "get", "create", "update", "delete", "reset-password"}},
@@ -169,6 +172,11 @@ func run(args []string, stdout io.Writer) error {
 		case verb == "list" || verb == "create" || nestedItem:
 			return fmt.Errorf("%s %s: --account is required", res.name, verb)
 		}
+	case "user":
+		if *user == 0 {
+			return fmt.Errorf("%s %s: --user is required", res.name, verb)
+		}
+		coll, parentArgs = fmt.Sprintf(res.coll, *user), []any{*user}
 	case "owner":
 		switch {
 		case *endpoint != 0:
@@ -235,6 +243,8 @@ func run(args []string, stdout io.Writer) error {
 		if p, err = itemPath(); err == nil {
 			out, err = c.do("POST", p+"/password", nil)
 		}
+	case "audio", "greeting", "reset-pin":
+		return mailbox(c, verb, *user, itemPath, pos, stdout, *output)
 	case "test":
 		var body map[string]any
 		if body, err = fields(pos); err == nil {
@@ -339,18 +349,66 @@ func setPath(m map[string]any, k string) {
 	setPath(sub, tail)
 }
 
+// mailbox runs the voicemail verbs that are not plain CRUD: a message's
+// audio to stdout, a greeting from a WAV file, a new PIN.
+func mailbox(c *client, verb string, user int64, itemPath func() (string, error), pos []string, stdout io.Writer, output string) error {
+	base := fmt.Sprintf("/sip-users/%d/voicemail", user)
+	switch verb {
+	case "audio":
+		p, err := itemPath()
+		if err != nil {
+			return err
+		}
+		out, err := c.send("GET", p+"/audio", nil, "")
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(out)
+		return err
+	case "greeting":
+		if len(pos) != 1 {
+			return errors.New("voicemail greeting: want the WAV file (8 kHz 16-bit mono, up to 60 s)")
+		}
+		wav, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		if _, err := c.send("PUT", base+"/greeting", wav, "audio/wav"); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "greeting set")
+		return nil
+	}
+	out, err := c.do("POST", base+"/pin", nil)
+	if err != nil || output == "json" {
+		if err == nil {
+			_, err = stdout.Write(out)
+		}
+		return err
+	}
+	return printTable(stdout, out, []string{"id", "username", "pin"})
+}
+
 type client struct {
 	base, token string
 }
 
 func (c *client) do(method, path string, body any) ([]byte, error) {
+	if body == nil {
+		return c.send(method, path, nil, "")
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(method, path, b, "application/json")
+}
+
+// send sends body (of ctype; none when nil) and returns the answer's body.
+func (c *client) send(method, path string, body []byte, ctype string) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
@@ -361,7 +419,7 @@ func (c *client) do(method, path string, body any) ([]byte, error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	resp, err := hc.Do(req)

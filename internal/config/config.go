@@ -55,13 +55,22 @@ type Config struct {
 	TCPIdleTimeout   time.Duration // a TCP/TLS connection idle this long is closed (unless it carries a registration)
 	RingTimeout      time.Duration // how long leg B may ring before sipward gives up
 	SessionMinSE     time.Duration // the smallest session interval (RFC 4028 Min-SE) sipward accepts
-	SIPT1            time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
-	TxLinger         time.Duration // how long a finished transaction absorbs retransmissions (timers D, J, L, M)
-	RegMinExpires    time.Duration // shorter registrations get 423
-	RegMaxExpires    time.Duration // longer ones are cut to this
-	RegMaxContacts   int           // contacts per SIP user; the oldest is replaced
-	NATPingInterval  time.Duration // OPTIONS to registered devices of users with NAT ping on
-	GCHeapFloor      int           // MiB of heap below which the collector waits; -1: auto, 0: off
+
+	// Voicemail and its mail.
+	SMTPURL                string        // smtp://user:pass@host:587 (STARTTLS when offered) or smtps://…; empty: nothing mailed
+	SMTPRequireTLS         bool          // refuse to mail over a plain connection
+	SMTPFrom               string        // sender of voicemail mail
+	VoicemailMaxLength     time.Duration // longest message
+	VoicemailSilence       time.Duration // a message ends after this much silence; 0: never
+	VoicemailQuotaMessages int           // messages one mailbox holds
+	VoicemailQuotaSeconds  int           // seconds of messages one mailbox holds
+	SIPT1                  time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
+	TxLinger               time.Duration // how long a finished transaction absorbs retransmissions (timers D, J, L, M)
+	RegMinExpires          time.Duration // shorter registrations get 423
+	RegMaxExpires          time.Duration // longer ones are cut to this
+	RegMaxContacts         int           // contacts per SIP user; the oldest is replaced
+	NATPingInterval        time.Duration // OPTIONS to registered devices of users with NAT ping on
+	GCHeapFloor            int           // MiB of heap below which the collector waits; -1: auto, 0: off
 
 	AdminPassword   string        // web UI password of the operator login "admin"; generated at first start when empty
 	UISecureCookies bool          // mark web UI cookies Secure on plain HTTP (behind a TLS-terminating proxy)
@@ -77,36 +86,41 @@ func Default() Config {
 		host = "sipward"
 	}
 	return Config{
-		HTTPAddr:         ":8080",
-		DB:               "sqlite:sipward.db",
-		KeyFile:          "sipward.key",
-		Realm:            host,
-		LogLevel:         "info",
-		LogFormat:        "text",
-		SIPAddr:          ":5060",
-		SIPSAddr:         ":5061",
-		DigestAlgorithms: []string{"MD5"},
-		ShutdownTimeout:  10 * time.Second,
-		Keepalive:        30 * time.Second,
-		FraudThreshold:   10,
-		FraudWindow:      time.Minute,
-		FraudBan:         time.Hour,
-		FraudGrace:       10 * time.Second,
-		TCPMaxConns:      200,
-		TCPConnRate:      100,
-		TCPHeaderTimeout: 10 * time.Second,
-		TCPIdleTimeout:   2 * time.Minute,
-		FraudTrustAuth:   time.Hour,
-		RingTimeout:      3 * time.Minute,
-		SessionMinSE:     90 * time.Second,
-		SIPT1:            500 * time.Millisecond,
-		TxLinger:         5 * time.Second,
-		RegMinExpires:    time.Minute,
-		RegMaxExpires:    2 * time.Hour,
-		RegMaxContacts:   5,
-		NATPingInterval:  time.Minute,
-		RedisPrefix:      "sipward:",
-		GCHeapFloor:      -1,
+		HTTPAddr:               ":8080",
+		DB:                     "sqlite:sipward.db",
+		KeyFile:                "sipward.key",
+		Realm:                  host,
+		LogLevel:               "info",
+		LogFormat:              "text",
+		SIPAddr:                ":5060",
+		SIPSAddr:               ":5061",
+		DigestAlgorithms:       []string{"MD5"},
+		ShutdownTimeout:        10 * time.Second,
+		Keepalive:              30 * time.Second,
+		FraudThreshold:         10,
+		FraudWindow:            time.Minute,
+		FraudBan:               time.Hour,
+		FraudGrace:             10 * time.Second,
+		TCPMaxConns:            200,
+		TCPConnRate:            100,
+		TCPHeaderTimeout:       10 * time.Second,
+		TCPIdleTimeout:         2 * time.Minute,
+		FraudTrustAuth:         time.Hour,
+		RingTimeout:            3 * time.Minute,
+		SessionMinSE:           90 * time.Second,
+		SMTPFrom:               "voicemail@sipward.invalid",
+		VoicemailMaxLength:     120 * time.Second,
+		VoicemailSilence:       10 * time.Second,
+		VoicemailQuotaMessages: 100,
+		VoicemailQuotaSeconds:  3600,
+		SIPT1:                  500 * time.Millisecond,
+		TxLinger:               5 * time.Second,
+		RegMinExpires:          time.Minute,
+		RegMaxExpires:          2 * time.Hour,
+		RegMaxContacts:         5,
+		NATPingInterval:        time.Minute,
+		RedisPrefix:            "sipward:",
+		GCHeapFloor:            -1,
 	}
 }
 
@@ -208,6 +222,12 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.FraudTrustAuth, "fraud-trust-authenticated", "how long a source that authenticated is known as a customer: its credential-less INVITEs are not counted and firewall-rate does not apply to it; 0 or negative: never")
 	dur(&c.RingTimeout, "ring-timeout", "how long the called side may ring before sipward cancels the call")
 	dur(&c.SessionMinSE, "session-min-se", "the smallest session-timer interval accepted (RFC 4028 Min-SE; shorter is answered 422); below 90s only for tests")
+	str(&c.SMTPURL, "smtp-url", "SMTP server voicemail is mailed through: smtp://[user:pass@]host[:587] (STARTTLS when the server offers it) or smtps://[user:pass@]host[:465] (TLS from the start); empty: messages are not mailed")
+	str(&c.SMTPFrom, "smtp-from", "sender address of voicemail mail")
+	dur(&c.VoicemailMaxLength, "voicemail-max-length", "longest voicemail message; recording stops there")
+	dur(&c.VoicemailSilence, "voicemail-silence", "a voicemail message ends after this much silence; 0: silence does not end it")
+	num(&c.VoicemailQuotaMessages, "voicemail-quota-messages", "messages one mailbox holds; a full mailbox tells callers so")
+	num(&c.VoicemailQuotaSeconds, "voicemail-quota-seconds", "seconds of messages one mailbox holds; a full mailbox tells callers so")
 	dur(&c.SIPT1, "sip-t1", "SIP timer T1, the round-trip estimate that retransmissions and transaction timeouts (64×T1) scale with")
 	dur(&c.TxLinger, "tx-linger", "how long a finished SIP transaction is kept to absorb retransmissions (RFC 3261 timers D, J, L and M; Kamailio's tm wait_timer is 5s); at most 64×sip-t1, the RFC's value, which keeps about six times the memory")
 	dur(&c.RegMinExpires, "register-min-expires", "registrations asking for less get 423 Interval Too Brief")
@@ -232,6 +252,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		}
 		fs.BoolVar(p, name, *p, usage+" (env "+envName(name)+")")
 	}
+	boolean(&c.SMTPRequireTLS, "smtp-require-tls", "refuse to mail over a connection that is not encrypted (smtp:// then needs STARTTLS)")
 	boolean(&c.UISecureCookies, "ui-secure-cookies", "mark web UI cookies Secure even on plain HTTP: set it when a TLS-terminating proxy serves the UI")
 	dur(&c.UISessionTTL, "ui-session-ttl", "how long a web UI sign-in lasts; 0 means 12h")
 }
@@ -265,6 +286,15 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionMinSE < time.Second || c.SessionMinSE%time.Second != 0 {
 		return fmt.Errorf("session-min-se: %s: must be whole seconds, at least 1s", c.SessionMinSE)
+	}
+	if c.VoicemailMaxLength < 5*time.Second || c.VoicemailMaxLength > time.Hour {
+		return fmt.Errorf("voicemail-max-length: %s: must be between 5s and 1h", c.VoicemailMaxLength)
+	}
+	if c.VoicemailSilence < 0 || c.VoicemailSilence > 0 && c.VoicemailSilence < time.Second {
+		return fmt.Errorf("voicemail-silence: %s: must be 0 (off) or at least 1s", c.VoicemailSilence)
+	}
+	if c.VoicemailQuotaMessages < 1 || c.VoicemailQuotaSeconds < 1 {
+		return fmt.Errorf("voicemail-quota-messages/voicemail-quota-seconds: %d/%d: must be at least 1", c.VoicemailQuotaMessages, c.VoicemailQuotaSeconds)
 	}
 	if c.RingTimeout < time.Second {
 		return fmt.Errorf("ring-timeout: %s: must be at least 1s", c.RingTimeout)

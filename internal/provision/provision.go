@@ -48,6 +48,9 @@ type Options struct {
 	Sealer *secret.Sealer // seals egress passwords at rest
 	Rand   io.Reader      // crypto/rand.Reader when nil
 	Now    func() time.Time
+	// Mailboxes keeps voicemail messages and greetings; nil: voicemail's
+	// API answers that this store keeps none.
+	Mailboxes store.Mailboxes
 }
 
 // Service applies changes through the store.
@@ -57,6 +60,7 @@ type Service struct {
 	sealer *secret.Sealer
 	rand   io.Reader
 	now    func() time.Time
+	vm     voicemail
 }
 
 // New returns a Service on st.
@@ -67,7 +71,9 @@ func New(st store.Store, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{st: st, realm: o.Realm, sealer: o.Sealer, rand: o.Rand, now: o.Now}
+	svc := &Service{st: st, realm: o.Realm, sealer: o.Sealer, rand: o.Rand, now: o.Now}
+	svc.vm.boxes = o.Mailboxes
+	return svc
 }
 
 // Realm returns the digest realm new SIP users get.

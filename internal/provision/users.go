@@ -68,7 +68,7 @@ func validateSIPUser(u *store.SIPUser) error {
 			return err
 		}
 	}
-	return nil
+	return checkRingTimeout("voicemail.ring_timeout", &u.Voicemail.RingTimeout)
 }
 
 // saveSIPUser runs the rules that need the store, for a new (old == nil) or

@@ -5,10 +5,12 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/live"
@@ -40,23 +42,11 @@ func (g *Registrar) SendMessage(ctx context.Context, username, from, text string
 	out := make([]MessageResult, len(bs))
 	for i, b := range bs {
 		out[i] = MessageResult{Contact: b.Contact}
-		var uri sip.Uri
-		if err := sip.ParseUri(b.Contact, &uri); err != nil {
-			out[i].Error = "unusable contact"
-			continue
-		}
-		cl, err := s.Client(b.Transport)
+		req, cl, err := toBinding(s, b, sip.MESSAGE, from, username)
 		if err != nil {
 			out[i].Error = err.Error()
 			continue
 		}
-		req := sip.NewRequest(sip.MESSAGE, uri)
-		req.SetTransport(strings.ToUpper(b.Transport))
-		req.SetDestination(b.Source)
-		f := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: from, Host: s.Host()}}
-		f.Params.Add("tag", sip.GenerateTagN(12))
-		req.AppendHeader(f)
-		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: username, Host: uri.Host, Port: uri.Port}})
 		req.AppendHeader(sip.NewHeader("Content-Type", "text/plain;charset=utf-8"))
 		req.SetBody([]byte(text))
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -69,4 +59,26 @@ func (g *Registrar) SendMessage(ctx context.Context, username, from, text string
 		out[i].Status = res.StatusCode
 	}
 	return out, nil
+}
+
+// toBinding builds an out-of-dialog request of method from user from to
+// the registered device b of username, sent to the address it registered
+// from, and returns the client to send it with.
+func toBinding(s Sender, b Binding, method sip.RequestMethod, from, username string) (*sip.Request, *sipgo.Client, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return nil, nil, errors.New("unusable contact")
+	}
+	cl, err := s.Client(b.Transport)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := sip.NewRequest(method, uri)
+	req.SetTransport(strings.ToUpper(b.Transport))
+	req.SetDestination(b.Source)
+	f := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: from, Host: s.Host()}}
+	f.Params.Add("tag", sip.GenerateTagN(12))
+	req.AppendHeader(f)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: username, Host: uri.Host, Port: uri.Port}})
+	return req, cl, nil
 }
