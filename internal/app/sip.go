@@ -317,7 +317,8 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	if sl := s.svc.Sealer(); sl != nil {
 		unseal = sl.Open
 	}
-	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, registrar: s.registrar, log: log})
+	waiting := newMWI(st, s.holder.Load, s.registrar, s.edge.Sender(), log)
+	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, mwi: waiting, log: log})
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,7 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 		return err
 	}
 	c.Route = router.Stage()
-	c.Calls, c.Dialogs, c.Register = s.calls, s.calls.Dialogs(), s.registrar
+	c.Calls, c.Dialogs, c.Register, c.Subscribe = s.calls, s.calls.Dialogs(), s.registrar, waiting
 	return nil
 }
 

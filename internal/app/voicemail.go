@@ -14,6 +14,7 @@ import (
 
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/mailer"
+	"github.com/sipward/sipward/internal/mwi"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/registrar"
 	"github.com/sipward/sipward/internal/snapshot"
@@ -24,11 +25,11 @@ import (
 
 // vmDeps is what the voicemail agent is wired to.
 type vmDeps struct {
-	svc       *provision.Service
-	snap      func() *snapshot.Snapshot
-	firewall  *firewall.Firewall
-	registrar *registrar.Registrar
-	log       *slog.Logger
+	svc      *provision.Service
+	snap     func() *snapshot.Snapshot
+	firewall *firewall.Firewall
+	mwi      *mwi.Service
+	log      *slog.Logger
 }
 
 // startVoicemail starts the voicemail agent, and the mail queue when
@@ -48,7 +49,7 @@ func startVoicemail(ctx context.Context, cfg config.Config, st store.Mailboxes, 
 		MaxLength: cfg.VoicemailMaxLength, Silence: cfg.VoicemailSilence,
 		QuotaMessages: cfg.VoicemailQuotaMessages, QuotaSeconds: cfg.VoicemailQuotaSeconds,
 		PINFailure: func(src netip.Addr, now time.Time) { d.firewall.Detector().Failure(src, firewall.AuthFailure, now) },
-		Changed:    d.messageWaiting(st), Log: d.log}
+		Changed:    d.mwi.Changed, Log: d.log}
 	if cfg.VoicemailSilence == 0 {
 		vcfg.Silence = -1
 	}
@@ -149,23 +150,20 @@ func resumeMail(ctx context.Context, st store.Mailboxes, dir mailboxDir, q *mail
 	}
 }
 
-// messageWaiting tells a user's phones its message counts (in the
-// background: a phone that does not answer must not hold anyone up).
-func (d vmDeps) messageWaiting(st store.Mailboxes) func(userID int64) {
-	return func(userID int64) {
-		u := d.snap().UserByID(userID)
-		if u == nil {
-			return
-		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			n, err := st.MailboxUsage(ctx, userID)
-			if err != nil {
-				d.log.Warn("voicemail: message waiting: count messages", "sip_user", u.Username, "err", err)
-				return
+// newMWI is message waiting: counts from the store's mailboxes, told to
+// subscriptions and (through the registrar) to registered phones.
+func newMWI(st store.Mailboxes, snap func() *snapshot.Snapshot, reg *registrar.Registrar, snd mwi.Sender, log *slog.Logger) *mwi.Service {
+	return mwi.New(mwi.Config{Sender: snd, Log: log,
+		Counts: func(ctx context.Context, id int64) (mwi.Summary, error) {
+			n, err := st.MailboxUsage(ctx, id)
+			return mwi.Summary{New: n.Unread, Old: n.Messages - n.Unread}, err
+		},
+		Username: func(id int64) (string, bool) {
+			if u := snap().UserByID(id); u != nil {
+				return u.Username, true
 			}
-			d.registrar.NotifyMessages(ctx, u.Username, registrar.Summary{New: n.Unread, Old: n.Messages - n.Unread})
-		}()
-	}
+			return "", false
+		},
+		Registered: func(ctx context.Context, username string, s mwi.Summary) { reg.NotifyMessages(ctx, username, s) },
+	})
 }

@@ -19,21 +19,25 @@ type Chains struct {
 	Dialogs pipeline.Handler
 	// Register ends the REGISTER chain: the registrar. nil answers 403.
 	Register pipeline.Handler
+	// Subscribe ends the SUBSCRIBE chain (message waiting). nil: SUBSCRIBE
+	// is answered like other methods sipward does not serve.
+	Subscribe pipeline.Handler
 }
 
 type chains struct {
-	invite, register, options, other, dialog pipeline.Handler
+	invite, register, options, other, dialog, subscribe pipeline.Handler
 }
 
 // build builds the chains once. The order is the product:
 //
 //	INVITE:   firewall → sanity → identify → authn → limits → rewrite → codecs → nat → route → B2BUA
 //	REGISTER: firewall → sanity → authn → registrar
+//	SUBSCRIBE (new or refresh): firewall → sanity → authn → message waiting
 //	OPTIONS:  firewall → sanity → 200 OK (keepalive pings from customers' switches)
 //	other out-of-dialog requests: firewall → sanity → identify → authn → 405
 //	in-dialog (To tag), ACK, CANCEL: firewall → sanity → the call they belong to (B2BUA)
 //
-// REGISTER skips identify: phones behind a customer switch's address must
+// REGISTER and SUBSCRIBE skip identify: phones behind a customer switch's address must
 // still register with their own credentials.
 func (c Chains) build() chains {
 	register := c.Register
@@ -48,12 +52,17 @@ func (c Chains) build() chains {
 	notAllowed := pipeline.HandlerFunc{N: "edge", F: func(context.Context, *pipeline.Request) (pipeline.Result, error) {
 		return pipeline.Reject("edge", 405, "Method Not Allowed", "method not served outside a dialog", sip.NewHeader("Allow", allow)), nil
 	}}
+	var subscribe pipeline.Handler
+	if c.Subscribe != nil {
+		subscribe = pipeline.Build(c.Subscribe, nonNil(c.Firewall, c.Sanity, c.Authn)...)
+	}
 	return chains{
-		dialog:   pipeline.Build(c.Dialogs, nonNil(c.Firewall, c.Sanity)...),
-		invite:   pipeline.Build(c.Calls, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn, c.Limits, c.Rewrite, c.Codecs, c.NAT, c.Route)...),
-		register: pipeline.Build(register, nonNil(c.Firewall, c.Sanity, c.Authn)...),
-		options:  pipeline.Build(options, nonNil(c.Firewall, c.Sanity)...),
-		other:    pipeline.Build(notAllowed, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn)...),
+		subscribe: subscribe,
+		dialog:    pipeline.Build(c.Dialogs, nonNil(c.Firewall, c.Sanity)...),
+		invite:    pipeline.Build(c.Calls, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn, c.Limits, c.Rewrite, c.Codecs, c.NAT, c.Route)...),
+		register:  pipeline.Build(register, nonNil(c.Firewall, c.Sanity, c.Authn)...),
+		options:   pipeline.Build(options, nonNil(c.Firewall, c.Sanity)...),
+		other:     pipeline.Build(notAllowed, nonNil(c.Firewall, c.Sanity, c.Identify, c.Authn)...),
 	}
 }
 

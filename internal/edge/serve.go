@@ -67,6 +67,9 @@ func (e *Edge) serve(req *sip.Request, tx sip.ServerTransaction, size int) {
 // chainOf returns the chain of req, and whether req belongs to a dialog;
 // nil for a new call while draining.
 func (e *Edge) chainOf(req *sip.Request) (pipeline.Handler, bool) {
+	if req.Method == sip.SUBSCRIBE && e.chains.subscribe != nil {
+		return e.chains.subscribe, false // refreshes too: a subscription is not a call
+	}
 	// In-dialog requests belong to a call; no authentication (the dialog's tags are checked).
 	if req.IsAck() || req.IsCancel() || hasToTag(req) {
 		return e.chains.dialog, true

@@ -1,36 +1,22 @@
 package registrar
 
-// Message waiting (RFC 3842): a NOTIFY of event message-summary to every
-// registered device of a SIP user when its voicemail changes. Sent without
-// a subscription, as most desk phones expect from their registrar (they
-// REGISTER and never SUBSCRIBE); a phone that does subscribe gets the same
-// summary in its subscription's dialog (package mwi).
+// Message waiting (RFC 3842) without a subscription: a NOTIFY of event
+// message-summary to every registered device of a SIP user, as most desk
+// phones expect from their registrar (they REGISTER and never SUBSCRIBE).
+// Package mwi decides when, and serves the phones that do subscribe.
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/mwi"
 )
-
-// Summary is a mailbox's message counts.
-type Summary struct{ New, Old int }
-
-// Body is the application/simple-message-summary body of s for the
-// mailbox of username at host.
-func (s Summary) Body(username, host string) []byte {
-	waiting := "no"
-	if s.New > 0 {
-		waiting = "yes"
-	}
-	return fmt.Appendf(nil, "Messages-Waiting: %s\r\nMessage-Account: sip:%s@%s\r\nVoice-Message: %d/%d (0/0)\r\n",
-		waiting, username, host, s.New, s.Old)
-}
 
 // NotifyMessages sends s to every registered device of username and
 // returns how many answered 2xx.
-func (g *Registrar) NotifyMessages(ctx context.Context, username string, s Summary) int {
+func (g *Registrar) NotifyMessages(ctx context.Context, username string, s mwi.Summary) int {
 	g.mu.RLock()
 	snd := g.sender
 	g.mu.RUnlock()

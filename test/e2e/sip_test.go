@@ -26,6 +26,7 @@ type uac struct {
 	to    *net.UDPAddr
 	local string // ip:port
 	sdp   string // what collect answers INVITEs with ("": testSDP)
+	early []*sip.Request // requests that came while waiting for an answer (subscribeFinal), for nextRequest
 }
 
 func newUAC(t *testing.T, srcIP, dst string) *uac {
