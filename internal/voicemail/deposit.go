@@ -55,6 +55,9 @@ func (s *Service) deposit(d *diago.DialogServerSession, r request) {
 	}
 	// The call may be gone: the message is kept whatever happens to it.
 	s.keep(context.WithoutCancel(ctx), box, d, rec)
+	if rec.end != "hangup" {
+		_ = ss.play(false, prompts.Get(prompts.MessageSaved), prompts.Get(prompts.Goodbye))
+	}
 }
 
 // full reports whether the mailbox holds its quota.
@@ -101,4 +104,3 @@ func Mail(box Box, m store.VoicemailMessage, wav []byte) mailer.Mail {
 			caller, secs, box.Username, m.Called, when),
 		Attachments: []mailer.Attachment{{Name: fmt.Sprintf("voicemail-%d.wav", m.ID), ContentType: "audio/wav", Data: wav}}}
 }
-

@@ -209,7 +209,8 @@ type recording struct {
 }
 
 // record keeps the caller's audio until hang-up, #, silence (when silence
-// > 0) or max.
+// > 0: no frame louder than the floor for that long, or no audio at all)
+// or max. A recording ended by silence is cut after its last sound.
 func (s *session) record(max, silence time.Duration) recording {
 	s.clearKeys()
 	for len(s.frames) > 0 {
@@ -220,23 +221,22 @@ func (s *session) record(max, silence time.Duration) recording {
 	var out []byte
 	limit := time.NewTimer(max)
 	defer limit.Stop()
-	var quiet time.Duration
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	heard, sound := time.Now(), 0 // when the last sound came, and where it ends in out
 	for {
 		select {
 		case f := <-s.frames:
 			out = append(out, f...)
+			if !quiet(f) {
+				heard, sound = time.Now(), len(out)
+			}
 			if wavfile.Duration(out) >= max {
 				return recording{out, "max length"}
 			}
-			if silence > 0 {
-				if audio.SilenceDetectRMSframe(f, wavfile.SampleRate, 200) {
-					quiet += wavfile.Duration(f)
-				} else {
-					quiet = 0
-				}
-				if quiet >= silence {
-					return recording{out[:len(out)-int(quiet/time.Millisecond)*16], "silence"}
-				}
+		case <-tick.C:
+			if silence > 0 && time.Since(heard) >= silence {
+				return recording{out[:sound], "silence"}
 			}
 		case k := <-s.keys:
 			if k == '#' {
@@ -251,4 +251,20 @@ func (s *session) record(max, silence time.Duration) recording {
 			return recording{out, "hangup"}
 		}
 	}
+}
+
+// quiet reports whether a frame of 16-bit samples is silence: its RMS is
+// below 200 (about -44 dBFS; line noise and comfort noise stay below it,
+// speech does not).
+func quiet(pcm []byte) bool {
+	n := len(pcm) / 2
+	if n == 0 {
+		return true
+	}
+	var sum float64
+	for i := 0; i < 2*n; i += 2 {
+		v := float64(int16(uint16(pcm[i]) | uint16(pcm[i+1])<<8))
+		sum += v * v
+	}
+	return sum/float64(n) < 200*200
 }

@@ -76,3 +76,20 @@ func TestMail(t *testing.T) {
 		t.Errorf("text %q", got.Text)
 	}
 }
+
+func TestQuiet(t *testing.T) {
+	frame := func(amp int16) []byte {
+		b := make([]byte, 320)
+		for i := 0; i < 160; i++ {
+			v := amp
+			if i%2 == 1 {
+				v = -amp
+			}
+			b[2*i], b[2*i+1] = byte(v), byte(uint16(v)>>8)
+		}
+		return b
+	}
+	if !quiet(frame(0)) || !quiet(frame(150)) || quiet(frame(250)) || quiet(frame(8000)) {
+		t.Error("quiet: want silence at or below RMS 150, sound at 250 and above")
+	}
+}

@@ -259,8 +259,8 @@ func toneShare(w []int16, hz float64) float64 {
 	return power / (float64(len(w)) / 2 * energy)
 }
 
-// tone is d of a sine at hz, -6 dBFS, as 16-bit PCM.
-func tone(hz float64, d time.Duration) []byte {
+// pcmTone is d of a sine at hz, -6 dBFS, as 16-bit PCM.
+func pcmTone(hz float64, d time.Duration) []byte {
 	n := int(d.Seconds() * wavfile.SampleRate)
 	b := make([]byte, 2*n)
 	for i := range n {
@@ -277,7 +277,7 @@ func say(t *testing.T, m *diago.DialogMedia, hz float64, d time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pb.Play(bytes.NewReader(wavfile.Encode(tone(hz, d))), "audio/wav"); err != nil {
+	if _, err := pb.Play(bytes.NewReader(wavfile.Encode(pcmTone(hz, d))), "audio/wav"); err != nil {
 		t.Fatalf("play tone: %v", err)
 	}
 }
@@ -764,4 +764,52 @@ func TestVoicemailSubscription(t *testing.T) {
 		t.Fatalf("unsubscribe: %d", res.StatusCode)
 	}
 	inDialog(ph.nextRequest(t, sip.NOTIFY, 10*time.Second), "terminated", "1/0")
+}
+
+// hungUp waits until sipward ends the call.
+func hungUp(t *testing.T, c answered, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-c.Context().Done():
+	case <-time.After(within):
+		t.Fatalf("%s: sipward did not hang up within %s", what, within)
+	}
+}
+
+// TestVoicemailEnds: a message ends at # (sipward says it is saved and
+// hangs up), after --voicemail-silence of silence (cut after the last
+// sound), or at --voicemail-max-length; a mailbox holding
+// --voicemail-quota-messages takes no more (the caller is told and hung
+// up on).
+func TestVoicemailEnds(t *testing.T) {
+	n := edgeNode(t, newUAS(t, "127.0.0.1"), "--voicemail-silence", "2s", "--voicemail-max-length", "5s", "--voicemail-quota-messages", "3")
+	f := newVMFixture(t, n)
+	caller := newPhone(t, "127.0.0.21", "3002", nil)
+	deposit := func(what string, tone time.Duration, then func(c answered)) {
+		t.Helper()
+		c := caller.call(t, n, "3001", "3002", f.callerPwd)
+		h := listen(t, c.Media())
+		h.waitTone(t, beepHz, 0, 30*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		if pb, err := c.Media().PlaybackCreate(); err == nil {
+			_, _ = pb.Play(bytes.NewReader(wavfile.Encode(pcmTone(toneHz, tone))), "audio/wav") // cut short at max length
+		}
+		then(c)
+		hungUp(t, c, 15*time.Second, what)
+	}
+	deposit("#", time.Second, func(c answered) { press(t, c.Media(), "#") })
+	deposit("silence", time.Second, func(answered) {})
+	deposit("max length", 7*time.Second, func(answered) {})
+	ms := f.messages(t, n, 3)
+	for i, want := range []time.Duration{time.Second, time.Second, 5 * time.Second} {
+		got := time.Duration(ms[i]["duration_ms"].(float64)) * time.Millisecond
+		if got < want-600*time.Millisecond || got > want+600*time.Millisecond {
+			t.Errorf("message %d lasts %s, want about %s", i+1, got, want)
+		}
+	}
+
+	c := caller.call(t, n, "3001", "3002", f.callerPwd)
+	hungUp(t, c, 20*time.Second, "full mailbox")
+	time.Sleep(time.Second)
+	f.messages(t, n, 3)
 }
