@@ -318,7 +318,7 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 		unseal = sl.Open
 	}
 	waiting := newMWI(st, s.holder.Load, s.registrar, s.edge.Sender(), log)
-	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, mwi: waiting, log: log})
+	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, mwi: waiting, log: log, reg: reg})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/mailer"
 	"github.com/sipward/sipward/internal/mwi"
@@ -30,6 +32,7 @@ type vmDeps struct {
 	firewall *firewall.Firewall
 	mwi      *mwi.Service
 	log      *slog.Logger
+	reg      prometheus.Registerer
 }
 
 // startVoicemail starts the voicemail agent, and the mail queue when
@@ -49,7 +52,7 @@ func startVoicemail(ctx context.Context, cfg config.Config, st store.Mailboxes, 
 		MaxLength: cfg.VoicemailMaxLength, Silence: cfg.VoicemailSilence,
 		QuotaMessages: cfg.VoicemailQuotaMessages, QuotaSeconds: cfg.VoicemailQuotaSeconds,
 		PINFailure: func(src netip.Addr, now time.Time) { d.firewall.Detector().Failure(src, firewall.AuthFailure, now) },
-		Changed:    d.mwi.Changed, Log: d.log}
+		Changed:    d.mwi.Changed, Log: d.log, Registerer: d.reg}
 	if cfg.VoicemailSilence == 0 {
 		vcfg.Silence = -1
 	}

@@ -49,6 +49,7 @@ func (s *Service) deposit(d *diago.DialogServerSession, r request) {
 		return
 	}
 	rec := ss.record(s.cfg.MaxLength, s.cfg.Silence)
+	s.m.gaps.Add(float64(ss.gaps.Load()))
 	if wavfile.Duration(rec.pcm) < minMessage {
 		s.log.Info("voicemail: nothing recorded", "sip_user", box.Username, "end", rec.end)
 		return
@@ -83,6 +84,7 @@ func (s *Service) keep(ctx context.Context, box Box, d *diago.DialogServerSessio
 	}
 	s.log.Info("voicemail: message left", "sip_user", box.Username, "message", m.ID, "caller", m.Caller,
 		"duration_ms", m.DurationMS, "end", rec.end)
+	s.m.messages.WithLabelValues(rec.end).Inc()
 	s.cfg.Changed(box.UserID)
 	if m.Mail.Status == store.MailPending {
 		s.cfg.Mailer.Enqueue(m.ID, Mail(box, m, wav))

@@ -30,6 +30,7 @@ type session struct {
 	frames  chan []byte   // decoded 20 ms frames, while recording
 	gone    chan struct{} // closed when the caller's media ended (hang-up)
 	rec     atomic.Bool   // frames wanted
+	gaps    atomic.Int64  // packets missing while recording
 }
 
 func newSession(med *diago.DialogMedia) *session {
@@ -67,6 +68,7 @@ func (s *session) read() {
 		}
 		if started && s.rec.Load() {
 			for gap := hdr.SequenceNumber - last - 1; gap > 0 && gap < 50; gap-- {
+				s.gaps.Add(1)
 				s.frame(make([]byte, 2*n))
 			}
 		}

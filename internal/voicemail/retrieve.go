@@ -86,6 +86,7 @@ func (s *Service) login(ctx context.Context, ss *session, r request, box Box) bo
 			return true
 		}
 		if ok {
+			s.m.pins.Inc()
 			s.log.Info("voicemail: wrong PIN", "sip_user", box.Username, "source", r.src)
 			if s.cfg.PINFailure != nil && r.src.IsValid() {
 				s.cfg.PINFailure(r.src, time.Now())

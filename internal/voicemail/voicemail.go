@@ -36,6 +36,7 @@ import (
 	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipward/sipward/internal/mailer"
 	"github.com/sipward/sipward/internal/pipeline"
@@ -88,6 +89,7 @@ type Config struct {
 	QuotaSeconds  int           // seconds of messages a mailbox holds; default 3600
 	PINAttempts   int           // wrong PINs per call; default 3
 	Log           *slog.Logger
+	Registerer    prometheus.Registerer // receives the agent's metrics; nil: kept, not registered
 }
 
 // Service is the voicemail agent.
@@ -98,6 +100,7 @@ type Service struct {
 	ua   *sipgo.UserAgent
 	dg   *diago.Diago
 	log  *slog.Logger
+	m    *metrics
 }
 
 // New returns a Service; Start serves it.
@@ -126,9 +129,13 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Changed == nil {
 		cfg.Changed = func(int64) {}
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	var k [16]byte
 	_, _ = rand.Read(k[:])
-	return &Service{cfg: cfg, key: hex.EncodeToString(k[:]), log: cfg.Log}, nil
+	return &Service{cfg: cfg, key: hex.EncodeToString(k[:]), log: cfg.Log, m: m}, nil
 }
 
 // Start binds the agent and serves it until ctx ends.
@@ -253,6 +260,12 @@ func (s *Service) handle(d *diago.DialogServerSession) {
 		_ = d.Respond(403, "Forbidden", nil)
 		return
 	}
+	mode := "retrieve"
+	if r.deposit {
+		mode = "deposit"
+	}
+	s.m.calls.WithLabelValues(mode).Inc()
+	defer s.m.calls.WithLabelValues(mode).Dec()
 	if r.deposit {
 		s.deposit(d, r)
 		return

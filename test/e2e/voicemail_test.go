@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -812,4 +813,66 @@ func TestVoicemailEnds(t *testing.T) {
 	hungUp(t, c, 20*time.Second, "full mailbox")
 	time.Sleep(time.Second)
 	f.messages(t, n, 3)
+}
+
+// cpuSeconds is the user and system CPU time of process pid.
+func cpuSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // clock ticks (USER_HZ 100 on Linux)
+}
+
+// TestVoicemailFiftyDeposits: 50 callers leave 10-second messages at the
+// same time. Every recording is whole — no RTP packet missing
+// (sipward_voicemail_rtp_gaps_total stays 0), each lasts 10 s within 1 %,
+// each holds its caller's tone — and sipward's CPU per second of message
+// is logged (docs/voicemail.md).
+func TestVoicemailFiftyDeposits(t *testing.T) {
+	const callers, speak = 50, 10 * time.Second
+	n := edgeNode(t, newUAS(t, "127.0.0.1"))
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Busy", "channels": 200}))
+	box := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "3001",
+		"voicemail": map[string]any{"enabled": true}})
+	caller := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "3002", "channels": 100})
+	waitSnapshot(t, n)
+	f := vmFixture{n: n, box: id(box), caller: id(caller), callerPwd: caller["password"].(string)}
+	ph := newPhone(t, "127.0.0.21", "3002", nil)
+	cpu0 := cpuSeconds(t, n.cmd.Process.Pid)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ph.call(t, n, "3001", "3002", f.callerPwd)
+			h := listen(t, c.Media())
+			h.waitTone(t, beepHz, 0, 60*time.Second)
+			time.Sleep(time.Second)
+			say(t, c.Media(), 300+float64(10*i), speak) // each caller its own tone
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = c.Hangup(ctx)
+		}()
+	}
+	wg.Wait()
+	ms := f.messages(t, n, callers)
+	cpu := cpuSeconds(t, n.cmd.Process.Pid) - cpu0
+	if gaps := n.metric(t, "sipward_voicemail_rtp_gaps_total"); gaps != 0 {
+		t.Errorf("%v RTP packets missing from the recordings", gaps)
+	}
+	var total time.Duration
+	for _, m := range ms {
+		d := time.Duration(m["duration_ms"].(float64)) * time.Millisecond
+		total += d
+		if d < speak*99/100 || d > speak*101/100 {
+			t.Errorf("message %v lasts %s, the caller spoke %s (want within 1 %%)", m["id"], d, speak)
+		}
+	}
+	t.Logf("%d simultaneous deposits of %s: sipward used %.2f s of CPU for %s of messages: %.1f ms of CPU per second of message",
+		callers, speak, cpu, total, 1000*cpu/total.Seconds())
 }
