@@ -87,6 +87,7 @@ func (f *fakeLive) ChannelsInUse(_ context.Context, accountID int64) (int, error
 // env is a web UI on a fresh SQLite store.
 type env struct {
 	t     testing.TB
+	st    *sqlstore.Store
 	svc   *provision.Service
 	web   *Server
 	srv   *httptest.Server
@@ -105,8 +106,8 @@ func newEnv(t testing.TB, opts ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clock: &clock{t: time.Now()}, live: &fakeLive{inUse: map[int64]int{}}}
-	e.svc = provision.New(st, provision.Options{Realm: "web.test", Sealer: sealer})
+	e := &env{t: t, st: st, clock: &clock{t: time.Now()}, live: &fakeLive{inUse: map[int64]int{}}}
+	e.svc = provision.New(st, provision.Options{Realm: "web.test", Sealer: sealer, Mailboxes: st})
 	o := Options{Service: e.svc, Live: e.live, Now: e.clock.Now}
 	for _, f := range opts {
 		f(&o)

@@ -287,6 +287,7 @@ type field struct {
 	Inputmode             string
 	Placeholder           string
 	Pattern               string
+	Accept                string // a file input's accepted types
 }
 
 type option struct {

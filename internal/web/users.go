@@ -37,13 +37,12 @@ func userValues(u store.SIPUser) url.Values {
 	if u.ProfileID != nil {
 		v.Set("profile_id", strconv.FormatInt(*u.ProfileID, 10))
 	}
-	for k, b := range map[string]bool{"retain_did": u.RetainDID, "smart_extension": u.SmartExtension, "session_timers": u.SessionTimers,
-		"voicemail.enabled": u.Voicemail.Enabled} {
+	for k, b := range map[string]bool{"retain_did": u.RetainDID, "smart_extension": u.SmartExtension, "session_timers": u.SessionTimers} {
 		if b {
 			v.Set(k, "on")
 		}
 	}
-	v.Set("voicemail.email", u.Voicemail.Email)
+	vmValues(v, u.Voicemail)
 	v["restricted_codecs"] = append([]string(nil), u.RestrictedCodecs...)
 	return v
 }
@@ -76,17 +75,13 @@ func (f *form) user(u *store.SIPUser) {
 	if f.on("restricted_codecs_own") {
 		u.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
 	}
-	u.Voicemail.Enabled, u.Voicemail.Email, u.Voicemail.PIN = f.on("voicemail.enabled"), f.get("voicemail.email"), f.get("voicemail.pin")
+	f.readVoicemail(&u.Voicemail)
 }
 
 func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 	pw := "Leave empty to generate a strong one, shown once."
-	pin := "4 to 12 digits."
 	if u != nil {
 		pw = "Leave empty to keep the current password. A new username needs a new password."
-		if u.Voicemail.PINSet {
-			pin = "A PIN is set (never shown). Leave empty to keep it."
-		}
 	}
 	// Each inheritable setting: empty takes the profile's (or the default
 	// without one); an existing user's page says what applies now.
@@ -152,14 +147,7 @@ func userTabs(f *form, u *store.SIPUser, profiles []store.Profile) []*tab {
 	if u != nil {
 		tabs = append(tabs, &tab{Key: "rewrite", Label: "Parameter Rewrite", Rewrite: true})
 	}
-	pinField := f.field("voicemail.pin", "Voicemail PIN", "password").help(pin)
-	pinField.Inputmode, pinField.Autocomplete = "numeric", "off"
-	tabs = append(tabs, &tab{Key: "voicemail", Label: "Voice Mail", Fields: []*field{
-		f.field("voicemail.enabled", "Voicemail enabled", "checkbox").help("Saved, not acting yet: no call goes to voicemail and nothing is recorded or mailed until voicemail is built."),
-		f.field("voicemail.email", "Send messages to email", "email").auto("email"),
-		pinField,
-	}})
-	return tabs
+	return append(tabs, &tab{Key: "voicemail", Label: "Voice Mail", Fields: voicemailFields(f, u)})
 }
 
 func (s *Server) userOf(r *http.Request, ss *session, a store.Account) (store.SIPUser, error) {
@@ -179,11 +167,12 @@ func (s *Server) userOf(r *http.Request, ss *session, a store.Account) (store.SI
 
 // userView is a SIP user page's state.
 type userView struct {
-	Form    *form
-	Rewrite *rewriteView
-	Secret  *shownOnce
-	Message *form
-	Notice  []flash
+	Form     *form
+	Rewrite  *rewriteView
+	Secret   *shownOnce
+	Message  *form
+	Greeting *form // the voicemail greeting upload
+	Notice   []flash
 }
 
 type userData struct {
@@ -193,6 +182,7 @@ type userData struct {
 	Message    *form
 	MsgFields  []*field
 	Registered int
+	Voicemail  *vmView
 }
 
 func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, u *store.SIPUser, v userView) error {
@@ -226,6 +216,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 		if s.live != nil {
 			d.Registered = len(s.live.Registrations(a.ID, u.Username))
 		}
+		d.Voicemail = s.loadVoicemail(r, ss, u, d.Action, v.Greeting)
 	}
 	d.Tabs = userTabs(v.Form, u, profiles)
 	v.Form.finish()
@@ -244,8 +235,9 @@ func (s *Server) userNewPage(w http.ResponseWriter, r *http.Request, ss *session
 	if err != nil {
 		return err
 	}
-	f := newForm(sessionDefaults(url.Values{}))
-	return s.renderUser(w, r, ss, a, nil, userView{Form: f})
+	v := sessionDefaults(url.Values{})
+	v.Set("voicemail.ring_timeout", strconv.Itoa(store.DefaultRingTimeout))
+	return s.renderUser(w, r, ss, a, nil, userView{Form: newForm(v)})
 }
 
 func (s *Server) userCreate(w http.ResponseWriter, r *http.Request, ss *session) error {

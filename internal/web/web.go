@@ -33,6 +33,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"sync"
@@ -184,14 +185,7 @@ func (s *Server) routes() http.Handler {
 	auth("POST /accounts/{aid}/ip/{id}", s.endpointSubmit)
 	auth("POST /accounts/{aid}/ip/{id}/delete", s.endpointDelete)
 
-	auth("GET /accounts/{aid}/users", s.accountUsers)
-	auth("GET /accounts/{aid}/users/new", s.userNewPage)
-	auth("POST /accounts/{aid}/users/new", s.userCreate)
-	auth("GET /accounts/{aid}/users/{id}", s.userPage)
-	auth("POST /accounts/{aid}/users/{id}", s.userSubmit)
-	auth("POST /accounts/{aid}/users/{id}/delete", s.userDelete)
-	auth("POST /accounts/{aid}/users/{id}/password", s.userPassword)
-	auth("POST /accounts/{aid}/users/{id}/message", s.userMessage)
+	s.userRoutes(mux, auth)
 
 	for _, k := range []string{"ip", "users"} {
 		base := "/accounts/{aid}/" + k + "/{id}/rewrites"
@@ -236,9 +230,42 @@ func (s *Server) routes() http.Handler {
 	return securityHeaders(cop.Handler(mux))
 }
 
+// Bounds of a request body: a form's, and a file upload's. A voicemail
+// greeting is under 1 MiB; the larger bound lets a file of the wrong format
+// reach provisioning, which says what is wrong with it.
+const (
+	maxForm   = 1 << 20
+	maxUpload = 10 << 20
+)
+
+// userRoutes are the pages and actions of an account's SIP users, their
+// voicemail's among them.
+func (s *Server) userRoutes(mux *http.ServeMux, auth func(string, handlerFunc)) {
+	auth("GET /accounts/{aid}/users", s.accountUsers)
+	auth("GET /accounts/{aid}/users/new", s.userNewPage)
+	auth("POST /accounts/{aid}/users/new", s.userCreate)
+	auth("GET /accounts/{aid}/users/{id}", s.userPage)
+	auth("POST /accounts/{aid}/users/{id}", s.userSubmit)
+	auth("POST /accounts/{aid}/users/{id}/delete", s.userDelete)
+	auth("POST /accounts/{aid}/users/{id}/password", s.userPassword)
+	auth("POST /accounts/{aid}/users/{id}/message", s.userMessage)
+	vm := "/accounts/{aid}/users/{id}/voicemail"
+	auth("GET "+vm+"/messages/{mid}/audio", s.vmAudio)
+	auth("POST "+vm+"/messages/{mid}/read", s.vmRead)
+	auth("POST "+vm+"/messages/{mid}/delete", s.vmDelete)
+	auth("POST "+vm+"/pin", s.vmPIN)
+	mux.Handle("POST "+vm+"/greeting", s.authedBody(s.vmGreeting, maxUpload)) // a file upload
+	auth("POST "+vm+"/greeting/delete", s.vmGreetingDelete)
+}
+
 // authed requires a session (redirecting to the sign-in page otherwise) and,
 // on state-changing requests, a valid CSRF token.
-func (s *Server) authed(h handlerFunc) http.Handler {
+func (s *Server) authed(h handlerFunc) http.Handler { return s.authedBody(h, maxForm) }
+
+// authedBody is authed with a request body of up to limit bytes. Forms may
+// be URL-encoded or multipart (file uploads): either way the CSRF token is
+// their "csrf" field.
+func (s *Server) authedBody(h handlerFunc, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ss, ok := s.session(r)
 		if !ok {
@@ -246,8 +273,13 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if err := r.ParseForm(); err != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if err := parseForm(r, limit); err != nil {
+				if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+					s.renderError(w, r, ss, http.StatusRequestEntityTooLarge, "Too large",
+						fmt.Sprintf("The form is larger than %d MiB and was not read.", limit>>20))
+					return
+				}
 				s.renderError(w, r, ss, http.StatusBadRequest, "Bad request", "The form could not be read.")
 				return
 			}
@@ -261,6 +293,15 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 			s.serveErr(w, r, ss, err)
 		}
 	})
+}
+
+// parseForm reads a URL-encoded or multipart form, whose files are kept in
+// memory up to limit.
+func parseForm(r *http.Request, limit int64) error {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		return r.ParseMultipartForm(limit)
+	}
+	return r.ParseForm()
 }
 
 // toLogin sends an anonymous request to the sign-in page, remembering where

@@ -38,6 +38,7 @@ func TestEveryPageRenders(t *testing.T) {
 	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 		t.Fatal(err)
 	}
+	e.message(u, "3002", time.Now(), 5*time.Second, store.MailState{Status: store.MailPending, Attempts: 1, Error: "connection refused"})
 	rule := store.RewriteRule{OwnerKind: store.OwnerSIPUser, OwnerID: u.ID, Type: store.RewriteDestination, Match: "00", Replacement: "+"}
 	if err := e.svc.CreateRewriteRule(t.Context(), provision.Operator, &rule); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
+	"github.com/sipward/sipward/internal/wavfile"
 )
 
 const (
@@ -312,6 +314,81 @@ func TestAccountPortal(t *testing.T) {
 		if strings.Contains(c.text("main"), "Beta Voice") {
 			t.Errorf("%s shows the other account's name", p)
 		}
+	}
+}
+
+// TestVoicemail opens a SIP user's page with one stored message: its audio
+// element's source answers the WAV (whole and by range) and the browser
+// reads it; the message is marked read, kept when its deletion is
+// cancelled, and deleted through the confirmation that names it.
+func TestVoicemail(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	s.login(opUser, opPass, 0)
+	a := s.account("Acme Telecom", 10)
+	u := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(1), Voicemail: store.Voicemail{Enabled: true, Email: "1001@acme.example"}}
+	must(t, s.svc.CreateSIPUser(ctx, provision.Operator, &u))
+	wav := wavfile.Encode(make([]byte, 2*wavfile.SampleRate*wavfile.BytesPerSample))
+	m := store.VoicemailMessage{SIPUserID: u.ID, AccountID: a.ID, Caller: "3002", Called: "1001",
+		CreatedAt: time.Date(2025, 12, 7, 17, 30, 0, 0, time.UTC), DurationMS: 2000}
+	must(t, s.st.SaveMessage(ctx, &m, wav))
+
+	b := newBrowser(t)
+	op := newTab(t, b, s.url)
+	op.signIn(opUser, opPass, "/accounts")
+	op.open(path("/accounts/%d/users/%d", a.ID, u.ID), http.StatusOK)
+	row := path("#msg-%d", m.ID)
+	op.wantContains("#vm-count", "1 message(s), 1 new.")
+	op.wantContains(row, "3002")
+	op.wantContains(row, "0:02")
+
+	// The page fetches its audio element's source: the WAV, and a range of
+	// it as a player seeking asks; then the player reads it (2 s).
+	got := run(op, "fetch the audio", chromedp.Evaluate[string](`(async () => {
+		const src = document.querySelector("`+row+` audio").src;
+		const full = await fetch(src), part = await fetch(src, {headers: {Range: "bytes=0-43"}});
+		return [full.status, full.headers.get("content-type"), (await full.arrayBuffer()).byteLength,
+			part.status, part.headers.get("content-type"), (await part.arrayBuffer()).byteLength].join(" ");
+	})()`, chromedp.EvalAwaitPromise))
+	if want := fmt.Sprintf("200 audio/wav %d 206 audio/wav 44", len(wav)); got != want {
+		t.Errorf("fetch of the audio element's src: %q, want %q", got, want)
+	}
+	dur := run(op, "load the audio", chromedp.Evaluate[string](`(async () => {
+		const a = document.querySelector("`+row+` audio");
+		const loaded = new Promise((ok, fail) => { a.onloadedmetadata = ok; a.onerror = () => fail(new Error("audio error " + a.error.code)); });
+		a.preload = "metadata"; a.load(); await loaded;
+		return String(Math.round(a.duration));
+	})()`, chromedp.EvalAwaitPromise))
+	if dur != "2" {
+		t.Errorf("the audio element reads a message of %s s, want 2", dur)
+	}
+
+	// Mark read.
+	op.submit(row+" button[aria-label^='Mark read']", http.StatusOK)
+	op.wantContains(".alert.ok", "The message from 3002 of 7 Dec 17:30 is marked read.")
+	op.wantContains(row, "Read")
+	op.wantContains("#vm-count", "1 message(s), 0 new.")
+	if got, err := s.svc.VoicemailMessage(ctx, provision.Operator, u.ID, m.ID); err != nil || !got.Read {
+		t.Errorf("after Mark read: %+v, %v", got, err)
+	}
+
+	// Delete: Cancel keeps it; OK deletes it.
+	del := row + " button[aria-label^='Delete']"
+	dialog := op.answerDialog(false)
+	op.click(del)
+	if msg := <-dialog; msg != "Delete the message from 3002 of 7 Dec 17:30?" {
+		t.Errorf("the confirmation says %q", msg)
+	}
+	if msgs, _ := s.svc.VoicemailMessages(ctx, provision.Operator, u.ID); len(msgs) != 1 {
+		t.Fatalf("after cancelling the deletion: %d messages", len(msgs))
+	}
+	dialog = op.answerDialog(true)
+	op.submit(del, http.StatusOK)
+	<-dialog
+	op.wantContains(".alert.ok", "The message from 3002 of 7 Dec 17:30 is deleted.")
+	op.wantContains("#voicemail", "No messages.")
+	if msgs, _ := s.svc.VoicemailMessages(ctx, provision.Operator, u.ID); len(msgs) != 0 {
+		t.Errorf("after Delete: %d messages", len(msgs))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sipward/sipward/internal/live"
@@ -118,6 +119,7 @@ func (f *fakeMessenger) SendMessage(_ context.Context, u store.SIPUser, text str
 
 type server struct {
 	t    *testing.T
+	st   *sqlstore.Store
 	svc  *provision.Service
 	live *fakeLive
 	msgs *fakeMessenger
@@ -135,8 +137,8 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, live: &fakeLive{inUse: map[int64]int{}}, msgs: &fakeMessenger{}}
-	s.svc = provision.New(st, provision.Options{Realm: "sipward.test", Sealer: sealer})
+	s := &server{t: t, st: st, live: &fakeLive{inUse: map[int64]int{}}, msgs: &fakeMessenger{}}
+	s.svc = provision.New(st, provision.Options{Realm: "sipward.test", Sealer: sealer, Mailboxes: st})
 	ui, err := web.New(t.Context(), web.Options{Service: s.svc, Live: s.live, Messenger: s.msgs})
 	if err != nil {
 		t.Fatal(err)
@@ -364,6 +366,29 @@ func (tb *tab) axe(what string) {
 	for _, v := range vs {
 		tb.t.Errorf("%s: accessibility: %s (%s, %s):\n  %s", what, v.ID, v.Help, v.Impact, strings.Join(v.Nodes, "\n  "))
 	}
+}
+
+// answerDialog answers the next JavaScript dialog of the tab (a data-confirm
+// confirmation) with OK (accept) or Cancel, and sends its message. Call it
+// before the click that opens the dialog.
+func (tb *tab) answerDialog(accept bool) <-chan string {
+	got := make(chan string, 1)
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	opening := chromedp.Events(ctx, page.JavascriptDialogOpening) // subscribed now, before the click
+	go func() {
+		defer cancel()
+		defer close(got)
+		for ev, err := range opening {
+			if err != nil {
+				return
+			}
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept}); err == nil {
+				got <- ev.Message
+			}
+			return
+		}
+	}()
+	return got
 }
 
 func (tb *tab) typeIn(sel, text string) {

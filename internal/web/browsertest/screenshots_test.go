@@ -14,6 +14,7 @@ import (
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
+	"github.com/sipward/sipward/internal/wavfile"
 )
 
 var shots = flag.String("screenshots", "", "write screenshots of the main pages as PNG files into this directory")
@@ -62,6 +63,18 @@ func TestScreenshots(t *testing.T) {
 		r.OwnerKind, r.OwnerID = store.OwnerSIPUser, users[0].ID
 		must(t, s.svc.CreateRewriteRule(ctx, provision.Operator, &r))
 		_ = i
+	}
+	for i, m := range []store.VoicemailMessage{
+		{Caller: "442071234567", Called: "+442071234567", DurationMS: 48200, Read: true, Mail: store.MailState{Status: store.MailSent, Attempts: 1}},
+		{Caller: "1002", Called: "1001", DurationMS: 7400, Mail: store.MailState{Status: store.MailPending, Attempts: 2, Error: "connect: connection refused"}},
+		{Caller: "33142685300", Called: "+442071234567", DurationMS: 95100},
+	} {
+		m.SIPUserID, m.AccountID = users[0].ID, acme.ID
+		m.CreatedAt = time.Now().Add(time.Duration(i-3) * 5 * time.Hour).Truncate(time.Minute)
+		if m.Mail.Status == store.MailSent {
+			m.Mail.SentAt = m.CreatedAt.Add(4 * time.Second)
+		}
+		must(t, s.st.SaveMessage(ctx, &m, wavfile.Encode(make([]byte, int(m.DurationMS)*16))))
 	}
 	must(t, s.svc.CreateDID(ctx, provision.Operator, &store.DID{AccountID: acme.ID, Number: "+442071234567", SIPUserID: &users[0].ID}))
 	must(t, s.svc.CreateCLIPattern(ctx, provision.Operator, &store.CLIPattern{AccountID: acme.ID, Pattern: `^\+4420\d{8}$`, Regex: true}))
@@ -117,6 +130,8 @@ func TestScreenshots(t *testing.T) {
 	op.click("#test-form button[type=submit]")
 	op.do("wait for the test result", chromedp.WaitVisible(chromedp.CSS("#rewrite-output")))
 	shot("user-rewrite.png")
+	op.open(path("%s/users/%d?tab=voicemail#voicemail", acct, users[0].ID), http.StatusOK)
+	shot("user-voicemail.png")
 	op.open(acct+"/users/new", http.StatusOK)
 	op.typeIn("#f-username", "1001")
 	op.typeIn("#f-channels", "2")
