@@ -260,6 +260,7 @@ func (s *Service) recordGreeting(ctx context.Context, ss *session, box Box) bool
 		s.log.Warn("voicemail: save greeting", "sip_user", box.Username, "err", err)
 		return false
 	}
+	s.log.Info("voicemail: greeting recorded", "sip_user", box.Username, "duration_ms", wavfile.Duration(rec.pcm).Milliseconds())
 	return ss.say(prompts.GreetingSaved) == nil
 }
 
@@ -279,6 +280,7 @@ func (s *Service) changePIN(ctx context.Context, ss *session, box Box) bool {
 		s.log.Warn("voicemail: change PIN", "sip_user", box.Username, "err", err)
 		return ss.say(prompts.PINInvalid) == nil
 	}
+	s.log.Info("voicemail: PIN changed", "sip_user", box.Username)
 	return ss.say(prompts.PINChanged) == nil
 }
 

@@ -45,7 +45,7 @@ const (
 // (PIN 2468, ring timeout 5 s) and SIP user 3002 to call it from.
 type vmFixture struct {
 	n                  *node
-	box, caller        int64
+	acc, box, caller   int64
 	boxPass, callerPwd string
 }
 
@@ -56,7 +56,7 @@ func newVMFixture(t *testing.T, n *node) vmFixture {
 		"voicemail": map[string]any{"enabled": true, "email": "alice@example.test", "pin": "2468", "ring_timeout": 5}})
 	caller := n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "3002"})
 	waitSnapshot(t, n)
-	return vmFixture{n: n, box: id(box), caller: id(caller), boxPass: box["password"].(string), callerPwd: caller["password"].(string)}
+	return vmFixture{n: n, acc: acc, box: id(box), caller: id(caller), boxPass: box["password"].(string), callerPwd: caller["password"].(string)}
 }
 
 // phone is a SIP UA with media (diago) of SIP user user (its From),
@@ -875,4 +875,50 @@ func TestVoicemailFiftyDeposits(t *testing.T) {
 	}
 	t.Logf("%d simultaneous deposits of %s: sipward used %.2f s of CPU for %s of messages: %.1f ms of CPU per second of message",
 		callers, speak, cpu, total, 1000*cpu/total.Seconds())
+}
+
+// TestVoicemailByPhoneMenu: a PBX of the account (an IP endpoint, no
+// mailbox of its own) dials *1, keys the mailbox number and the PIN; it
+// records a new greeting (3: a 600 Hz tone) and changes the PIN (4). The
+// next caller hears that greeting before the beep, and the new PIN opens
+// the mailbox.
+func TestVoicemailByPhoneMenu(t *testing.T) {
+	n := edgeNode(t, newUAS(t, "127.0.0.1"))
+	f := newVMFixture(t, n)
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", f.acc), map[string]any{"address": "127.0.0.26"})
+	waitSnapshot(t, n)
+	pbx := newPhone(t, "127.0.0.26", "pbx", nil)
+	c := pbx.call(t, n, "*1", "", "")
+	h := listen(t, c.Media())
+	time.Sleep(time.Second) // "Please enter the mailbox number"
+	press(t, c.Media(), "3001#2468#")
+	time.Sleep(2 * time.Second) // "You have no messages", the main menu
+	press(t, c.Media(), "3")
+	h.waitTone(t, beepHz, 0, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	say(t, c.Media(), 600, 2*time.Second)
+	press(t, c.Media(), "#")
+	time.Sleep(2 * time.Second) // "Your greeting is saved", the main menu
+	press(t, c.Media(), "4")
+	time.Sleep(500 * time.Millisecond)
+	press(t, c.Media(), "13579#")
+	waitFor(t, "the PIN changed", func() bool { return strings.Contains(n.Log(), "voicemail: PIN changed") })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Hangup(ctx)
+
+	caller := newPhone(t, "127.0.0.21", "3002", nil)
+	d := caller.call(t, n, "3001", "3002", f.callerPwd)
+	heard := listen(t, d.Media())
+	greeting := heard.waitTone(t, 600, 0, 20*time.Second)
+	if beep := heard.waitTone(t, beepHz, 0, 20*time.Second); beep < greeting {
+		t.Errorf("the beep (sample %d) came before the recorded greeting (sample %d)", beep, greeting)
+	}
+	_ = d.Hangup(ctx)
+
+	own := newPhone(t, "127.0.0.22", "3001", nil)
+	o := own.call(t, n, "*1", "3001", f.boxPass)
+	time.Sleep(time.Second)
+	press(t, o.Media(), "13579#")
+	waitFor(t, "the mailbox opened with the new PIN", func() bool { return strings.Count(n.Log(), "voicemail: mailbox opened") == 2 })
 }
