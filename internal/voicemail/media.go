@@ -114,8 +114,17 @@ var errHangup = errors.New("caller hung up")
 // be read) unless keys is false.
 func (s *session) play(keys bool, wavs ...[]byte) error {
 	for _, w := range wavs {
-		if keys && len(s.keys) > 0 {
-			return nil
+		if keys {
+			// A key already read (the menu's choice) left its signal: it must
+			// not stop this prompt. key() queues the key before signalling, so
+			// a key that came meanwhile is seen below.
+			select {
+			case <-s.pressed:
+			default:
+			}
+			if len(s.keys) > 0 {
+				return nil
+			}
 		}
 		pb, err := s.med.PlaybackControlCreate()
 		if err != nil {

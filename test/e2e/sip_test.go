@@ -24,8 +24,8 @@ type uac struct {
 	cseq  uint32 // CSeq number of the last request sent: answers must match it
 	conn  *net.UDPConn
 	to    *net.UDPAddr
-	local string // ip:port
-	sdp   string // what collect answers INVITEs with ("": testSDP)
+	local string         // ip:port
+	sdp   string         // what collect answers INVITEs with ("": testSDP)
 	early []*sip.Request // requests that came while waiting for an answer (subscribeFinal), for nextRequest
 }
 
