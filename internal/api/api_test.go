@@ -29,6 +29,7 @@ type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
 	dbPath string
+	st     *sqlstore.Store
 }
 
 func newHarness(t *testing.T) *harness {
@@ -48,11 +49,11 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := provision.New(st, provision.Options{Realm: "test.example", Sealer: sealer})
+	svc := provision.New(st, provision.Options{Realm: "test.example", Sealer: sealer, Mailboxes: st})
 	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
 	srv := httptest.NewServer(New(Options{Service: svc, AdminToken: opToken, Log: log}))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, dbPath: dbPath}
+	return &harness{t: t, srv: srv, dbPath: dbPath, st: st}
 }
 
 // testLog sends server logs to the test log.

@@ -150,13 +150,15 @@ func (s *Service) DeleteVoicemailGreeting(ctx context.Context, c Caller, user in
 
 // ResetVoicemailPIN sets a new generated PIN of six digits and returns it, once.
 func (s *Service) ResetVoicemailPIN(ctx context.Context, c Caller, user int64) (string, error) {
-	var buf [6]byte
-	if _, err := s.rand.Read(buf[:]); err != nil {
-		return "", err
-	}
-	pin := make([]byte, len(buf))
-	for i, b := range buf {
-		pin[i] = '0' + b%10
+	pin := make([]byte, 0, 6)
+	var b [1]byte
+	for len(pin) < cap(pin) {
+		if _, err := s.rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		if b[0] < 250 { // 250 = 25×10: every digit equally likely
+			pin = append(pin, '0'+b[0]%10)
+		}
 	}
 	return string(pin), s.SetVoicemailPIN(ctx, c, user, string(pin))
 }
