@@ -28,6 +28,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipward/sipward/internal/rtpengine/rtpenginetest"
 	"github.com/sipward/sipward/internal/wavfile"
 )
 
@@ -921,4 +922,23 @@ func TestVoicemailByPhoneMenu(t *testing.T) {
 	time.Sleep(time.Second)
 	press(t, o.Media(), "13579#")
 	waitFor(t, "the mailbox opened with the new PIN", func() bool { return strings.Count(n.Log(), "voicemail: mailbox opened") == 2 })
+}
+
+// TestVoicemailThroughTheRelay: a caller whose media goes through the
+// media relay (rtpengine; media_relay always) leaves a message: the relay
+// carries it to the mailbox, and the tone is in the stored WAV.
+func TestVoicemailThroughTheRelay(t *testing.T) {
+	eng := rtpenginetest.Start(t)
+	n := edgeNode(t, newUAS(t, "127.0.0.1"), "--rtpengine", "udp:"+eng.Addr)
+	f := newVMFixture(t, n)
+	n.mustAPI(t, 200, "PATCH", fmt.Sprintf("/sip-users/%d", f.caller), map[string]any{"media_relay": "always"})
+	waitSnapshot(t, n)
+	caller := newPhone(t, "127.0.0.21", "3002", nil)
+	c := caller.call(t, n, "3001", "3002", f.callerPwd)
+	leaveMessage(t, c, toneHz, 2*time.Second)
+	f.checkMessage(t, n, f.messages(t, n, 1)[0], toneHz, 2*time.Second)
+	if d := n.decisionWith(t, c.InviteRequest.CallID().Value(), 200); !strings.Contains(fmt.Sprint(d["why"]), "media through the relay") ||
+		!strings.Contains(fmt.Sprint(d["why"]), "voicemail") {
+		t.Errorf("decision %v: want the mailbox, media through the relay", d["why"])
+	}
 }
