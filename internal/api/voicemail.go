@@ -78,11 +78,7 @@ func voicemailRoutes(svc *provision.Service) []*route {
 		{method: "GET", path: msg + "/audio", tag: "voicemail",
 			summary: "A message's recording (audio/wav, 8 kHz 16-bit mono; range requests served)",
 			handle: on(func(w http.ResponseWriter, r *http.Request, c provision.Caller, user, mid int64) error {
-				m, err := svc.VoicemailMessage(r.Context(), c, user, mid)
-				if err != nil {
-					return err
-				}
-				wav, err := svc.VoicemailAudio(r.Context(), c, user, mid)
+				m, wav, err := svc.VoicemailAudio(r.Context(), c, user, mid)
 				if err != nil {
 					return err
 				}

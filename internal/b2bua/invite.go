@@ -179,7 +179,7 @@ func (b *B2BUA) invite(ctx context.Context, r *pipeline.Request) (int, string) {
 		}
 		b.log.Debug("b2bua: target failed, trying the next", "call", c.id, "target", tgt.Why, "status", last.status)
 	}
-	if vm := r.Plan.Voicemail; vm != nil && toMailbox(last.status, last.next || last.own, last.own, isClosed(cancelled)) {
+	if vm := r.Plan.Voicemail; vm != nil && toMailbox(last.status, last.next, last.own, isClosed(cancelled)) {
 		notes = strings.TrimPrefix(fmt.Sprintf("%s; %d %s: to voicemail", notes, last.status, last.reason), "; ")
 		at := &attempt{b: b, c: c, r: r, tgt: *vm, offer: offer, cancelled: cancelled}
 		last = at.run(ctx)

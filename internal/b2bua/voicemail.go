@@ -53,11 +53,11 @@ func divertable(status int, noAnswer bool) bool {
 }
 
 // toMailbox reports whether the attempts' outcome sends the call to the
-// mailbox: nothing was answered to the caller yet (unanswered: the last
-// attempt failed over, or sipward would answer itself, with status), and
-// the caller has not given up.
-func toMailbox(status int, unanswered, own, callerGone bool) bool {
-	if callerGone || !unanswered {
+// mailbox: nothing was answered to the caller yet (the last attempt failed
+// over, next, or sipward would answer itself, own), its status is one a
+// mailbox takes, and the caller has not given up.
+func toMailbox(status int, next, own, callerGone bool) bool {
+	if callerGone || !(next || own) {
 		return false
 	}
 	return own || divertable(status, true)

@@ -82,14 +82,18 @@ func (s *Service) VoicemailMessage(ctx context.Context, c Caller, user, id int64
 	return m, messageErr(user, id, err)
 }
 
-// VoicemailAudio returns a message's WAV file.
-func (s *Service) VoicemailAudio(ctx context.Context, c Caller, user, id int64) ([]byte, error) {
+// VoicemailAudio returns a message and its WAV file.
+func (s *Service) VoicemailAudio(ctx context.Context, c Caller, user, id int64) (store.VoicemailMessage, []byte, error) {
 	_, mb, err := s.mailbox(ctx, c, user)
 	if err != nil {
-		return nil, err
+		return store.VoicemailMessage{}, nil, err
+	}
+	m, err := mb.GetMessage(ctx, user, id)
+	if err != nil {
+		return m, nil, messageErr(user, id, err)
 	}
 	b, err := mb.MessageAudio(ctx, user, id)
-	return b, messageErr(user, id, err)
+	return m, b, messageErr(user, id, err)
 }
 
 // SetVoicemailRead marks a message read or new and returns it.

@@ -53,7 +53,7 @@ func (s *Server) vmAudio(w http.ResponseWriter, r *http.Request, ss *session) er
 	if err != nil {
 		return err
 	}
-	wav, err := s.svc.VoicemailAudio(r.Context(), ss.Caller, u.ID, m.ID)
+	_, wav, err := s.svc.VoicemailAudio(r.Context(), ss.Caller, u.ID, m.ID)
 	if err != nil {
 		return err
 	}
