@@ -623,6 +623,11 @@ func TestVoicemailEmail(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no mail within 30s")
 	}
+	if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err != nil {
+		t.Fatalf("mail: %v", err)
+	} else if from := msg.Header.Get("From"); !strings.Contains(from, "voicemail@e2e.test") {
+		t.Errorf("From %q: want --smtp-from's voicemail@e2e.test", from)
+	}
 	subject, wav := attachment(t, raw, "audio/wav")
 	if !strings.HasPrefix(subject, "Voicemail from 3002 at ") {
 		t.Errorf("subject %q", subject)
