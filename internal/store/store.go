@@ -238,6 +238,11 @@ type Tx interface {
 	UpdateLogin(ctx context.Context, l *Login) error
 	DeleteLogin(ctx context.Context, id int64) error
 	ListLogins(ctx context.Context, f LoginFilter) ([]Login, int, error)
+
+	// AppendAudit appends e to the audit trail (setting e.ID, and e.Time
+	// when zero) in this transaction, so an entry exists exactly when its
+	// change commits. It does not advance Revision by itself.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
 }
 
 // Registration is a registrar binding kept so that registrations survive a

@@ -128,6 +128,14 @@ func TestMailboxes(t *testing.T) {
 	}
 }
 
+func TestAudit(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return openStore(t, b.fresh(t)) })
+		})
+	}
+}
+
 // TestRegistrationsOutsideUpdate checks that registration writes do not
 // queue behind Updates: with this process's Update gate held, and on
 // PostgreSQL from inside an open Update (which holds the write lock too),
