@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,7 +119,20 @@ func (s *Server) caller(r *http.Request) (provision.Caller, error) {
 	if errors.Is(err, provision.ErrBadToken) {
 		return c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: "invalid or revoked token"}
 	}
+	c.Source, c.Via = clientAddr(r), "api"
+	if strings.HasPrefix(r.UserAgent(), "sipward-cli") { // cli.CLIAgent
+		c.Via = "cli"
+	}
 	return c, err
+}
+
+// clientAddr is the request's client IP address (the audit trail's source).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // apiError is an error with an HTTP status: Msg goes to the client, Err to the log.

@@ -125,6 +125,7 @@ func (s *Server) table() []*route {
 	globalUsers.create = nil
 	rt = append(rt, globalUsers.routes(v1+"/sip-users", v1+"/sip-users/{id}")...)
 	rt = append(rt, voicemailRoutes(svc)...)
+	rt = append(rt, auditRoutes(svc)...)
 	for _, p := range []string{v1 + "/sip-users/{id}/password", v1 + "/accounts/{aid}/sip-users/{id}/password"} {
 		rt = append(rt, &route{method: "POST", path: p, tag: "sip-users", out: PasswordReset{},
 			summary: "Reset a SIP user's password: a new one is generated and returned, once",

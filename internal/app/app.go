@@ -50,6 +50,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	if err != nil {
 		return err
 	}
+	go housekeep(sipCtx, svc, cfg.AuditRetention, log)
 
 	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}})
 	mux := http.NewServeMux()

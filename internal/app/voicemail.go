@@ -109,8 +109,15 @@ func (d mailboxDir) Find(ctx context.Context, accountID int64, number string) (v
 	return d.Mailbox(ctx, u.ID)
 }
 
+// SetPIN sets a PIN its user changed by phone (the mailbox menu, after the
+// old PIN): the audit trail records it as that user's, through the phone.
 func (d mailboxDir) SetPIN(ctx context.Context, id int64, pin string) error {
-	return d.svc.SetVoicemailPIN(ctx, provision.Operator, id, pin)
+	u, err := d.svc.GetSIPUser(ctx, provision.Operator, id)
+	if err != nil {
+		return err
+	}
+	c := provision.Caller{AccountID: u.AccountID, Actor: "sip_user:" + u.Username, Via: "phone"}
+	return d.svc.SetVoicemailPIN(ctx, c, id, pin)
 }
 
 // mailResult keeps each mail attempt's outcome on its message.

@@ -58,7 +58,7 @@ var resources = []resource{
 		verbs: []string{"list", "get", "create", "update", "delete"}},
 	{name: "rewrite", help: "parameter-rewrite rules of an endpoint (--endpoint) or SIP user (--user)", coll: "/%s/%d/rewrites", item: "/%s/%d/rewrites/%d",
 		parent: "owner", columns: []string{"id", "type", "regex", "match", "replacement", "order"},
-		verbs: []string{"list", "get", "create", "update", "delete", "test"}},
+		verbs: []string{"list", "get", "create", "update", "delete", "test", "generate"}},
 	{name: "profile", help: "SIP profiles (settings their SIP users take unless they set their own)", coll: "/profiles", item: "/profiles/%d",
 		columns: []string{"id", "name", "channels", "cps", "protocol", "nat_ping"},
 		verbs:   []string{"list", "get", "create", "update", "delete"}},
@@ -71,6 +71,9 @@ var resources = []resource{
 	{name: "voicemail", help: "voicemail messages of a SIP user (--user): audio ID > file.wav; greeting file.wav; reset-pin", coll: "/sip-users/%d/voicemail/messages", item: "/sip-users/%d/voicemail/messages/%d",
 		parent: "user", columns: []string{"id", "caller", "called", "created_at", "duration_ms", "read", "pin"},
 		verbs: []string{"list", "get", "update", "delete", "audio", "greeting", "reset-pin"}},
+	{name: "audit", help: "the audit trail, newest first; filters as key=value: object=ip_endpoint:12 account=3 actor=alice action=update since=24h until=2026-12-07T00:00:00Z",
+		coll: "/audit", columns: []string{"time", "actor", "via", "source", "action", "object", "object_id", "account_id", "changes"},
+		verbs: []string{"list"}},
 	{name: "login", help: "web UI sign-ins (operator, or one account's portal)", coll: "/logins", item: "/logins/%d",
 		columns: []string{"id", "username", "scope", "account_id", "created_at"},
 		verbs:   []string{"list", "get", "create", "update", "delete", "reset-password"}},
@@ -98,7 +101,9 @@ Common flags: --server URL (env SIPWARD_SERVER, default http://127.0.0.1:8080), 
   sipward endpoint create --account 1 address=203.0.113.7 channels=10 tech_prefix=123#
   sipward user create --account 1 username=1001 channels=2
   sipward user update 7 restricted_codecs='["G729"]'
-  sipward rewrite test --endpoint 3 type=destination input=0044201234567`)
+  sipward rewrite test --endpoint 3 type=destination input=0044201234567
+  sipward rewrite generate type=destination 01782123456=441782123456 07700900123=447700900123 unchanged=00441782123456
+  sipward audit list object=ip_endpoint:3 since=24h`)
 }
 
 // Run runs the admin command args[0] and returns the process exit code.
@@ -156,6 +161,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	c := &client{base: strings.TrimRight(*server, "/") + "/api/v1", token: *token}
 
+	if verb == "generate" {
+		return generate(c, pos, stdout, *output)
+	}
 	coll, itemFmt := res.coll, res.item
 	var parentArgs []any
 	nestedItem := strings.Contains(res.item, "/accounts/")
@@ -205,7 +213,7 @@ func run(args []string, stdout io.Writer) error {
 	switch verb {
 	case "list":
 		q := url.Values{"limit": {strconv.Itoa(*limit)}, "offset": {strconv.Itoa(*offset)}}
-		for _, kv := range strings.Split(*filters, ",") {
+		for _, kv := range append(strings.Split(*filters, ","), pos...) { // filters by --filter or as arguments
 			if k, v, ok := strings.Cut(kv, "="); ok {
 				q.Set(k, v)
 			}
@@ -404,46 +412,57 @@ func (c *client) do(method, path string, body any) ([]byte, error) {
 	return c.send(method, path, b, "application/json")
 }
 
+// CLIAgent is the User-Agent of the CLI's API requests.
+const CLIAgent = "sipward-cli"
+
 // send sends body (of ctype; none when nil) and returns the answer's body.
 func (c *client) send(method, path string, body []byte, ctype string) ([]byte, error) {
+	out, _, err := c.sendStatus(method, path, body, ctype, 0)
+	return out, err
+}
+
+// sendStatus is send that also returns the status, and takes status ok
+// (when not 0) as an answer rather than an error.
+func (c *client) sendStatus(method, path string, body []byte, ctype string, ok int) ([]byte, int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if c.token == "" {
-		return nil, errors.New("no API token: give --token or set SIPWARD_TOKEN (sipward serve prints one at first start)")
+		return nil, 0, errors.New("no API token: give --token or set SIPWARD_TOKEN (sipward serve prints one at first start)")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", CLIAgent) // the audit trail records changes as made through the CLI
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, c.base+path, err)
+		return nil, 0, fmt.Errorf("%s %s: %w", method, c.base+path, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if resp.StatusCode >= 300 {
+	if resp.StatusCode >= 300 && resp.StatusCode != ok {
 		var e struct {
 			Error struct{ Code, Message, Field string }
 		}
 		if json.Unmarshal(out, &e) == nil && e.Error.Message != "" {
 			if e.Error.Field != "" {
-				return nil, fmt.Errorf("%s (%d): %s: %s", resp.Status[4:], resp.StatusCode, e.Error.Field, e.Error.Message)
+				return nil, 0, fmt.Errorf("%s (%d): %s: %s", resp.Status[4:], resp.StatusCode, e.Error.Field, e.Error.Message)
 			}
-			return nil, fmt.Errorf("%s (%d): %s", resp.Status[4:], resp.StatusCode, e.Error.Message)
+			return nil, 0, fmt.Errorf("%s (%d): %s", resp.Status[4:], resp.StatusCode, e.Error.Message)
 		}
-		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return nil, 0, fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
-	return out, nil
+	return out, resp.StatusCode, nil
 }
 
 // printTable prints a list or one object as a table of the given columns,
@@ -525,6 +544,9 @@ func printTable(w io.Writer, body []byte, cols []string) error {
 // from its profile (or the defaults) shows the value that applies and where
 // it comes from: "4 (profile)".
 func inheritedCell(r map[string]any, c string) string {
+	if ch, ok := r[c].(map[string]any); ok && c == "changes" {
+		return changesCell(ch)
+	}
 	if r[c] == nil {
 		if eff, ok := r["effective"].(map[string]any); ok {
 			if e, ok := eff[c].(map[string]any); ok {
@@ -554,4 +576,22 @@ func cell(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// changesCell shows an audit entry's changes as "field: before → after; …".
+func changesCell(ch map[string]any) string {
+	keys := make([]string, 0, len(ch))
+	for k := range ch {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		fc, _ := ch[k].(map[string]any)
+		parts = append(parts, fmt.Sprintf("%s: %s → %s", k, cell(fc["before"]), cell(fc["after"])))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "; ")
 }

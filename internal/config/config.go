@@ -64,6 +64,7 @@ type Config struct {
 	VoicemailSilence       time.Duration // a message ends after this much silence; 0: never
 	VoicemailQuotaMessages int           // messages one mailbox holds
 	VoicemailQuotaSeconds  int           // seconds of messages one mailbox holds
+	AuditRetention         time.Duration // audit entries older than this are pruned; 0 keeps them forever
 	SIPT1                  time.Duration // SIP timer T1 (RTT estimate): retransmissions and transaction timeouts scale with it
 	TxLinger               time.Duration // how long a finished transaction absorbs retransmissions (timers D, J, L, M)
 	RegMinExpires          time.Duration // shorter registrations get 423
@@ -113,6 +114,7 @@ func Default() Config {
 		VoicemailSilence:       10 * time.Second,
 		VoicemailQuotaMessages: 100,
 		VoicemailQuotaSeconds:  3600,
+		AuditRetention:         400 * 24 * time.Hour,
 		SIPT1:                  500 * time.Millisecond,
 		TxLinger:               5 * time.Second,
 		RegMinExpires:          time.Minute,
@@ -199,6 +201,14 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		}
 		fs.DurationVar(p, name, *p, usage+" (env "+envName(name)+")")
 	}
+	days := func(p *time.Duration, name, usage string) { // a duration that also takes days: "400d"
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			if err := (*dayDuration)(p).Set(v); err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", envName(name), err))
+			}
+		}
+		fs.Var((*dayDuration)(p), name, usage+" (env "+envName(name)+")")
+	}
 	num := func(p *int, name, usage string) {
 		if v, ok := os.LookupEnv(envName(name)); ok {
 			n, err := strconv.Atoi(v)
@@ -227,6 +237,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	dur(&c.VoicemailMaxLength, "voicemail-max-length", "longest voicemail message; recording stops there")
 	dur(&c.VoicemailSilence, "voicemail-silence", "a voicemail message ends after this much silence; 0: silence does not end it")
 	num(&c.VoicemailQuotaMessages, "voicemail-quota-messages", "messages one mailbox holds; a full mailbox tells callers so")
+	days(&c.AuditRetention, "audit-retention", "how long the audit trail keeps an entry (such as 400d or 72h); 0: forever")
 	num(&c.VoicemailQuotaSeconds, "voicemail-quota-seconds", "seconds of messages one mailbox holds; a full mailbox tells callers so")
 	dur(&c.SIPT1, "sip-t1", "SIP timer T1, the round-trip estimate that retransmissions and transaction timeouts (64×T1) scale with")
 	dur(&c.TxLinger, "tx-linger", "how long a finished SIP transaction is kept to absorb retransmissions (RFC 3261 timers D, J, L and M; Kamailio's tm wait_timer is 5s); at most 64×sip-t1, the RFC's value, which keeps about six times the memory")
@@ -292,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if c.VoicemailSilence < 0 || c.VoicemailSilence > 0 && c.VoicemailSilence < time.Second {
 		return fmt.Errorf("voicemail-silence: %s: must be 0 (off) or at least 1s", c.VoicemailSilence)
+	}
+	if c.AuditRetention < 0 || c.AuditRetention > 0 && c.AuditRetention < time.Hour {
+		return fmt.Errorf("audit-retention: %s: must be 0 (keep forever) or at least 1h", c.AuditRetention)
 	}
 	if c.VoicemailQuotaMessages < 1 || c.VoicemailQuotaSeconds < 1 {
 		return fmt.Errorf("voicemail-quota-messages/voicemail-quota-seconds: %d/%d: must be at least 1", c.VoicemailQuotaMessages, c.VoicemailQuotaSeconds)
@@ -398,4 +412,32 @@ func (c *Config) Upstreams() ([]sip.Uri, error) {
 		out = append(out, uri)
 	}
 	return out, nil
+}
+
+// dayDuration is a time.Duration flag that also takes days ("400d").
+type dayDuration time.Duration
+
+func (d *dayDuration) String() string {
+	v := time.Duration(*d)
+	if v > 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return v.String()
+}
+
+func (d *dayDuration) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.ParseInt(n, 10, 32)
+		if err != nil || v < 0 {
+			return fmt.Errorf("%q: not a number of days such as 400d", s)
+		}
+		*d = dayDuration(time.Duration(v) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q: not a duration such as 400d or 72h", s)
+	}
+	*d = dayDuration(v)
+	return nil
 }

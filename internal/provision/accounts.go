@@ -114,7 +114,7 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, in *NewAccount) (
 	}
 	out := &CreatedAccount{}
 	var warns []Warning
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, c, func(tx store.Tx) error {
 		out.IPEndpoints, out.SIPUsers, out.CLIPatterns, out.DIDs = nil, nil, nil, nil
 		warns = nil
 		if err := tx.CreateAccount(ctx, &a); err != nil {
@@ -183,7 +183,7 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, a *store.Account)
 	if err := validateAccount(a); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := s.account(ctx, tx, c, a.ID)
 		if err != nil {
 			return err
@@ -227,7 +227,7 @@ func (s *Service) DeleteAccount(ctx context.Context, c Caller, id int64) error {
 	if !c.Operator {
 		return forbidden("only the operator can delete accounts")
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		return storeErr("account", id, tx.DeleteAccount(ctx, id))
 	})
 }

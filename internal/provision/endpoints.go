@@ -241,7 +241,7 @@ func getEndpoint(ctx context.Context, tx store.Tx, c Caller, id int64) (store.IP
 
 // CreateEndpoint adds an IP endpoint to account e.AccountID.
 func (s *Service) CreateEndpoint(ctx context.Context, c Caller, e *store.IPEndpoint) (warns []Warning, err error) {
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := s.account(ctx, tx, c, e.AccountID); err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, c Caller, e *store.IPEndpo
 // UpdateEndpoint replaces an IP endpoint's fields. An empty Password keeps
 // the stored one (an empty Username clears both).
 func (s *Service) UpdateEndpoint(ctx context.Context, c Caller, e *store.IPEndpoint) (warns []Warning, err error) {
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getEndpoint(ctx, tx, c, e.ID)
 		if err != nil {
 			return err
@@ -275,7 +275,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, c Caller, e *store.IPEndpo
 
 // DeleteEndpoint removes an IP endpoint and its rewrite rules.
 func (s *Service) DeleteEndpoint(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := getEndpoint(ctx, tx, c, id); err != nil {
 			return err
 		}

@@ -52,13 +52,14 @@ func loginErr(id int64, err error) error {
 
 // LoginCaller returns the Caller a signed-in login acts as.
 func LoginCaller(l store.Login) Caller {
+	actor := "login:" + l.Username
 	if l.Scope == store.ScopeOperator {
-		return Operator
+		return Caller{Operator: true, Actor: actor}
 	}
 	if l.AccountID == nil {
-		return Caller{AccountID: -1} // sees nothing
+		return Caller{AccountID: -1, Actor: actor} // sees nothing
 	}
-	return Caller{AccountID: *l.AccountID}
+	return Caller{AccountID: *l.AccountID, Actor: actor}
 }
 
 func getLogin(ctx context.Context, tx store.Tx, c Caller, id int64) (store.Login, error) {
@@ -132,7 +133,7 @@ func (s *Service) CreateLogin(ctx context.Context, c Caller, l *store.Login) err
 		return err
 	}
 	l.Hash = hash
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, c, func(tx store.Tx) error {
 		if l.AccountID != nil {
 			if _, err := s.account(ctx, tx, c, *l.AccountID); err != nil {
 				return err
@@ -162,7 +163,7 @@ func (s *Service) UpdateLogin(ctx context.Context, c Caller, l *store.Login) err
 		}
 		hash = h
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getLogin(ctx, tx, c, l.ID)
 		if err != nil {
 			return err
@@ -191,7 +192,7 @@ func (s *Service) ResetLoginPassword(ctx context.Context, c Caller, id int64) (s
 	if err != nil {
 		return "", err
 	}
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.updateAs(ctx, c, store.AuditResetPassword, func(tx store.Tx) error {
 		l, err := getLogin(ctx, tx, c, id)
 		if err != nil {
 			return err
@@ -207,7 +208,7 @@ func (s *Service) ResetLoginPassword(ctx context.Context, c Caller, id int64) (s
 
 // DeleteLogin removes a login. The last operator login cannot be removed.
 func (s *Service) DeleteLogin(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		l, err := getLogin(ctx, tx, c, id)
 		if err != nil {
 			return err
@@ -304,7 +305,7 @@ func (s *Service) EnsureAdminLogin(ctx context.Context, password string) (string
 		return "", err
 	}
 	out := ""
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, system, func(tx store.Tx) error {
 		out = ""
 		l, err := tx.GetLoginByUsername(ctx, AdminLogin)
 		switch {
@@ -352,7 +353,7 @@ func (s *Service) SessionKey(ctx context.Context) ([]byte, error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, system, func(tx store.Tx) error {
 		v, err := tx.GetSetting(ctx, key)
 		if err == nil {
 			out, err = hex.DecodeString(v)

@@ -70,7 +70,7 @@ func (s *Service) CreateProfile(ctx context.Context, c Caller, p *store.Profile)
 	if err := validateProfile(p); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error { return profileErr(0, tx.CreateProfile(ctx, p)) })
+	return s.update(ctx, c, func(tx store.Tx) error { return profileErr(0, tx.CreateProfile(ctx, p)) })
 }
 
 // UpdateProfile replaces a SIP profile. Operator only.
@@ -81,7 +81,7 @@ func (s *Service) UpdateProfile(ctx context.Context, c Caller, p *store.Profile)
 	if err := validateProfile(p); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := tx.GetProfile(ctx, p.ID)
 		if err != nil {
 			return storeErr("profile", p.ID, err)
@@ -138,7 +138,7 @@ func (s *Service) DeleteProfile(ctx context.Context, c Caller, id int64) error {
 	if !c.Operator {
 		return forbidden("only the operator can change SIP profiles")
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error { return storeErr("profile", id, tx.DeleteProfile(ctx, id)) })
+	return s.update(ctx, c, func(tx store.Tx) error { return storeErr("profile", id, tx.DeleteProfile(ctx, id)) })
 }
 
 // ---- Firewall bans: operator only.
@@ -192,7 +192,7 @@ func (s *Service) CreateBan(ctx context.Context, c Caller, b *store.Ban) error {
 	if err := validateBan(b, s.now()); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error { return storeErr("ban", 0, tx.CreateBan(ctx, b)) })
+	return s.update(ctx, c, func(tx store.Tx) error { return storeErr("ban", 0, tx.CreateBan(ctx, b)) })
 }
 
 // UpdateBan changes a ban's reason or expiry. Operator only.
@@ -200,7 +200,7 @@ func (s *Service) UpdateBan(ctx context.Context, c Caller, b *store.Ban) error {
 	if !c.Operator {
 		return forbidden("only the operator can change bans")
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := tx.GetBan(ctx, b.ID)
 		if err != nil {
 			return storeErr("ban", b.ID, err)
@@ -218,7 +218,7 @@ func (s *Service) DeleteBan(ctx context.Context, c Caller, id int64) error {
 	if !c.Operator {
 		return forbidden("only the operator can lift bans")
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error { return storeErr("ban", id, tx.DeleteBan(ctx, id)) })
+	return s.update(ctx, c, func(tx store.Tx) error { return storeErr("ban", id, tx.DeleteBan(ctx, id)) })
 }
 
 // ---- API tokens.
@@ -307,7 +307,7 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, t *store.Token) err
 		return err
 	}
 	t.Hash, t.CreatedAt = secret.HashToken(secretStr), s.now().UTC()
-	err = s.st.Update(ctx, func(tx store.Tx) error {
+	err = s.update(ctx, c, func(tx store.Tx) error {
 		if t.AccountID != nil {
 			if _, err := s.account(ctx, tx, c, *t.AccountID); err != nil {
 				return err
@@ -327,7 +327,7 @@ func (s *Service) UpdateToken(ctx context.Context, c Caller, t *store.Token) err
 	if err := checkName("name", t.Name, true); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getToken(ctx, tx, c, t.ID)
 		if err != nil {
 			return err
@@ -344,7 +344,7 @@ func (s *Service) UpdateToken(ctx context.Context, c Caller, t *store.Token) err
 
 // DeleteToken revokes a token.
 func (s *Service) DeleteToken(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := getToken(ctx, tx, c, id); err != nil {
 			return err
 		}
@@ -393,13 +393,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Caller,
 	if err != nil {
 		return Caller{}, err
 	}
+	actor := "token:" + t.Name
 	if t.Scope == store.ScopeOperator {
-		return Caller{Operator: true, TokenID: t.ID}, nil
+		return Caller{Operator: true, TokenID: t.ID, Actor: actor}, nil
 	}
 	if t.AccountID == nil {
 		return Caller{}, ErrBadToken
 	}
-	return Caller{AccountID: *t.AccountID, TokenID: t.ID}, nil
+	return Caller{AccountID: *t.AccountID, TokenID: t.ID, Actor: actor}, nil
 }
 
 // EnsureOperatorToken makes an operator token at first start, when none was
@@ -408,7 +409,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Caller,
 func (s *Service) EnsureOperatorToken(ctx context.Context) (string, error) {
 	const key = "operator_token_generated"
 	var out string
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, system, func(tx store.Tx) error {
 		if _, err := tx.GetSetting(ctx, key); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -440,7 +441,7 @@ func (s *Service) AddDetectedBan(ctx context.Context, b store.Ban) error {
 		return err
 	}
 	b.Address = canon
-	return s.st.Update(ctx, func(tx store.Tx) error { return tx.CreateBan(ctx, &b) })
+	return s.update(ctx, Firewall, func(tx store.Tx) error { return tx.CreateBan(ctx, &b) })
 }
 
 // NonceSecret returns the secret that signs digest nonces, made at first
@@ -449,7 +450,7 @@ func (s *Service) AddDetectedBan(ctx context.Context, b store.Ban) error {
 func (s *Service) NonceSecret(ctx context.Context) ([]byte, error) {
 	const key = "digest_nonce_secret"
 	var out []byte
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, system, func(tx store.Tx) error {
 		v, err := tx.GetSetting(ctx, key)
 		if err == nil {
 			out, err = hex.DecodeString(v)

@@ -64,7 +64,7 @@ func (s *Service) GetCLIPattern(ctx context.Context, c Caller, id int64) (p stor
 
 // CreateCLIPattern adds a CLI pattern to account p.AccountID.
 func (s *Service) CreateCLIPattern(ctx context.Context, c Caller, p *store.CLIPattern) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := s.account(ctx, tx, c, p.AccountID); err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func (s *Service) CreateCLIPattern(ctx context.Context, c Caller, p *store.CLIPa
 
 // UpdateCLIPattern replaces a CLI pattern.
 func (s *Service) UpdateCLIPattern(ctx context.Context, c Caller, p *store.CLIPattern) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getCLIPattern(ctx, tx, c, p.ID)
 		if err != nil {
 			return err
@@ -89,7 +89,7 @@ func (s *Service) UpdateCLIPattern(ctx context.Context, c Caller, p *store.CLIPa
 
 // DeleteCLIPattern removes a CLI pattern.
 func (s *Service) DeleteCLIPattern(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := getCLIPattern(ctx, tx, c, id); err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func (s *Service) GetDID(ctx context.Context, c Caller, id int64) (d store.DID, 
 
 // CreateDID adds a DID to account d.AccountID.
 func (s *Service) CreateDID(ctx context.Context, c Caller, d *store.DID) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := s.account(ctx, tx, c, d.AccountID); err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func (s *Service) CreateDID(ctx context.Context, c Caller, d *store.DID) error {
 
 // UpdateDID replaces a DID.
 func (s *Service) UpdateDID(ctx context.Context, c Caller, d *store.DID) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getDID(ctx, tx, c, d.ID)
 		if err != nil {
 			return err
@@ -194,7 +194,7 @@ func (s *Service) UpdateDID(ctx context.Context, c Caller, d *store.DID) error {
 
 // DeleteDID removes a DID.
 func (s *Service) DeleteDID(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := getDID(ctx, tx, c, id); err != nil {
 			return err
 		}

@@ -34,6 +34,12 @@ type Caller struct {
 	Operator  bool
 	AccountID int64 // when !Operator
 	TokenID   int64 // 0 for the operator token from config
+
+	// Who the caller is, for the audit trail: Actor is "token:<name>",
+	// "login:<username>" or "" (the operator token from the
+	// configuration); Source the client's address; Via how the change
+	// came ("api", "cli", "web").
+	Actor, Source, Via string
 }
 
 // Operator is the all-seeing caller.
@@ -61,6 +67,7 @@ type Service struct {
 	rand   io.Reader
 	now    func() time.Time
 	vm     voicemail
+	audit  store.AuditLog // nil: the store keeps no audit trail
 }
 
 // New returns a Service on st.
@@ -73,6 +80,7 @@ func New(st store.Store, o Options) *Service {
 	}
 	svc := &Service{st: st, realm: o.Realm, sealer: o.Sealer, rand: o.Rand, now: o.Now}
 	svc.vm.boxes = o.Mailboxes
+	svc.audit, _ = st.(store.AuditLog)
 	return svc
 }
 

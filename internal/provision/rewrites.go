@@ -105,7 +105,7 @@ func (s *Service) CreateRewriteRule(ctx context.Context, c Caller, r *store.Rewr
 	if err := validateRewrite(r); err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if err := owner(ctx, tx, c, r.OwnerKind, r.OwnerID); err != nil {
 			return err
 		}
@@ -115,7 +115,7 @@ func (s *Service) CreateRewriteRule(ctx context.Context, c Caller, r *store.Rewr
 
 // UpdateRewriteRule replaces a rule (its owner stays).
 func (s *Service) UpdateRewriteRule(ctx context.Context, c Caller, r *store.RewriteRule) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getRewrite(ctx, tx, c, r.ID)
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (s *Service) UpdateRewriteRule(ctx context.Context, c Caller, r *store.Rewr
 
 // DeleteRewriteRule removes a rule.
 func (s *Service) DeleteRewriteRule(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := getRewrite(ctx, tx, c, id); err != nil {
 			return err
 		}

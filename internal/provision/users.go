@@ -208,7 +208,7 @@ func (s *Service) GetSIPUser(ctx context.Context, c Caller, id int64) (u store.S
 // CreateSIPUser adds a SIP user to account u.AccountID. With no password
 // given, one is generated and left in u.Password to be shown once.
 func (s *Service) CreateSIPUser(ctx context.Context, c Caller, u *store.SIPUser) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := s.account(ctx, tx, c, u.AccountID); err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *Service) CreateSIPUser(ctx context.Context, c Caller, u *store.SIPUser)
 // UpdateSIPUser replaces a SIP user's fields; an empty Password keeps the
 // stored digests (a username change needs a new password).
 func (s *Service) UpdateSIPUser(ctx context.Context, c Caller, u *store.SIPUser) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		old, err := getSIPUser(ctx, tx, c, u.ID)
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func (s *Service) UpdateSIPUser(ctx context.Context, c Caller, u *store.SIPUser)
 // ResetSIPUserPassword sets a new generated password and returns it, once.
 func (s *Service) ResetSIPUserPassword(ctx context.Context, c Caller, id int64) (string, error) {
 	var pw string
-	err := s.st.Update(ctx, func(tx store.Tx) error {
+	err := s.updateAs(ctx, c, store.AuditResetPassword, func(tx store.Tx) error {
 		u, err := getSIPUser(ctx, tx, c, id)
 		if err != nil {
 			return err
@@ -260,7 +260,7 @@ func (s *Service) ResetSIPUserPassword(ctx context.Context, c Caller, id int64) 
 
 // DeleteSIPUser removes a SIP user, its rewrite rules, and its DIDs' routing to it.
 func (s *Service) DeleteSIPUser(ctx context.Context, c Caller, id int64) error {
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
 		if _, err := getSIPUser(ctx, tx, c, id); err != nil {
 			return err
 		}

@@ -164,11 +164,16 @@ func (s *Service) ResetVoicemailPIN(ctx context.Context, c Caller, user int64) (
 			pin = append(pin, '0'+b[0]%10)
 		}
 	}
-	return string(pin), s.SetVoicemailPIN(ctx, c, user, string(pin))
+	return string(pin), s.setVoicemailPIN(ctx, c, user, string(pin), store.AuditResetPIN)
 }
 
 // SetVoicemailPIN sets the user's PIN (4 to 12 digits).
 func (s *Service) SetVoicemailPIN(ctx context.Context, c Caller, user int64, pin string) error {
+	return s.setVoicemailPIN(ctx, c, user, pin, "")
+}
+
+// setVoicemailPIN sets the PIN; the trail records it as action ("" is an update).
+func (s *Service) setVoicemailPIN(ctx context.Context, c Caller, user int64, pin, action string) error {
 	if err := checkPIN("pin", pin); err != nil {
 		return err
 	}
@@ -176,7 +181,7 @@ func (s *Service) SetVoicemailPIN(ctx context.Context, c Caller, user int64, pin
 	if err != nil {
 		return err
 	}
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.updateAs(ctx, c, action, func(tx store.Tx) error {
 		u, err := getSIPUser(ctx, tx, c, user)
 		if err != nil {
 			return err

@@ -181,7 +181,9 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, ss *sess
 			return err
 		}
 		l.Password = pw
-		if err := s.svc.UpdateLogin(r.Context(), provision.Operator, &l); err != nil {
+		self := ss.Caller // a customer changes its own login: act as the operator, recorded as itself
+		self.Operator = true
+		if err := s.svc.UpdateLogin(r.Context(), self, &l); err != nil {
 			if !f.refuse(err) {
 				return err
 			}

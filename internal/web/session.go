@@ -148,7 +148,9 @@ func (s *Server) session(r *http.Request) (*session, bool) {
 	if subtle.ConstantTimeCompare([]byte(s.keys.fingerprintOf(l)), []byte(f[4])) != 1 {
 		return nil, false
 	}
-	return &session{SID: f[5], LoginID: l.ID, Username: l.Username, Caller: provision.LoginCaller(l), Expires: expires,
+	caller := provision.LoginCaller(l)
+	caller.Source, caller.Via = sourceAddr(r), "web"
+	return &session{SID: f[5], LoginID: l.ID, Username: l.Username, Caller: caller, Expires: expires,
 		CSRF: s.keys.csrfToken(f[5])}, true
 }
 
