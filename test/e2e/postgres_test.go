@@ -54,4 +54,9 @@ func TestServeOnPostgres(t *testing.T) {
 	if st, m := b.api(t, "GET", fmt.Sprintf("/accounts/%d", acc), nil); st != 200 || m["name"] != "Acme" {
 		t.Errorf("node b GET account: %d %v", st, m)
 	}
+	// Node b's audit trail holds the changes made through node a.
+	trail := b.mustAPI(t, 200, "GET", fmt.Sprintf("/audit?account=%d", acc), nil)["items"].([]any)
+	if len(trail) != 2 || trail[0].(map[string]any)["object"] != "ip_endpoint" || trail[1].(map[string]any)["object"] != "account" {
+		t.Errorf("node b's audit trail of account %d: %v; want the account's and its endpoint's creation", acc, trail)
+	}
 }

@@ -195,6 +195,12 @@ func TestBruteForceIsBannedAndLifted(t *testing.T) {
 	}
 	n.mustAPI(t, 204, "DELETE", fmt.Sprintf("/firewall/bans/%d", id(ban)), nil)
 	lifted := time.Now()
+	// The audit trail: banned by the firewall, lifted by the operator.
+	trail := n.mustAPI(t, 200, "GET", fmt.Sprintf("/audit?object=ban:%d", id(ban)), nil)["items"].([]any)
+	if len(trail) != 2 || trail[1].(map[string]any)["actor"] != "firewall" || trail[1].(map[string]any)["action"] != "ban" ||
+		!strings.HasPrefix(fmt.Sprint(trail[0].(map[string]any)["actor"]), "token:operator") || trail[0].(map[string]any)["action"] != "unban" {
+		t.Errorf("audit trail of the ban: %v; want ban by firewall, then unban by operator", trail)
+	}
 	var st int
 	for time.Since(lifted) < time.Second {
 		if st = tryPassword(pw); st == 200 {
