@@ -87,4 +87,11 @@ func TestVoicemailRoutes(t *testing.T) {
 	if st, _ := h.call(opToken, "GET", msg, nil); st != 404 {
 		t.Errorf("deleted message: %d, want 404", st)
 	}
+	// The audit trail: the PIN reset, the greeting, the deleted message.
+	for _, q := range []string{fmt.Sprintf("object=sip_user:%d&action=reset_pin", u), fmt.Sprintf("object=voicemail_greeting:%d", u),
+		fmt.Sprintf("object=voicemail_message:%d&action=delete", m.ID)} {
+		if got := h.auditItems(opToken, q); len(got) != 1 || got[0]["account_id"] != float64(a) {
+			t.Errorf("audit %s: %v, want one entry of account %d", q, got, a)
+		}
+	}
 }

@@ -68,6 +68,15 @@ func (s *Service) updateAs(ctx context.Context, c Caller, action string, fn func
 	})
 }
 
+// record appends e, a change c made outside a configuration transaction
+// (a mailbox's messages and greeting are live state), once it is made.
+func (s *Service) record(ctx context.Context, c Caller, e store.AuditEntry) error {
+	return s.update(ctx, c, func(tx store.Tx) error {
+		tx.(*auditTx).entries = append(tx.(*auditTx).entries, e)
+		return nil
+	})
+}
+
 // auditTx is a store.Tx that notes the configuration writes made through it.
 type auditTx struct {
 	store.Tx

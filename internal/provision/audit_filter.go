@@ -10,7 +10,8 @@ import (
 )
 
 // AuditObjects are the object names the audit trail uses (the API's kinds).
-var AuditObjects = []string{"account", "ip_endpoint", "sip_user", "cli_pattern", "did", "rewrite_rule", "profile", "token", "login", "ban"}
+var AuditObjects = []string{"account", "ip_endpoint", "sip_user", "cli_pattern", "did", "rewrite_rule", "profile", "token", "login", "ban",
+	"voicemail_message", "voicemail_greeting"}
 
 // AuditActions are the actions the audit trail records.
 var AuditActions = []string{store.AuditCreate, store.AuditUpdate, store.AuditDelete, store.AuditResetPassword,

@@ -116,11 +116,17 @@ func (s *Service) DeleteVoicemail(ctx context.Context, c Caller, user, id int64)
 	if err != nil {
 		return err
 	}
+	m, err := mb.GetMessage(ctx, user, id)
+	if err != nil {
+		return messageErr(user, id, err)
+	}
 	if err := mb.DeleteMessage(ctx, user, id); err != nil {
 		return messageErr(user, id, err)
 	}
 	s.vmChanged(user)
-	return nil
+	return s.record(ctx, c, store.AuditEntry{Action: store.AuditDelete, Object: "voicemail_message", ObjectID: id, AccountID: accountOf(m.AccountID),
+		Changes: map[string]store.FieldChange{"sip_user_id": {Before: user}, "caller": {Before: m.Caller}, "called": {Before: m.Called},
+			"created_at": {Before: m.CreatedAt}, "duration_ms": {Before: m.DurationMS}}})
 }
 
 // PutVoicemailGreeting sets the user's own greeting: a WAV file of 8 kHz
@@ -133,11 +139,15 @@ func (s *Service) PutVoicemailGreeting(ctx context.Context, c Caller, user int64
 	if d := wavfile.Duration(pcm); d > maxGreeting || d == 0 {
 		return invalid("greeting", "lasts %s: must be longer than 0 and at most %s", d, maxGreeting)
 	}
-	_, mb, err := s.mailbox(ctx, c, user)
+	u, mb, err := s.mailbox(ctx, c, user)
 	if err != nil {
 		return err
 	}
-	return mb.PutGreeting(ctx, user, wavfile.Encode(pcm))
+	if err := mb.PutGreeting(ctx, user, wavfile.Encode(pcm)); err != nil {
+		return err
+	}
+	return s.record(ctx, c, store.AuditEntry{Action: store.AuditUpdate, Object: "voicemail_greeting", ObjectID: user, AccountID: accountOf(u.AccountID),
+		Changes: map[string]store.FieldChange{"duration_ms": {After: wavfile.Duration(pcm).Milliseconds()}}})
 }
 
 // maxGreeting is the longest greeting kept.
@@ -145,11 +155,14 @@ const maxGreeting = time.Minute // its WAV file fits the API's 1 MiB body limit
 
 // DeleteVoicemailGreeting removes the user's own greeting: the default plays again.
 func (s *Service) DeleteVoicemailGreeting(ctx context.Context, c Caller, user int64) error {
-	_, mb, err := s.mailbox(ctx, c, user)
+	u, mb, err := s.mailbox(ctx, c, user)
 	if err != nil {
 		return err
 	}
-	return mb.DeleteGreeting(ctx, user)
+	if err := mb.DeleteGreeting(ctx, user); err != nil {
+		return err
+	}
+	return s.record(ctx, c, store.AuditEntry{Action: store.AuditDelete, Object: "voicemail_greeting", ObjectID: user, AccountID: accountOf(u.AccountID)})
 }
 
 // ResetVoicemailPIN sets a new generated PIN of six digits and returns it, once.
