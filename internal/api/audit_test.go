@@ -80,6 +80,9 @@ func TestAuditTrail(t *testing.T) {
 		if e["account_id"] != float64(a) {
 			t.Errorf("the account token sees an entry of another account or none: %v", e)
 		}
+		if (e["actor_scope"] == "operator") != (e["source"] == "") {
+			t.Errorf("the account token sees the source of %v: want the operator's hidden, its own shown", e)
+		}
 	}
 	if got := h.auditItems(tok, fmt.Sprintf("account=%d", b)); len(got) != 0 {
 		t.Errorf("the account token asked for account %d and got %v", b, got)

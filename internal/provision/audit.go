@@ -238,8 +238,8 @@ func accountOf(id int64) *int64 {
 }
 
 // ListAudit lists the audit trail, newest first. An account's callers see
-// only their account's entries, and none made by the firewall or sipward
-// itself.
+// only their account's entries, none made by the firewall or sipward
+// itself, and not the source address of the operator's.
 func (s *Service) ListAudit(ctx context.Context, c Caller, f store.AuditFilter) ([]store.AuditEntry, int, error) {
 	if s.audit == nil {
 		return nil, 0, errors.New("this store keeps no audit trail")
@@ -251,7 +251,15 @@ func (s *Service) ListAudit(ctx context.Context, c Caller, f store.AuditFilter) 
 		}
 		f.AccountID, f.NoSystem = c.AccountID, true
 	}
-	return s.audit.ListAudit(ctx, f)
+	items, total, err := s.audit.ListAudit(ctx, f)
+	if !c.Operator {
+		for i := range items {
+			if items[i].ActorScope != string(store.ScopeAccount) {
+				items[i].Source = "" // the operator's addresses are not the customer's to see
+			}
+		}
+	}
+	return items, total, err
 }
 
 // PruneAudit deletes the audit entries older than retention at now (0:

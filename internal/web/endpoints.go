@@ -47,6 +47,7 @@ type ownerData struct {
 	Rewrite *rewriteView // nil for a new owner
 	Secret  *shownOnce
 	CSRF    string
+	Audit   string // the owner's audit log
 }
 
 func endpointValues(e store.IPEndpoint) url.Values {
@@ -160,6 +161,7 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *sess
 	if e != nil {
 		title = "IP endpoint " + e.Address
 		d.Action = fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID)
+		d.Audit = fmt.Sprintf("/audit?object=ip_endpoint:%d", e.ID)
 		if r.Method == http.MethodPost {
 			canonical = d.Action
 		}
@@ -178,7 +180,7 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *sess
 		want = "rewrite"
 	}
 	activate(d.Tabs, want)
-	s.render(w, r, http.StatusOK, "owner.html", page{Title: title, S: ss, Nav: "accounts", Account: &a, Tab: "ip", Canonical: canonical, Data: d})
+	s.render(w, r, rw.status(), "owner.html", page{Title: title, S: ss, Nav: "accounts", Account: &a, Tab: "ip", Sub: true, Canonical: canonical, Data: d})
 	return nil
 }
 

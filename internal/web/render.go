@@ -25,6 +25,7 @@ type page struct {
 	Flash     []flash
 	Account   *store.Account // set on an account's pages (tabs, breadcrumbs)
 	Tab       string         // the account tab
+	Sub       bool           // a page of one of the account's objects (an IP endpoint, a SIP user)
 	Canonical string         // the page's own URL when it answers a POST (the browser shows it)
 	Data      any
 }

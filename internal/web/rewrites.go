@@ -7,21 +7,62 @@ import (
 	"strings"
 
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/rewritegen"
 	"github.com/sipward/sipward/internal/store"
 )
 
 // rewriteView is the Parameter Rewrite tab: the rules, the form that adds
-// one, and the "Testing Input" box with its result.
+// one, the "Generate from examples" panel that fills that form, and the
+// "Testing Input" box with its result.
 type rewriteView struct {
-	Base     string // .../rewrites
-	Rules    []store.RewriteRule
-	RuleForm *form
-	Rule     []*field
-	TestForm *form
-	Test     []*field
-	Result   *testResult
-	Focus    bool // open this tab
-	CSRF     string
+	Base      string // .../rewrites
+	Rules     []store.RewriteRule
+	RuleForm  *form
+	Rule      []*field
+	Filled    bool // RuleForm holds a generated rule, not yet saved
+	GenForm   *form
+	Gen       []*field
+	Generated *genView
+	TestForm  *form
+	Test      []*field
+	Result    *testResult
+	Focus     bool // open this tab
+	OOB       bool // an htmx answer: the filled rule form goes out of band
+	Status    int  // the page's status; 0: 200
+	CSRF      string
+}
+
+// status is the status of the page that shows rw (which may be nil).
+func (rw *rewriteView) status() int {
+	if rw == nil || rw.Status == 0 {
+		return http.StatusOK
+	}
+	return rw.Status
+}
+
+// genView is the generator's answer.
+type genView struct {
+	Result   *rewritegen.Result // one rule maps every example
+	Conflict string             // no single rule does: why
+	Groups   []genGroup         // … and the rule proposed for each group of examples
+	Used     int                // the group whose rule filled the form (1-based); 0: none
+}
+
+// genGroup is one proposed rule of a conflict, numbered from 1.
+type genGroup struct {
+	N int
+	rewritegen.Group
+}
+
+// Summary is the short answer a screen reader hears.
+func (g *genView) Summary() string {
+	switch {
+	case g.Result != nil:
+		return "Rule generated and filled in below. Nothing is saved until you press Add rule."
+	case g.Used > 0:
+		return fmt.Sprintf("No single rule fits. The rule of group %d is filled in below.", g.Used)
+	}
+	return fmt.Sprintf("No single rule fits: %d rules proposed.", len(g.Groups))
 }
 
 // testResult is the answer of the Testing Input box.
@@ -45,7 +86,7 @@ func (s *Server) fillRewrite(r *http.Request, ss *session, rw *rewriteView, kind
 	f := rw.RuleForm
 	rw.Rule = []*field{
 		f.field("type", "Rewrites", "select").choices("destination", "Destination (dialled number)", "cli", "CLI (caller ID)"),
-		f.field("match", "Match", "text").req().ph("00").help("A prefix, or an RE2 regex when Regex is ticked."),
+		f.field("match", "Match", "text").ph("00").help("A prefix, or an RE2 regex when Regex is ticked. An empty prefix matches every number."),
 		f.field("regex", "Regex", "checkbox"),
 		f.field("replacement", "Replace with", "text").ph("+").help("Replaces the prefix; with a regex, $1 … name its groups."),
 		f.field("order", "Order", "number").help("Rules are tried in ascending order; the first that matches fires."),
@@ -63,7 +104,28 @@ func (s *Server) fillRewrite(r *http.Request, ss *session, rw *rewriteView, kind
 		fl.ID = "t-" + fl.ID // two forms on one page: distinct IDs
 	}
 	t.finish()
+	rw.Gen = genFields(rw)
 	return nil
+}
+
+// genFields are the inputs of the "Generate from examples" panel.
+func genFields(rw *rewriteView) []*field {
+	if rw.GenForm == nil {
+		rw.GenForm = newForm(url.Values{"type": {"destination"}})
+	}
+	g := rw.GenForm
+	fields := []*field{
+		g.field("type", "Rewrites", "select").choices("destination", "Destination (dialled number)", "cli", "CLI (caller ID)"),
+		g.field("examples", "Examples", "textarea").req().ph("01782123456 → 441782123456\n02071234567 → 442071234567").
+			help("One a line: a number as it arrives → what it should become. Also written input -> output, input=output, input,output, or the two separated by a space."),
+		g.field("unchanged", "Numbers to leave unchanged", "textarea").ph("441782123456").
+			help("Optional: numbers the rule must not match, one a line (or separated by commas or spaces)."),
+	}
+	for _, fl := range fields {
+		fl.ID = "g-" + fl.ID // three forms on one page: distinct IDs
+	}
+	g.finish()
+	return fields
 }
 
 // rewriteOwner resolves the owner in the path (an IP endpoint or SIP user of

@@ -197,6 +197,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 	if u != nil {
 		title = "SIP user " + u.Username
 		d.Action = fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+		d.Audit = fmt.Sprintf("/audit?object=sip_user:%d", u.ID)
 		if r.Method == http.MethodPost {
 			canonical = d.Action
 		}
@@ -225,7 +226,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 		want = "rewrite"
 	}
 	activate(d.Tabs, want)
-	s.render(w, r, http.StatusOK, "user.html", page{Title: title, S: ss, Nav: "accounts", Account: &a, Tab: "users", Canonical: canonical,
+	s.render(w, r, v.Rewrite.status(), "user.html", page{Title: title, S: ss, Nav: "accounts", Account: &a, Tab: "users", Sub: true, Canonical: canonical,
 		Flash: v.Notice, Data: d})
 	return nil
 }

@@ -4,8 +4,9 @@
 //
 // Pages are rendered on the server with html/template from files embedded in
 // the binary; a small vendored script (htmx, static/htmx.min.js) adds live
-// refresh, search as you type and the rewrite "Testing Input" box, and every
-// form also works without it. There is no build step.
+// refresh, search as you type, the rewrite "Testing Input" box and its
+// "Generate from examples" panel, and every form also works without it.
+// There is no build step.
 //
 // Sign-in is by username and password (logins in the store, argon2id hashes).
 // A session is a cookie signed with HMAC-SHA256 under a key kept in the
@@ -191,6 +192,7 @@ func (s *Server) routes() http.Handler {
 		base := "/accounts/{aid}/" + k + "/{id}/rewrites"
 		auth("POST "+base, s.rewriteCreate)
 		auth("POST "+base+"/test", s.rewriteTest)
+		auth("POST "+base+"/generate", s.rewriteGenerate)
 		auth("POST "+base+"/{rid}/delete", s.rewriteDelete)
 	}
 
@@ -210,6 +212,7 @@ func (s *Server) routes() http.Handler {
 	auth("GET /registrations", s.registrationsPage)
 	auth("GET /calls", s.callsPage)
 	auth("GET /decisions", s.decisionsPage)
+	auth("GET /audit", s.auditPage)
 	auth("GET /firewall", s.firewallPage)
 	auth("POST /firewall", s.banCreate)
 	auth("POST /firewall/{id}/unblock", s.banUnblock)

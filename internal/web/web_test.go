@@ -64,7 +64,7 @@ func TestEveryPageRenders(t *testing.T) {
 		fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), fmt.Sprintf("/accounts/%d/ip/new", a.ID), fmt.Sprintf("/accounts/%d/ip/%d", a.ID, ep.ID),
 		fmt.Sprintf("/accounts/%d/cli", a.ID), fmt.Sprintf("/accounts/%d/dids", a.ID), fmt.Sprintf("/accounts/%d/logins", a.ID),
 		"/ip", "/users", "/users?q=10", "/registrations", "/calls", "/decisions", "/decisions?result=rejected", "/firewall", "/password",
-		"/profiles", fmt.Sprintf("/profiles/%d", prof.ID)}
+		"/profiles", fmt.Sprintf("/profiles/%d", prof.ID), "/audit", fmt.Sprintf("/audit?object=sip_user:%d", u.ID), "/audit?action=delete"}
 	for _, who := range []struct{ user, pass string }{{"root", opPass}, {"acme", acctPass}} {
 		b := e.browser()
 		b.mustSignIn(who.user, who.pass)
