@@ -189,21 +189,27 @@ func flatten(prefix string, m map[string]any, out map[string]any) {
 			flatten(key+".", sub, out)
 			continue
 		}
+		if v == zeroTime {
+			v = nil // a time not set ("never expires") reads as none
+		}
 		out[key] = v
 	}
 }
+
+// zeroTime is the zero time.Time as JSON.
+const zeroTime = "0001-01-01T00:00:00Z"
 
 // diff returns the fields whose values differ between before and after
 // (either may be nil: a create, a delete), secrets redacted.
 func diff(before, after map[string]any) map[string]store.FieldChange {
 	ch := map[string]store.FieldChange{}
 	for k, b := range before {
-		if a, ok := after[k]; !ok || !reflect.DeepEqual(a, b) {
+		if a, ok := after[k]; (!ok && b != nil) || (ok && !reflect.DeepEqual(a, b)) {
 			ch[k] = redact(b, after[k])
 		}
 	}
 	for k, a := range after {
-		if _, ok := before[k]; !ok {
+		if _, ok := before[k]; !ok && a != nil {
 			ch[k] = redact(nil, a)
 		}
 	}

@@ -36,6 +36,12 @@ func TestExpireBansAndFailedChanges(t *testing.T) {
 		unbans[0].Changes["address"].Before != "203.0.113.1" {
 		t.Errorf("unban entries %+v, %v; want one by the firewall of 203.0.113.1", unbans, err)
 	}
+	forever, _, _ := svc.ListAudit(ctx, provision.Operator, store.AuditFilter{Action: store.AuditBan, Actor: "operator"})
+	if len(forever) != 1 || forever[0].Changes["reason"].After != "forever" {
+		t.Fatalf("the operator's ban: %+v", forever)
+	} else if c, ok := forever[0].Changes["expires_at"]; ok {
+		t.Errorf("a ban that never expires shows expires_at %v → %v; want no such change", c.Before, c.After)
+	}
 	bansBy, _, _ := svc.ListAudit(ctx, provision.Operator, store.AuditFilter{Action: store.AuditBan, Actor: "firewall"})
 	if len(bansBy) != 2 {
 		t.Errorf("ban entries by the firewall: %d, want 2", len(bansBy))

@@ -130,6 +130,11 @@ func TestScreenshots(t *testing.T) {
 	op.click("#test-form button[type=submit]")
 	op.do("wait for the test result", chromedp.WaitVisible(chromedp.CSS("#rewrite-output")))
 	shot("user-rewrite.png")
+	op.typeIn("#g-f-examples", "01782123456 -> 441782123456\n07700900123 -> 447700900123")
+	op.typeIn("#g-f-unchanged", "00441782123456")
+	op.click("#gen-submit")
+	op.do("wait for the generated rule", chromedp.WaitVisible(chromedp.CSS("#gen-rule")))
+	op.screenshot(*shots, "user-generate.png", true)
 	op.open(path("%s/users/%d?tab=voicemail#voicemail", acct, users[0].ID), http.StatusOK)
 	shot("user-voicemail.png")
 	op.open(acct+"/users/new", http.StatusOK)
@@ -150,7 +155,11 @@ func TestScreenshots(t *testing.T) {
 		op.open("/"+p, http.StatusOK)
 		shot(p + ".png")
 	}
+	op.open("/audit", http.StatusOK)
+	shot("audit.png")
 	op.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	op.open(acct, http.StatusOK)
 	shot("account-phone.png")
+	op.open("/audit", http.StatusOK)
+	shot("audit-phone.png")
 }
