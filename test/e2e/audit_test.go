@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,26 +65,6 @@ func (w *webClient) post(page string, form url.Values) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// apiAs calls the REST API with token and decodes the answer.
-func apiAs(t *testing.T, n *node, token, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequestWithContext(context.Background(), method, n.HTTP+"/api/v1"+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
-}
-
 // TestAuditTrail: one change each through the API (a named token), the CLI
 // (the operator token) and a web form (the admin sign-in) leaves one entry
 // each, with its actor, channel and diff; the CLI lists them; an account
@@ -98,7 +77,7 @@ func TestAuditTrail(t *testing.T) {
 	path := fmt.Sprintf("/accounts/%d", acc)
 
 	apiTok := n.mustAPI(t, 201, "POST", "/tokens", map[string]any{"name": "e2e-api", "scope": "operator"})["token"].(string)
-	if st, m := apiAs(t, n, apiTok, "PATCH", path, map[string]any{"channels": 30}); st != 200 {
+	if st, m := n.apiAs(t, apiTok, "PATCH", path, map[string]any{"channels": 30}); st != 200 {
 		t.Fatalf("PATCH through the API: %d %v", st, m)
 	}
 	if out, err := n.cli(t, "account", "update", fmt.Sprint(acc), "channels=40"); err != nil {
@@ -141,7 +120,7 @@ func TestAuditTrail(t *testing.T) {
 	accTok := n.mustAPI(t, 201, "POST", "/tokens", map[string]any{"name": "acme", "scope": "account", "account_id": acc})["token"].(string)
 	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", other), map[string]any{"address": "198.51.100.20"})
 	n.mustAPI(t, 201, "POST", "/firewall/bans", map[string]any{"address": "203.0.113.50", "reason": "test"})
-	st, m := apiAs(t, n, accTok, "GET", "/audit?limit=1000", nil)
+	st, m := n.apiAs(t, accTok, "GET", "/audit?limit=1000", nil)
 	if st != 200 || len(m["items"].([]any)) < 4 {
 		t.Fatalf("account token: %d %v", st, m)
 	}
@@ -150,7 +129,7 @@ func TestAuditTrail(t *testing.T) {
 			t.Errorf("the account token reads an entry of another account: %v", it)
 		}
 	}
-	if st, m := apiAs(t, n, accTok, "GET", fmt.Sprintf("/audit?account=%d", other), nil); st != 200 || len(m["items"].([]any)) != 0 {
+	if st, m := n.apiAs(t, accTok, "GET", fmt.Sprintf("/audit?account=%d", other), nil); st != 200 || len(m["items"].([]any)) != 0 {
 		t.Errorf("the account token asked for account %d: %d %v", other, st, m)
 	}
 

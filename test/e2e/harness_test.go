@@ -188,13 +188,19 @@ func (n *node) cli(t *testing.T, args ...string) (string, error) {
 // api calls the REST API as the operator and decodes the JSON answer.
 func (n *node) api(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	return n.apiAs(t, n.Token, method, path, body)
+}
+
+// apiAs calls the REST API with token and decodes the JSON answer.
+func (n *node) apiAs(t *testing.T, token, method, path string, body any) (int, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequestWithContext(context.Background(), method, n.HTTP+"/api/v1"+path, rd)
-	req.Header.Set("Authorization", "Bearer "+n.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
