@@ -103,7 +103,7 @@ func (k *kind[T]) action(a, def string) string {
 	return def
 }
 
-func (a *auditTx) note(ctx context.Context, action, object string, id int64, account *int64, before, after map[string]any) {
+func (a *auditTx) note(action, object string, id int64, account *int64, before, after map[string]any) {
 	ch := diff(before, after)
 	if action == store.AuditUpdate && len(ch) == 0 {
 		return // saved as it was: nothing changed
@@ -115,7 +115,7 @@ func auditCreate[T any](ctx context.Context, a *auditTx, k *kind[T], v *T, write
 	if err := write(ctx, v); err != nil {
 		return err
 	}
-	a.note(ctx, k.action(k.create, store.AuditCreate), k.object, k.id(v), k.account(ctx, a.Tx, v), nil, view(v, k.secrets))
+	a.note(k.action(k.create, store.AuditCreate), k.object, k.id(v), k.account(ctx, a.Tx, v), nil, view(v, k.secrets))
 	return nil
 }
 
@@ -127,7 +127,7 @@ func auditUpdate[T any](ctx context.Context, a *auditTx, k *kind[T], v *T, write
 	if err := write(ctx, v); err != nil {
 		return err
 	}
-	a.note(ctx, k.action(a.updateAction, store.AuditUpdate), k.object, k.id(v), k.account(ctx, a.Tx, v),
+	a.note(k.action(a.updateAction, store.AuditUpdate), k.object, k.id(v), k.account(ctx, a.Tx, v),
 		view(&before, k.secrets), view(v, k.secrets))
 	return nil
 }
@@ -141,7 +141,7 @@ func auditDelete[T any](ctx context.Context, a *auditTx, k *kind[T], id int64, d
 	if err := del(ctx, id); err != nil {
 		return err
 	}
-	a.note(ctx, k.action(k.del, store.AuditDelete), k.object, id, account, view(&before, k.secrets), nil)
+	a.note(k.action(k.del, store.AuditDelete), k.object, id, account, view(&before, k.secrets), nil)
 	return nil
 }
 

@@ -11,6 +11,10 @@ import (
 
 var groupRef = regexp.MustCompile(`\$\{?([0-9]+)\}?`)
 
+// ValidateRewrite checks a rule as saving it would (type, match,
+// replacement, order), without an owner; the error names the field.
+func ValidateRewrite(r store.RewriteRule) error { return validateRewrite(&r) }
+
 func validateRewrite(r *store.RewriteRule) error {
 	switch r.Type {
 	case store.RewriteDestination, store.RewriteCLI:

@@ -18,15 +18,12 @@ import (
 	"github.com/sipward/sipward/internal/store"
 )
 
-// Limits of a request and of the rules sipward accepts (as
-// internal/provision validates a rewrite rule).
+// Limits of a request. (A rule's own limits are provisioning's:
+// validRule.)
 const (
 	maxExamples  = 200
 	maxUnchanged = 200
-	maxNumber    = 64  // an example's input or output, an unchanged input
-	maxPrefix    = 16  // Match of a prefix rule
-	maxReplace   = 64  // Replacement of any rule
-	maxRegex     = 256 // Match of a regex rule
+	maxNumber    = 64 // an example's input or output, an unchanged input
 )
 
 // Example is a number and what the rule must turn it into.

@@ -2,9 +2,8 @@ package rewritegen
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 
+	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -130,31 +129,8 @@ func allDigits(s string) bool {
 	return true
 }
 
-var groupRef = regexp.MustCompile(`\$\{?([0-9]+)\}?`)
-
-// validRule reports whether sipward would accept r (internal/provision's
-// validateRewrite): a prefix rule of dial strings within their limits, or a
-// regex that compiles, within its limit, whose replacement names only groups
-// it has.
+// validRule reports whether sipward would accept r: provisioning's own
+// check of a rewrite rule, so the two cannot drift apart.
 func validRule(r Rule) bool {
-	if len(r.Replacement) > maxReplace {
-		return false
-	}
-	if !r.Regex {
-		return (r.Match != "" || r.Replacement != "") && len(r.Match) <= maxPrefix &&
-			isDialString(r.Match) && isDialString(r.Replacement)
-	}
-	if r.Match == "" || len(r.Match) > maxRegex {
-		return false
-	}
-	re, err := regexp.Compile(r.Match)
-	if err != nil {
-		return false
-	}
-	for _, m := range groupRef.FindAllStringSubmatch(r.Replacement, -1) {
-		if n, err := strconv.Atoi(m[1]); err != nil || n > re.NumSubexp() {
-			return false
-		}
-	}
-	return true
+	return provision.ValidateRewrite(r.RewriteRule(store.RewriteDestination)) == nil
 }
