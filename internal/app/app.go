@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -62,24 +61,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	}
 	mux.Handle("/", ui)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		h := health{Status: "ok", Store: "ok", Snapshot: side.holder.Load().Revision()}
-		if rev, err := st.Revision(r.Context()); err != nil {
-			h.Status, h.Store = "degraded", "unreachable: serving the last snapshot"
-		} else {
-			h.StoreRevision = rev
-		}
-		if rev, err := side.watcher.LastError(); err != nil {
-			h.Status, h.SnapshotError = "degraded", fmt.Sprintf("revision %d did not build: %v", rev, err)
-		}
-		code := http.StatusOK
-		if h.Status != "ok" {
-			code = http.StatusServiceUnavailable
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(h)
-	})
+	mux.Handle("GET /healthz", healthHandler(st, side))
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -136,15 +118,6 @@ func provisioning(ctx context.Context, cfg config.Config, st *sqlstore.Store, fi
 		return nil, err
 	}
 	return svc, nil
-}
-
-// health is the answer of /healthz.
-type health struct {
-	Status        string `json:"status"` // ok | degraded
-	Store         string `json:"store"`
-	Snapshot      int64  `json:"snapshot_revision"`
-	StoreRevision int64  `json:"store_revision"` // the configuration's; the snapshot catches up within about 200 ms
-	SnapshotError string `json:"snapshot_error,omitempty"`
 }
 
 // Addrs are the addresses a node bound (useful with port 0).

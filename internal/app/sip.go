@@ -52,6 +52,8 @@ type sipSide struct {
 	holder    *snapshot.Holder
 	addrs     edge.Addrs
 	redis     *redis.Client
+	redisUp   *cluster.Health // nil without --redis
+	lease     time.Duration   // of channel holds
 	svc       *provision.Service
 	log       *slog.Logger
 	stop      context.CancelFunc // ends the side's background loops
@@ -84,7 +86,7 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err := s.watcher.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("build configuration snapshot: %w", err)
 	}
-	if err := s.liveState(cfg); err != nil {
+	if err := s.liveState(cfg, reg); err != nil {
 		return nil, err
 	}
 	if s.firewall, err = s.newFirewall(cfg, reg); err != nil {
@@ -107,10 +109,12 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 }
 
 // liveState keeps channel counts and CPS buckets in process, or in Redis
-// for scale-out.
-func (s *sipSide) liveState(cfg config.Config) error {
+// for scale-out — falling back to node-local counts while Redis does not
+// answer (package cluster).
+func (s *sipSide) liveState(cfg config.Config, reg *prometheus.Registry) error {
+	s.lease = cfg.ChannelLease
 	if cfg.Redis == "" {
-		s.channels = limits.NewLocalChannels(limits.DefaultLease)
+		s.channels = limits.NewLocalChannels(cfg.ChannelLease)
 		s.rates = limits.NewLocalRates(time.Minute)
 		return nil
 	}
@@ -119,8 +123,10 @@ func (s *sipSide) liveState(cfg config.Config) error {
 		return err
 	}
 	s.redis = redis.NewClient(opt)
-	s.channels = cluster.NewRedisChannels(s.redis, cfg.RedisPrefix, limits.DefaultLease)
-	s.rates = cluster.NewRedisRates(s.redis, cfg.RedisPrefix)
+	s.redisUp = cluster.NewHealth(s.redis)
+	s.channels = cluster.NewFallbackChannels(cluster.NewRedisChannels(s.redis, cfg.RedisPrefix, cfg.ChannelLease), s.redisUp)
+	s.rates = cluster.NewFallbackRates(cluster.NewRedisRates(s.redis, cfg.RedisPrefix), s.redisUp)
+	redisMetrics(reg, s.redisUp)
 	return nil
 }
 
@@ -219,7 +225,9 @@ func (s *sipSide) authn(ctx context.Context, cfg config.Config, reg *prometheus.
 	}
 	var counts digest.NonceCounts = digest.NewLocalCounts(digest.DefaultNonceLifetime, digest.DefaultMaxCounts)
 	if s.redis != nil { // replay protection across nodes
-		counts = cluster.NewRedisCounts(s.redis, cfg.RedisPrefix, digest.DefaultNonceLifetime)
+		rc := cluster.NewRedisCounts(s.redis, cfg.RedisPrefix, digest.DefaultNonceLifetime)
+		rc.UseHealth(s.redisUp)
+		counts = rc
 	}
 	auth, err := digest.New(digest.Config{Realm: cfg.Realm, Algorithms: algs, Nonces: nonces, Counts: counts})
 	if err != nil {
@@ -355,34 +363,22 @@ func (s *sipSide) transferRoute(rt *route.Router) func(context.Context, pipeline
 }
 
 // serve starts the listeners and the background loops: the snapshot
-// watcher, the registrar's, keepalives, and the reaping of channels held by
-// crashed nodes.
+// watcher, the registrar's, keepalives, and the channels' (channels.go):
+// renewing the live calls' holds, reaping a dead node's, and with Redis
+// the watch that switches to node-local counts and back.
 func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	ctx, s.stop = context.WithCancel(ctx)
 	s.edge.Serve(ctx, c)
 	s.registrar.Start(ctx, s.edge.Sender())
-	s.loops.Add(4)
+	s.loops.Add(5)
 	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.SessionTimers(ctx) }()
 	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()
-	go func() { defer s.loops.Done(); reap(ctx, s.channels, s.log) }()
-}
-
-// reap frees channels whose lease ran out (held by a crashed node).
-func reap(ctx context.Context, ch limits.Channels, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if n, err := ch.Reap(ctx, now); err != nil {
-				log.Warn("limits: reap expired channels", "err", err)
-			} else if n > 0 {
-				log.Info("limits: freed channels of expired holds", "holds", n)
-			}
-		}
+	go func() { defer s.loops.Done(); renewHolds(ctx, s.calls, s.channels, s.lease, s.log) }()
+	go func() { defer s.loops.Done(); reap(ctx, s.channels, min(s.lease/2, time.Minute), s.log) }()
+	if s.redisUp != nil {
+		s.loops.Add(1)
+		go func() { defer s.loops.Done(); s.redisUp.Run(ctx) }()
 	}
 }
 

@@ -160,6 +160,18 @@ func New(cfg Config) (*B2BUA, error) {
 // Active returns how many calls are in progress (early or confirmed).
 func (b *B2BUA) Active() int { return int(b.calls.count.Load()) }
 
+// HoldIDs appends to dst the ids by which the calls in progress hold their
+// channels (the caller's Call-ID as the limits stage saw it), so that the
+// node renews their leases while they live.
+func (b *B2BUA) HoldIDs(dst []string) []string {
+	for _, c := range b.calls.all() {
+		if !c.ended.Load() {
+			dst = append(dst, c.hold)
+		}
+	}
+	return dst
+}
+
 // Calls lists active calls, optionally of one account.
 func (b *B2BUA) Calls(accountID int64) []CallView {
 	out := []CallView{}

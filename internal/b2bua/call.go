@@ -37,6 +37,7 @@ type call struct {
 	ended        atomic.Bool
 	relayed      atomic.Bool // the media relay holds a session of the call (relay.go)
 	transferring atomic.Bool // a transfer of the call is under way (transfer.go)
+	hold         string      // the Call-ID the limits stage took the call's channels by
 	release      func()
 	releaseOnce  sync.Once
 	lastSeen     atomic.Int64 // unix nanos of the last keepalive answer from both legs

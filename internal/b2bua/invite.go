@@ -56,6 +56,7 @@ func (b *B2BUA) newCall(r *pipeline.Request) *call {
 	c := &call{id: sip.GenerateTagN(12), started: r.Now, aReq: a, aAcked: make(chan struct{})}
 	c.a, c.b = &c.inline[0], &c.inline[1]
 	callID := a.CallID().Value()
+	c.hold = callID
 	c.release = func() {
 		if b.cfg.Release != nil {
 			b.cfg.Release(callID)

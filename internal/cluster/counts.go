@@ -37,6 +37,7 @@ type RedisCounts struct {
 	local    *digest.LocalCounts
 	timeout  time.Duration
 	degraded atomic.Int64 // unix nanos of the last fallback
+	health   *Health      // nil: every Seen tries Redis
 }
 
 var _ digest.NonceCounts = (*RedisCounts)(nil)
@@ -48,13 +49,24 @@ func NewRedisCounts(client *redis.Client, prefix string, lifetime time.Duration)
 		local: digest.NewLocalCounts(lifetime, digest.DefaultMaxCounts), timeout: 250 * time.Millisecond}
 }
 
+// UseHealth makes Seen skip Redis while h says it is down (instead of
+// waiting for each timeout) and tell h of failures.
+func (c *RedisCounts) UseHealth(h *Health) { c.health = h }
+
 // Seen implements digest.NonceCounts.
 func (c *RedisCounts) Seen(nonce string, nc uint32, now time.Time) bool {
+	if c.health != nil && !c.health.Up() {
+		c.degraded.Store(now.UnixNano())
+		return c.local.Seen(nonce, nc, now)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	n, err := seenScript.Run(ctx, c.client, []string{c.prefix + "nc:" + nonce}, nc, c.ttl.Milliseconds()).Int()
 	if err != nil {
 		c.degraded.Store(now.UnixNano())
+		if c.health != nil {
+			c.health.Fail(now)
+		}
 		return c.local.Seen(nonce, nc, now)
 	}
 	// Keep the local table in step, so a fallback does not forget recent counts.

@@ -30,7 +30,7 @@
 //
 // The logic runs on the caller's clock: expiries and buckets are computed
 // from the now passed in (so tests step time), never from Redis's clock.
-// Node clocks must therefore agree to well within a lease (hours) and a CPS
+// Node clocks must therefore agree to well within a lease (30 s by default) and a CPS
 // second; NTP does that. Redis TTLs are only garbage collection: every key
 // is given one comfortably longer than the logical lifetime of what it
 // holds (lease + GCMargin for channels, a second + CPSIdle for buckets), so
@@ -43,10 +43,17 @@
 //
 // # When Redis is down
 //
-// Every method returns the error (wrapped, "cluster: …"). The limits stage
-// turns it into an error, so the edge answers a new call 503 and reports the
-// state store as down in its health, rather than letting calls through
-// unlimited. A Release that fails leaves the hold to its lease.
+// The Redis types return every error (wrapped, "cluster: …"). sipward
+// serve uses them through FallbackChannels and FallbackRates, which keep a
+// node serving when Redis does not answer: Health marks Redis down at the
+// first failed operation (each bounded to 250 ms) and the node then counts
+// channels and CPS on its own — every limit holds per node, not per
+// cluster, until Redis is back. Health pings Redis every 500 ms; when it
+// answers, the channels taken node-locally by calls still up are copied
+// into Redis (granted: their calls are up) before Redis is used again, so
+// the cluster counts them. Nonce counts (RedisCounts) fall back to the
+// node's table in the same way. /healthz reports the node "degraded" (HTTP
+// 200, a load balancer keeps it) while this lasts and for a minute after.
 //
 // # Deployment
 //

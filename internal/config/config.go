@@ -42,6 +42,7 @@ type Config struct {
 	RTPEngine        string        // media relays: udp:HOST:PORT[,udp:HOST:PORT…] (rtpengine's ng protocol); empty: no relay
 	Redis            string        // host:port or redis:// URL of the shared live state; empty: in-process
 	RedisPrefix      string        // key prefix in Redis (several clusters may share one Redis)
+	ChannelLease     time.Duration // a call's channels end this long after the node last renewed them
 	Keepalive        time.Duration // in-dialog OPTIONS interval; 0 disables
 	FraudThreshold   int           // failures per source that trigger a ban
 	FraudWindow      time.Duration // within this window
@@ -122,6 +123,7 @@ func Default() Config {
 		RegMaxContacts:         5,
 		NATPingInterval:        time.Minute,
 		RedisPrefix:            "sipward:",
+		ChannelLease:           30 * time.Second,
 		GCHeapFloor:            -1,
 	}
 }
@@ -223,6 +225,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	str(&c.RTPEngine, "rtpengine", "media relays, udp:HOST:PORT[,udp:HOST:PORT…] (rtpengine's ng protocol): calls of parties behind NAT (media_relay auto) or with media_relay always have their media anchored there, new calls spread over the relays, a dead one skipped; empty: no relay (symmetric RTP only)")
 	str(&c.Redis, "redis", "Redis for live state shared by nodes (host:port or redis://…); empty: in-process")
 	str(&c.RedisPrefix, "redis-prefix", "prefix of sipward's keys in Redis; nodes of one cluster must share it")
+	dur(&c.ChannelLease, "channel-lease", "how long a call's channels stay taken after its node last renewed them (every third of it while the call lives): the channels of a node that died come back within this")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")
 	dur(&c.Keepalive, "keepalive", "interval of in-dialog OPTIONS to both legs of a call; 0 disables")
 	num(&c.FraudThreshold, "fraud-threshold", "failed authentications (or challenges of credential-less INVITEs left unanswered) per source that ban it; negative disables")
@@ -312,6 +315,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RingTimeout < time.Second {
 		return fmt.Errorf("ring-timeout: %s: must be at least 1s", c.RingTimeout)
+	}
+	if c.ChannelLease < 3*time.Second || c.ChannelLease > 24*time.Hour {
+		return fmt.Errorf("channel-lease: %s: must be between 3s and 24h (renewed every third of it)", c.ChannelLease)
 	}
 	if c.SIPT1 < 10*time.Millisecond || c.SIPT1 > 5*time.Second {
 		return fmt.Errorf("sip-t1: %s: must be between 10ms and 5s (RFC 3261 default 500ms)", c.SIPT1)

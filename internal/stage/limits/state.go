@@ -95,9 +95,10 @@ type Count struct {
 const MaxKeys = 4
 
 // DefaultLease is how long a hold lives without Refresh when no lease is
-// configured: longer than any sane call between two keepalives, short enough
-// that the channels of a crashed node come back the same day.
-const DefaultLease = 2 * time.Hour
+// configured (sipward serve --channel-lease): the node renews the holds of
+// its live calls every third of it, so the channels of a node that died
+// come back within it.
+const DefaultLease = 30 * time.Second
 
 // Errors of the Channels contract.
 var (
@@ -118,7 +119,8 @@ var (
 // both named by a callID (the SIP Call-ID of the customer leg). Each hold
 // has a lease: it ends by itself lease after it was taken or last
 // refreshed, so the channels of a node that crashed mid-call come back.
-// The B2BUA refreshes its calls' holds from its in-dialog keepalive.
+// The node refreshes the holds of its live calls every third of the lease
+// (app: renewHolds, with B2BUA.HoldIDs).
 //
 // Implementations are safe for concurrent use. Every method returns an
 // error only for technical failure (Redis down) or ErrInvalid/ErrHeld; a
