@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -243,4 +244,138 @@ func TestDeadNodesChannelsComeBackWithinTheLease(t *testing.T) {
 		t.Fatalf("call through B %s after A died: %d %s, want 200 within the lease (%s)", time.Since(killed), st, reason, lease)
 	}
 	t.Logf("A's channel came back %s after it was killed (lease %s)", time.Since(killed).Round(100*time.Millisecond), lease)
+}
+
+// ownPostgres is a PostgreSQL server of the test's own (initdb and pg_ctl
+// in a temporary directory, run as the postgres user when the test runs as
+// root): the machine's shared one is never stopped.
+type ownPostgres struct {
+	t        *testing.T
+	dir, bin string
+	port     string
+	DSN      string
+}
+
+// startOwnPostgres initialises and starts a server on a free port; it is
+// stopped and removed at the end of the test.
+func startOwnPostgres(t *testing.T) *ownPostgres {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PostgreSQL's initdb is not installed in CI")
+		}
+		t.Skip("initdb not installed")
+	}
+	dir, err := os.MkdirTemp("", "sipward-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	p := &ownPostgres{t: t, dir: dir, bin: filepath.Dir(bins[len(bins)-1]), port: port,
+		DSN: "postgres://postgres@127.0.0.1:" + port + "/postgres?sslmode=disable"}
+	if os.Geteuid() == 0 { // initdb refuses root
+		if out, err := exec.Command("chown", "postgres", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown postgres %s: %v %s", dir, err, out)
+		}
+	}
+	p.run("initdb", "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+	p.start()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// run runs a PostgreSQL program, as postgres when the test is root.
+func (p *ownPostgres) run(prog string, args ...string) {
+	p.t.Helper()
+	name, full := filepath.Join(p.bin, prog), args
+	if os.Geteuid() == 0 {
+		name, full = "runuser", append([]string{"-u", "postgres", "--", filepath.Join(p.bin, prog)}, args...)
+	}
+	cmd := exec.Command(name, full...)
+	cmd.Dir = p.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("%s %v: %v\n%s", prog, args, err, out)
+	}
+}
+
+// start starts the server (again) and waits until it accepts connections.
+func (p *ownPostgres) start() {
+	p.t.Helper()
+	p.run("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60",
+		"-o", "-p "+p.port+" -k "+p.dir+" -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+}
+
+// kill stops the server at once (immediate: no checkpoint, like a crash).
+func (p *ownPostgres) kill() {
+	name, args := filepath.Join(p.bin, "pg_ctl"), []string{"-D", filepath.Join(p.dir, "data"), "-m", "immediate", "-w", "stop"}
+	if os.Geteuid() == 0 {
+		name, args = "runuser", append([]string{"-u", "postgres", "--", name}, args...)
+	}
+	exec.Command(name, args...).Run() // already stopped: nothing to do
+}
+
+// TestPostgresLossKeepsServing: a node whose PostgreSQL dies keeps its last
+// configuration and takes calls and registrations, says "degraded" (HTTP
+// 200) on /healthz, and writes the registrations it took meanwhile when the
+// database is back.
+func TestPostgresLossKeepsServing(t *testing.T) {
+	pg := startOwnPostgres(t)
+	core := newUAS(t, "127.0.0.1")
+	n := start(t, "", "--db", pg.DSN, "--admin-token", "pg-loss-admin-token", "--upstream", "sip:"+core.addr)
+	n.Token = "pg-loss-admin-token"
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2"})
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": "alice", "password": "Alice-secret-99"})
+	waitSnapshot(t, n)
+
+	pg.kill()
+	if st, reason := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567"); st != 200 {
+		t.Fatalf("call with the database down: %d %s, want 200 on the last snapshot", st, reason)
+	}
+	code, h := healthOf(t, n)
+	if code != 200 || h["status"] != "degraded" || !strings.Contains(fmt.Sprint(h["store"]), "unreachable") {
+		t.Errorf("/healthz with the database down: %d %v, want 200 degraded with the store unreachable", code, h)
+	}
+	phone := newUAC(t, "127.0.0.3", n.SIP)
+	cseq := 0
+	if res := phone.register(t, "alice", "Alice-secret-99", "pg-loss-reg", &cseq, []string{"<sip:alice@" + phone.local + ">"}, "300"); res.StatusCode != 200 {
+		t.Fatalf("REGISTER with the database down: %d %s", res.StatusCode, res.Reason)
+	}
+
+	pg.start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, h = healthOf(t, n); h["status"] == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz 20 s after the database came back: %d %v", code, h)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	db, err := sql.Open("pgx", pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var stored int
+	for deadline := time.Now().Add(20 * time.Second); stored == 0; time.Sleep(200 * time.Millisecond) {
+		_ = db.QueryRow("SELECT count(*) FROM registrations WHERE username = 'alice'").Scan(&stored)
+		if stored == 0 && time.Now().After(deadline) {
+			t.Fatal("the registration taken while the database was down is not in it 20 s after it came back")
+		}
+	}
+	// And configuration changes reach the node again.
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.4"})
+	waitSnapshot(t, n)
+	if st, reason := placeCall(t, n, "127.0.0.4", "441234567890", "442071234567"); st != 200 {
+		t.Fatalf("call from an endpoint added after the database came back: %d %s", st, reason)
+	}
 }
