@@ -214,6 +214,8 @@ type uas struct {
 	status  int           // final status to answer INVITEs with (200 default)
 	ring    time.Duration // delay before the final answer
 	active  map[string]bool
+	peak    int         // most calls up at once
+	arrived []time.Time // when each INVITE arrived
 }
 
 func newUAS(t *testing.T, ip string) *uas {
@@ -234,6 +236,7 @@ func newUAS(t *testing.T, ip string) *uas {
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.mu.Lock()
 		u.invites = append(u.invites, req)
+		u.arrived = append(u.arrived, time.Now())
 		st, ring := u.status, u.ring
 		u.mu.Unlock()
 		tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
@@ -252,6 +255,7 @@ func newUAS(t *testing.T, ip string) *uas {
 		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "core", Host: strings.Split(u.addr, ":")[0], Port: port(u.addr)}})
 		u.mu.Lock()
 		u.active[req.CallID().Value()] = true
+		u.peak = max(u.peak, len(u.active))
 		u.mu.Unlock()
 		tx.Respond(res)
 		select {
