@@ -118,11 +118,10 @@ func (s *sipSide) liveState(cfg config.Config, reg *prometheus.Registry) error {
 		s.rates = limits.NewLocalRates(time.Minute)
 		return nil
 	}
-	opt, err := redisOptions(cfg.Redis)
-	if err != nil {
+	var err error
+	if s.redis, err = newRedisClient(cfg.Redis); err != nil {
 		return err
 	}
-	s.redis = redis.NewClient(opt)
 	s.redisUp = cluster.NewHealth(s.redis)
 	s.channels = cluster.NewFallbackChannels(cluster.NewRedisChannels(s.redis, cfg.RedisPrefix, cfg.ChannelLease), s.redisUp)
 	s.rates = cluster.NewFallbackRates(cluster.NewRedisRates(s.redis, cfg.RedisPrefix), s.redisUp)
@@ -382,15 +381,26 @@ func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	}
 }
 
-func redisOptions(s string) (*redis.Options, error) {
-	if strings.Contains(s, "://") {
-		o, err := redis.ParseURL(s)
+// newRedisClient connects to the Redis of --redis: host:port, a redis:// or
+// rediss:// URL, or — with master_name in the URL — the primary that Redis
+// Sentinel names, followed across failovers:
+// redis://sentinel1:26379?master_name=mymaster&addr=sentinel2:26379.
+func newRedisClient(s string) (*redis.Client, error) {
+	if !strings.Contains(s, "://") {
+		return redis.NewClient(&redis.Options{Addr: s}), nil
+	}
+	if strings.Contains(s, "master_name=") {
+		o, err := redis.ParseFailoverURL(s)
 		if err != nil {
 			return nil, fmt.Errorf("redis: %q: %w", s, err)
 		}
-		return o, nil
+		return redis.NewFailoverClient(o), nil
 	}
-	return &redis.Options{Addr: s}, nil
+	o, err := redis.ParseURL(s)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %q: %w", s, err)
+	}
+	return redis.NewClient(o), nil
 }
 
 // close drains the SIP side: no new calls (503 with Retry-After), active

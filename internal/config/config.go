@@ -223,7 +223,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 		fs.IntVar(p, name, *p, usage+" (env "+envName(name)+")")
 	}
 	str(&c.RTPEngine, "rtpengine", "media relays, udp:HOST:PORT[,udp:HOST:PORT…] (rtpengine's ng protocol): calls of parties behind NAT (media_relay auto) or with media_relay always have their media anchored there, new calls spread over the relays, a dead one skipped; empty: no relay (symmetric RTP only)")
-	str(&c.Redis, "redis", "Redis for live state shared by nodes (host:port or redis://…); empty: in-process")
+	str(&c.Redis, "redis", "Redis for live state shared by nodes: host:port, redis://[user:pass@]host:port[/db] (rediss:// for TLS), or Sentinel: redis://sentinel:26379?master_name=NAME&addr=sentinel2:26379; empty: in-process")
 	str(&c.RedisPrefix, "redis-prefix", "prefix of sipward's keys in Redis; nodes of one cluster must share it")
 	dur(&c.ChannelLease, "channel-lease", "how long a call's channels stay taken after its node last renewed them (every third of it while the call lives): the channels of a node that died come back within this")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "how long SIGTERM waits for calls and requests to drain")

@@ -379,3 +379,63 @@ func TestPostgresLossKeepsServing(t *testing.T) {
 		t.Fatalf("call from an endpoint added after the database came back: %d %s", st, reason)
 	}
 }
+
+// TestRedisThroughSentinel: --redis names Redis Sentinel (master_name in
+// the URL) and the node keeps its live state in the primary the sentinel
+// names.
+func TestRedisThroughSentinel(t *testing.T) {
+	primary := startOwnRedis(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentinel := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	_, sport, _ := net.SplitHostPort(sentinel)
+	_, pport, _ := net.SplitHostPort(primary.Addr)
+	conf := filepath.Join(dir, "sentinel.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor edge 127.0.0.1 %s 1\nsentinel down-after-milliseconds edge 1000\n", sport, dir, pport)), 0o600)
+	cmd := exec.Command("redis-server", conf, "--sentinel")
+	dieWithTest(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	core := newUAS(t, "127.0.0.1")
+	prefix := fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())
+	waitFor(t, "the sentinel to answer", func() bool {
+		c, err := net.Dial("tcp", sentinel)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	n := start(t, "", "--upstream", "sip:"+core.addr, "--admin-token", "sentinel-admin-token",
+		"--redis", "redis://"+sentinel+"?master_name=edge", "--redis-prefix", prefix)
+	n.Token = "sentinel-admin-token"
+	acc := id(n.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
+	n.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "channels": 1})
+	waitSnapshot(t, n)
+	holdCall(t, n, "127.0.0.2")
+	if st, reason := placeCall(t, n, "127.0.0.2", "441234567890", "442071234567"); st != 503 {
+		t.Fatalf("second call on a 1-channel endpoint: %d %s, want 503", st, reason)
+	}
+	// The hold is in the primary the sentinel named.
+	c, err := net.Dial("tcp", primary.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "SCARD %sch-index\r\n", prefix)
+	buf := make([]byte, 32)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	k, _ := c.Read(buf)
+	if got := strings.TrimSpace(string(buf[:k])); got != ":1" && got != ":2" { // the endpoint's, and the account's when it has a capacity
+		t.Errorf("keys holding channels in the primary: %q, want the endpoint's", got)
+	}
+	if _, h := healthOf(t, n); h["redis"] != "ok" {
+		t.Errorf("/healthz redis: %v", h["redis"])
+	}
+}
