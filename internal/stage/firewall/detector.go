@@ -329,6 +329,6 @@ func (d *Detector) Authenticated(addr netip.Addr, now time.Time) {
 	}
 	d.mu.Unlock()
 	if ok && d.shared != nil { // only when this node counted its challenges: rare
-		d.forgive(addr)
+		d.forgive(addr, now)
 	}
 }

@@ -24,7 +24,7 @@ type SharedCounts interface {
 	Add(addr netip.Addr, kind Kind, threshold int, window time.Duration, now time.Time) (int, error)
 	// Forgive forgets addr's count of kind: a source that answered a
 	// challenge has its unanswered challenges forgiven on every node.
-	Forgive(addr netip.Addr, kind Kind) error
+	Forgive(addr netip.Addr, kind Kind, now time.Time) error
 }
 
 // shared reports whether failures of kind are counted in Config.Shared.
@@ -48,8 +48,8 @@ func (d *Detector) countShared(key trackKey, now time.Time) bool {
 }
 
 // forgive forgives addr's unanswered challenges in d.shared.
-func (d *Detector) forgive(addr netip.Addr) {
-	if err := d.shared.Forgive(addr, UnknownSourceInvite); err != nil {
+func (d *Detector) forgive(addr netip.Addr, now time.Time) {
+	if err := d.shared.Forgive(addr, UnknownSourceInvite, now); err != nil {
 		d.f.metrics.sharedFallback.Inc()
 	}
 }

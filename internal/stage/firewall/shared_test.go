@@ -50,7 +50,7 @@ func (s *fakeShared) Add(addr netip.Addr, kind Kind, threshold int, window time.
 	return n, nil
 }
 
-func (s *fakeShared) Forgive(addr netip.Addr, kind Kind) error {
+func (s *fakeShared) Forgive(addr netip.Addr, kind Kind, _ time.Time) error {
 	if s.down.Load() {
 		return errDown
 	}
