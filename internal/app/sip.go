@@ -135,7 +135,9 @@ func (s *sipSide) liveState(cfg config.Config, reg *prometheus.Registry) error {
 func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*firewall.Firewall, error) {
 	var shared firewall.SharedCounts
 	if s.redis != nil {
-		shared = cluster.NewRedisFailures(s.redis, cfg.RedisPrefix)
+		rf := cluster.NewRedisFailures(s.redis, cfg.RedisPrefix)
+		rf.UseHealth(s.redisUp)
+		shared = rf
 	}
 	trustAuth := cfg.FraudTrustAuth
 	if trustAuth == 0 {

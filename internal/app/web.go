@@ -46,8 +46,10 @@ func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *pro
 		Log:           log,
 	}
 	if side.redis != nil {
-		o.Lockouts = cluster.NewRedisLockouts(side.redis, cfg.RedisPrefix, web.DefaultLockout)
-		o.Revocations = cluster.NewRedisRevocations(side.redis, cfg.RedisPrefix)
+		lk, rv := cluster.NewRedisLockouts(side.redis, cfg.RedisPrefix, web.DefaultLockout), cluster.NewRedisRevocations(side.redis, cfg.RedisPrefix)
+		lk.UseHealth(side.redisUp)
+		rv.UseHealth(side.redisUp)
+		o.Lockouts, o.Revocations = lk, rv
 	}
 	return web.New(ctx, o)
 }

@@ -103,3 +103,8 @@ func (r *RedisFailures) Forgive(addr netip.Addr, kind firewall.Kind, now time.Ti
 // Degraded reports whether the counts fell back to a node's own within
 // DegradedFor before now.
 func (r *RedisFailures) Degraded(now time.Time) bool { return r.fb.degraded(now) }
+
+// UseHealth makes the node's Health decide when Redis is skipped (while it
+// says Redis is down, instead of RetryAfter) and tells it of failures, so
+// that /healthz reports them.
+func (r *RedisFailures) UseHealth(h *Health) { r.fb.health = h }

@@ -147,3 +147,25 @@ func TestRedisFailuresDown(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisFailuresUseHealth: with the node's Health, a failed call marks
+// Redis down (so /healthz says so) and Redis is skipped while it is.
+func TestRedisFailuresUseHealth(t *testing.T) {
+	c := deadClient(t)
+	h := NewHealth(c)
+	r := NewRedisFailures(c, "")
+	r.UseHealth(h)
+	src := netip.MustParseAddr("203.0.113.30")
+	if _, err := r.Add(src, firewall.AuthFailure, 3, time.Minute, t0); err == nil || errors.Is(err, ErrSkipped) {
+		t.Fatalf("Add with Redis down: %v, want the connection error", err)
+	}
+	if h.Up() {
+		t.Error("a failed Add did not mark Redis down")
+	}
+	if _, err := r.Add(src, firewall.AuthFailure, 3, time.Minute, t0.Add(time.Hour)); !errors.Is(err, ErrSkipped) {
+		t.Errorf("Add while Health says down: %v, want ErrSkipped", err)
+	}
+	if !r.Degraded(t0.Add(time.Hour)) {
+		t.Error("Degraded does not report the skip")
+	}
+}

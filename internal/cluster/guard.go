@@ -20,16 +20,23 @@ const (
 )
 
 // fallback guards the Redis calls of one shared state: it gives each call
-// its timeout, skips Redis for RetryAfter after a failure, and remembers
-// when the state last fell back to the node's own, for Degraded. Times are
-// the callers' now, as everywhere in this package.
+// its timeout, skips Redis while the node's Health says it is down (or,
+// without one, for RetryAfter after a failure), tells Health of failures,
+// and remembers when the state last fell back to the node's own, for
+// Degraded. Times are the callers' now, as everywhere in this package.
 type fallback struct {
-	last atomic.Int64 // Unix nanoseconds of the last failure; 0: none
+	last   atomic.Int64 // Unix nanoseconds of the last failure or skip; 0: none
+	health *Health      // nil: RetryAfter decides
 }
 
 // try returns the context of one call, or ok false while Redis is skipped.
 func (f *fallback) try(now time.Time) (ctx context.Context, cancel context.CancelFunc, ok bool) {
-	if last := f.last.Load(); last != 0 && now.UnixNano()-last < int64(RetryAfter) && now.UnixNano() >= last {
+	if f.health != nil {
+		if !f.health.Up() {
+			f.last.Store(now.UnixNano())
+			return nil, nil, false
+		}
+	} else if last := f.last.Load(); last != 0 && now.UnixNano()-last < int64(RetryAfter) && now.UnixNano() >= last {
 		return nil, nil, false
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), CallTimeout)
@@ -40,6 +47,9 @@ func (f *fallback) try(now time.Time) (ctx context.Context, cancel context.Cance
 func (f *fallback) failed(now time.Time) {
 	if f.last.Load() < now.UnixNano() {
 		f.last.Store(now.UnixNano())
+	}
+	if f.health != nil {
+		f.health.Fail(now)
 	}
 }
 

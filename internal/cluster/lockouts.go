@@ -135,3 +135,8 @@ func (l *RedisLockouts) Succeed(username, addr string, now time.Time) {
 // Degraded reports whether sign-in counts fell back to a node's own within
 // DegradedFor before now.
 func (l *RedisLockouts) Degraded(now time.Time) bool { return l.fb.degraded(now) }
+
+// UseHealth makes the node's Health decide when Redis is skipped (while it
+// says Redis is down, instead of RetryAfter) and tells it of failures, so
+// that /healthz reports them.
+func (l *RedisLockouts) UseHealth(h *Health) { l.fb.health = h }

@@ -13,10 +13,10 @@ import (
 	"github.com/sipward/sipward/internal/stage/firewall"
 )
 
-// ownRedis starts a redis-server of the test's own on a free port and
+// ownRedisOn starts a redis-server of the test's own on port (0: a free one) and
 // returns its address and a function that stops it; it skips without
 // redis-server (and without SIPWARD_TEST_REDIS, like the other Redis tests).
-func ownRedis(t *testing.T, port int) (addr string, stop func()) {
+func ownRedisOn(t *testing.T, port int) (addr string, stop func()) {
 	t.Helper()
 	newClient(t) // skips when Redis is not to be tested
 	bin, err := exec.LookPath("redis-server")
@@ -56,7 +56,7 @@ func ownRedis(t *testing.T, port int) (addr string, stop func()) {
 // when Redis is killed, and come back once Redis does and RetryAfter has
 // passed.
 func TestRedisFailuresRedisRestarts(t *testing.T) {
-	addr, stop := ownRedis(t, 0)
+	addr, stop := ownRedisOn(t, 0)
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	r := NewRedisFailures(c, "")
@@ -81,7 +81,7 @@ func TestRedisFailuresRedisRestarts(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	var p int
 	fmt.Sscan(port, &p)
-	ownRedis(t, p) // back, empty (no persistence)
+	ownRedisOn(t, p) // back, empty (no persistence)
 	if _, err := add(t0.Add(time.Second + RetryAfter/2)); err == nil {
 		t.Error("Redis tried again within RetryAfter of the failure")
 	}

@@ -77,3 +77,8 @@ func (v *RedisRevocations) Revoked(sid string, now time.Time) bool {
 // Degraded reports whether revocations fell back to a node's own within
 // DegradedFor before now.
 func (v *RedisRevocations) Degraded(now time.Time) bool { return v.fb.degraded(now) }
+
+// UseHealth makes the node's Health decide when Redis is skipped (while it
+// says Redis is down, instead of RetryAfter) and tells it of failures, so
+// that /healthz reports them.
+func (v *RedisRevocations) UseHealth(h *Health) { v.fb.health = h }
