@@ -129,8 +129,15 @@ func (s *sipSide) liveState(cfg config.Config, reg *prometheus.Registry) error {
 	return nil
 }
 
-// newFirewall builds the firewall: IP endpoints and the core are trusted.
+// newFirewall builds the firewall: IP endpoints and the core are trusted;
+// with Redis, failures are counted across the nodes.
 func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*firewall.Firewall, error) {
+	var shared firewall.SharedCounts
+	if s.redis != nil {
+		rf := cluster.NewRedisFailures(s.redis, cfg.RedisPrefix)
+		rf.UseHealth(s.redisUp)
+		shared = rf
+	}
 	trustAuth := cfg.FraudTrustAuth
 	if trustAuth == 0 {
 		trustAuth = -1 // the flag's 0 means never; the firewall's means its default
@@ -143,6 +150,7 @@ func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*fir
 			sn := s.holder.Load()
 			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a))
 		},
+		Shared:     shared,
 		Persist:    s.svc.AddDetectedBan,
 		Logger:     s.log,
 		Registerer: reg,

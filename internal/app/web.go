@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sipward/sipward/internal/api"
+	"github.com/sipward/sipward/internal/cluster"
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
@@ -32,16 +33,25 @@ func ensureAdminLogin(ctx context.Context, cfg config.Config, svc *provision.Ser
 	return nil
 }
 
-// newWebUI returns the web UI, showing the live state of this node's SIP edge.
+// newWebUI returns the web UI, showing the live state of this node's SIP
+// edge; with Redis, sign-in lockouts and signed-out sessions hold on every
+// node.
 func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *provision.Service, side *sipSide) (*web.Server, error) {
-	return web.New(ctx, web.Options{
+	o := web.Options{
 		Service:       svc,
 		Live:          edgeLive{side},
 		Messenger:     edgeLive{side},
 		SecureCookies: cfg.UISecureCookies,
 		SessionTTL:    cfg.UISessionTTL,
 		Log:           log,
-	})
+	}
+	if side.redis != nil {
+		lk, rv := cluster.NewRedisLockouts(side.redis, cfg.RedisPrefix, web.DefaultLockout), cluster.NewRedisRevocations(side.redis, cfg.RedisPrefix)
+		lk.UseHealth(side.redisUp)
+		rv.UseHealth(side.redisUp)
+		o.Lockouts, o.Revocations = lk, rv
+	}
+	return web.New(ctx, o)
 }
 
 // edgeLive is web.Live and web.Messenger on the running SIP side.

@@ -4,6 +4,12 @@
 // implement limits.Channels and limits.Rates and pass the same conformance
 // suite as the in-process versions (limits/limitstest).
 //
+// It also shares what guards the edge against guessing: RedisCounts (digest
+// nonce counts), RedisFailures (the firewall's counts of failed
+// authentications and unanswered challenges, firewall.SharedCounts),
+// RedisLockouts (failed web sign-ins, web.Lockouts) and RedisRevocations
+// (signed-out web sessions, web.Revocations).
+//
 // # What lives in Redis
 //
 // Every key starts with the prefix given to the constructor (default
@@ -21,6 +27,16 @@
 //	                         for All and Reap.
 //	<prefix>cps:<kind>:<id>  string: the CPS bucket of a key, as a GCRA
 //	                         theoretical arrival time in Unix microseconds.
+//	<prefix>nc:<nonce>       string: a digest nonce's highest count.
+//	<prefix>fail:<kind>:<ip> hash {s, n}: failures of a firewall kind
+//	                         ("auth_failure", "unknown_source_invite") from
+//	                         a source since s (µs), n of them.
+//	<prefix>signin:u:<ip>|<username>, <prefix>signin:a:<ip>
+//	                         hash {s, n, l}: failed sign-ins of a username
+//	                         from an address, of an address; l is the end
+//	                         of its lockout (µs).
+//	<prefix>revoked:<sid>    string: a signed-out web session, until it
+//	                         would have expired.
 //
 // Acquire, Release, Refresh, Reap and Allow are each one Lua script, so each
 // is atomic: an Acquire takes a channel of every key or of none, and two
@@ -54,6 +70,16 @@
 // the cluster counts them. Nonce counts (RedisCounts) fall back to the
 // node's table in the same way. /healthz reports the node "degraded" (HTTP
 // 200, a load balancer keeps it) while this lasts and for a minute after.
+//
+// The guards against guessing fall back the same way: failure counts
+// (RedisFailures), sign-in lockouts (RedisLockouts) and revocations
+// (RedisRevocations) are also kept (or counted) on the node, which answers
+// when Redis does not within CallTimeout, so that Redis going away never
+// fails a call, a registration or a sign-in; it only makes the guard per
+// node until Redis is back. While Health (UseHealth) says Redis is down,
+// or for RetryAfter after a failed call without one, Redis is not tried at
+// all (a flood of failures must not wait CallTimeout each); each type's
+// Degraded(now) reports a fallback within DegradedFor.
 //
 // # Deployment
 //

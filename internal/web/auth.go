@@ -92,7 +92,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	password := r.PostFormValue("password")
 	addr := sourceAddr(r)
 	now := s.now()
-	if wait := s.lock.locked(username, addr, now); wait > 0 {
+	if wait := s.lock.Locked(username, addr, now); wait > 0 {
 		again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
 		return
 	}
@@ -109,7 +109,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	<-s.verify
 	switch {
 	case errors.Is(err, provision.ErrBadLogin):
-		s.lock.fail(username, addr, now)
+		s.lock.Fail(username, addr, now)
 		s.log.Debug("web: failed sign-in", "username", username, "source", addr)
 		again(http.StatusOK, "Wrong username or password.")
 		return
@@ -117,7 +117,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.serveErr(w, r, nil, err)
 		return
 	}
-	s.lock.succeed(username, addr)
+	s.lock.Succeed(username, addr, now)
 	s.startSession(w, r, l)
 	s.setCookie(w, r, cookieSignin, "", -1, "/login")
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -165,13 +165,13 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request, ss *sess
 	f := newForm(nil)
 	current, pw, again := r.PostFormValue("current"), r.PostFormValue("password"), r.PostFormValue("again")
 	addr := sourceAddr(r)
-	if wait := s.lock.locked(ss.Username, addr, s.now()); wait > 0 {
+	if wait := s.lock.Locked(ss.Username, addr, s.now()); wait > 0 {
 		f.Error = fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", int(wait.Minutes())+1)
 	} else if _, _, err := s.svc.AuthenticateLogin(r.Context(), ss.Username, current); err != nil {
 		if !errors.Is(err, provision.ErrBadLogin) {
 			return err
 		}
-		s.lock.fail(ss.Username, addr, s.now())
+		s.lock.Fail(ss.Username, addr, s.now())
 		f.fail("current", "is not your current password")
 	} else if pw != again {
 		f.fail("again", "does not match the new password")

@@ -7,7 +7,9 @@ import (
 
 // LockoutPolicy says when failed sign-ins lock a username (from one source
 // address) or a source address (whatever the username) out, and for how
-// long. Counts are kept in memory on each node.
+// long. Where the counts are kept is the Lockouts' business: in memory on
+// each node (LocalLockouts, the default), or in Redis for every node that
+// shares it (cluster.RedisLockouts).
 type LockoutPolicy struct {
 	PerUser int           // failures of one username from one address that lock it out
 	PerAddr int           // failures from one address, any username, that lock it out
@@ -19,8 +21,23 @@ type LockoutPolicy struct {
 // address in all, within 15 minutes lock them out for 15 minutes.
 var DefaultLockout = LockoutPolicy{PerUser: 5, PerAddr: 30, Window: 15 * time.Minute, LockFor: 15 * time.Minute}
 
-// lockout counts failed sign-ins.
-type lockout struct {
+// Lockouts counts failed sign-ins and says who is locked out. Implementations
+// are safe for concurrent use and never fail a sign-in: one that cannot
+// reach a shared store counts on this node instead.
+type Lockouts interface {
+	// Locked returns how long username from addr must still wait at now
+	// (0: it may try).
+	Locked(username, addr string, now time.Time) time.Duration
+	// Fail records a failed sign-in of username from addr at now.
+	Fail(username, addr string, now time.Time)
+	// Succeed forgets username's failures from addr (not addr's).
+	Succeed(username, addr string, now time.Time)
+}
+
+var _ Lockouts = (*LocalLockouts)(nil)
+
+// LocalLockouts counts failed sign-ins in memory, on this node alone.
+type LocalLockouts struct {
 	p  LockoutPolicy
 	mu sync.Mutex
 	m  map[string]*failures
@@ -32,13 +49,16 @@ type failures struct {
 	locked time.Time // locked until (zero: not locked)
 }
 
-func newLockout(p LockoutPolicy) *lockout { return &lockout{p: p, m: map[string]*failures{}} }
+// NewLocalLockouts returns in-memory lockouts under policy p.
+func NewLocalLockouts(p LockoutPolicy) *LocalLockouts {
+	return &LocalLockouts{p: p, m: map[string]*failures{}}
+}
 
 func userKey(username, addr string) string { return "u\x00" + username + "\x00" + addr }
 func addrKey(addr string) string           { return "a\x00" + addr }
 
-// locked returns how long username from addr must still wait (0: it may try).
-func (l *lockout) locked(username, addr string, now time.Time) time.Duration {
+// Locked implements Lockouts.
+func (l *LocalLockouts) Locked(username, addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var wait time.Duration
@@ -50,8 +70,8 @@ func (l *lockout) locked(username, addr string, now time.Time) time.Duration {
 	return wait
 }
 
-// fail records a failed sign-in.
-func (l *lockout) fail(username, addr string, now time.Time) {
+// Fail implements Lockouts.
+func (l *LocalLockouts) Fail(username, addr string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.m) > maxLockoutEntries {
@@ -74,8 +94,8 @@ func (l *lockout) fail(username, addr string, now time.Time) {
 	}
 }
 
-// succeed forgets a username's failures from addr (not the address's).
-func (l *lockout) succeed(username, addr string) {
+// Succeed implements Lockouts.
+func (l *LocalLockouts) Succeed(username, addr string, _ time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.m, userKey(username, addr))
@@ -87,7 +107,7 @@ const maxLockoutEntries = 100_000
 // prune forgets counts that expired; if that is not enough (a spray of
 // usernames from many addresses), it forgets usernames' counts that are not
 // locked out, keeping the addresses'.
-func (l *lockout) prune(now time.Time) {
+func (l *LocalLockouts) prune(now time.Time) {
 	for k, f := range l.m {
 		if now.Sub(f.first) > l.p.Window && !now.Before(f.locked) {
 			delete(l.m, k)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sipward/sipward/internal/provision"
@@ -117,7 +118,7 @@ func sessionPayload(loginID int64, issued, expires time.Time, fp, sid string) st
 }
 
 // session returns the request's session, if it has a valid one: signed,
-// not expired, not signed out here, and its login still exists with the
+// not expired, not signed out (Revocations), and its login still exists with the
 // same password.
 func (s *Server) session(r *http.Request) (*session, bool) {
 	c, err := r.Cookie(cookieSession)
@@ -138,7 +139,7 @@ func (s *Server) session(r *http.Request) (*session, bool) {
 		return nil, false
 	}
 	expires := time.Unix(exp, 0)
-	if !s.now().Before(expires) || s.revoked.has(f[5]) {
+	if !s.now().Before(expires) || s.revoked.Revoked(f[5], s.now()) {
 		return nil, false
 	}
 	l, err := s.svc.GetLogin(r.Context(), provision.Operator, id)
@@ -177,7 +178,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, l store.Lo
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request, ss *session) {
 	if ss != nil {
-		s.revoked.add(ss.SID, ss.Expires, s.now())
+		s.revoked.Revoke(ss.SID, ss.Expires, s.now())
 	}
 	s.setCookie(w, r, cookieSession, "", -1, "/")
 }
@@ -212,4 +213,53 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) []flash {
 		return nil
 	}
 	return msgs
+}
+
+// Revocations remembers sessions that were signed out until they expire,
+// so that a copy of a signed-out cookie is refused. Implementations are safe
+// for concurrent use and never fail a request: one that cannot reach a
+// shared store remembers on this node instead.
+type Revocations interface {
+	// Revoke refuses the session sid from now until it expires at until.
+	Revoke(sid string, until, now time.Time)
+	// Revoked reports whether sid was revoked and has not expired by now.
+	Revoked(sid string, now time.Time) bool
+}
+
+var _ Revocations = (*LocalRevocations)(nil)
+
+// LocalRevocations remembers signed-out sessions in memory, on this node
+// alone.
+type LocalRevocations struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// maxRevocations is how many revocations LocalRevocations holds before it
+// forgets the expired ones.
+const maxRevocations = 10000
+
+// NewLocalRevocations returns empty in-memory revocations.
+func NewLocalRevocations() *LocalRevocations { return &LocalRevocations{m: map[string]time.Time{}} }
+
+// Revoke implements Revocations.
+func (v *LocalRevocations) Revoke(sid string, until, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.m) > maxRevocations {
+		for k, t := range v.m {
+			if !t.After(now) {
+				delete(v.m, k)
+			}
+		}
+	}
+	v.m[sid] = until
+}
+
+// Revoked implements Revocations.
+func (v *LocalRevocations) Revoked(sid string, now time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	until, ok := v.m[sid]
+	return ok && now.Before(until)
 }

@@ -18,7 +18,12 @@
 // carries a CSRF token bound to the session (a hidden form field, or the
 // X-CSRF-Token header htmx sends), and cross-origin requests are refused
 // (net/http.CrossOriginProtection). Failed sign-ins are counted per username
-// and source address, and per source address, and lock them out for a while.
+// and source address, and per source address, and lock them out for a while;
+// signing out revokes the session. Both are kept in memory on each node by
+// default (LocalLockouts, LocalRevocations), or shared by every node through
+// Redis (Options.Lockouts and Options.Revocations, from package cluster), so
+// that failures spread over the nodes lock out at the same count and a
+// session signed out on one node is refused on all.
 //
 // Authorisation is the API's: every read and change goes through
 // provision.Service with the login's provision.Caller, so an account login
@@ -37,7 +42,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/sipward/sipward/internal/live"
@@ -84,8 +88,15 @@ type Options struct {
 	SecureCookies bool
 	SessionTTL    time.Duration // how long a sign-in lasts; 0: 12 hours
 	Lockout       LockoutPolicy // zero: DefaultLockout
-	Log           *slog.Logger
-	Now           func() time.Time
+	// Lockouts counts failed sign-ins under its own policy (Lockout is then
+	// unused); cluster.RedisLockouts counts them for every node. nil: in
+	// memory on this node, under Lockout.
+	Lockouts Lockouts
+	// Revocations remembers signed-out sessions; cluster.RedisRevocations
+	// refuses them on every node. nil: in memory, on this node only.
+	Revocations Revocations
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // DefaultSessionTTL is how long a sign-in lasts unless configured.
@@ -101,8 +112,8 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	keys      sessionKeys
-	revoked   *revocations
-	lock      *lockout
+	revoked   Revocations
+	lock      Lockouts
 	verify    chan struct{} // bounds concurrent password checks (argon2id uses memory)
 	pages     map[string]*template.Template
 	static    http.Handler
@@ -139,10 +150,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Lockouts == nil {
+		o.Lockouts = NewLocalLockouts(o.Lockout)
+	}
+	if o.Revocations == nil {
+		o.Revocations = NewLocalRevocations()
+	}
 	s := &Server{
 		svc: o.Service, live: o.Live, messenger: o.Messenger, secure: o.SecureCookies, ttl: o.SessionTTL,
-		log: o.Log, now: o.Now, keys: newSessionKeys(key), revoked: newRevocations(),
-		lock: newLockout(o.Lockout), verify: make(chan struct{}, 4), pages: pages,
+		log: o.Log, now: o.Now, keys: newSessionKeys(key), revoked: o.Revocations,
+		lock: o.Lockouts, verify: make(chan struct{}, 4), pages: pages,
 		static: http.StripPrefix("/static/", http.FileServerFS(static)),
 	}
 	s.handler = s.routes()
@@ -386,33 +403,3 @@ func cacheStatic(h http.Handler) http.Handler {
 }
 
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
-
-// revocations remembers sessions signed out on this node until they expire.
-// (A signed-out cookie is also deleted from the browser; this stops a copy
-// of it being replayed here.)
-type revocations struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-func newRevocations() *revocations { return &revocations{m: map[string]time.Time{}} }
-
-func (v *revocations) add(sid string, until, now time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.m) > 10000 {
-		for k, t := range v.m {
-			if !t.After(now) {
-				delete(v.m, k)
-			}
-		}
-	}
-	v.m[sid] = until
-}
-
-func (v *revocations) has(sid string) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	_, ok := v.m[sid]
-	return ok
-}

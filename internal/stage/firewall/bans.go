@@ -169,16 +169,21 @@ func (b *banTable) markPersisted(addr netip.Addr) {
 	}
 }
 
-// addLocal puts a detection ban on addr (canonical) in force until exp. It
-// reports false when MaxLocalBans are already pending.
-func (b *banTable) addLocal(addr netip.Addr, exp time.Time) bool {
+// addLocal puts a detection ban on addr (canonical) in force until exp.
+// It reports false when MaxLocalBans are already pending, and dup when a
+// detection ban made here on addr is in force at now already (another
+// failure of the same burst banned it first: this one must not ban again).
+func (b *banTable) addLocal(addr netip.Addr, now, exp time.Time) (ok, dup bool) {
 	e := expiryNanos(exp)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old, ok := b.local[addr]; ok {
+		if old > now.UnixNano() {
+			return true, true
+		}
 		e = max(e, old)
 	} else if len(b.local) >= b.maxLocal {
-		return false
+		return false, false
 	}
 	b.local[addr] = e
 	t := b.cur.Load()
@@ -186,7 +191,7 @@ func (b *banTable) addLocal(addr netip.Addr, exp time.Time) bool {
 		e = max(e, cover)
 	}
 	b.publish(t.InsertPersist(netip.PrefixFrom(addr, addr.BitLen()), e))
-	return true
+	return true, false
 }
 
 // publish makes t the table in force. b.mu must be held.

@@ -87,6 +87,11 @@ func (k Kind) reason(threshold int, window time.Duration) string {
 // oldest pair is evicted, so memory stays bounded under a flood of spoofed
 // sources.
 //
+// With Config.Shared, failed authentications and unanswered challenges are
+// counted across the cluster: the shared count decides when a source is
+// banned, and the local count (kept in step) decides while the shared one
+// fails.
+//
 // Unanswered challenges (UnknownSourceInvite) are judged late: a pair that
 // reaches the threshold before ChallengeGrace has passed since its first
 // challenge is "due", and bans its source when the grace ends (in Sweep,
@@ -94,9 +99,10 @@ func (k Kind) reason(threshold int, window time.Duration) string {
 // the meantime.
 type Detector struct {
 	f         *Firewall
-	threshold uint32 // 0: detection off
-	window    int64  // nanoseconds
-	grace     int64  // nanoseconds a challenge has to be answered in
+	threshold uint32       // 0: detection off
+	window    int64        // nanoseconds
+	grace     int64        // nanoseconds a challenge has to be answered in
+	shared    SharedCounts // nil: this node counts alone
 
 	mu    sync.Mutex
 	index map[trackKey]int32 // pair → slot in ring
@@ -120,8 +126,9 @@ type track struct {
 	due   bool   // at the threshold, waiting for its grace to end
 }
 
-func (d *Detector) init(f *Firewall, threshold int, window, grace time.Duration, maxTracked int) {
+func (d *Detector) init(f *Firewall, threshold int, window, grace time.Duration, maxTracked int, sh SharedCounts) {
 	d.f = f
+	d.shared = sh
 	if threshold > 0 {
 		d.threshold = uint32(min(threshold, math32))
 	}
@@ -156,24 +163,29 @@ func (d *Detector) Failure(addr netip.Addr, kind Kind, now time.Time) bool {
 	if f.trusted(addr) || f.bans.banned(addr, now) {
 		return false
 	}
-	if !d.count(trackKey{addr, kind}, now.UnixNano()) {
-		return false
+	key := trackKey{addr, kind}
+	var banned bool
+	if d.shared != nil && shared(kind) {
+		banned = d.countShared(key, now)
+	} else {
+		banned = d.count(key, now.UnixNano(), 0)
 	}
-	f.ban(addr, kind, now)
-	return true
+	return banned && f.ban(addr, kind, now)
 }
 
 // count records a failure and reports whether the pair bans its source now
-// (and is no longer tracked).
-func (d *Detector) count(key trackKey, now int64) bool {
+// (and is no longer tracked). total is the cluster's count including this
+// failure (SharedCounts.Add), which decides instead of the local count; 0
+// means there is none.
+func (d *Detector) count(key trackKey, now int64, total int) bool {
 	d.mu.Lock()
-	banned := d.countLocked(key, now)
+	banned := d.countLocked(key, now, total)
 	d.f.metrics.tracked.Set(float64(len(d.index)))
 	d.mu.Unlock()
 	return banned
 }
 
-func (d *Detector) countLocked(key trackKey, now int64) bool {
+func (d *Detector) countLocked(key trackKey, now int64, total int) bool {
 	d.prune(now)
 	i, ok := d.index[key]
 	if !ok {
@@ -184,7 +196,11 @@ func (d *Detector) countLocked(key trackKey, now int64) bool {
 		t.start, t.count = now, 0
 	}
 	t.count++
-	if t.count < d.threshold && key.kind != Scanner {
+	reached := t.count >= d.threshold || key.kind == Scanner
+	if total > 0 { // the cluster's count decides; a due pair has reached it already
+		reached = t.due || total >= int(d.threshold)
+	}
+	if !reached {
 		return false
 	}
 	if key.kind == UnknownSourceInvite && now-t.start < d.grace {
@@ -278,8 +294,9 @@ func (d *Detector) Sweep(now time.Time) int {
 		if f.trusted(addr) || f.bans.banned(addr, now) || (f.authed != nil && f.authed.recent(addr, now)) {
 			continue
 		}
-		f.ban(addr, UnknownSourceInvite, now)
-		n++
+		if f.ban(addr, UnknownSourceInvite, now) {
+			n++
+		}
 	}
 	return n
 }
@@ -305,9 +322,13 @@ func (d *Detector) Authenticated(addr netip.Addr, now time.Time) {
 	}
 	key := trackKey{addr, UnknownSourceInvite}
 	d.mu.Lock()
-	if i, ok := d.index[key]; ok {
+	i, ok := d.index[key]
+	if ok {
 		d.drop(i)
 		d.f.metrics.tracked.Set(float64(len(d.index)))
 	}
 	d.mu.Unlock()
+	if ok && d.shared != nil { // only when this node counted its challenges: rare
+		d.forgive(addr, now)
+	}
 }

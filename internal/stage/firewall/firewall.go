@@ -9,7 +9,9 @@
 // SetBans whenever the configuration snapshot changes) and from the
 // Detector, which puts its bans in force at once and persists them in the
 // background. Lookups are one longest-prefix match in a bart table swapped
-// atomically, and allocate nothing.
+// atomically, and allocate nothing. With Config.Shared, failed
+// authentications and unanswered challenges are counted across the nodes of
+// a cluster (SharedCounts), with this node's own count as the fallback.
 package firewall
 
 import (
@@ -66,8 +68,10 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 	return h.next.ServeSIP(ctx, r)
 }
 
-// ban puts a detection ban on addr in force and queues it for Persist.
-func (f *Firewall) ban(addr netip.Addr, kind Kind, now time.Time) {
+// ban puts a detection ban on addr in force and queues it for Persist. It
+// reports false, and does nothing, when a detection ban made here is in
+// force on addr already: concurrent failures ban a source once per node.
+func (f *Firewall) ban(addr netip.Addr, kind Kind, now time.Time) bool {
 	until := now.Add(f.banFor)
 	b := store.Ban{
 		Address:   hostBan(addr),
@@ -76,7 +80,10 @@ func (f *Firewall) ban(addr netip.Addr, kind Kind, now time.Time) {
 		CreatedAt: now,
 		ExpiresAt: until,
 	}
-	local := f.bans.addLocal(addr, until)
+	local, dup := f.bans.addLocal(addr, now, until)
+	if dup {
+		return false
+	}
 	if !local {
 		f.metrics.localOverflow.Inc()
 	}
@@ -87,6 +94,7 @@ func (f *Firewall) ban(addr netip.Addr, kind Kind, now time.Time) {
 			"addr", addr, "reason", b.Reason, "until", until,
 			"local", local, "persist_queued", queued, "suppressed", n)
 	}
+	return true
 }
 
 // enqueue hands b to the persistence goroutine without blocking.

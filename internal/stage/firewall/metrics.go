@@ -43,6 +43,7 @@ type metrics struct {
 	localOverflow  prometheus.Counter
 	persistDropped prometheus.Counter
 	persistFailed  prometheus.Counter
+	sharedFallback prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -93,7 +94,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
+	sharedFallback, err := counter(reg, "shared_fallback_total",
+		"Failures counted on this node alone because the cluster's shared count (Config.Shared) failed.")
+	if err != nil {
+		return nil, err
+	}
 	m := &metrics{
+		sharedFallback: sharedFallback,
 		tracked:        tracked,
 		evicted:        evicted,
 		banPrefixes:    banPrefixes,
@@ -108,6 +115,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.bans[k] = bans.WithLabelValues(k.String())
 	}
 	return m, nil
+}
+
+// counter returns a new counter sipward_firewall_<name>, registered on reg
+// when it is not nil.
+func counter(reg prometheus.Registerer, name, help string) (prometheus.Counter, error) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sipward", Subsystem: "firewall", Name: name, Help: help})
+	if reg == nil {
+		return c, nil
+	}
+	return register(reg, c)
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {

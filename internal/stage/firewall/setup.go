@@ -102,6 +102,15 @@ type Config struct {
 	// use and should not allocate. nil trusts nobody.
 	Trusted func(netip.Addr) bool
 
+	// Shared counts failed authentications and unanswered challenges
+	// across the nodes of a cluster (cluster.RedisFailures), so that the
+	// Threshold-th failure from a source anywhere in the cluster bans it.
+	// The Detector keeps its own count all the same and falls back to it
+	// for a failure the shared count could not take
+	// (sipward_firewall_shared_fallback_total). nil counts on this node
+	// only.
+	Shared SharedCounts
+
 	// Persist stores a detection ban (Source store.BanDetection). It is
 	// called from one background goroutine, never on the request path; the
 	// ban is already in force locally when it is queued. nil keeps
@@ -217,7 +226,7 @@ func New(cfg Config) (*Firewall, error) {
 	window := orDefault(cfg.Window, DefaultWindow)
 	threshold := orDefault(cfg.Threshold, DefaultThreshold)
 	grace := orDefault(cfg.ChallengeGrace, DefaultChallengeGrace)
-	f.det.init(f, threshold, window, grace, orDefault(cfg.MaxTracked, DefaultMaxTracked))
+	f.det.init(f, threshold, window, grace, orDefault(cfg.MaxTracked, DefaultMaxTracked), cfg.Shared)
 	for k := Kind(1); k < numKinds; k++ {
 		f.reasons[k] = k.reason(threshold, window)
 	}
