@@ -52,6 +52,7 @@ type sipSide struct {
 	holder    *snapshot.Holder
 	addrs     edge.Addrs
 	redis     *redis.Client
+	cl        *clusterLoc // the cluster's location service; nil without Redis
 	svc       *provision.Service
 	log       *slog.Logger
 	stop      context.CancelFunc // ends the side's background loops
@@ -85,6 +86,9 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		return nil, fmt.Errorf("build configuration snapshot: %w", err)
 	}
 	if err := s.liveState(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.newClusterLoc(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if s.firewall, err = s.newFirewall(cfg, reg); err != nil {
@@ -136,7 +140,7 @@ func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*fir
 		RatePerSource: cfg.FirewallRate,
 		Trusted: func(a netip.Addr) bool {
 			sn := s.holder.Load()
-			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a))
+			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a)) || s.peerNode(a)
 		},
 		Persist:    s.svc.AddDetectedBan,
 		Logger:     s.log,
@@ -177,7 +181,7 @@ func (s *sipSide) stages(ctx context.Context, cfg config.Config, reg *prometheus
 	if c.Sanity, err = sanity.New(sanity.Config{Registerer: reg, Supported: []string{"timer", "100rel"}}); err != nil {
 		return c, err
 	}
-	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg}); err != nil {
+	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg, Delivery: s.delivery()}); err != nil {
 		return c, err
 	}
 	an, err := s.authn(ctx, cfg, reg)
@@ -277,7 +281,7 @@ func (s *sipSide) streamGuard(cfg config.Config) siptcp.Config {
 // INVITEs and dialogs, the registrar for REGISTERs — on the edge's Sender.
 func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.Registry, st sipStore, c *edge.Chains, ups []sip.Uri) error {
 	var err error
-	s.registrar, err = registrar.New(ctx, registrar.Config{Store: st, Log: s.log, Registerer: reg,
+	rc := registrar.Config{Store: st, Log: s.log, Registerer: reg,
 		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
 		PingInterval: cfg.NATPingInterval, OnRegistered: s.edge.KeepStream,
 		Ping: func(id int64) string {
@@ -285,7 +289,10 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 				return u.NATPing.String()
 			}
 			return "disabled"
-		}})
+		}}
+	rtc := route.Config{Upstreams: ups}
+	s.locate(cfg, &rc, &rtc)
+	s.registrar, err = registrar.New(ctx, rc)
 	if err != nil {
 		return err
 	}
@@ -322,7 +329,8 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	if err != nil {
 		return err
 	}
-	router := route.New(route.Config{Upstreams: ups, Locator: s.registrar, Mailboxes: s.voicemail})
+	rtc.Locator, rtc.Mailboxes = s.registrar, s.voicemail
+	router := route.New(rtc)
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
 		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal, Relay: relay,
 		Route: s.transferRoute(router), Decide: s.edge.Record, MinSE: cfg.SessionMinSE,
@@ -361,7 +369,8 @@ func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	ctx, s.stop = context.WithCancel(ctx)
 	s.edge.Serve(ctx, c)
 	s.registrar.Start(ctx, s.edge.Sender())
-	s.loops.Add(4)
+	s.loops.Add(5)
+	go func() { defer s.loops.Done(); s.runBeacons(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.SessionTimers(ctx) }()
 	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()
