@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sipward/sipward/internal/cluster"
 	"github.com/sipward/sipward/internal/config"
@@ -25,30 +26,29 @@ import (
 // of calls handed over between nodes. nil without Redis.
 type clusterLoc struct {
 	id, addr   string
+	rdb        *redis.Client
+	prefix     string
 	loc        *cluster.RedisLocation
 	deliveries *cluster.Deliveries
 	beacons    atomic.Pointer[cluster.Beacons] // set once the SIP listener's address is known
 }
 
-// newClusterLoc prepares the location service (before the listeners
-// open: identify needs the deliveries' key).
-func (s *sipSide) newClusterLoc(ctx context.Context, cfg config.Config) error {
-	if s.redis == nil {
-		return nil
-	}
-	secret, err := s.svc.NonceSecret(ctx)
-	if err != nil {
-		return fmt.Errorf("nonce secret: %w", err)
+// newClusterLoc prepares the location service of a node with Redis
+// (before the listeners open: identify needs the deliveries' key); nil
+// without Redis. secret is the store's (provision.Service.NonceSecret).
+func newClusterLoc(rdb *redis.Client, prefix string, secret []byte) (*clusterLoc, error) {
+	if rdb == nil {
+		return nil, nil
 	}
 	d, err := cluster.NewDeliveries(secret)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host, _ := os.Hostname()
 	var b [3]byte
 	rand.Read(b[:])
-	s.cl = &clusterLoc{id: host + "-" + hex.EncodeToString(b[:]), loc: cluster.NewRedisLocation(s.redis, cfg.RedisPrefix), deliveries: d}
-	return nil
+	return &clusterLoc{id: host + "-" + hex.EncodeToString(b[:]), rdb: rdb, prefix: prefix,
+		loc: cluster.NewRedisLocation(rdb, prefix), deliveries: d}, nil
 }
 
 // nodeSIPAddr is the address the other nodes reach this node's SIP UDP
@@ -71,29 +71,30 @@ func nodeSIPAddr(cfg config.Config, udp string) string {
 }
 
 // locate fills in the cluster parts of the registrar's and the route
-// stage's configuration, once the listeners are open.
-func (s *sipSide) locate(cfg config.Config, rc *registrar.Config, rtc *route.Config) {
-	if s.cl == nil {
+// stage's configuration, once the listeners are open (udp is the SIP UDP
+// listener's address). Nothing on a nil c.
+func (c *clusterLoc) locate(cfg config.Config, udp string, log *slog.Logger, rc *registrar.Config, rtc *route.Config) {
+	if c == nil {
 		return
 	}
-	s.cl.addr = nodeSIPAddr(cfg, s.addrs.UDP)
-	s.cl.beacons.Store(cluster.NewBeacons(s.redis, cfg.RedisPrefix, s.cl.id, s.cl.addr))
-	rc.Location, rc.NodeID, rc.NodeAddr = s.cl.loc, s.cl.id, s.cl.addr
-	d := s.cl.deliveries
-	rtc.NodeID, rtc.Nodes = s.cl.id, s.cl.beacons.Load()
+	c.addr = nodeSIPAddr(cfg, udp)
+	c.beacons.Store(cluster.NewBeacons(c.rdb, c.prefix, c.id, c.addr))
+	rc.Location, rc.NodeID, rc.NodeAddr = c.loc, c.id, c.addr
+	d := c.deliveries
+	rtc.NodeID, rtc.Nodes = c.id, c.beacons.Load()
 	rtc.Deliver = func(username, contact, callID string, now time.Time) sip.Header {
 		return sip.NewHeader(cluster.DeliverHeader, d.Sign(username, contact, callID, now))
 	}
-	s.log.Info("cluster: location service in Redis", "node", s.cl.id, "sip_addr", s.cl.addr)
+	log.Info("cluster: location service in Redis", "node", c.id, "sip_addr", c.addr)
 }
 
 // delivery is identify's Config.Delivery: a call a peer node signed over
-// to this node; nil without Redis.
-func (s *sipSide) delivery() func(*sip.Request, time.Time) (string, string, bool) {
-	if s.cl == nil {
+// to this node; nil on a nil c.
+func (c *clusterLoc) delivery() func(*sip.Request, time.Time) (string, string, bool) {
+	if c == nil {
 		return nil
 	}
-	d := s.cl.deliveries
+	d := c.deliveries
 	return func(msg *sip.Request, now time.Time) (string, string, bool) {
 		h := msg.GetHeader(cluster.DeliverHeader)
 		if h == nil {
@@ -103,22 +104,22 @@ func (s *sipSide) delivery() func(*sip.Request, time.Time) (string, string, bool
 	}
 }
 
-// peerNode reports whether a is the address of another node that is up
-// (the firewall trusts it).
-func (s *sipSide) peerNode(a netip.Addr) bool {
-	if s.cl == nil {
+// peer reports whether a is the address of another node that is up (the
+// firewall trusts it).
+func (c *clusterLoc) peer(a netip.Addr) bool {
+	if c == nil {
 		return false
 	}
-	b := s.cl.beacons.Load()
+	b := c.beacons.Load()
 	return b != nil && b.Peer(a, time.Now())
 }
 
-// runBeacons beats until ctx ends; nothing without Redis.
-func (s *sipSide) runBeacons(ctx context.Context) {
-	if s.cl == nil {
+// run beats until ctx ends; nothing on a nil c.
+func (c *clusterLoc) run(ctx context.Context) {
+	if c == nil {
 		return
 	}
-	if b := s.cl.beacons.Load(); b != nil {
+	if b := c.beacons.Load(); b != nil {
 		b.Run(ctx)
 	}
 }

@@ -88,8 +88,14 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	if err := s.liveState(cfg); err != nil {
 		return nil, err
 	}
-	if err := s.newClusterLoc(ctx, cfg); err != nil {
-		return nil, err
+	if s.redis != nil {
+		secret, err := svc.NonceSecret(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("nonce secret: %w", err)
+		}
+		if s.cl, err = newClusterLoc(s.redis, cfg.RedisPrefix, secret); err != nil {
+			return nil, err
+		}
 	}
 	if s.firewall, err = s.newFirewall(cfg, reg); err != nil {
 		return nil, err
@@ -140,7 +146,7 @@ func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*fir
 		RatePerSource: cfg.FirewallRate,
 		Trusted: func(a netip.Addr) bool {
 			sn := s.holder.Load()
-			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a)) || s.peerNode(a)
+			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a)) || s.cl.peer(a)
 		},
 		Persist:    s.svc.AddDetectedBan,
 		Logger:     s.log,
@@ -181,7 +187,7 @@ func (s *sipSide) stages(ctx context.Context, cfg config.Config, reg *prometheus
 	if c.Sanity, err = sanity.New(sanity.Config{Registerer: reg, Supported: []string{"timer", "100rel"}}); err != nil {
 		return c, err
 	}
-	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg, Delivery: s.delivery()}); err != nil {
+	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg, Delivery: s.cl.delivery()}); err != nil {
 		return c, err
 	}
 	an, err := s.authn(ctx, cfg, reg)
@@ -291,7 +297,7 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 			return "disabled"
 		}}
 	rtc := route.Config{Upstreams: ups}
-	s.locate(cfg, &rc, &rtc)
+	s.cl.locate(cfg, s.addrs.UDP, s.log, &rc, &rtc)
 	s.registrar, err = registrar.New(ctx, rc)
 	if err != nil {
 		return err
@@ -370,7 +376,7 @@ func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	s.edge.Serve(ctx, c)
 	s.registrar.Start(ctx, s.edge.Sender())
 	s.loops.Add(5)
-	go func() { defer s.loops.Done(); s.runBeacons(ctx) }()
+	go func() { defer s.loops.Done(); s.cl.run(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.SessionTimers(ctx) }()
 	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()

@@ -31,21 +31,6 @@ import (
 	"github.com/sipward/sipward/internal/store"
 )
 
-// Location is the location service shared by the nodes of a cluster
-// (package cluster implements it in Redis).
-type Location interface {
-	// Lookup returns the live bindings of username made through any node,
-	// in one round trip.
-	Lookup(ctx context.Context, username string, now time.Time) ([]Binding, error)
-	// List returns the live bindings of every user, or of username.
-	List(ctx context.Context, username string, now time.Time) ([]Binding, error)
-	// Sync makes the bindings of node for each user in users exactly the
-	// ones given (none: an empty list) and drops expired ones. It returns,
-	// per user, the contacts another node registered later: this node's
-	// copy is stale.
-	Sync(ctx context.Context, node string, users map[string][]Binding, now time.Time) (lost map[string][]string, err error)
-}
-
 // publishGap is the least time between two writes to Location.
 const publishGap = 20 * time.Millisecond
 
@@ -82,6 +67,7 @@ func (g *Registrar) publish(ctx context.Context) {
 	defer resync.Stop()
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
+	g.syncDirty(ctx) // what load took over
 	for {
 		select {
 		case <-ctx.Done():

@@ -6,8 +6,12 @@
 //
 // Files, each one job: registrar.go (the bindings and their lookups),
 // register.go (a REGISTER: parse, apply, answer), writebehind.go (to the
-// store and back), run.go (the background loop: expiry, flushes, pings),
-// ping.go (NAT pings), message.go (MESSAGE).
+// store and back), location.go (the bindings shared with the other nodes
+// of a cluster, Config.Location), run.go (the background loop: expiry,
+// flushes, pings), ping.go (NAT pings), message.go (MESSAGE).
+//
+// MESSAGE and message-waiting NOTIFYs go to the bindings made through this
+// node only (Local).
 package registrar
 
 import (
@@ -72,6 +76,21 @@ type Config struct {
 	// bindings are written to it again (a Redis that restarted empty
 	// learns them back); default 5 minutes.
 	ResyncInterval time.Duration
+}
+
+// Location is the location service shared by the nodes of a cluster
+// (package cluster implements it in Redis).
+type Location interface {
+	// Lookup returns the live bindings of username made through any node,
+	// in one round trip.
+	Lookup(ctx context.Context, username string, now time.Time) ([]Binding, error)
+	// List returns the live bindings of every user, or of username.
+	List(ctx context.Context, username string, now time.Time) ([]Binding, error)
+	// Sync makes the bindings of node for each user in users exactly the
+	// ones given (none: an empty list) and drops expired ones. It returns,
+	// per user, the contacts another node registered later: this node's
+	// copy is stale.
+	Sync(ctx context.Context, node string, users map[string][]Binding, now time.Time) (lost map[string][]string, err error)
 }
 
 // Sender sends the registrar's own requests (NAT pings, MESSAGE) through
@@ -175,10 +194,13 @@ func (g *Registrar) load(ctx context.Context) error {
 		g.stored[k] = b.Expires
 		if g.cfg.NodeID != "" && b.Node != g.cfg.NodeID {
 			b.Node, b.NodeAddr = g.cfg.NodeID, g.cfg.NodeAddr
-			g.queue(b.Username, b.Contact, &b)
+			saved := b
+			g.pending[k] = &saved // stored under this node's id at the first flush
 		}
 		g.byUser[b.Username] = append(g.byUser[b.Username], &b)
-		g.touch(b.Username)
+		if g.cfg.Location != nil {
+			g.dirty[b.Username] = struct{}{} // published when Start runs
+		}
 		g.count++
 	}
 	return nil

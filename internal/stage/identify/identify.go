@@ -8,7 +8,9 @@
 // into the request's Identity, or into a 403 for an ambiguous source or a
 // refused transport. A source that matches no endpoint is passed on
 // unidentified, for digest authentication to decide; a source that matches
-// an endpoint is never challenged.
+// an endpoint is never challenged. An INVITE a peer node of the cluster
+// signed over to this node (Config.Delivery) is identified as AuthNode
+// first, whatever its source.
 package identify
 
 import (

@@ -6,7 +6,8 @@ package route
 // or TLS: a connection only that node holds) is reached through that
 // node: the INVITE goes to the node's SIP address with a signed delivery
 // header (Config.Deliver), and that node, seeing the delivery (identify:
-// AuthNode), calls its own binding (deliver) and never forwards it again.
+// AuthNode), calls its own binding (Router.deliver) and never forwards it
+// again.
 // When the binding's node is gone (Nodes), a binding not NAT-ed is still
 // called directly, and a NAT-ed one cannot be reached: the decision says
 // which node is gone.
@@ -18,23 +19,35 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
-	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/store"
 )
 
-// bindingTarget is the target of b, a binding of u: directly, or through
-// the node it was made through; ok false when that node is gone and b is
-// NAT-ed.
-func (rt *Router) bindingTarget(r *pipeline.Request, u *snapshot.User, b store.Registration, uri sip.Uri, dialled string) (pipeline.Target, bool) {
-	t := contactTarget(u, b, uri, dialled)
-	if b.Node == "" || b.Node == rt.cfg.NodeID || rt.cfg.Nodes == nil || rt.cfg.NodeID == "" {
+// Nodes tells whether a node of the cluster is up and where its SIP UDP
+// listener is ("host:port"); the node registry (package nodes) meets it.
+type Nodes interface {
+	Node(id string, now time.Time) (sipAddr string, up bool)
+}
+
+// cluster is what the route stage knows of the cluster (Config's NodeID,
+// Nodes and Deliver).
+type cluster struct {
+	self    string
+	nodes   Nodes
+	deliver func(username, contact, callID string, now time.Time) sip.Header
+}
+
+// target is the target of b, a binding of username made through another
+// node (or this one), given t, the target that calls it directly, and
+// whether it is NAT-ed: t itself, or through its node; ok false when that
+// node is gone and b is NAT-ed.
+func (c cluster) target(b store.Registration, username string, natted bool, t pipeline.Target, now time.Time) (pipeline.Target, bool) {
+	if b.Node == "" || b.Node == c.self || c.nodes == nil || c.self == "" {
 		return t, true
 	}
-	natted := b.Transport == pipeline.TCP || b.Transport == pipeline.TLS || (t.MediaAddr.IsValid() && behindNAT(uri, t.MediaAddr))
-	addr, up := rt.cfg.Nodes.Node(b.Node, r.Now)
+	addr, up := c.nodes.Node(b.Node, now)
 	switch {
-	case up && addr != "" && natted && rt.cfg.Deliver != nil:
-		return rt.throughNode(u, b, uri, addr), true
+	case up && addr != "" && natted && c.deliver != nil:
+		return c.through(b, username, t, addr), true
 	case up && addr != "":
 		t.Why += fmt.Sprintf(" (registered through node %s)", b.Node)
 		return t, true
@@ -45,41 +58,16 @@ func (rt *Router) bindingTarget(r *pipeline.Request, u *snapshot.User, b store.R
 	return t, false
 }
 
-// throughNode is the target that hands a call to b over to the node at
-// addr that holds it: its SIP UDP listener, signed. The media and the
-// phone's own features (relay, Smart Extension) are that node's to
-// handle: it calls the phone as its own binding.
-func (rt *Router) throughNode(u *snapshot.User, b store.Registration, uri sip.Uri, addr string) pipeline.Target {
-	username, contact, deliver := u.Username, b.Contact, rt.cfg.Deliver
-	return pipeline.Target{URI: uri, Dest: addr, Transport: pipeline.UDP,
-		Why:           fmt.Sprintf("sip user %q at %s through node %s (%s)", u.Username, b.Source, b.Node, addr),
-		SessionTimers: u.SessionTimers, SessionExpires: u.SessionExpires,
+// through is the target that hands a call to b over to the node at addr
+// that holds it: its SIP UDP listener, signed. The media and the phone's
+// own features (relay, Smart Extension) are that node's to handle: it
+// calls the phone as its own binding.
+func (c cluster) through(b store.Registration, username string, direct pipeline.Target, addr string) pipeline.Target {
+	contact, deliver := b.Contact, c.deliver
+	return pipeline.Target{URI: direct.URI, Dest: addr, Transport: pipeline.UDP,
+		Why:           fmt.Sprintf("sip user %q at %s through node %s (%s)", username, b.Source, b.Node, addr),
+		SessionTimers: direct.SessionTimers, SessionExpires: direct.SessionExpires,
 		Signed: func(callID string, now time.Time) []sip.Header {
 			return []sip.Header{deliver(username, contact, callID, now)}
 		}}
-}
-
-// deliver routes a call a peer node handed over (AuthNode) to this node's
-// binding it names, as a call from the core to the SIP user would go
-// there; it is never handed on to another node.
-func (rt *Router) deliver(r *pipeline.Request, plan pipeline.Plan) (pipeline.Plan, *pipeline.Result, error) {
-	u := r.Snap.User(r.Auth.Username)
-	if u == nil {
-		return reject(plan, 404, "Not Found", fmt.Sprintf("a node handed over a call for sip user %q, which does not exist", r.Auth.Username))
-	}
-	if u.Account != nil {
-		plan.AccountID, plan.AccountName = u.Account.ID, u.Account.Name
-	}
-	if rt.cfg.Locator != nil {
-		for _, b := range rt.cfg.Locator.Local(u.Username, r.Now) {
-			if b.Contact == r.Auth.Contact {
-				t := contactTarget(u, b, r.Msg.Recipient, plan.To)
-				t.Why += " (handed over by a node)"
-				plan.Targets = append(plan.Targets, t)
-				return plan, nil, nil
-			}
-		}
-	}
-	return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("a node handed over a call for sip user %q at %s, which is not registered through this node",
-		u.Username, r.Auth.Contact))
 }

@@ -52,12 +52,6 @@ type Locator interface {
 	Local(username string, now time.Time) []store.Registration
 }
 
-// Nodes tells whether a node of the cluster is up and where its SIP UDP
-// listener is ("host:port"); the node registry (package nodes) meets it.
-type Nodes interface {
-	Node(id string, now time.Time) (sipAddr string, up bool)
-}
-
 // Mailboxes builds the targets of voicemail (package voicemail).
 type Mailboxes interface {
 	// Deposit is where a call to u goes to leave a message; src is the
@@ -212,7 +206,10 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		if isDID && u.RetainDID {
 			uri.User = dialled
 		}
-		t, ok := rt.bindingTarget(r, u, b, uri, dialled)
+		t := contactTarget(u, b, uri, dialled)
+		natted := b.Transport == pipeline.TCP || b.Transport == pipeline.TLS || (t.MediaAddr.IsValid() && behindNAT(uri, t.MediaAddr))
+		c := cluster{self: rt.cfg.NodeID, nodes: rt.cfg.Nodes, deliver: rt.cfg.Deliver}
+		t, ok := c.target(b, u.Username, natted, t, r.Now)
 		if !ok {
 			gone = append(gone, b.Node)
 			continue
@@ -232,6 +229,31 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
 	}
 	return plan, nil, nil
+}
+
+// deliver routes a call a peer node handed over (AuthNode) to this node's
+// binding it names, as a call from the core to the SIP user would go
+// there; it is never handed on to another node.
+func (rt *Router) deliver(r *pipeline.Request, plan pipeline.Plan) (pipeline.Plan, *pipeline.Result, error) {
+	u := r.Snap.User(r.Auth.Username)
+	if u == nil {
+		return reject(plan, 404, "Not Found", fmt.Sprintf("a node handed over a call for sip user %q, which does not exist", r.Auth.Username))
+	}
+	if u.Account != nil {
+		plan.AccountID, plan.AccountName = u.Account.ID, u.Account.Name
+	}
+	if rt.cfg.Locator != nil {
+		for _, b := range rt.cfg.Locator.Local(u.Username, r.Now) {
+			if b.Contact == r.Auth.Contact {
+				t := contactTarget(u, b, r.Msg.Recipient, plan.To)
+				t.Why += " (handed over by a node)"
+				plan.Targets = append(plan.Targets, t)
+				return plan, nil, nil
+			}
+		}
+	}
+	return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("a node handed over a call for sip user %q at %s, which is not registered through this node",
+		u.Username, r.Auth.Contact))
 }
 
 // contactTarget is the target of binding b of u, called directly at the
