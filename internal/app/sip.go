@@ -54,6 +54,7 @@ type sipSide struct {
 	redis     *redis.Client
 	redisUp   *cluster.Health // nil without --redis
 	lease     time.Duration   // of channel holds
+	cl        *clusterLoc     // the cluster's location service; nil without Redis
 	svc       *provision.Service
 	log       *slog.Logger
 	stop      context.CancelFunc // ends the side's background loops
@@ -88,6 +89,15 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 	}
 	if err := s.liveState(cfg, reg); err != nil {
 		return nil, err
+	}
+	if s.redis != nil {
+		secret, err := svc.NonceSecret(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("nonce secret: %w", err)
+		}
+		if s.cl, err = newClusterLoc(s.redis, cfg.RedisPrefix, secret); err != nil {
+			return nil, err
+		}
 	}
 	if s.firewall, err = s.newFirewall(cfg, reg); err != nil {
 		return nil, err
@@ -148,7 +158,7 @@ func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*fir
 		RatePerSource: cfg.FirewallRate,
 		Trusted: func(a netip.Addr) bool {
 			sn := s.holder.Load()
-			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a))
+			return sn != nil && (sn.IsCore(a) || sn.KnownSource(a)) || s.cl.peer(a)
 		},
 		Shared:     shared,
 		Persist:    s.svc.AddDetectedBan,
@@ -190,7 +200,7 @@ func (s *sipSide) stages(ctx context.Context, cfg config.Config, reg *prometheus
 	if c.Sanity, err = sanity.New(sanity.Config{Registerer: reg, Supported: []string{"timer", "100rel"}}); err != nil {
 		return c, err
 	}
-	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg}); err != nil {
+	if c.Identify, err = identify.New(identify.Config{Snapshot: s.holder.Load, Registerer: reg, Delivery: s.cl.delivery()}); err != nil {
 		return c, err
 	}
 	an, err := s.authn(ctx, cfg, reg)
@@ -292,7 +302,7 @@ func (s *sipSide) streamGuard(cfg config.Config) siptcp.Config {
 // INVITEs and dialogs, the registrar for REGISTERs — on the edge's Sender.
 func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.Registry, st sipStore, c *edge.Chains, ups []sip.Uri) error {
 	var err error
-	s.registrar, err = registrar.New(ctx, registrar.Config{Store: st, Log: s.log, Registerer: reg,
+	rc := registrar.Config{Store: st, Log: s.log, Registerer: reg,
 		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
 		PingInterval: cfg.NATPingInterval, OnRegistered: s.edge.KeepStream,
 		Ping: func(id int64) string {
@@ -300,7 +310,10 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 				return u.NATPing.String()
 			}
 			return "disabled"
-		}})
+		}}
+	rtc := route.Config{Upstreams: ups}
+	s.cl.locate(cfg, s.addrs.UDP, s.log, &rc, &rtc)
+	s.registrar, err = registrar.New(ctx, rc)
 	if err != nil {
 		return err
 	}
@@ -337,7 +350,8 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	if err != nil {
 		return err
 	}
-	router := route.New(route.Config{Upstreams: ups, Locator: s.registrar, Mailboxes: s.voicemail})
+	rtc.Locator, rtc.Mailboxes = s.registrar, s.voicemail
+	router := route.New(rtc)
 	s.calls, err = b2bua.New(b2bua.Config{Sender: s.edge.Sender(), Answer: s.edge.Answer, Log: log, Registerer: reg,
 		InviteTimeout: cfg.RingTimeout, Keepalive: cfg.Keepalive, Unseal: unseal, Relay: relay,
 		Route: s.transferRoute(router), Decide: s.edge.Record, MinSE: cfg.SessionMinSE,
@@ -377,7 +391,8 @@ func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	ctx, s.stop = context.WithCancel(ctx)
 	s.edge.Serve(ctx, c)
 	s.registrar.Start(ctx, s.edge.Sender())
-	s.loops.Add(5)
+	s.loops.Add(6)
+	go func() { defer s.loops.Done(); s.cl.run(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.SessionTimers(ctx) }()
 	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()

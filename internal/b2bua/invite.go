@@ -283,6 +283,11 @@ func (at *attempt) farInvite() *sip.Request {
 	for _, h := range tgt.Headers {
 		req.AppendHeader(h)
 	}
+	if tgt.Signed != nil {
+		for _, h := range tgt.Signed(string(cid), time.Now()) {
+			req.AppendHeader(h)
+		}
+	}
 	at.b.addOfferTimer(req, c, at.offered)
 	for _, h := range offer100rel(at.r.Msg) {
 		req.AppendHeader(h)

@@ -232,6 +232,11 @@ func (b *B2BUA) ring(ctx context.Context, ref *referral, n *leg, tgt pipeline.Ta
 	for _, h := range tgt.Headers {
 		inv.AppendHeader(h)
 	}
+	if tgt.Signed != nil {
+		for _, h := range tgt.Signed(inv.CallID().Value(), time.Now()) {
+			inv.AppendHeader(h)
+		}
+	}
 	inv.AppendHeader(sip.NewHeader("Referred-By", ref.referredBy))
 	b.addOfferTimer(inv, ref.c, ref.c.expires)
 	if ref.replaces != "" {

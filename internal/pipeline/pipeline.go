@@ -114,9 +114,13 @@ const (
 	AuthIP                // source matched a sends IP endpoint
 	AuthDigest            // digest credentials of a SIP user
 	AuthCore              // source is the routing core
+	// AuthNode: a peer node of the cluster hands over a call for one of
+	// this node's registrations (a signed delivery, see package cluster):
+	// not a customer call — the peer authenticated and limited it.
+	AuthNode
 )
 
-// String returns "ip", "digest", "core" or "none".
+// String returns "ip", "digest", "core", "node" or "none".
 func (m AuthMethod) String() string {
 	switch m {
 	case AuthIP:
@@ -125,6 +129,8 @@ func (m AuthMethod) String() string {
 		return "digest"
 	case AuthCore:
 		return "core"
+	case AuthNode:
+		return "node"
 	}
 	return "none"
 }
@@ -142,6 +148,9 @@ type Identity struct {
 	// Name of the endpoint's account / the SIP user's username, for traces and headers.
 	AccountName string
 	Username    string
+	// Contact is, for AuthNode, the contact of the binding of Username the
+	// call is delivered to.
+	Contact string
 }
 
 // Plan is where an authorised initial INVITE goes: decided by the route
@@ -193,6 +202,10 @@ type Target struct {
 	// from a customer takes the caller's).
 	SessionTimers  bool
 	SessionExpires time.Duration
+	// Signed, when set, returns headers that sign the far leg's INVITE
+	// over its Call-ID (known only when the B2BUA sends it) at now: a
+	// delivery to the peer node that holds a NAT-ed binding.
+	Signed func(callID string, now time.Time) []sip.Header
 }
 
 // TargetAuth is the credentials the B2BUA answers a target's challenge

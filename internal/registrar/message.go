@@ -32,7 +32,7 @@ func (g *Registrar) SendMessage(ctx context.Context, username, from, text string
 	if s == nil {
 		return nil, ErrNotRegistered
 	}
-	bs := g.Lookup(username, g.cfg.Now())
+	bs := g.Local(username, g.cfg.Now())
 	if len(bs) == 0 {
 		return nil, ErrNotRegistered
 	}

@@ -24,7 +24,7 @@ func (g *Registrar) NotifyMessages(ctx context.Context, username string, s mwi.S
 		return 0
 	}
 	ok := 0
-	for _, b := range g.Lookup(username, g.cfg.Now()) {
+	for _, b := range g.Local(username, g.cfg.Now()) {
 		req, cl, err := toBinding(snd, b, sip.NOTIFY, username, username)
 		if err != nil {
 			continue

@@ -56,6 +56,7 @@ func (g *Registrar) pingAll(ctx context.Context, s Sender) {
 				}
 			}
 			g.mu.Unlock()
+			g.touch(b.Username) // the other nodes show the latency too
 		}()
 	}
 	wg.Wait()

@@ -64,6 +64,7 @@ func (g *Registrar) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline
 			return pipeline.Result{}, fmt.Errorf("registrar: save binding: %w", err)
 		}
 	}
+	g.touch(reg.aor)
 	g.announce(r, current)
 	r.Trace.Pass(stage)
 	return okReply(current, r.Now), nil
@@ -228,7 +229,7 @@ func (g *Registrar) change(r *pipeline.Request, reg registration, c change, list
 	now := r.Now
 	b := &Binding{Username: reg.aor, SIPUserID: r.Auth.SIPUserID, AccountID: r.Auth.AccountID, Contact: c.contact,
 		Source: r.Source.String(), Transport: r.Transport, Expires: now.Add(time.Duration(c.expires) * time.Second),
-		Registered: now, CallID: reg.callID, CSeq: reg.cseq, UserAgent: reg.agent}
+		Registered: now, CallID: reg.callID, CSeq: reg.cseq, UserAgent: reg.agent, Node: g.cfg.NodeID, NodeAddr: g.cfg.NodeAddr}
 	if idx >= 0 {
 		old := list[idx]
 		b.LatencyMS, b.LastPing = old.LatencyMS, old.LastPing

@@ -6,8 +6,12 @@
 //
 // Files, each one job: registrar.go (the bindings and their lookups),
 // register.go (a REGISTER: parse, apply, answer), writebehind.go (to the
-// store and back), run.go (the background loop: expiry, flushes, pings),
-// ping.go (NAT pings), message.go (MESSAGE).
+// store and back), location.go (the bindings shared with the other nodes
+// of a cluster, Config.Location), run.go (the background loop: expiry,
+// flushes, pings), ping.go (NAT pings), message.go (MESSAGE).
+//
+// MESSAGE and message-waiting NOTIFYs go to the bindings made through this
+// node only (Local).
 package registrar
 
 import (
@@ -57,6 +61,36 @@ type Config struct {
 	// bindings from its source, with the latest expiry among them: the
 	// connection must stay open that long (the edge keeps it). nil: nobody.
 	OnRegistered func(src netip.AddrPort, transport string, until time.Time)
+
+	// Location, when set, shares the bindings with the other nodes of a
+	// cluster (package cluster, in Redis): see location.go. nil: the node
+	// runs alone, its bindings in memory and the store.
+	Location Location
+	// NodeID is this node's id (unique per process) and NodeAddr its SIP
+	// address (host:port of its UDP listener); each binding made here
+	// records both. With Location, a node loads at start only the stored
+	// bindings made at its own NodeAddr (by itself or by the process it
+	// replaces) or by no node.
+	NodeID, NodeAddr string
+	// ResyncInterval is how often, with Location, all of this node's
+	// bindings are written to it again (a Redis that restarted empty
+	// learns them back); default 5 minutes.
+	ResyncInterval time.Duration
+}
+
+// Location is the location service shared by the nodes of a cluster
+// (package cluster implements it in Redis).
+type Location interface {
+	// Lookup returns the live bindings of username made through any node,
+	// in one round trip.
+	Lookup(ctx context.Context, username string, now time.Time) ([]Binding, error)
+	// List returns the live bindings of every user, or of username.
+	List(ctx context.Context, username string, now time.Time) ([]Binding, error)
+	// Sync makes the bindings of node for each user in users exactly the
+	// ones given (none: an empty list) and drops expired ones. It returns,
+	// per user, the contacts another node registered later: this node's
+	// copy is stale.
+	Sync(ctx context.Context, node string, users map[string][]Binding, now time.Time) (lost map[string][]string, err error)
 }
 
 // Sender sends the registrar's own requests (NAT pings, MESSAGE) through
@@ -87,6 +121,12 @@ type Registrar struct {
 	// (guarded by pmu): a refresh that only moves the expiry may skip the
 	// store while that copy outlives the device's next refresh (lazyRefresh).
 	stored map[store.RegistrationKey]time.Time
+
+	// Users whose bindings changed since they were last written to
+	// Location (guarded by lmu); kick wakes the loop that writes them.
+	lmu   sync.Mutex
+	dirty map[string]struct{}
+	kick  chan struct{}
 }
 
 // New returns a registrar and loads the stored bindings.
@@ -109,6 +149,9 @@ func New(ctx context.Context, cfg Config) (*Registrar, error) {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
 	}
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = 5 * time.Minute
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -116,18 +159,10 @@ func New(ctx context.Context, cfg Config) (*Registrar, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	g := &Registrar{cfg: cfg, byUser: map[string][]*Binding{}, pending: map[store.RegistrationKey]*Binding{},
-		flushLog: rate.Sometimes{Interval: 10 * time.Second}, stored: map[store.RegistrationKey]time.Time{}, done: make(chan struct{})}
-	if cfg.Store != nil {
-		bs, err := cfg.Store.LoadRegistrations(ctx, cfg.Now())
-		if err != nil {
-			return nil, fmt.Errorf("registrar: load registrations: %w", err)
-		}
-		for i := range bs {
-			b := bs[i]
-			g.byUser[b.Username] = append(g.byUser[b.Username], &b)
-			g.stored[store.RegistrationKey{Username: b.Username, Contact: b.Contact}] = b.Expires
-			g.count++
-		}
+		flushLog: rate.Sometimes{Interval: 10 * time.Second}, stored: map[store.RegistrationKey]time.Time{}, done: make(chan struct{}),
+		dirty: map[string]struct{}{}, kick: make(chan struct{}, 1)}
+	if err := g.load(ctx); err != nil {
+		return nil, err
 	}
 	if cfg.Registerer != nil {
 		err := cfg.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sipward_registrar_bindings",
@@ -139,6 +174,38 @@ func New(ctx context.Context, cfg Config) (*Registrar, error) {
 	return g, nil
 }
 
+// load takes the stored bindings this node owns (all of them without
+// Location; see Config.NodeID): a binding of another process at this
+// node's address is taken over under this node's id.
+func (g *Registrar) load(ctx context.Context) error {
+	if g.cfg.Store == nil {
+		return nil
+	}
+	bs, err := g.cfg.Store.LoadRegistrations(ctx, g.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("registrar: load registrations: %w", err)
+	}
+	for i := range bs {
+		b := bs[i]
+		if g.cfg.Location != nil && b.NodeAddr != "" && b.NodeAddr != g.cfg.NodeAddr {
+			continue // another node's: it is in Location
+		}
+		k := store.RegistrationKey{Username: b.Username, Contact: b.Contact}
+		g.stored[k] = b.Expires
+		if g.cfg.NodeID != "" && b.Node != g.cfg.NodeID {
+			b.Node, b.NodeAddr = g.cfg.NodeID, g.cfg.NodeAddr
+			saved := b
+			g.pending[k] = &saved // stored under this node's id at the first flush
+		}
+		g.byUser[b.Username] = append(g.byUser[b.Username], &b)
+		if g.cfg.Location != nil {
+			g.dirty[b.Username] = struct{}{} // published when Start runs
+		}
+		g.count++
+	}
+	return nil
+}
+
 // Count returns the number of live bindings.
 func (g *Registrar) Count() int {
 	g.mu.RLock()
@@ -146,8 +213,9 @@ func (g *Registrar) Count() int {
 	return g.count
 }
 
-// Lookup returns the live bindings of a user, newest first.
-func (g *Registrar) Lookup(username string, now time.Time) []Binding {
+// Local returns the live bindings of a user made through this node,
+// newest first.
+func (g *Registrar) Local(username string, now time.Time) []Binding {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	var out []Binding
@@ -156,17 +224,24 @@ func (g *Registrar) Lookup(username string, now time.Time) []Binding {
 			out = append(out, *b)
 		}
 	}
+	newestFirst(out)
+	return out
+}
+
+// newestFirst sorts bindings by registration time, newest first, then by
+// contact.
+func newestFirst(out []Binding) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Registered.Equal(out[j].Registered) {
 			return out[i].Registered.After(out[j].Registered)
 		}
 		return out[i].Contact < out[j].Contact
 	})
-	return out
 }
 
-// List returns bindings for the API, optionally of one account or user.
-func (g *Registrar) List(accountID int64, username string) []Binding {
+// localList returns this node's bindings, optionally of one account or
+// user, by username and contact.
+func (g *Registrar) localList(accountID int64, username string) []Binding {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	out := []Binding{}

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Start runs the registrar's background loop — expiry, write-behind
-// flushes, NAT pings — until ctx ends or Close; s sends the pings and
-// MESSAGEs.
+// Start runs the registrar's background loops — expiry, write-behind
+// flushes, NAT pings, and with Location the publishing of bindings — until
+// ctx ends or Close; s sends the pings and MESSAGEs.
 func (g *Registrar) Start(ctx context.Context, s Sender) {
 	g.mu.Lock()
 	g.sender = s
@@ -15,7 +15,15 @@ func (g *Registrar) Start(ctx context.Context, s Sender) {
 	ctx, g.stop = context.WithCancel(ctx)
 	go func() {
 		defer close(g.done)
+		var published chan struct{}
+		if g.cfg.Location != nil {
+			published = make(chan struct{})
+			go func() { defer close(published); g.publish(ctx) }()
+		}
 		g.run(ctx, s)
+		if published != nil {
+			<-published
+		}
 	}()
 }
 

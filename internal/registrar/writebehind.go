@@ -37,7 +37,7 @@ func (g *Registrar) lazyRefresh(old, b *Binding, now time.Time) bool {
 		return false // write-through: every change is stored
 	}
 	if old.Source != b.Source || old.Transport != b.Transport || old.UserAgent != b.UserAgent ||
-		old.SIPUserID != b.SIPUserID || old.AccountID != b.AccountID {
+		old.SIPUserID != b.SIPUserID || old.AccountID != b.AccountID || old.Node != b.Node || old.NodeAddr != b.NodeAddr {
 		return false
 	}
 	interval := now.Sub(old.Registered)
@@ -159,6 +159,7 @@ func (g *Registrar) expire(ctx context.Context, now time.Time) {
 	g.mu.Unlock()
 	for _, b := range gone {
 		g.queue(b.Username, b.Contact, nil)
+		g.touch(b.Username)
 	}
 	if g.cfg.FlushInterval < 0 {
 		_ = g.flush(ctx)
@@ -183,6 +184,7 @@ func (g *Registrar) remove(ctx context.Context, username, contact string) {
 	}
 	g.mu.Unlock()
 	g.queue(username, contact, nil)
+	g.touch(username)
 	if g.cfg.FlushInterval < 0 {
 		_ = g.flush(ctx)
 	}

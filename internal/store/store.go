@@ -263,6 +263,12 @@ type Registration struct {
 	// LatencyMS is the round-trip time of the last NAT ping (0: never pinged).
 	LatencyMS float64   `json:"latency_ms,omitempty"`
 	LastPing  time.Time `json:"last_ping,omitempty"`
+	// Node is the id of the node the binding was made through, and
+	// NodeAddr that node's SIP address (host:port of its UDP listener): a
+	// NAT-ed phone is reached through it. Both are empty for bindings made
+	// by a node running alone (no Redis).
+	Node     string `json:"node,omitempty"`
+	NodeAddr string `json:"node_addr,omitempty"`
 }
 
 // Registrations keeps registrar bindings. (Username, Contact) is the key:

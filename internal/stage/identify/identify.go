@@ -8,13 +8,18 @@
 // into the request's Identity, or into a 403 for an ambiguous source or a
 // refused transport. A source that matches no endpoint is passed on
 // unidentified, for digest authentication to decide; a source that matches
-// an endpoint is never challenged.
+// an endpoint is never challenged. An INVITE a peer node of the cluster
+// signed over to this node (Config.Delivery) is identified as AuthNode
+// first, whatever its source.
 package identify
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/snapshot"
@@ -35,12 +40,14 @@ type handler struct {
 	next     pipeline.Handler
 	snapshot func() *snapshot.Snapshot
 	metrics  *metrics
+	delivery func(msg *sip.Request, now time.Time) (username, contact string, ok bool)
 }
 
 // Name returns "identify".
 func (h *handler) Name() string { return Name }
 
-// ServeSIP identifies r by r.Source. The core and a matched endpoint set
+// ServeSIP identifies r by r.Source. A peer node's signed delivery (an
+// INVITE that Config.Delivery accepts) is AuthNode. The core and a matched endpoint set
 // r.Auth (AuthCore; AuthIP with the account, the endpoint and the dialled
 // number without its tech prefix, and r.Principal to the endpoint) and go
 // to next; an unmatched source goes to
@@ -60,6 +67,13 @@ func (h *handler) ServeSIP(ctx context.Context, r *pipeline.Request) (pipeline.R
 	var cli string
 	if from := r.Msg.From(); from != nil {
 		cli = from.Address.User
+	}
+	if h.delivery != nil && r.Msg.Method == sip.INVITE {
+		if user, contact, ok := h.delivery(r.Msg, r.Now); ok {
+			r.Auth = pipeline.Identity{Method: pipeline.AuthNode, Username: user, Contact: contact, Dialled: dialled, CLI: cli}
+			r.Trace.Pass(Name)
+			return h.next.ServeSIP(ctx, r)
+		}
 	}
 	m := s.Identify(r.Source.Addr(), r.Transport, dialled, cli)
 	h.metrics.requests[m.Kind].Inc()

@@ -2,6 +2,9 @@ package identify
 
 import (
 	"errors"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,6 +26,13 @@ type Config struct {
 	// registry is never used. Registering twice on the same Registerer (a
 	// chain rebuilt on reload) reuses the first collectors.
 	Registerer prometheus.Registerer
+
+	// Delivery, when set, recognises a call a peer node of the cluster
+	// hands over for one of this node's registrations (a signed
+	// delivery, package cluster): ok with the binding's username and
+	// contact. Such a request is identified as AuthNode, not a customer's.
+	// nil: no request is a delivery.
+	Delivery func(msg *sip.Request, now time.Time) (username, contact string, ok bool)
 }
 
 // New returns the identify stage. It fails when cfg.Snapshot is nil or the
@@ -36,6 +46,6 @@ func New(cfg Config) (pipeline.Stage, error) {
 		return nil, err
 	}
 	return func(next pipeline.Handler) pipeline.Handler {
-		return &handler{next: next, snapshot: cfg.Snapshot, metrics: m}
+		return &handler{next: next, snapshot: cfg.Snapshot, metrics: m, delivery: cfg.Delivery}
 	}, nil
 }

@@ -44,8 +44,12 @@ const Name = "route"
 
 // Locator finds a SIP user's registered contacts (the registrar).
 type Locator interface {
-	// Lookup returns the live bindings of username at now, newest first.
+	// Lookup returns the live bindings of username at now, newest first:
+	// in a cluster, those made through every node, each naming its node
+	// (Registration.Node).
 	Lookup(username string, now time.Time) []store.Registration
+	// Local returns the live bindings of username made through this node.
+	Local(username string, now time.Time) []store.Registration
 }
 
 // Mailboxes builds the targets of voicemail (package voicemail).
@@ -70,6 +74,15 @@ type Config struct {
 	// voicemail on goes to its mailbox when its phones do not answer or it
 	// is not registered, and RetrievalCode reaches the caller's mailbox.
 	Mailboxes Mailboxes
+	// NodeID is this node's id in a cluster; Nodes tells about the others
+	// (nil, or NodeID "": every binding is called directly). Deliver
+	// returns the header that hands a call with leg B's Call-ID callID
+	// over to the node a NAT-ed binding of username and contact was made
+	// through (signed; package cluster); nil: such bindings are called
+	// directly too.
+	NodeID  string
+	Nodes   Nodes
+	Deliver func(username, contact, callID string, now time.Time) sip.Header
 }
 
 // Router decides where calls go.
@@ -103,6 +116,9 @@ func (rt *Router) Route(_ context.Context, r *pipeline.Request) (pipeline.Plan, 
 	s := r.Snap
 	dialled, cli := r.Auth.Dialled, r.Auth.CLI
 	plan := pipeline.Plan{From: cli, To: dialled, AccountID: r.Auth.AccountID, AccountName: r.Auth.AccountName}
+	if r.Auth.Method == pipeline.AuthNode {
+		return rt.deliver(r, plan)
+	}
 	if r.Auth.Method == pipeline.AuthCore {
 		did := s.DID(dialled)
 		if did == nil {
@@ -181,6 +197,7 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 	if len(bs) == 0 {
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q is not registered", u.Username))
 	}
+	var gone []string // nodes whose NAT-ed bindings cannot be reached
 	for i, b := range bs {
 		var uri sip.Uri
 		if err := sip.ParseUri(b.Contact, &uri); err != nil {
@@ -189,22 +206,20 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		if isDID && u.RetainDID {
 			uri.User = dialled
 		}
-		t := pipeline.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
-			Failover: i < len(bs)-1, Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)}
-		if u.SmartExtension {
-			t.SmartExtension, t.Owner = true, userIdentity(u, dialled)
+		t := contactTarget(u, b, uri, dialled)
+		natted := b.Transport == pipeline.TCP || b.Transport == pipeline.TLS || (t.MediaAddr.IsValid() && behindNAT(uri, t.MediaAddr))
+		c := cluster{self: rt.cfg.NodeID, nodes: rt.cfg.Nodes, deliver: rt.cfg.Deliver}
+		t, ok := c.target(b, u.Username, natted, t, r.Now)
+		if !ok {
+			gone = append(gone, b.Node)
+			continue
 		}
-		t.SessionTimers, t.SessionExpires = u.SessionTimers, u.SessionExpires
-		if src, err := netip.ParseAddrPort(b.Source); err == nil {
-			t.MediaAddr = src.Addr().Unmap() // a phone behind NAT answers with its private address
-			switch u.Relay {
-			case snapshot.RelayAlways:
-				t.MediaRelay = true
-			case snapshot.RelayAuto:
-				t.MediaRelay = behindNAT(uri, t.MediaAddr)
-			}
-		}
+		t.Failover = i < len(bs)-1
 		plan.Targets = append(plan.Targets, t)
+	}
+	if len(plan.Targets) == 0 && len(gone) > 0 && !mailbox {
+		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q is registered behind NAT through node %s, which is gone",
+			u.Username, strings.Join(gone, ", ")))
 	}
 	if len(plan.Targets) == 0 {
 		if mailbox {
@@ -214,6 +229,52 @@ func (rt *Router) toUser(r *pipeline.Request, plan pipeline.Plan, u *snapshot.Us
 		return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("sip user %q has no usable contact", u.Username))
 	}
 	return plan, nil, nil
+}
+
+// deliver routes a call a peer node handed over (AuthNode) to this node's
+// binding it names, as a call from the core to the SIP user would go
+// there; it is never handed on to another node.
+func (rt *Router) deliver(r *pipeline.Request, plan pipeline.Plan) (pipeline.Plan, *pipeline.Result, error) {
+	u := r.Snap.User(r.Auth.Username)
+	if u == nil {
+		return reject(plan, 404, "Not Found", fmt.Sprintf("a node handed over a call for sip user %q, which does not exist", r.Auth.Username))
+	}
+	if u.Account != nil {
+		plan.AccountID, plan.AccountName = u.Account.ID, u.Account.Name
+	}
+	if rt.cfg.Locator != nil {
+		for _, b := range rt.cfg.Locator.Local(u.Username, r.Now) {
+			if b.Contact == r.Auth.Contact {
+				t := contactTarget(u, b, r.Msg.Recipient, plan.To)
+				t.Why += " (handed over by a node)"
+				plan.Targets = append(plan.Targets, t)
+				return plan, nil, nil
+			}
+		}
+	}
+	return reject(plan, 480, "Temporarily Unavailable", fmt.Sprintf("a node handed over a call for sip user %q at %s, which is not registered through this node",
+		u.Username, r.Auth.Contact))
+}
+
+// contactTarget is the target of binding b of u, called directly at the
+// address it registered from; uri is its contact as the Request-URI.
+func contactTarget(u *snapshot.User, b store.Registration, uri sip.Uri, dialled string) pipeline.Target {
+	t := pipeline.Target{URI: uri, Dest: b.Source, Transport: b.Transport,
+		Why: fmt.Sprintf("sip user %q at %s", u.Username, b.Source)}
+	if u.SmartExtension {
+		t.SmartExtension, t.Owner = true, userIdentity(u, dialled)
+	}
+	t.SessionTimers, t.SessionExpires = u.SessionTimers, u.SessionExpires
+	if src, err := netip.ParseAddrPort(b.Source); err == nil {
+		t.MediaAddr = src.Addr().Unmap() // a phone behind NAT answers with its private address
+		switch u.Relay {
+		case snapshot.RelayAlways:
+			t.MediaRelay = true
+		case snapshot.RelayAuto:
+			t.MediaRelay = behindNAT(uri, t.MediaAddr)
+		}
+	}
+	return t
 }
 
 // retrieve sends a customer that dialled RetrievalCode to a mailbox: a

@@ -20,14 +20,14 @@ var _ store.Registrations = (*Store)(nil)
 // waits, up to the busy timeout, while an Update's transaction is open.)
 
 const registrationCols = "username, contact, sip_user_id, account_id, source, transport, expires, " +
-	"registered, call_id, cseq, user_agent, latency_ms, last_ping"
+	"registered, call_id, cseq, user_agent, latency_ms, last_ping, node, node_addr"
 
 // saveRegistrationSQL inserts a binding or replaces every field of the one
 // with the same (username, contact).
 var saveRegistrationSQL = saveRegistrationsSQL(1)
 
 // saveRegistrationsSQL is saveRegistrationSQL for n bindings in one
-// statement (n rows of 13 placeholders).
+// statement (n rows of 15 placeholders).
 func saveRegistrationsSQL(n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO registrations (" + registrationCols + ") VALUES ")
@@ -35,25 +35,27 @@ func saveRegistrationsSQL(n int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	}
 	b.WriteString(` ON CONFLICT (username, contact) DO UPDATE SET
 		sip_user_id = excluded.sip_user_id, account_id = excluded.account_id,
 		source = excluded.source, transport = excluded.transport,
 		expires = excluded.expires, registered = excluded.registered,
 		call_id = excluded.call_id, cseq = excluded.cseq, user_agent = excluded.user_agent,
-		latency_ms = excluded.latency_ms, last_ping = excluded.last_ping`)
+		latency_ms = excluded.latency_ms, last_ping = excluded.last_ping,
+		node = excluded.node, node_addr = excluded.node_addr`)
 	return b.String()
 }
 
 // registrationRows is how many bindings one statement of ApplyRegistrations
-// saves: 13 × 256 placeholders stay far below SQLite's and PostgreSQL's
+// saves: 15 × 256 placeholders stay far below SQLite's and PostgreSQL's
 // limits (32,766 and 65,535).
 const registrationRows = 256
 
 func registrationArgs(args []any, r *store.Registration) []any {
 	return append(args, r.Username, r.Contact, r.SIPUserID, r.AccountID, r.Source, r.Transport, normTime(r.Expires),
-		nullTime(r.Registered), r.CallID, int64(r.CSeq), r.UserAgent, r.LatencyMS, nullTime(r.LastPing))
+		nullTime(r.Registered), r.CallID, int64(r.CSeq), r.UserAgent, r.LatencyMS, nullTime(r.LastPing),
+		r.Node, r.NodeAddr)
 }
 
 func registrationCulprit(username, contact string) string {
@@ -108,7 +110,7 @@ func (s *Store) ApplyRegistrations(ctx context.Context, saves []store.Registrati
 		}
 	}
 	var full *sql.Stmt // the statement for registrationRows rows, prepared once per batch
-	args := make([]any, 0, 13*min(len(saves), registrationRows))
+	args := make([]any, 0, 15*min(len(saves), registrationRows))
 	for len(saves) > 0 {
 		chunk := saves[:min(len(saves), registrationRows)]
 		saves = saves[len(chunk):]
@@ -182,7 +184,7 @@ func (s *Store) LoadRegistrations(ctx context.Context, now time.Time) ([]store.R
 		var expires, registered, lastPing dbTime
 		var cseq int64
 		if err := rows.Scan(&r.Username, &r.Contact, &r.SIPUserID, &r.AccountID, &r.Source, &r.Transport, &expires,
-			&registered, &r.CallID, &cseq, &r.UserAgent, &r.LatencyMS, &lastPing); err != nil {
+			&registered, &r.CallID, &cseq, &r.UserAgent, &r.LatencyMS, &lastPing, &r.Node, &r.NodeAddr); err != nil {
 			return nil, fmt.Errorf("load registrations: %w", err)
 		}
 		r.Expires, r.Registered, r.LastPing = time.Time(expires), time.Time(registered), time.Time(lastPing)

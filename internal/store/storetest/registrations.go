@@ -110,6 +110,8 @@ func testRegRoundTrip(t *testing.T, s RegistrationStore) {
 		UserAgent:  "Acme Phone/1.0 (\"quoted\")",
 		LatencyMS:  12.375,
 		LastPing:   regNow.Add(-5 * time.Second).In(zone),
+		Node:       "edge1-0a1b2c",
+		NodeAddr:   "[2001:db8::1]:5060",
 	}
 	// Optional fields left zero: never pinged, no user agent.
 	minimal := store.Registration{
