@@ -55,6 +55,10 @@ type Options struct {
 	// Live, when set, serves the live views of the node: calls,
 	// registrations, decisions, and MESSAGE to a user's devices.
 	Live Live
+	// Cluster, when set with Live, serves the nodes of the cluster and
+	// merges the calls and decisions of its nodes; without it they are this
+	// node's only, and the node list is empty.
+	Cluster Cluster
 }
 
 // New returns the API server.
@@ -65,7 +69,11 @@ func New(o Options) *Server {
 	s := &Server{svc: o.Service, auth: o.Service.NewAuthenticator(o.AdminToken), log: o.Log, mux: http.NewServeMux()}
 	s.routes = s.table()
 	if o.Live != nil {
-		o.Extensions = append(liveViews(o.Live, o.Service), o.Extensions...)
+		cl := o.Cluster
+		if cl == nil {
+			cl = local{o.Live}
+		}
+		o.Extensions = append(liveViews(o.Live, cl, o.Service), o.Extensions...)
 	}
 	for _, e := range o.Extensions {
 		e := e
