@@ -5,6 +5,11 @@
 // /api/v1/openapi.json generated from the same route table that serves the
 // requests, so the two cannot drift apart.
 //
+// The live views of active calls and decisions are the cluster's: with a
+// Cluster (package nodes) they merge the rows of every up node, each row
+// naming its node, and missing_nodes names the nodes that did not answer.
+// GET /nodes lists the nodes to the operator.
+//
 // Handlers return errors; one function (writeError) turns them into
 // responses. Provisioning rejections carry their safe message to the client;
 // anything else is logged and answered 500 without detail.
