@@ -38,7 +38,7 @@ func TestNodesPage(t *testing.T) {
 	}
 	text := textOf(r.body)
 	for _, want := range []string{"1 of 2 nodes up.", "edge1-a1b2c3 192.0.2.1:5060 v1.4.0 2030-01-02 03:04:05 UTC", "up 12 340 25 %",
-		"edge2-d4e5f6 192.0.2.2:5060 v1.3.9", "down 0 0 0 %"} {
+		"edge2-d4e5f6 192.0.2.2:5060 v1.3.9", "ago down 0 0 0 %"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the Nodes page lacks %q: %s", want, text)
 		}
