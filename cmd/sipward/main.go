@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func serve(args []string, stderr io.Writer) int {
 	cfg := config.Default()
+	cfg.Version = version
 	fs := flag.NewFlagSet("sipward serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.Register(fs)

@@ -5,6 +5,11 @@
 // /api/v1/openapi.json generated from the same route table that serves the
 // requests, so the two cannot drift apart.
 //
+// The live views of active calls and decisions are the cluster's: with a
+// Cluster (package nodes) they merge the rows of every up node, each row
+// naming its node, and missing_nodes names the nodes that did not answer.
+// GET /nodes lists the nodes to the operator.
+//
 // Handlers return errors; one function (writeError) turns them into
 // responses. Provisioning rejections carry their safe message to the client;
 // anything else is logged and answered 500 without detail.
@@ -55,6 +60,10 @@ type Options struct {
 	// Live, when set, serves the live views of the node: calls,
 	// registrations, decisions, and MESSAGE to a user's devices.
 	Live Live
+	// Cluster, when set with Live, serves the nodes of the cluster and
+	// merges the calls and decisions of its nodes; without it they are this
+	// node's only, and the node list is empty.
+	Cluster Cluster
 }
 
 // New returns the API server.
@@ -65,7 +74,11 @@ func New(o Options) *Server {
 	s := &Server{svc: o.Service, auth: o.Service.NewAuthenticator(o.AdminToken), log: o.Log, mux: http.NewServeMux()}
 	s.routes = s.table()
 	if o.Live != nil {
-		o.Extensions = append(liveViews(o.Live, o.Service), o.Extensions...)
+		cl := o.Cluster
+		if cl == nil {
+			cl = local{o.Live}
+		}
+		o.Extensions = append(liveViews(o.Live, cl, o.Service), o.Extensions...)
 	}
 	for _, e := range o.Extensions {
 		e := e

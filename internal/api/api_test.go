@@ -32,7 +32,7 @@ type harness struct {
 	st     *sqlstore.Store
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "sipward.db")
@@ -51,7 +51,11 @@ func newHarness(t *testing.T) *harness {
 	}
 	svc := provision.New(st, provision.Options{Realm: "test.example", Sealer: sealer, Mailboxes: st})
 	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
-	srv := httptest.NewServer(New(Options{Service: svc, AdminToken: opToken, Log: log}))
+	o := Options{Service: svc, AdminToken: opToken, Log: log}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv := httptest.NewServer(New(o))
 	t.Cleanup(srv.Close)
 	return &harness{t: t, srv: srv, dbPath: dbPath, st: st}
 }

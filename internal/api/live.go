@@ -54,6 +54,9 @@ func writeLive(w http.ResponseWriter, v any) error {
 type liveItems[T any] struct {
 	Items []T `json:"items"`
 	Total int `json:"total"`
+	// MissingNodes are the up nodes whose rows a merged view lacks: they did
+	// not answer in time.
+	MissingNodes []string `json:"missing_nodes,omitempty"`
 }
 
 type messageIn struct {
@@ -66,22 +69,24 @@ type messageSent struct {
 	Devices  []live.MessageResult `json:"devices"`
 }
 
-// liveViews are the routes of l. Account tokens see their own account's.
-func liveViews(l Live, svc *provision.Service) []Extension {
+// liveViews are the routes of l, with calls and decisions merged across
+// cl's nodes. Account tokens see their own account's.
+func liveViews(l Live, cl Cluster, svc *provision.Service) []Extension {
 	return []Extension{
 		{Method: "POST", Path: "/api/v1/sip-users/{id}/messages", Tag: "sip-users", Out: messageSent{},
 			Summary: "Send a SIP MESSAGE (text) to the SIP user's registered devices; each device's answer is returned",
 			Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
 				return sendMessage(l, svc, w, r, c)
 			}},
-		{Method: "GET", Path: "/api/v1/calls", Tag: "live", Summary: "Active calls (account, endpoint or user, from, to, start)",
-			Out: live.Call{}, Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
+		{Method: "GET", Path: "/api/v1/calls", Tag: "live",
+			Summary: "Active calls of every up node (account, endpoint or user, from, to, start, node); missing_nodes names the nodes that did not answer",
+			Out:     liveItems[live.Call]{}, Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
 				aid, err := liveScope(r, c)
 				if err != nil {
 					return err
 				}
-				calls := l.Calls(aid)
-				return writeLive(w, liveItems[live.Call]{Items: calls, Total: len(calls)})
+				calls, missing := cl.Calls(r.Context(), aid)
+				return writeLive(w, liveItems[live.Call]{Items: calls, Total: len(calls), MissingNodes: missing})
 			}},
 		{Method: "GET", Path: "/api/v1/registrations", Tag: "live", Summary: "Registered contacts of SIP users, with NAT ping latency",
 			Out: live.Binding{}, Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error {
@@ -92,8 +97,10 @@ func liveViews(l Live, svc *provision.Service) []Extension {
 				bs := l.Registrations(aid, r.URL.Query().Get("username"))
 				return writeLive(w, liveItems[live.Binding]{Items: bs, Total: len(bs)})
 			}},
-		{Method: "GET", Path: "/api/v1/decisions", Tag: "live", Summary: "Recent INVITE and REGISTER decisions: which stage passed or stopped each, and why",
-			Out: live.Decision{}, Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error { return decisions(l, w, r, c) }},
+		{Method: "GET", Path: "/api/v1/decisions", Tag: "live",
+			Summary: "Recent INVITE and REGISTER decisions of every up node, newest first: which stage passed or stopped each, and why; missing_nodes names the nodes that did not answer",
+			Out:     liveItems[live.Decision]{}, Handle: func(w http.ResponseWriter, r *http.Request, c provision.Caller) error { return decisions(cl, w, r, c) }},
+		nodesView(cl),
 	}
 }
 
@@ -128,14 +135,14 @@ func sendMessage(l Live, svc *provision.Service, w http.ResponseWriter, r *http.
 }
 
 // decisions is GET /decisions.
-func decisions(l Live, w http.ResponseWriter, r *http.Request, c provision.Caller) error {
+func decisions(cl Cluster, w http.ResponseWriter, r *http.Request, c provision.Caller) error {
 	aid, err := liveScope(r, c)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	ds := l.Decisions(live.DecisionFilter{Source: q.Get("source"), AccountID: aid, Result: q.Get("result"),
+	ds, missing := cl.Decisions(r.Context(), live.DecisionFilter{Source: q.Get("source"), AccountID: aid, Result: q.Get("result"),
 		CallID: q.Get("call_id"), Limit: limit})
 	if !c.Operator {
 		// An account sees only decisions made for it (never other customers' sources).
@@ -147,5 +154,5 @@ func decisions(l Live, w http.ResponseWriter, r *http.Request, c provision.Calle
 		}
 		ds = kept
 	}
-	return writeLive(w, liveItems[live.Decision]{Items: ds, Total: len(ds)})
+	return writeLive(w, liveItems[live.Decision]{Items: ds, Total: len(ds), MissingNodes: missing})
 }

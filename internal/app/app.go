@@ -21,6 +21,7 @@ import (
 
 	"github.com/sipward/sipward/internal/api"
 	"github.com/sipward/sipward/internal/config"
+	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/secret"
 	"github.com/sipward/sipward/internal/store/sqlstore"
@@ -51,11 +52,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	}
 	go housekeep(sipCtx, svc, cfg.AuditRetention, log)
 
-	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+	views, err := startNodes(sipCtx, side.nodes, edgeLive{side}, svc, ln.Addr(), log)
+	if err != nil {
+		return err
+	}
+	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}, Cluster: views})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
+	mux.Handle(nodes.PeerPath, views.Handler())
 	mux.Handle("/debug/pprof/", debugHandler(apiSrv))
-	ui, err := newWebUI(ctx, cfg, log, svc, side)
+	ui, err := newWebUI(ctx, cfg, log, svc, side, views)
 	if err != nil {
 		return err
 	}
@@ -63,15 +74,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /healthz", healthHandler(st, side))
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
-	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("sipward serving", "http", ln.Addr().String(), "sip", side.addrs.UDP, "db", redactDSN(cfg.DB), "realm", cfg.Realm)
+	log.Info("sipward serving", "http", ln.Addr().String(), "sip", side.addrs.UDP, "db", redactDSN(cfg.DB), "realm", cfg.Realm, "node", side.nodes.ID())
 	if ready != nil {
 		ready(Addrs{HTTP: ln.Addr().String(), SIP: side.addrs.UDP, SIPS: side.addrs.TLS})
 	}

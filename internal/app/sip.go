@@ -19,6 +19,7 @@ import (
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/registrar"
@@ -51,6 +52,7 @@ type sipSide struct {
 	watcher   *snapshot.Watcher
 	holder    *snapshot.Holder
 	addrs     edge.Addrs
+	nodes     *nodes.Registry // this node in the cluster's list of nodes
 	redis     *redis.Client
 	redisUp   *cluster.Health // nil without --redis
 	lease     time.Duration   // of channel holds
@@ -108,6 +110,12 @@ func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *pro
 		return nil, err
 	}
 	if err := s.listen(ctx, cfg, reg); err != nil {
+		return nil, err
+	}
+	s.nodes, err = newNodeRegistry(cfg, s.addrs.UDP, s.redis, log,
+		func() int { return s.calls.Active() }, func() int { return s.registrar.Count() })
+	if err != nil {
+		s.edge.Close()
 		return nil, err
 	}
 	if err := s.ends(ctx, cfg, reg, st, &chains, ups); err != nil {
@@ -428,8 +436,8 @@ func newRedisClient(s string) (*redis.Client, error) {
 
 // close drains the SIP side: no new calls (503 with Retry-After), active
 // ones get until ctx's deadline, then BYE; then the listeners, the loops
-// (the registrar writes what changed last), the firewall's persistence and
-// Redis stop.
+// (the registrar writes what changed last), the firewall's persistence, the
+// node's heartbeats (it says it left) and Redis stop.
 func (s *sipSide) close(ctx context.Context) {
 	s.edge.StopNewCalls()
 	s.calls.Drain(ctx)
@@ -442,6 +450,7 @@ func (s *sipSide) close(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.firewall.Close(fctx)
+	s.nodes.Leave(fctx, time.Now()) // the others list it down at once
 	if s.redis != nil {
 		s.redis.Close()
 	}

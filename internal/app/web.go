@@ -12,6 +12,7 @@ import (
 	"github.com/sipward/sipward/internal/cluster"
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/live"
+	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/stage/limits"
 	"github.com/sipward/sipward/internal/store"
@@ -34,12 +35,14 @@ func ensureAdminLogin(ctx context.Context, cfg config.Config, svc *provision.Ser
 }
 
 // newWebUI returns the web UI, showing the live state of this node's SIP
-// edge; with Redis, sign-in lockouts and signed-out sessions hold on every
-// node.
-func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *provision.Service, side *sipSide) (*web.Server, error) {
+// edge, with calls and decisions merged across the cluster and the list of
+// its nodes; with Redis, sign-in lockouts and signed-out sessions hold on
+// every node.
+func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *provision.Service, side *sipSide, views *nodes.Views) (*web.Server, error) {
 	o := web.Options{
 		Service:       svc,
-		Live:          edgeLive{side},
+		Live:          clusterLive{edgeLive{side}, views},
+		Nodes:         views,
 		Messenger:     edgeLive{side},
 		SecureCookies: cfg.UISecureCookies,
 		SessionTTL:    cfg.UISessionTTL,

@@ -78,6 +78,8 @@ type Config struct {
 	UISecureCookies bool          // mark web UI cookies Secure on plain HTTP (behind a TLS-terminating proxy)
 	UISessionTTL    time.Duration // how long a web UI sign-in lasts; 0: 12 hours
 
+	Version string // the binary's version (set by the command, not a flag): shown in the list of nodes
+
 	envErrs []error // environment twins that did not parse
 }
 

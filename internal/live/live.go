@@ -1,7 +1,8 @@
 // Package live defines what a node shows of its live state — active calls,
-// registrations, decisions — and of a SIP MESSAGE sent to a user's devices.
-// The B2BUA, the registrar and the edge produce these values; the REST API
-// and the web UI read them without knowing how a node is built.
+// registrations, decisions, the nodes of its cluster — and of a SIP MESSAGE
+// sent to a user's devices. The B2BUA, the registrar, the edge and the node
+// registry (package nodes) produce these values; the REST API and the web
+// UI read them without knowing how a node is built.
 package live
 
 import (
@@ -29,6 +30,8 @@ type Call struct {
 	// Transfers counts the transfers sipward carried out in the call (Smart
 	// Extension); To is then the party it was transferred to.
 	Transfers int `json:"transfers,omitempty"`
+	// Node is the ID of the node that carries the call (package nodes).
+	Node string `json:"node"`
 }
 
 // Binding is one registered contact of a SIP user, with the address and
@@ -57,6 +60,7 @@ type Decision struct {
 	Result    string    `json:"result"` // accepted | rejected | dropped | failed
 	Why       string    `json:"why"`
 	NAT       string    `json:"nat,omitempty"` // what was found and done about the caller's NAT
+	Node      string    `json:"node"`          // the ID of the node that decided (package nodes)
 }
 
 // DecisionFilter selects decisions; zero fields do not filter.
@@ -67,6 +71,31 @@ type DecisionFilter struct {
 	CallID    string
 	Limit     int
 }
+
+// Node is one sipward node of a cluster (the nodes sharing a store and a
+// Redis), as its heartbeats describe it.
+type Node struct {
+	ID         string    `json:"id"`           // unique per process: host name and a random suffix
+	Address    string    `json:"address"`      // host:port of its SIP UDP listener
+	Version    string    `json:"version"`      // the binary's version
+	StartedAt  time.Time `json:"started_at"`   // when the process started
+	LastSeenAt time.Time `json:"last_seen_at"` // its last heartbeat
+	Status     string    `json:"status"`       // NodeUp | NodeDown
+	// ActiveCalls and Registrations are the calls the node carries and the
+	// bindings its registrar holds, at its last heartbeat.
+	ActiveCalls   int `json:"active_calls"`
+	Registrations int `json:"registrations"`
+	// Load is the CPU time the process used over its last heartbeat
+	// interval, as a fraction of the machine's cores (0 idle, 1 every core
+	// busy).
+	Load float64 `json:"load"`
+}
+
+// Node statuses: a node is down when its heartbeats stopped (or it shut down).
+const (
+	NodeUp   = "up"
+	NodeDown = "down"
+)
 
 // MessageResult says how one registered device answered a MESSAGE.
 type MessageResult struct {

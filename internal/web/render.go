@@ -56,6 +56,7 @@ var funcs = template.FuncMap{
 		}
 		return strconv.FormatFloat(f, 'f', 1, 64) + " ms"
 	},
+	"percent": func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + " %" },
 	"pct": func(n, of int) int {
 		if of <= 0 {
 			return 0

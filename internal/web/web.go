@@ -82,6 +82,7 @@ type Options struct {
 	Service   *provision.Service
 	Live      Live      // nil: live pages say the SIP edge is not available
 	Messenger Messenger // nil: the message form answers ErrNoMessenger
+	Nodes     Nodes     // nil: the Nodes page says the list is not available
 	// SecureCookies marks cookies Secure even on plain HTTP: set it when a
 	// TLS-terminating proxy serves the UI. Requests that arrive over TLS
 	// get Secure cookies anyway.
@@ -107,6 +108,7 @@ type Server struct {
 	svc       *provision.Service
 	live      Live
 	messenger Messenger
+	nodes     Nodes
 	secure    bool
 	ttl       time.Duration
 	log       *slog.Logger
@@ -157,7 +159,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Revocations = NewLocalRevocations()
 	}
 	s := &Server{
-		svc: o.Service, live: o.Live, messenger: o.Messenger, secure: o.SecureCookies, ttl: o.SessionTTL,
+		svc: o.Service, live: o.Live, messenger: o.Messenger, nodes: o.Nodes, secure: o.SecureCookies, ttl: o.SessionTTL,
 		log: o.Log, now: o.Now, keys: newSessionKeys(key), revoked: o.Revocations,
 		lock: o.Lockouts, verify: make(chan struct{}, 4), pages: pages,
 		static: http.StripPrefix("/static/", http.FileServerFS(static)),
@@ -233,6 +235,7 @@ func (s *Server) routes() http.Handler {
 	auth("GET /firewall", s.firewallPage)
 	auth("POST /firewall", s.banCreate)
 	auth("POST /firewall/{id}/unblock", s.banUnblock)
+	auth("GET /nodes", s.nodesPage)
 	auth("GET /profiles", s.profilesPage)
 	auth("POST /profiles", s.profileCreate)
 	auth("GET /profiles/{id}", s.profilePage)

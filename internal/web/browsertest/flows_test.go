@@ -233,9 +233,10 @@ func TestOperator(t *testing.T) {
 	if strings.Contains(op.text("tbody"), "routed upstream") {
 		t.Error("decisions filtered by result=rejected show an accepted call")
 	}
-	for _, p := range []string{"/registrations", "/calls", "/ip", "/users", "/password"} {
+	for _, p := range []string{"/registrations", "/calls", "/ip", "/users", "/password", "/nodes"} {
 		op.open(p, http.StatusOK)
 	}
+	op.wantContains("tbody", "edge2-d4e5f6")
 
 	// Firewall: unblock a ban.
 	op.open("/firewall", http.StatusOK)

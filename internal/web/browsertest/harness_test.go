@@ -53,6 +53,18 @@ func chromium(t *testing.T) string {
 
 // ---- The server: the web UI on a fresh SQLite store, with a fake SIP edge.
 
+// fakeNodes is a cluster of two nodes, one of them down.
+type fakeNodes struct{}
+
+func (fakeNodes) Nodes(now time.Time) []live.Node {
+	return []live.Node{
+		{ID: "edge1-a1b2c3", Address: "192.0.2.1:5060", Version: "v1.4.0", StartedAt: now.Add(-48 * time.Hour), LastSeenAt: now.Add(-2 * time.Second),
+			Status: "up", ActiveCalls: 12, Registrations: 340, Load: 0.08},
+		{ID: "edge2-d4e5f6", Address: "192.0.2.2:5060", Version: "v1.4.0", StartedAt: now.Add(-48 * time.Hour), LastSeenAt: now.Add(-3 * time.Minute),
+			Status: "down", ActiveCalls: 3, Registrations: 120, Load: 0.02},
+	}
+}
+
 type fakeLive struct {
 	mu        sync.Mutex
 	calls     []live.Call
@@ -139,7 +151,7 @@ func newServer(t *testing.T) *server {
 	}
 	s := &server{t: t, st: st, live: &fakeLive{inUse: map[int64]int{}}, msgs: &fakeMessenger{}}
 	s.svc = provision.New(st, provision.Options{Realm: "sipward.test", Sealer: sealer, Mailboxes: st})
-	ui, err := web.New(t.Context(), web.Options{Service: s.svc, Live: s.live, Messenger: s.msgs})
+	ui, err := web.New(t.Context(), web.Options{Service: s.svc, Live: s.live, Messenger: s.msgs, Nodes: fakeNodes{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func TestScreenshots(t *testing.T) {
 	op.click("button[data-copy]")
 	op.do("wait for the copy", chromedp.WaitVisible(chromedp.CSS("button[data-copied=true]")))
 	shot("user-password.png")
-	for _, p := range []string{"registrations", "decisions", "firewall"} {
+	for _, p := range []string{"registrations", "decisions", "firewall", "nodes"} {
 		op.open("/"+p, http.StatusOK)
 		shot(p + ".png")
 	}

@@ -1,0 +1,187 @@
+package nodes
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipward/sipward/internal/live"
+)
+
+// fakeLocal is a node's own rows.
+type fakeLocal struct {
+	calls     []live.Call
+	decisions []live.Decision
+	asked     []live.DecisionFilter
+}
+
+func (f *fakeLocal) Calls(accountID int64) []live.Call {
+	var out []live.Call
+	for _, c := range f.calls {
+		if accountID == 0 || c.AccountID == accountID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (f *fakeLocal) Decisions(fl live.DecisionFilter) []live.Decision {
+	f.asked = append(f.asked, fl)
+	var out []live.Decision
+	for _, d := range f.decisions {
+		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) {
+			out = append(out, d)
+		}
+	}
+	return out[:min(len(out), fl.Limit)]
+}
+
+var secret = bytes.Repeat([]byte{7}, 32)
+
+type testNode struct {
+	reg   *Registry
+	local *fakeLocal
+	views *Views
+	srv   *httptest.Server
+}
+
+// newCluster starts nodes that know each other as up (no Redis: their
+// records are put in place), each serving its Views' Handler.
+func newCluster(t *testing.T, ids ...string) []*testNode {
+	t.Helper()
+	var ns []*testNode
+	for _, id := range ids {
+		n := &testNode{reg: newReg(t, id, nil, "", 0), local: &fakeLocal{}}
+		var err error
+		if n.views, err = NewViews(n.reg, n.local, secret, nil); err != nil {
+			t.Fatal(err)
+		}
+		n.views.now = func() time.Time { return t0 }
+		n.srv = httptest.NewServer(n.views.Handler())
+		t.Cleanup(n.srv.Close)
+		ns = append(ns, n)
+	}
+	for _, n := range ns {
+		for _, o := range ns {
+			if o != n {
+				n.reg.others[o.reg.ID()] = record{ID: o.reg.ID(), HTTP: strings.TrimPrefix(o.srv.URL, "http://"), LastSeenAt: t0}
+			}
+		}
+	}
+	return ns
+}
+
+func TestMergedCalls(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002")
+	ns[0].local.calls = []live.Call{{ID: "c1", AccountID: 1, Start: t0.Add(-time.Minute)}, {ID: "c2", AccountID: 2, Start: t0}}
+	ns[1].local.calls = []live.Call{{ID: "c3", AccountID: 1, Start: t0.Add(-2 * time.Minute)}}
+	for _, n := range ns {
+		calls, missing := n.views.Calls(t.Context(), 0)
+		if got := callIDs(calls); got != "c3@b-000002 c1@a-000001 c2@a-000001" || missing != nil {
+			t.Errorf("%s: Calls = %s, missing %v", n.reg.ID(), got, missing)
+		}
+		// The account filter travels to the peers.
+		calls, _ = n.views.Calls(t.Context(), 1)
+		if got := callIDs(calls); got != "c3@b-000002 c1@a-000001" {
+			t.Errorf("%s: Calls of account 1 = %s", n.reg.ID(), got)
+		}
+	}
+}
+
+func callIDs(cs []live.Call) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, c.ID+"@"+c.Node)
+	}
+	return strings.Join(s, " ")
+}
+
+func decisionIDs(ds []live.Decision) string {
+	var s []string
+	for _, d := range ds {
+		s = append(s, d.CallID+"@"+d.Node)
+	}
+	return strings.Join(s, " ")
+}
+
+// TestMergedDecisions: newest first across nodes, the limit applied after
+// merging, the filters passed to every node.
+func TestMergedDecisions(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002")
+	ns[0].local.decisions = []live.Decision{{Seq: 2, CallID: "a2", Time: t0.Add(4 * time.Second), Result: "accepted"},
+		{Seq: 1, CallID: "a1", Time: t0.Add(1 * time.Second), Result: "rejected"}}
+	ns[1].local.decisions = []live.Decision{{Seq: 2, CallID: "b2", Time: t0.Add(3 * time.Second), Result: "accepted"},
+		{Seq: 1, CallID: "b1", Time: t0.Add(2 * time.Second), Result: "accepted"}}
+	ds, missing := ns[0].views.Decisions(t.Context(), live.DecisionFilter{Limit: 3})
+	if got := decisionIDs(ds); got != "a2@a-000001 b2@b-000002 b1@b-000002" || missing != nil {
+		t.Errorf("Decisions = %s, missing %v", got, missing)
+	}
+	ds, _ = ns[1].views.Decisions(t.Context(), live.DecisionFilter{Result: "accepted", Source: "192.0.2.9", CallID: "x"})
+	if got := decisionIDs(ds); got != "a2@a-000001 b2@b-000002 b1@b-000002" {
+		t.Errorf("accepted Decisions = %s", got)
+	}
+	want := live.DecisionFilter{Result: "accepted", Source: "192.0.2.9", CallID: "x", Limit: 100}
+	if got := ns[0].local.asked[len(ns[0].local.asked)-1]; got != want {
+		t.Errorf("the peer was asked for %+v, want %+v", got, want)
+	}
+}
+
+// TestMissingPeer: a peer that does not answer is left out and named.
+func TestMissingPeer(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002", "c-000003")
+	ns[0].local.calls = []live.Call{{ID: "c1"}}
+	ns[1].local.calls = []live.Call{{ID: "c2"}}
+	ns[2].srv.Close()
+	calls, missing := ns[0].views.Calls(t.Context(), 0)
+	if len(calls) != 2 || len(missing) != 1 || missing[0] != "c-000003" {
+		t.Errorf("Calls = %s, missing %v; want c1, c2 and c-000003 missing", callIDs(calls), missing)
+	}
+}
+
+// TestPeerAuth: the node-to-node routes answer only signed requests, signed
+// recently, with the cluster's key, for the URI requested.
+func TestPeerAuth(t *testing.T) {
+	ns := newCluster(t, "a-000001")
+	srv := ns[0].srv
+	get := func(s signer, at time.Time, path string, tamper func(*http.Request)) int {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if s.key != nil {
+			s.sign(req, at)
+		}
+		if tamper != nil {
+			tamper(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	good, _ := newSigner(secret, "b-000002")
+	other, _ := newSigner(bytes.Repeat([]byte{8}, 32), "b-000002")
+	for _, c := range []struct {
+		name   string
+		s      signer
+		at     time.Time
+		tamper func(*http.Request)
+		want   int
+	}{
+		{"signed", good, t0, nil, 200},
+		{"unsigned", signer{}, t0, nil, 401},
+		{"another cluster's key", other, t0, nil, 401},
+		{"too old", good, t0.Add(-time.Minute), nil, 401},
+		{"another URI", good, t0, func(r *http.Request) { r.URL.RawQuery = url.Values{"account": {"7"}}.Encode() }, 401},
+	} {
+		if got := get(c.s, c.at, PeerPath+"calls", c.tamper); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	if _, err := newSigner([]byte("short"), "x"); err == nil {
+		t.Error("a short secret was taken")
+	}
+}
