@@ -1,13 +1,8 @@
 package app
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -15,22 +10,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sipward/sipward/internal/cluster"
-	"github.com/sipward/sipward/internal/config"
+	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/registrar"
 	"github.com/sipward/sipward/internal/stage/route"
 )
 
-// clusterLoc is the cluster's location service of a node with Redis: its
-// id and SIP address, the bindings shared in Redis, the beacons that say
-// which nodes are up (a stand-in for the node registry), and the signing
-// of calls handed over between nodes. nil without Redis.
+// clusterLoc is the cluster's location service of a node with Redis: the
+// bindings shared in Redis, the node registry that says which nodes are up
+// and where, and the signing of calls handed over between nodes. nil
+// without Redis.
 type clusterLoc struct {
-	id, addr   string
-	rdb        *redis.Client
-	prefix     string
 	loc        *cluster.RedisLocation
 	deliveries *cluster.Deliveries
-	beacons    atomic.Pointer[cluster.Beacons] // set once the SIP listener's address is known
+	nodes      atomic.Pointer[nodes.Registry] // set once the listeners are open
 }
 
 // newClusterLoc prepares the location service of a node with Redis
@@ -44,48 +36,25 @@ func newClusterLoc(rdb *redis.Client, prefix string, secret []byte) (*clusterLoc
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
-	var b [3]byte
-	rand.Read(b[:])
-	return &clusterLoc{id: host + "-" + hex.EncodeToString(b[:]), rdb: rdb, prefix: prefix,
-		loc: cluster.NewRedisLocation(rdb, prefix), deliveries: d}, nil
-}
-
-// nodeSIPAddr is the address the other nodes reach this node's SIP UDP
-// listener at: --external-host with the bound port, else the bound
-// address (a wildcard becomes the host name).
-func nodeSIPAddr(cfg config.Config, udp string) string {
-	host, port, err := net.SplitHostPort(udp)
-	if err != nil {
-		return udp
-	}
-	if cfg.ExternalHost != "" {
-		return net.JoinHostPort(cfg.ExternalHost, port)
-	}
-	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
-		if h, err := os.Hostname(); err == nil {
-			return net.JoinHostPort(h, port)
-		}
-	}
-	return udp
+	return &clusterLoc{loc: cluster.NewRedisLocation(rdb, prefix), deliveries: d}, nil
 }
 
 // locate fills in the cluster parts of the registrar's and the route
-// stage's configuration, once the listeners are open (udp is the SIP UDP
-// listener's address). Nothing on a nil c.
-func (c *clusterLoc) locate(cfg config.Config, udp string, log *slog.Logger, rc *registrar.Config, rtc *route.Config) {
+// stage's configuration, once the listeners are open and the node is in
+// the registry. Nothing on a nil c.
+func (c *clusterLoc) locate(reg *nodes.Registry, log *slog.Logger, rc *registrar.Config, rtc *route.Config) {
 	if c == nil {
 		return
 	}
-	c.addr = nodeSIPAddr(cfg, udp)
-	c.beacons.Store(cluster.NewBeacons(c.rdb, c.prefix, c.id, c.addr))
-	rc.Location, rc.NodeID, rc.NodeAddr = c.loc, c.id, c.addr
+	c.nodes.Store(reg)
+	id, addr := reg.ID(), reg.SIPAddr()
+	rc.Location, rc.NodeID, rc.NodeAddr = c.loc, id, addr
 	d := c.deliveries
-	rtc.NodeID, rtc.Nodes = c.id, c.beacons.Load()
+	rtc.NodeID, rtc.Nodes = id, reg
 	rtc.Deliver = func(username, contact, callID string, now time.Time) sip.Header {
 		return sip.NewHeader(cluster.DeliverHeader, d.Sign(username, contact, callID, now))
 	}
-	log.Info("cluster: location service in Redis", "node", c.id, "sip_addr", c.addr)
+	log.Info("cluster: location service in Redis", "node", id, "sip_addr", addr)
 }
 
 // delivery is identify's Config.Delivery: a call a peer node signed over
@@ -110,16 +79,6 @@ func (c *clusterLoc) peer(a netip.Addr) bool {
 	if c == nil {
 		return false
 	}
-	b := c.beacons.Load()
-	return b != nil && b.Peer(a, time.Now())
-}
-
-// run beats until ctx ends; nothing on a nil c.
-func (c *clusterLoc) run(ctx context.Context) {
-	if c == nil {
-		return
-	}
-	if b := c.beacons.Load(); b != nil {
-		b.Run(ctx)
-	}
+	reg := c.nodes.Load()
+	return reg != nil && reg.PeerAddr(a, time.Now())
 }

@@ -320,7 +320,7 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 			return "disabled"
 		}}
 	rtc := route.Config{Upstreams: ups}
-	s.cl.locate(cfg, s.addrs.UDP, s.log, &rc, &rtc)
+	s.cl.locate(s.nodes, s.log, &rc, &rtc)
 	s.registrar, err = registrar.New(ctx, rc)
 	if err != nil {
 		return err
@@ -399,8 +399,7 @@ func (s *sipSide) serve(ctx context.Context, c edge.Chains) {
 	ctx, s.stop = context.WithCancel(ctx)
 	s.edge.Serve(ctx, c)
 	s.registrar.Start(ctx, s.edge.Sender())
-	s.loops.Add(6)
-	go func() { defer s.loops.Done(); s.cl.run(ctx) }()
+	s.loops.Add(5)
 	go func() { defer s.loops.Done(); s.calls.Keepalive(ctx) }()
 	go func() { defer s.loops.Done(); s.calls.SessionTimers(ctx) }()
 	go func() { defer s.loops.Done(); s.watcher.Run(ctx) }()

@@ -3,9 +3,8 @@
 // channels gets 10 in total, not 10 per node. It also holds the cluster's
 // location service (RedisLocation, location.go: every node's registrar
 // bindings, each with its node), the signed hand-over of a call to the node
-// a NAT-ed phone registered through (Deliveries, deliver.go), and Beacons
-// (beacon.go), a minimal table of which nodes are up, standing in for the
-// node registry. RedisChannels and RedisRates
+// a NAT-ed phone registered through (Deliveries, deliver.go); which nodes
+// are up is package nodes' registry. RedisChannels and RedisRates
 // implement limits.Channels and limits.Rates and pass the same conformance
 // suite as the in-process versions (limits/limitstest).
 //
@@ -46,7 +45,6 @@
 //	                         <node> <binding JSON>", TTL the latest expiry
 //	                         + LocationMargin (see RedisLocation).
 //	<prefix>loc-users        set of the usernames with bindings.
-//	<prefix>loc-nodes        hash: node id → "<unix-ms> <sip-addr>" (Beacons).
 //
 // Acquire, Release, Refresh, Reap and Allow are each one Lua script, so each
 // is atomic: an Acquire takes a channel of every key or of none, and two
@@ -91,9 +89,9 @@
 // all (a flood of failures must not wait CallTimeout each); each type's
 // Degraded(now) reports a fallback within DegradedFor.
 //
-// The shared location (RedisLocation) and the node beacons never fail a
-// call or a registration either: the registrar falls back to the node's own
-// bindings, and both report Degraded(now) for a minute after a failure.
+// The shared location (RedisLocation) never fails a call or a registration
+// either: the registrar falls back to the node's own bindings, and it
+// reports Degraded(now) for a minute after a failure.
 //
 // # Deployment
 //

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -115,35 +114,5 @@ func TestDeliveries(t *testing.T) {
 	}
 	if _, err := NewDeliveries([]byte("short")); err == nil {
 		t.Error("a short secret was accepted")
-	}
-}
-
-// A node whose beacon is older than BeaconDown is gone; a node is always
-// up to itself.
-func TestBeacons(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
-	a, b := NewBeacons(c, prefix, "a", "127.0.0.1:5070"), NewBeacons(c, prefix, "b", "127.0.0.2:5080")
-	ctx := context.Background()
-	if err := a.Beat(ctx, t0); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Beat(ctx, t0.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if addr, up := b.Node("a", t0.Add(5*time.Second)); !up || addr != "127.0.0.1:5070" {
-		t.Errorf("a seen by b: %q %v", addr, up)
-	}
-	if _, up := b.Node("a", t0.Add(BeaconDown)); up {
-		t.Error("a still up BeaconDown after its last beacon")
-	}
-	if _, up := b.Node("nobody", t0); up {
-		t.Error("an unknown node is up")
-	}
-	if addr, up := a.Node("a", t0.Add(time.Hour)); !up || addr != "127.0.0.1:5070" {
-		t.Error("a node is not up to itself")
-	}
-	if !b.Peer(netip.MustParseAddr("127.0.0.1"), t0.Add(time.Second)) || b.Peer(netip.MustParseAddr("127.0.0.3"), t0) {
-		t.Error("Peer: want 127.0.0.1 (node a) only")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -271,6 +272,27 @@ func (r *Registry) Node(id string, now time.Time) (sipAddr string, up bool) {
 		return "", false
 	}
 	return rec.SIP, r.up(rec, now)
+}
+
+// SIPAddr returns the address this node's SIP UDP listener is reached at.
+func (r *Registry) SIPAddr() string { return r.cfg.Self.SIP }
+
+// PeerAddr reports whether a is the IP address of another node up at now
+// (one whose SIP address is an IP, not a host name). It reads only what
+// the last heartbeat brought: no Redis round trip.
+func (r *Registry) PeerAddr(a netip.Addr, now time.Time) bool {
+	a = a.Unmap()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, rec := range r.others {
+		if id == r.cfg.Self.ID || !r.up(rec, now) {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(rec.SIP); err == nil && ap.Addr().Unmap() == a {
+			return true
+		}
+	}
+	return false
 }
 
 // Peer is another up node, with the HTTP address it serves PeerPath on.

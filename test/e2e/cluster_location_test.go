@@ -121,10 +121,10 @@ func TestClusterLocation(t *testing.T) {
 		t.Errorf("the delivery header reached the phone:\n%s", inv)
 	}
 
-	// (b) A killed: B waits for its beacon to age out.
+	// (b) A killed: B lists it down once its heartbeat is 15 s old.
 	a.cmd.Process.Kill()
 	<-a.exited
-	time.Sleep(11 * time.Second) // cluster.BeaconDown (10 s) after A's last beacon
+	waitNodeDown(t, b, 30*time.Second)
 	if _, from := ringPhone(t, b, pubPhone, "442071230002"); from.String() != b.SIP {
 		t.Errorf("with A gone, the phone not NAT-ed got the INVITE from %s, want directly from B %s", from, b.SIP)
 	}
@@ -136,5 +136,22 @@ func TestClusterLocation(t *testing.T) {
 	}
 	if d := b.decisionWith(t, c.callID, 480); !strings.Contains(fmt.Sprint(d["why"]), "through node "+nodeA+", which is gone") {
 		t.Errorf("decision why = %q, want it to name node %s as gone", d["why"], nodeA)
+	}
+}
+
+// waitNodeDown waits until n lists a node other than itself as down.
+func waitNodeDown(t *testing.T, n *node, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(250 * time.Millisecond) {
+		_, m := n.api(t, "GET", "/nodes", nil)
+		items, _ := m["items"].([]any)
+		for _, it := range items {
+			if it.(map[string]any)["status"] == "down" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no node listed down by %s within %v: %v", n.SIP, within, m)
+		}
 	}
 }
