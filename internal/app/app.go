@@ -64,7 +64,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}, Cluster: views})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
-	mux.Handle(nodes.PeerPath, views.Handler())
+	side.views.Store(views)
+	mux.Handle(nodes.PeerPath, views.Handler(side))
 	mux.Handle("/debug/pprof/", debugHandler(apiSrv))
 	ui, err := newWebUI(ctx, cfg, log, svc, side, views)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -19,6 +20,8 @@ import (
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/digest"
 	"github.com/sipward/sipward/internal/edge"
+	"github.com/sipward/sipward/internal/live"
+	"github.com/sipward/sipward/internal/mwi"
 	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/pipeline"
 	"github.com/sipward/sipward/internal/provision"
@@ -52,7 +55,9 @@ type sipSide struct {
 	watcher   *snapshot.Watcher
 	holder    *snapshot.Holder
 	addrs     edge.Addrs
-	nodes     *nodes.Registry // this node in the cluster's list of nodes
+	nodes     *nodes.Registry             // this node in the cluster's list of nodes
+	views     atomic.Pointer[nodes.Views] // the cluster's, once the HTTP side is up
+	waiting   *mwi.Service                // message waiting
 	redis     *redis.Client
 	redisUp   *cluster.Health // nil without --redis
 	lease     time.Duration   // of channel holds
@@ -354,7 +359,8 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 		unseal = sl.Open
 	}
 	waiting := newMWI(st, s.holder.Load, s.registrar, s.edge.Sender(), log)
-	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, mwi: waiting, log: log, reg: reg})
+	s.waiting = waiting
+	s.voicemail, err = startVoicemail(ctx, cfg, st, vmDeps{svc: s.svc, snap: s.holder.Load, firewall: s.firewall, changed: s.mailboxChanged, log: log, reg: reg})
 	if err != nil {
 		return err
 	}
@@ -376,6 +382,36 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	c.Route = router.Stage()
 	c.Calls, c.Dialogs, c.Register, c.Subscribe = s.calls, s.calls.Dialogs(), s.registrar, waiting
 	return nil
+}
+
+// SendMessage sends a SIP MESSAGE to the devices of username registered
+// through this node; with MailboxChanged, it is what this node does for the
+// cluster (nodes.Actions).
+func (s *sipSide) SendMessage(ctx context.Context, username, from, text string) ([]live.MessageResult, error) {
+	return s.registrar.SendMessage(ctx, username, from, text)
+}
+
+// MailboxChanged notifies the subscriptions and phones this node holds of
+// mailbox id's new counts.
+func (s *sipSide) MailboxChanged(id int64) { s.waiting.Changed(id) }
+
+// messageEverywhere sends a SIP MESSAGE to every registered device of
+// username, through the node each registered through.
+func (s *sipSide) messageEverywhere(ctx context.Context, username, from, text string) ([]live.MessageResult, error) {
+	if v := s.views.Load(); v != nil {
+		return v.SendMessage(ctx, s, username, from, text)
+	}
+	return s.SendMessage(ctx, username, from, text)
+}
+
+// mailboxChanged tells every node of the cluster (this one alone before
+// the HTTP side is up) that mailbox id changed.
+func (s *sipSide) mailboxChanged(id int64) {
+	if v := s.views.Load(); v != nil {
+		v.MailboxChanged(s, id)
+		return
+	}
+	s.MailboxChanged(id)
 }
 
 // transferRoute routes a transfer's new leg (the B2BUA's Config.Route) as

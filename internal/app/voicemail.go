@@ -30,7 +30,7 @@ type vmDeps struct {
 	svc      *provision.Service
 	snap     func() *snapshot.Snapshot
 	firewall *firewall.Firewall
-	mwi      *mwi.Service
+	changed  func(mailbox int64) // tells message waiting, on every node
 	log      *slog.Logger
 	reg      prometheus.Registerer
 }
@@ -52,7 +52,7 @@ func startVoicemail(ctx context.Context, cfg config.Config, st store.Mailboxes, 
 		MaxLength: cfg.VoicemailMaxLength, Silence: cfg.VoicemailSilence,
 		QuotaMessages: cfg.VoicemailQuotaMessages, QuotaSeconds: cfg.VoicemailQuotaSeconds,
 		PINFailure: func(src netip.Addr, now time.Time) { d.firewall.Detector().Failure(src, firewall.AuthFailure, now) },
-		Changed:    d.mwi.Changed, Log: d.log, Registerer: d.reg}
+		Changed:    d.changed, Log: d.log, Registerer: d.reg}
 	if cfg.VoicemailSilence == 0 {
 		vcfg.Silence = -1
 	}

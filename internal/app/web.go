@@ -79,7 +79,7 @@ type apiLive struct{ edgeLive }
 var _ api.Live = apiLive{}
 
 func (l apiLive) SendMessage(ctx context.Context, username, from, text string) ([]live.MessageResult, error) {
-	return l.s.registrar.SendMessage(ctx, username, from, text)
+	return l.s.messageEverywhere(ctx, username, from, text)
 }
 
 func (l edgeLive) ChannelsInUse(ctx context.Context, accountID int64) (int, error) {
@@ -90,7 +90,7 @@ func (l edgeLive) ChannelsInUse(ctx context.Context, accountID int64) (int, erro
 // many accepted it (0 when none is registered); when some answered but none
 // accepted, the error says how each answered.
 func (l edgeLive) SendMessage(ctx context.Context, u store.SIPUser, text string) (int, error) {
-	res, err := l.s.registrar.SendMessage(ctx, u.Username, "", text)
+	res, err := l.s.messageEverywhere(ctx, u.Username, "", text)
 	if errors.Is(err, live.ErrNotRegistered) {
 		return 0, nil
 	}

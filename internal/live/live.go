@@ -99,6 +99,7 @@ const (
 
 // MessageResult says how one registered device answered a MESSAGE.
 type MessageResult struct {
+	Node    string `json:"node,omitempty"` // the node the device registered through (package nodes)
 	Contact string `json:"contact"`
 	Status  int    `json:"status"` // SIP status of the answer; 0 when none came
 	Error   string `json:"error,omitempty"`

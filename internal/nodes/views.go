@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -62,7 +60,7 @@ func (v *Views) Nodes(now time.Time) []live.Node { return v.reg.Nodes(now) }
 // accountID is 0), oldest first, and the IDs of the up peers that did not
 // answer in time.
 func (v *Views) Calls(ctx context.Context, accountID int64) ([]live.Call, []string) {
-	rows, missing := gather[live.Call](ctx, v, "calls", callsQuery(accountID))
+	rows, missing := gather[live.Call](ctx, v, "calls", callsQuery(accountID), http.MethodGet)
 	rows = append(rows, v.localCalls(accountID)...)
 	slices.SortFunc(rows, func(a, b live.Call) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
@@ -77,7 +75,7 @@ func (v *Views) Decisions(ctx context.Context, f live.DecisionFilter) ([]live.De
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	rows, missing := gather[live.Decision](ctx, v, "decisions", decisionsQuery(f))
+	rows, missing := gather[live.Decision](ctx, v, "decisions", decisionsQuery(f), http.MethodGet)
 	rows = append(rows, v.localDecisions(f)...)
 	slices.SortFunc(rows, func(a, b live.Decision) int {
 		return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(a.Node, b.Node), cmp.Compare(b.Seq, a.Seq))
@@ -126,9 +124,10 @@ type peerAnswer[T any] struct {
 	Items []T    `json:"items"`
 }
 
-// gather asks every up peer for its rows of kind, in parallel, and returns
-// those that answered within the timeout and the IDs of those that did not.
-func gather[T any](ctx context.Context, v *Views, kind string, q url.Values) ([]T, []string) {
+// gather asks every up peer for its rows of kind (with method: GET reads,
+// POST asks for an action), in parallel, and returns those that answered
+// within the timeout and the IDs of those that did not.
+func gather[T any](ctx context.Context, v *Views, kind string, q url.Values, method string) ([]T, []string) {
 	peers := v.reg.Peers(v.now())
 	if len(peers) == 0 {
 		return nil, nil
@@ -143,7 +142,7 @@ func gather[T any](ctx context.Context, v *Views, kind string, q url.Values) ([]
 	ch := make(chan answer, len(peers))
 	for _, p := range peers {
 		go func() {
-			rows, err := fetch[T](ctx, v, p, kind, q)
+			rows, err := fetch[T](ctx, v, p, kind, q, method)
 			ch <- answer{p.ID, rows, err}
 		}()
 	}
@@ -162,10 +161,11 @@ func gather[T any](ctx context.Context, v *Views, kind string, q url.Values) ([]
 	return rows, missing
 }
 
-// fetch asks peer p for its rows of kind.
-func fetch[T any](ctx context.Context, v *Views, p Peer, kind string, q url.Values) ([]T, error) {
+// fetch asks peer p for its rows of kind. The parameters travel in the
+// URL, which the signature covers.
+func fetch[T any](ctx context.Context, v *Views, p Peer, kind string, q url.Values, method string) ([]T, error) {
 	u := url.URL{Scheme: "http", Host: p.HTTP, Path: PeerPath + kind, RawQuery: q.Encode()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -175,23 +175,14 @@ func fetch[T any](ctx context.Context, v *Views, p Peer, kind string, q url.Valu
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", u.Path, resp.Status)
-	}
-	var a peerAnswer[T]
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPeerAnswer)).Decode(&a); err != nil {
-		return nil, fmt.Errorf("GET %s: read the answer: %w", u.Path, err)
-	}
-	if a.Node != p.ID {
-		return nil, fmt.Errorf("GET %s: answered by node %q, not %q", u.Path, a.Node, p.ID)
-	}
-	return a.Items, nil
+	return decodePeer[T](resp, p, method+" "+u.Path)
 }
 
-// Handler serves this node's own rows to its peers on PeerPath; requests
-// must be signed by a node of the cluster.
-func (v *Views) Handler() http.Handler {
+// Handler serves this node's own rows, and a's actions, to its peers on
+// PeerPath; requests must be signed by a node of the cluster.
+func (v *Views) Handler(a Actions) http.Handler {
 	mux := http.NewServeMux()
+	v.actionHandlers(mux, a)
 	mux.HandleFunc("GET "+PeerPath+"calls", func(w http.ResponseWriter, r *http.Request) {
 		aid, _ := strconv.ParseInt(r.URL.Query().Get("account"), 10, 64)
 		writePeer(w, v.reg.ID(), v.localCalls(aid))

@@ -2,10 +2,13 @@ package nodes
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,11 @@ type fakeLocal struct {
 	calls     []live.Call
 	decisions []live.Decision
 	asked     []live.DecisionFilter
+
+	mu      sync.Mutex
+	devices map[string][]string // username → contacts registered through the node
+	sent    []string
+	changed []int64
 }
 
 func (f *fakeLocal) Calls(accountID int64) []live.Call {
@@ -40,6 +48,28 @@ func (f *fakeLocal) Decisions(fl live.DecisionFilter) []live.Decision {
 	return out[:min(len(out), fl.Limit)]
 }
 
+// SendMessage and MailboxChanged make fakeLocal the node's Actions: it
+// holds the devices of the users in devices.
+func (f *fakeLocal) SendMessage(_ context.Context, username, from, text string) ([]live.MessageResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []live.MessageResult
+	for _, c := range f.devices[username] {
+		f.sent = append(f.sent, from+": "+text)
+		out = append(out, live.MessageResult{Contact: c, Status: 200})
+	}
+	if len(out) == 0 {
+		return nil, live.ErrNotRegistered
+	}
+	return out, nil
+}
+
+func (f *fakeLocal) MailboxChanged(id int64) {
+	f.mu.Lock()
+	f.changed = append(f.changed, id)
+	f.mu.Unlock()
+}
+
 var secret = bytes.Repeat([]byte{7}, 32)
 
 type testNode struct {
@@ -61,7 +91,7 @@ func newCluster(t *testing.T, ids ...string) []*testNode {
 			t.Fatal(err)
 		}
 		n.views.now = func() time.Time { return t0 }
-		n.srv = httptest.NewServer(n.views.Handler())
+		n.srv = httptest.NewServer(n.views.Handler(n.local))
 		t.Cleanup(n.srv.Close)
 		ns = append(ns, n)
 	}
@@ -183,5 +213,53 @@ func TestPeerAuth(t *testing.T) {
 	}
 	if _, err := newSigner([]byte("short"), "x"); err == nil {
 		t.Error("a short secret was taken")
+	}
+}
+
+// TestMessageThroughEveryNode: a MESSAGE reaches each device through the
+// node it registered through, wherever it was asked; a user registered
+// nowhere is ErrNotRegistered.
+func TestMessageThroughEveryNode(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002", "c-000003")
+	ns[1].local.devices = map[string][]string{"alice": {"sip:alice@10.0.0.2"}}
+	ns[2].local.devices = map[string][]string{"alice": {"sip:alice@10.0.0.3"}}
+	res, err := ns[0].views.SendMessage(context.Background(), ns[0].local, "alice", "ops", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]string{}
+	for _, r := range res {
+		nodes[r.Contact] = r.Node
+	}
+	if len(res) != 2 || nodes["sip:alice@10.0.0.2"] != "b-000002" || nodes["sip:alice@10.0.0.3"] != "c-000003" {
+		t.Errorf("results %+v, want one device on b and one on c", res)
+	}
+	if len(ns[1].local.sent) != 1 || ns[1].local.sent[0] != "ops: hello" {
+		t.Errorf("node b sent %v", ns[1].local.sent)
+	}
+	if _, err := ns[0].views.SendMessage(context.Background(), ns[0].local, "bob", "", "x"); !errors.Is(err, live.ErrNotRegistered) {
+		t.Errorf("a user registered nowhere: %v, want ErrNotRegistered", err)
+	}
+}
+
+// TestMailboxChangedReachesEveryNode: every node hears of a changed
+// mailbox, so each notifies the phones it holds.
+func TestMailboxChangedReachesEveryNode(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002")
+	ns[0].views.MailboxChanged(ns[0].local, 42)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, n := range ns {
+		for {
+			n.local.mu.Lock()
+			got := append([]int64(nil), n.local.changed...)
+			n.local.mu.Unlock()
+			if len(got) == 1 && got[0] == 42 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s heard %v, want [42]", n.reg.ID(), got)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

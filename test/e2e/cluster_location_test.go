@@ -77,10 +77,10 @@ func TestClusterLocation(t *testing.T) {
 	acc := id(a.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme",
 		"dids": []map[string]any{{"number": "442071230001"}, {"number": "442071230002"}}}))
 	dids := a.mustAPI(t, 200, "GET", fmt.Sprintf("/accounts/%d/dids", acc), nil)["items"].([]any)
-	pass := map[string]string{}
+	pass, uid := map[string]string{}, map[string]int64{}
 	for i, user := range []string{"2001", "2002"} {
 		u := a.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/sip-users", acc), map[string]any{"username": user})
-		pass[user] = u["password"].(string)
+		pass[user], uid[user] = u["password"].(string), id(u)
 		a.mustAPI(t, 200, "PATCH", fmt.Sprintf("/accounts/%d/dids/%d", acc, id(dids[i].(map[string]any))), map[string]any{"sip_user_id": id(u)})
 	}
 	waitSnapshot(t, a)
@@ -119,6 +119,34 @@ func TestClusterLocation(t *testing.T) {
 	}
 	if inv.GetHeader("X-Sipward-Deliver") != nil {
 		t.Errorf("the delivery header reached the phone:\n%s", inv)
+	}
+
+	// A MESSAGE asked of node B reaches the NAT-ed phone through A.
+	type answer struct {
+		st int
+		m  map[string]any
+	}
+	done := make(chan answer, 1)
+	go func() {
+		st, m := b.api(t, "POST", fmt.Sprintf("/sip-users/%d/messages", uid["2001"]), map[string]any{"text": "across nodes"})
+		done <- answer{st, m}
+	}()
+	var req *sip.Request
+	for deadline := time.Now().Add(5 * time.Second); req == nil && time.Now().Before(deadline); {
+		m, f := recvFrom(t, natPhone, time.Until(deadline))
+		if r, ok := m.(*sip.Request); ok && r.Method == sip.MESSAGE { // not the ACK of the 486 before
+			req, from = r, f
+		}
+	}
+	if req == nil || string(req.Body()) != "across nodes" {
+		t.Fatalf("the NAT-ed phone got %v, want the MESSAGE asked of node B", req)
+	}
+	if from.String() != a.SIP {
+		t.Errorf("the MESSAGE came from %s, want through node A %s", from, a.SIP)
+	}
+	natPhone.conn.WriteToUDP([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), from)
+	if r := <-done; r.st != 200 || fmt.Sprint(r.m["devices"]) == "[]" || !strings.Contains(fmt.Sprint(r.m["devices"]), nodeA) {
+		t.Errorf("node B's answer to the MESSAGE: %d %v, want the device on node %s", r.st, r.m, nodeA)
 	}
 
 	// (b) A killed: B lists it down once its heartbeat is 15 s old.
