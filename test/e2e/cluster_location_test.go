@@ -183,3 +183,53 @@ func waitNodeDown(t *testing.T, n *node, within time.Duration) {
 		}
 	}
 }
+
+// TestMessageWaitingAcrossNodes: two nodes sharing a store and Redis. A
+// phone subscribes to its mailbox through node A; a message left through
+// node B is told to it by A (the node its subscription lives on).
+func TestMessageWaitingAcrossNodes(t *testing.T) {
+	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
+	if redisAddr == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
+		}
+		t.Skip("SIPWARD_TEST_REDIS not set")
+	}
+	dir := t.TempDir()
+	args := []string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "mwi-admin-token",
+		"--key-file", filepath.Join(dir, "k"), "--core-addr", "127.0.0.1/32", "--redis", redisAddr,
+		"--redis-prefix", fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())}
+	a := start(t, t.TempDir(), args...)
+	b := start(t, t.TempDir(), args...)
+	a.Token, b.Token = "mwi-admin-token", "mwi-admin-token"
+	f := newVMFixture(t, a)
+	waitSnapshot(t, b)
+	waitFor(t, "node A to list node B up", func() bool {
+		_, m := a.api(t, "GET", "/nodes", nil)
+		items, _ := m["items"].([]any)
+		up := 0
+		for _, it := range items {
+			if it.(map[string]any)["status"] == "up" {
+				up++
+			}
+		}
+		return up == 2
+	})
+
+	ph := newUAC(t, "127.0.0.26", a.SIP)
+	cseq := 0
+	if res := ph.subscribe(t, "3001", f.boxPass, "mwi-x", &cseq, "", "600"); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE through A: %d", res.StatusCode)
+	}
+	first := ph.nextRequest(t, sip.NOTIFY, 10*time.Second)
+	ph.answer(first, 200)
+
+	caller := newPhone(t, "127.0.0.27", "3002", nil)
+	leaveMessage(t, caller.call(t, b, "3001", "3002", f.callerPwd), toneHz, time.Second)
+	n := ph.nextRequest(t, sip.NOTIFY, 10*time.Second)
+	ph.answer(n, 200)
+	if !strings.Contains(string(n.Body()), "Voice-Message: 1/0") || n.CallID().Value() != "mwi-x" {
+		t.Errorf("NOTIFY after a message left through node B: Call-ID %s\n%s\nwant Voice-Message: 1/0 in the subscription",
+			n.CallID().Value(), n.Body())
+	}
+}
