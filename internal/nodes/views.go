@@ -3,12 +3,16 @@ package nodes
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sipward/sipward/internal/live"
@@ -30,6 +34,7 @@ type Views struct {
 	timeout time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	seen    seenRequests // signed POSTs served, for refusing replays
 }
 
 // PeerTimeout is how long a merged view waits for the peers.
@@ -164,6 +169,10 @@ func gather[T any](ctx context.Context, v *Views, kind string, q url.Values, met
 // fetch asks peer p for its rows of kind. The parameters travel in the
 // URL, which the signature covers.
 func fetch[T any](ctx context.Context, v *Views, p Peer, kind string, q url.Values, method string) ([]T, error) {
+	if method == http.MethodPost { // unique, so a copy of it is refused (replays)
+		q = maps.Clone(q)
+		q.Set("n", rand.Text())
+	}
 	u := url.URL{Scheme: "http", Host: p.HTTP, Path: PeerPath + kind, RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
@@ -195,7 +204,12 @@ func (v *Views) Handler(a Actions) http.Handler {
 			Result: q.Get("result"), CallID: q.Get("call_id"), Limit: limit}))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := v.signer.verify(r, v.now()); err != nil {
+		now := v.now()
+		_, err := v.signer.verify(r, now)
+		if err == nil && r.Method == http.MethodPost && !v.seen.first(r.Header.Get(authHeader), now) {
+			err = errors.New("a copy of a request already served")
+		}
+		if err != nil {
 			v.log.Debug("nodes: node-to-node request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			http.Error(w, "node-to-node request refused: "+err.Error(), http.StatusUnauthorized)
 			return
@@ -210,4 +224,33 @@ func writePeer[T any](w http.ResponseWriter, id string, rows []T) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(peerAnswer[T]{Node: id, Items: rows})
+}
+
+// seenRequests remembers the signatures of the requests served while they
+// are valid (maxSkew either way), so that a copy is refused.
+type seenRequests struct {
+	mu sync.Mutex
+	m  map[string]time.Time // signature → when it stops being valid
+}
+
+// first reports whether sig is seen for the first time at now, and
+// remembers it.
+func (s *seenRequests) first(sig string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]time.Time{}
+	}
+	if len(s.m) > 10_000 {
+		for k, until := range s.m {
+			if now.After(until) {
+				delete(s.m, k)
+			}
+		}
+	}
+	if until, ok := s.m[sig]; ok && !now.After(until) {
+		return false
+	}
+	s.m[sig] = now.Add(2 * maxSkew)
+	return true
 }

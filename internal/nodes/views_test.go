@@ -263,3 +263,27 @@ func TestMailboxChangedReachesEveryNode(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayedActionRefused: a copy of a signed POST is refused.
+func TestReplayedActionRefused(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002")
+	ns[1].local.devices = map[string][]string{"alice": {"sip:alice@10.0.0.2"}}
+	u := ns[1].srv.URL + PeerPath + "message?" + url.Values{"username": {"alice"}, "text": {"x"}, "n": {"1"}}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, u, nil)
+	ns[0].views.signer.sign(req, t0)
+	for i, want := range []int{200, 401} {
+		cp, _ := http.NewRequest(http.MethodPost, u, nil)
+		cp.Header = req.Header.Clone()
+		resp, err := http.DefaultClient.Do(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("request %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	if len(ns[1].local.sent) != 1 {
+		t.Errorf("node b sent %d MESSAGEs, want 1", len(ns[1].local.sent))
+	}
+}
