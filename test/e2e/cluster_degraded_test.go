@@ -136,16 +136,7 @@ func holdCall(t *testing.T, n *node, src string) (*uac, *call) {
 // redisAddr, with an endpoint 127.0.0.2 of one channel, and extra flags.
 func clusterOf(t *testing.T, k int, redisAddr string, core *uas, extra ...string) []*node {
 	t.Helper()
-	dir := t.TempDir()
-	prefix := fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())
-	args := append([]string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "cluster-admin-token",
-		"--key-file", filepath.Join(dir, "k"), "--upstream", "sip:" + core.addr, "--redis", redisAddr, "--redis-prefix", prefix}, extra...)
-	var ns []*node
-	for range k {
-		n := start(t, t.TempDir(), args...)
-		n.Token = "cluster-admin-token"
-		ns = append(ns, n)
-	}
+	ns := clusterNodes(t, k, redisAddr, append([]string{"--upstream", "sip:" + core.addr}, extra...)...)
 	acc := id(ns[0].mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
 	ns[0].mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "channels": 1})
 	for _, n := range ns {
@@ -213,13 +204,7 @@ func TestRedisLossDegradesToNodeLocalLimits(t *testing.T) {
 // because its node renews it; when the node is killed (-9) mid-call, its
 // channel comes back to the cluster within the lease.
 func TestDeadNodesChannelsComeBackWithinTheLease(t *testing.T) {
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
-		}
-		t.Skip("SIPWARD_TEST_REDIS not set")
-	}
+	redisAddr := testRedis(t)
 	const lease = 3 * time.Second
 	core := newUAS(t, "127.0.0.1")
 	ns := clusterOf(t, 2, redisAddr, core, "--channel-lease", lease.String())

@@ -3,12 +3,9 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,21 +16,8 @@ import (
 // extra flags, or skips without SIPWARD_TEST_REDIS.
 func twoNodeCluster(t *testing.T, extra ...string) (*node, *node) {
 	t.Helper()
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
-		}
-		t.Skip("SIPWARD_TEST_REDIS not set")
-	}
-	dir := t.TempDir()
-	prefix := fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())
-	args := append([]string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "cluster-admin-token",
-		"--key-file", filepath.Join(dir, "k"), "--redis", redisAddr, "--redis-prefix", prefix}, extra...)
-	a := start(t, t.TempDir(), args...)
-	b := start(t, t.TempDir(), args...)
-	a.Token, b.Token = "cluster-admin-token", "cluster-admin-token"
-	return a, b
+	ns := clusterNodes(t, 2, testRedis(t), extra...)
+	return ns[0], ns[1]
 }
 
 // TestFraudBanAcrossNodes: a source sending wrong digest credentials to

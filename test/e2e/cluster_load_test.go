@@ -2,37 +2,17 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// threeNodes starts three nodes sharing a SQLite file and the test Redis
-// (SIPWARD_TEST_REDIS), in front of core, with extra flags.
+// threeNodes starts three nodes sharing a SQLite file and the test Redis,
+// in front of core, with extra flags.
 func threeNodes(t *testing.T, core *uas, extra ...string) []*node {
 	t.Helper()
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
-		}
-		t.Skip("SIPWARD_TEST_REDIS not set")
-	}
-	dir := t.TempDir()
-	args := append([]string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "cluster-admin-token",
-		"--key-file", filepath.Join(dir, "k"), "--upstream", "sip:" + core.addr, "--redis", redisAddr,
-		"--redis-prefix", fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())}, extra...)
-	var ns []*node
-	for range 3 {
-		n := start(t, t.TempDir(), args...)
-		n.Token = "cluster-admin-token"
-		ns = append(ns, n)
-	}
-	return ns
+	return clusterNodes(t, 3, testRedis(t), append([]string{"--upstream", "sip:" + core.addr}, extra...)...)
 }
 
 // spread runs one SIPp customer switch per node at once, all from src (the

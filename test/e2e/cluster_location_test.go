@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,20 +57,8 @@ func ringPhone(t *testing.T, n *node, phone *uac, did string) (*sip.Request, *ne
 // from A's SIP address). With A killed, B still calls the phone not NAT-ed
 // directly, and answers a call for the NAT-ed one 480 naming A as gone.
 func TestClusterLocation(t *testing.T) {
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
-		}
-		t.Skip("SIPWARD_TEST_REDIS not set")
-	}
-	dir := t.TempDir()
-	prefix := fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())
-	args := []string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "loc-admin-token",
-		"--key-file", filepath.Join(dir, "k"), "--core-addr", "127.0.0.1/32", "--redis", redisAddr, "--redis-prefix", prefix}
-	a := start(t, t.TempDir(), args...)
-	b := start(t, t.TempDir(), args...)
-	a.Token, b.Token = "loc-admin-token", "loc-admin-token"
+	ns := clusterNodes(t, 2, testRedis(t), "--core-addr", "127.0.0.1/32")
+	a, b := ns[0], ns[1]
 	acc := id(a.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme",
 		"dids": []map[string]any{{"number": "442071230001"}, {"number": "442071230002"}}}))
 	dids := a.mustAPI(t, 200, "GET", fmt.Sprintf("/accounts/%d/dids", acc), nil)["items"].([]any)
@@ -188,20 +173,8 @@ func waitNodeDown(t *testing.T, n *node, within time.Duration) {
 // phone subscribes to its mailbox through node A; a message left through
 // node B is told to it by A (the node its subscription lives on).
 func TestMessageWaitingAcrossNodes(t *testing.T) {
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
-		}
-		t.Skip("SIPWARD_TEST_REDIS not set")
-	}
-	dir := t.TempDir()
-	args := []string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "mwi-admin-token",
-		"--key-file", filepath.Join(dir, "k"), "--core-addr", "127.0.0.1/32", "--redis", redisAddr,
-		"--redis-prefix", fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())}
-	a := start(t, t.TempDir(), args...)
-	b := start(t, t.TempDir(), args...)
-	a.Token, b.Token = "mwi-admin-token", "mwi-admin-token"
+	ns := clusterNodes(t, 2, testRedis(t), "--core-addr", "127.0.0.1/32")
+	a, b := ns[0], ns[1]
 	f := newVMFixture(t, a)
 	waitSnapshot(t, b)
 	waitFor(t, "node A to list node B up", func() bool {

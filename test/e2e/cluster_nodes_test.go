@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -67,21 +64,9 @@ func rowsByTo(t *testing.T, n *node, path string) (map[string]string, any) {
 // up; the calls and decisions of both are seen through either, each with
 // its node; a node killed is listed down within 30 s.
 func TestClusterNodes(t *testing.T) {
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
-		}
-		t.Skip("SIPWARD_TEST_REDIS not set")
-	}
-	dir := t.TempDir()
-	prefix := fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())
 	core := newUAS(t, "127.0.0.1")
-	args := []string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "cluster-admin-token",
-		"--key-file", filepath.Join(dir, "k"), "--upstream", "sip:" + core.addr, "--redis", redisAddr, "--redis-prefix", prefix}
-	a := start(t, t.TempDir(), args...)
-	b := start(t, t.TempDir(), args...)
-	a.Token, b.Token = "cluster-admin-token", "cluster-admin-token"
+	ns := clusterNodes(t, 2, testRedis(t), "--upstream", "sip:"+core.addr)
+	a, b := ns[0], ns[1]
 	idA, idB := a.nodeID(t), b.nodeID(t)
 	if idA == idB {
 		t.Fatalf("both nodes are %q", idA)

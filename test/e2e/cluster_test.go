@@ -9,26 +9,44 @@ import (
 	"time"
 )
 
-// TestChannelLimitAcrossNodes: two nodes sharing one store and one Redis
-// enforce an endpoint's channel limit together — 1 channel means one call
-// in the whole cluster, whichever node it reaches.
-func TestChannelLimitAcrossNodes(t *testing.T) {
-	redisAddr := os.Getenv("SIPWARD_TEST_REDIS")
-	if redisAddr == "" {
+// testRedis returns the test Redis's address (SIPWARD_TEST_REDIS): without
+// it the test skips, or fails in CI.
+func testRedis(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("SIPWARD_TEST_REDIS")
+	if addr == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("SIPWARD_TEST_REDIS is not set in CI")
 		}
 		t.Skip("SIPWARD_TEST_REDIS not set")
 	}
+	return addr
+}
+
+// clusterNodes starts k nodes sharing one SQLite file and the Redis at
+// redisAddr (under a key prefix of their own), with the operator token
+// "cluster-admin-token" and extra flags.
+func clusterNodes(t *testing.T, k int, redisAddr string, extra ...string) []*node {
+	t.Helper()
 	dir := t.TempDir()
-	db := "sqlite:" + filepath.Join(dir, "shared.db")
-	prefix := fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())
+	args := append([]string{"--db", "sqlite:" + filepath.Join(dir, "shared.db"), "--admin-token", "cluster-admin-token",
+		"--key-file", filepath.Join(dir, "k"), "--redis", redisAddr,
+		"--redis-prefix", fmt.Sprintf("sipward-e2e-%x:", rand.Uint64())}, extra...)
+	ns := make([]*node, k)
+	for i := range ns {
+		ns[i] = start(t, t.TempDir(), args...)
+		ns[i].Token = "cluster-admin-token"
+	}
+	return ns
+}
+
+// TestChannelLimitAcrossNodes: two nodes sharing one store and one Redis
+// enforce an endpoint's channel limit together — 1 channel means one call
+// in the whole cluster, whichever node it reaches.
+func TestChannelLimitAcrossNodes(t *testing.T) {
 	core := newUAS(t, "127.0.0.1")
-	args := []string{"--db", db, "--admin-token", "cluster-admin-token", "--key-file", filepath.Join(dir, "k"),
-		"--upstream", "sip:" + core.addr, "--redis", redisAddr, "--redis-prefix", prefix}
-	a := start(t, t.TempDir(), args...)
-	b := start(t, t.TempDir(), args...)
-	a.Token, b.Token = "cluster-admin-token", "cluster-admin-token"
+	ns := clusterNodes(t, 2, testRedis(t), "--upstream", "sip:"+core.addr)
+	a, b := ns[0], ns[1]
 	acc := id(a.mustAPI(t, 201, "POST", "/accounts", map[string]any{"name": "Acme"}))
 	a.mustAPI(t, 201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", acc), map[string]any{"address": "127.0.0.2", "channels": 1})
 	time.Sleep(500 * time.Millisecond) // both nodes poll the shared revision every 200 ms
