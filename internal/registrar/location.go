@@ -121,21 +121,7 @@ func (g *Registrar) syncDirty(ctx context.Context) {
 // touching the store: another node registered it later, and the store's
 // row is that node's now.
 func (g *Registrar) forget(username, contact string) {
-	g.mu.Lock()
-	list := g.byUser[username]
-	for i, b := range list {
-		if b.Contact == contact {
-			list = append(list[:i], list[i+1:]...)
-			g.count--
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(g.byUser, username)
-	} else {
-		g.byUser[username] = list
-	}
-	g.mu.Unlock()
+	g.drop(username, contact)
 	g.pmu.Lock()
 	delete(g.pending, store.RegistrationKey{Username: username, Contact: contact})
 	delete(g.stored, store.RegistrationKey{Username: username, Contact: contact})

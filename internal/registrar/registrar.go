@@ -263,3 +263,22 @@ func (g *Registrar) localList(accountID int64, username string) []Binding {
 	})
 	return out
 }
+
+// drop takes the binding of username and contact out of the node's table.
+func (g *Registrar) drop(username, contact string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	list := g.byUser[username]
+	for i, b := range list {
+		if b.Contact == contact {
+			list = append(list[:i], list[i+1:]...)
+			g.count--
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(g.byUser, username)
+	} else {
+		g.byUser[username] = list
+	}
+}

@@ -168,21 +168,7 @@ func (g *Registrar) expire(ctx context.Context, now time.Time) {
 
 // remove deletes one binding (a NAT ping in timeout mode went unanswered).
 func (g *Registrar) remove(ctx context.Context, username, contact string) {
-	g.mu.Lock()
-	list := g.byUser[username]
-	for i, b := range list {
-		if b.Contact == contact {
-			list = append(list[:i], list[i+1:]...)
-			g.count--
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(g.byUser, username)
-	} else {
-		g.byUser[username] = list
-	}
-	g.mu.Unlock()
+	g.drop(username, contact)
 	g.queue(username, contact, nil)
 	g.touch(username)
 	if g.cfg.FlushInterval < 0 {
