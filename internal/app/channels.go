@@ -10,26 +10,20 @@ import (
 	"github.com/sipward/sipward/internal/b2bua"
 	"github.com/sipward/sipward/internal/cluster"
 	"github.com/sipward/sipward/internal/stage/limits"
+	"github.com/sipward/sipward/internal/ticker"
 )
 
 // renewHolds refreshes the channel holds of the calls in progress every
 // third of the lease, so that a call keeps its channels as long as it
 // lives and a dead node's come back within one lease.
 func renewHolds(ctx context.Context, calls *b2bua.B2BUA, ch limits.Channels, lease time.Duration, log *slog.Logger) {
-	t := time.NewTicker(lease / 3)
-	defer t.Stop()
 	var ids []string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			ids = calls.HoldIDs(ids[:0])
-			if n := renew(ctx, ch, ids, now); n > 0 {
-				log.Warn("limits: the shared state had lost the channels of calls in progress; recorded again", "calls", n)
-			}
+	ticker.Every(ctx, lease/3, func(now time.Time) {
+		ids = calls.HoldIDs(ids[:0])
+		if n := renew(ctx, ch, ids, now); n > 0 {
+			log.Warn("limits: the shared state had lost the channels of calls in progress; recorded again", "calls", n)
 		}
-	}
+	})
 }
 
 // restorer is a Channels that can record again a hold of a live call
@@ -58,20 +52,13 @@ func renew(ctx context.Context, ch limits.Channels, ids []string, now time.Time)
 
 // reap frees channels whose lease ran out (held by a node that died).
 func reap(ctx context.Context, ch limits.Channels, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if n, err := ch.Reap(ctx, now); err != nil {
-				log.Warn("limits: reap expired channels", "err", err)
-			} else if n > 0 {
-				log.Info("limits: freed channels of expired holds", "holds", n)
-			}
+	ticker.Every(ctx, every, func(now time.Time) {
+		if n, err := ch.Reap(ctx, now); err != nil {
+			log.Warn("limits: reap expired channels", "err", err)
+		} else if n > 0 {
+			log.Info("limits: freed channels of expired holds", "holds", n)
 		}
-	}
+	})
 }
 
 // redisMetrics exports whether the node runs on Redis or on node-local

@@ -186,21 +186,6 @@ func (b *B2BUA) Calls(accountID int64) []CallView {
 	return out
 }
 
-// every calls f with the time of each tick of an interval-d ticker, until
-// ctx ends.
-func every(ctx context.Context, d time.Duration, f func(now time.Time)) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			f(now)
-		}
-	}
-}
-
 // client returns the Sender's client for transport.
 func (b *B2BUA) client(transport string) (*sipgo.Client, error) { return b.sender.Client(transport) }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipward/sipward/internal/ticker"
 )
 
 // Keepalive sends an in-dialog OPTIONS to both legs of every confirmed
@@ -24,7 +26,7 @@ func (b *B2BUA) Keepalive(ctx context.Context) {
 		return
 	}
 	quiet := int64(b.cfg.Keepalive / 2)
-	every(ctx, b.cfg.Keepalive, func(now time.Time) {
+	ticker.Every(ctx, b.cfg.Keepalive, func(now time.Time) {
 		for _, c := range b.calls.all() {
 			c.mu.Lock()
 			ok := c.confirmed

@@ -29,6 +29,7 @@ import (
 
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/ticker"
 )
 
 // timerStage names the session timer's Results and decisions.
@@ -150,7 +151,7 @@ func (b *B2BUA) peerRefresh(in *leg, req *sip.Request, now time.Time) {
 // 5,000/s with it against 7,000/s without.
 func (b *B2BUA) SessionTimers(ctx context.Context) {
 	tick := max(b.cfg.MinSE/10, 100*time.Millisecond)
-	every(ctx, tick, func(now time.Time) {
+	ticker.Every(ctx, tick, func(now time.Time) {
 		for _, c := range b.calls.all() {
 			if !c.timers || c.ended.Load() {
 				continue

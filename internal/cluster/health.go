@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sipward/sipward/internal/ticker"
 )
 
 // Health follows whether Redis answers, so that the live state degrades to
@@ -77,16 +79,7 @@ func (h *Health) OnUp(f func(context.Context, time.Time) error) {
 // Run pings Redis every PingEvery until ctx ends: a failed ping marks it
 // down, an answer after an outage reconciles (OnUp) and marks it up.
 func (h *Health) Run(ctx context.Context) {
-	t := time.NewTicker(PingEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			h.check(ctx, now)
-		}
-	}
+	ticker.Every(ctx, PingEvery, func(now time.Time) { h.check(ctx, now) })
 }
 
 // check is one ping.

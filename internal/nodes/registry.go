@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sipward/sipward/internal/live"
+	"github.com/sipward/sipward/internal/ticker"
 )
 
 // Defaults of Config.
@@ -101,16 +102,7 @@ func (r *Registry) Run(ctx context.Context, httpAddr string) {
 	r.self.HTTP = httpAddr
 	r.mu.Unlock()
 	r.Beat(ctx, time.Now())
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			r.Beat(ctx, now)
-		}
-	}
+	ticker.Every(ctx, r.cfg.Interval, func(now time.Time) { r.Beat(ctx, now) })
 }
 
 // Beat takes this node's counts and load at now, writes its record and
