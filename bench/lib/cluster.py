@@ -250,6 +250,10 @@ def f1(v):
     return "-" if isinstance(v, float) and math.isnan(v) else "%.1f" % v
 
 
+def f2(v):
+    return "-" if isinstance(v, float) and math.isnan(v) else "%.2f" % v
+
+
 def med(xs):
     xs = [x for x in xs if not (isinstance(x, float) and math.isnan(x))]
     return statistics.median(xs) if xs else float("nan")
@@ -269,7 +273,7 @@ def step_rows(s, per_node):
                                n["failed"], n["p50"], n["p99"], f0(n["us"]), "", "", "", ""))
     rows.append(ROW % (m["round"], "on" if m["redis"] == "1" else "off", "all" if len(s["nodes"]) > 1 else "1",
                        s["calls"], s["passed"], s["failed"], s["setup"][0], s["setup"][1], f0(s["sw_us"]), f0(s["redis_us"]),
-                       f1(s["cmds"]), f1(s["scripts"]), m.get("health", "-")))
+                       f1(s["cmds"]), f2(s["scripts"]), m.get("health", "-")))
     return rows
 
 
@@ -292,8 +296,8 @@ def section_single(out, steps):
     fg = [med([s[k] for s in on]) for k in ("redis_us", "cmds", "scripts")]
     out.append("median Redis per call with Redis on: %s us CPU, %s commands, %s script round trips; in the Redis-off "
                "steps (other users of the Redis, per call of ours): %s us, %s commands, %s scripts; on - off: "
-               "%s us, %s commands, %s scripts" % (f0(fg[0]), f1(fg[1]), f1(fg[2]), f0(bg[0]), f1(bg[1]), f1(bg[2]),
-                                                  f0(fg[0] - bg[0]), f1(fg[1] - bg[1]), f1(fg[2] - bg[2])))
+               "%s us, %s commands, %s scripts" % (f0(fg[0]), f1(fg[1]), f2(fg[2]), f0(bg[0]), f1(bg[1]), f2(bg[2]),
+                                                  f0(fg[0] - bg[0]), f1(fg[1] - bg[1]), f2(fg[2] - bg[2])))
     out.append("")
 
 
@@ -312,7 +316,7 @@ def section_cluster(out, steps):
     out.append("median sipward CPU per call over the nodes: %s us (one node with Redis: %s us); Redis's CPU per "
                "call %s us; Redis commands per call %s (%s script round trips)"
                % (f0(c), f0(one), f0(med([s["redis_us"] for s in cl])),
-                  f1(med([s["cmds"] for s in cl])), f1(med([s["scripts"] for s in cl]))))
+                  f1(med([s["cmds"] for s in cl])), f2(med([s["scripts"] for s in cl]))))
     out.append("")
 
 
