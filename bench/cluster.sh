@@ -246,6 +246,8 @@ limits_step() {
   done
   health="$(python3 "$PY" health "${NODE_URLS[@]}")"
   stop_pids "$UAS_PID" "${NODE_PIDS[@]}"
+  local fb; fb="$(python3 "$PY" fallbacks "$d")"
+  [ "$fb" != 0 ] && health="$health; FELL BACK to node-local limits: $fb Redis warnings in the nodes' logs"
   rm -f "$d"/db/sipward.db* "$d/db/sipward.key"
   limits_report "$d" "$rejected" "$health" > "$OUT/limits.txt"
   cat "$OUT/limits.txt" >&2

@@ -19,6 +19,8 @@
                                                      their sum, and the endpoint channels in use that
                                                      node 1 reports (sipward_limits_channels_in_use,
                                                      cluster-wide with Redis); prints the maxima
+  cluster.py fallbacks STEP_DIR                      how many warnings of the step's sipward logs
+                                                     (STEP_DIR/db/node*.log) say Redis did not answer
   cluster.py report OUT                              the plain-text report from OUT/steps.tsv,
                                                      OUT/limits.txt and OUT/machine.txt
 
@@ -212,9 +214,26 @@ def read_meta(d):
     return meta
 
 
+FALLBACK = re.compile(r"level=WARN .*(redis is down|cluster: )")
+
+
+def fallbacks(d):
+    """Warnings in the step's sipward logs that say Redis did not answer (an operation past its
+    250 ms timeout marks Redis down: the node then counts channels and CPS on its own)."""
+    n = 0
+    ld = os.path.join(d, "db")
+    for f in sorted(os.listdir(ld)) if os.path.isdir(ld) else []:
+        if f.startswith("node") and f.endswith(".log"):
+            n += sum(1 for line in open(os.path.join(ld, f), errors="replace") if FALLBACK.search(line))
+    return n
+
+
 def step_figures(d):
     """The figures of one load step (a directory with meta and uac1..uacN)."""
     m = read_meta(d)
+    fb = fallbacks(d)
+    if fb:
+        m["health"] = "FELL BACK: %d Redis warnings" % fb
     tck = float(m.get("clk_tck", 100))
     nodes, pooled = [], []
     for i, ticks in enumerate(m["sw_ticks"].split()):
@@ -235,7 +254,7 @@ def step_figures(d):
         except (KeyError, ValueError):
             return float("nan")
     pooled.sort()
-    return {"meta": m, "nodes": nodes, "calls": calls, "setup": pcts(pooled),
+    return {"meta": m, "nodes": nodes, "calls": calls, "setup": pcts(pooled), "fell_back": fb > 0,
             "passed": sum(n["passed"] for n in nodes), "failed": sum(n["failed"] for n in nodes),
             "sw_us": sum(n["cpu"] for n in nodes) / calls * 1e6 if calls else float("nan"),
             "redis_us": per_call("redis_ticks", 1e6 / tck), "cmds": per_call("redis_cmds", 1),
@@ -277,6 +296,16 @@ def step_rows(s, per_node):
     return rows
 
 
+def clean(out, steps):
+    """The steps that ran on Redis throughout; says so when some did not. With none, all of them."""
+    ok = [s for s in steps if not s["fell_back"]]
+    if len(ok) < len(steps):
+        out.append("%d of %d Redis-on steps fell back to node-local limits for a while (a Redis operation took "
+                   "over 250 ms); %s" % (len(steps) - len(ok), len(steps),
+                                         "the medians leave them out" if ok else "NO clean step: medians of all"))
+    return ok or steps
+
+
 def section_single(out, steps):
     single = [s for s in steps if s["meta"]["kind"] == "single"]
     if not single:
@@ -288,7 +317,7 @@ def section_single(out, steps):
     for s in single:
         out.extend(step_rows(s, False))
     off = [s for s in single if s["meta"]["redis"] == "0"]
-    on = [s for s in single if s["meta"]["redis"] == "1"]
+    on = clean(out, [s for s in single if s["meta"]["redis"] == "1"])
     a, b = med([s["sw_us"] for s in off]), med([s["sw_us"] for s in on])
     out.append("median sipward CPU per call: Redis off %s us, on %s us (+%s us, %s)"
                % (f0(a), f0(b), f0(b - a), "x%.2f" % (b / a) if a and not math.isnan(a + b) else "-"))
@@ -311,7 +340,9 @@ def section_cluster(out, steps):
     out.append(HEAD)
     for s in cl:
         out.extend(step_rows(s, True))
-    one = med([s["sw_us"] for s in steps if s["meta"]["kind"] == "single" and s["meta"]["redis"] == "1"])
+    one = med([s["sw_us"] for s in steps if s["meta"]["kind"] == "single" and s["meta"]["redis"] == "1"
+               and not s["fell_back"]])
+    cl = clean(out, cl)
     c = med([s["sw_us"] for s in cl])
     out.append("median sipward CPU per call over the nodes: %s us (one node with Redis: %s us); Redis's CPU per "
                "call %s us; Redis commands per call %s (%s script round trips)"
@@ -352,6 +383,7 @@ def main(argv):
         "redis": lambda a: redis_counts(a[0], a[1]),
         "sipp": lambda a: sipp(a[0]),
         "poll": lambda a: poll(a[0], a[1], a[2], a[3:]),
+        "fallbacks": lambda a: print(fallbacks(a[0])),
         "report": lambda a: report(a[0]),
     }
     if len(argv) < 2 or argv[1] not in cmds:
