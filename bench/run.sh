@@ -5,6 +5,7 @@
 #   PEER=kamailio make bench        # sipward and Kamailio 5.6 in the same run, with ratios (~40 min on
 #                                   # 2 cores; longer when the machine is busy: see QUIET_WAIT)
 #   QUICK=1 [PEER=kamailio] make bench   # smoke run, a few minutes
+#   CLUSTER=3 [QUICK=1] make bench  # instead: Redis-shared limits' cost and a 3-node cluster (bench/cluster.sh)
 # Results: OUT (default bench/results/<date>), report in OUT/report.txt; docs/performance.md.
 #
 # What it does (everything on 127.0.0.0/8, every load bounded in count and time):
@@ -44,6 +45,7 @@ set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
+if [ -n "${CLUSTER:-}" ]; then exec "$HERE/cluster.sh" "$@"; fi   # its own knobs and defaults
 : "${PEER=}"                                   # empty: sipward only; kamailio: also Kamailio
 : "${QUICK:=0}"
 : "${PEER_DIR:=$REPO/../shared/peer}"
