@@ -46,7 +46,7 @@ var _ digest.NonceCounts = (*RedisCounts)(nil)
 // valid for lifetime.
 func NewRedisCounts(client *redis.Client, prefix string, lifetime time.Duration) *RedisCounts {
 	return &RedisCounts{client: client, prefix: prefix, ttl: lifetime + 15*time.Second,
-		local: digest.NewLocalCounts(lifetime, digest.DefaultMaxCounts), timeout: 250 * time.Millisecond}
+		local: digest.NewLocalCounts(lifetime, digest.DefaultMaxCounts), timeout: CallTimeout}
 }
 
 // UseHealth makes Seen skip Redis while h says it is down (instead of

@@ -70,10 +70,10 @@
 // The Redis types return every error (wrapped, "cluster: …"). sipward
 // serve uses them through FallbackChannels and FallbackRates, which keep a
 // node serving when Redis does not answer: Health marks Redis down at the
-// first failed operation (each bounded to 250 ms) and the node then counts
+// first failed operation (each bounded to CallTimeout, 1 s) and the node then counts
 // channels and CPS on its own — every limit holds per node, not per
 // cluster, until Redis is back. Health pings Redis every 500 ms; when it
-// answers, the channels taken node-locally by calls still up are copied
+// answers, the holds of calls that ended meanwhile are freed in Redis and the channels taken node-locally by calls still up are copied
 // into Redis (granted: their calls are up) before Redis is used again, so
 // the cluster counts them. Nonce counts (RedisCounts) fall back to the
 // node's table in the same way. /healthz reports the node "degraded" (HTTP

@@ -32,16 +32,17 @@ type FallbackChannels struct {
 	local  *limits.LocalChannels
 	health *Health
 
-	mu    sync.Mutex
-	held  map[string][]limits.Key // call id → keys of holds taken locally and not yet in Redis
-	inRed map[string][]limits.Key // call id → keys of holds this node took in Redis
+	mu      sync.Mutex
+	held    map[string][]limits.Key // call id → keys of holds taken locally and not yet in Redis
+	inRed   map[string][]limits.Key // call id → keys of holds this node took in Redis
+	release map[string]struct{}     // calls that ended while Redis was away: their Redis holds to free
 }
 
 // NewFallbackChannels returns channels in r that fall back to node-local
 // ones with the same lease while h says Redis is down.
 func NewFallbackChannels(r *RedisChannels, h *Health) *FallbackChannels {
 	c := &FallbackChannels{redis: r, local: limits.NewLocalChannels(r.Lease()), health: h,
-		held: map[string][]limits.Key{}, inRed: map[string][]limits.Key{}}
+		held: map[string][]limits.Key{}, inRed: map[string][]limits.Key{}, release: map[string]struct{}{}}
 	h.OnUp(c.Reconcile)
 	return c
 }
@@ -71,7 +72,7 @@ func (c *FallbackChannels) unavailable(err error, now time.Time) bool {
 // Redis is down.
 func (c *FallbackChannels) Acquire(ctx context.Context, lims []limits.Limit, callID string, now time.Time) (limits.Denied, error) {
 	if c.health.Up() {
-		rctx, cancel := context.WithTimeout(ctx, opTimeout)
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
 		d, err := c.redis.Acquire(rctx, lims, callID, now)
 		cancel()
 		if !c.unavailable(err, now) {
@@ -118,10 +119,20 @@ func (c *FallbackChannels) Release(ctx context.Context, callID string) error {
 	c.mu.Lock()
 	delete(c.inRed, callID)
 	c.mu.Unlock()
-	if !c.health.Up() {
-		return fmt.Errorf("cluster: release channels of %q: redis is down; the hold ends with its lease", callID)
+	if c.health.Up() {
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		err := c.redis.Release(rctx, callID)
+		cancel()
+		if !c.unavailable(err, time.Now()) {
+			return err
+		}
 	}
-	return c.redis.Release(ctx, callID)
+	// Redis is away: free the hold when it is back (Reconcile), so that the
+	// channel does not stay taken for the rest of its lease.
+	c.mu.Lock()
+	c.release[callID] = struct{}{}
+	c.mu.Unlock()
+	return nil
 }
 
 // Refresh implements limits.Channels.
@@ -226,10 +237,14 @@ func (c *FallbackChannels) Reap(ctx context.Context, now time.Time) (int, error)
 	return n + m, err
 }
 
-// Reconcile copies the node-local holds into Redis, granted whatever the
-// limits say (their calls are up), and frees them locally. It runs when
-// Redis answers again after an outage, and at each Reap.
+// Reconcile frees in Redis the holds of calls that ended while it was away,
+// then copies the node-local holds into Redis, granted whatever the limits
+// say (their calls are up), and frees them locally. It runs when Redis
+// answers again after an outage, and at each Reap.
 func (c *FallbackChannels) Reconcile(ctx context.Context, now time.Time) error {
+	if err := c.releaseEnded(ctx); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	ids := make([]string, 0, len(c.held))
 	for id := range c.held {
@@ -243,7 +258,7 @@ func (c *FallbackChannels) Reconcile(ctx context.Context, now time.Time) error {
 		if !ok {
 			continue // released meanwhile
 		}
-		rctx, cancel := context.WithTimeout(ctx, opTimeout)
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
 		_, err := c.redis.Acquire(rctx, unchecked(keys), id, now)
 		cancel()
 		if err != nil && !errors.Is(err, limits.ErrHeld) {
@@ -256,6 +271,37 @@ func (c *FallbackChannels) Reconcile(ctx context.Context, now time.Time) error {
 		_ = c.local.Release(ctx, id)
 	}
 	return nil
+}
+
+// releaseEnded frees the Redis holds of the calls that ended while Redis
+// was away.
+func (c *FallbackChannels) releaseEnded(ctx context.Context) error {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.release))
+	for id := range c.release {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		err := c.redis.Release(rctx, id)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("cluster: free the holds of calls that ended while redis was away: %w", err)
+		}
+		c.mu.Lock()
+		delete(c.release, id)
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// Ended returns the number of calls that ended while Redis was away and
+// whose Redis holds are still to free.
+func (c *FallbackChannels) Ended() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.release)
 }
 
 // FallbackRates is limits.Rates in Redis that falls back to node-local
@@ -276,7 +322,7 @@ func NewFallbackRates(r *RedisRates, h *Health) *FallbackRates {
 // Allow implements limits.Rates.
 func (r *FallbackRates) Allow(ctx context.Context, k limits.Key, perSecond int, now time.Time) (bool, error) {
 	if r.health.Up() && perSecond > 0 {
-		rctx, cancel := context.WithTimeout(ctx, opTimeout)
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
 		ok, err := r.redis.Allow(rctx, k, perSecond, now)
 		cancel()
 		if err == nil || errors.Is(err, limits.ErrInvalid) {

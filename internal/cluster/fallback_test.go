@@ -105,8 +105,11 @@ func TestFallbackWhenRedisDies(t *testing.T) {
 	if err := ch.Release(ctx, "c"); err != nil {
 		t.Fatalf("Release of a local hold: %v", err)
 	}
-	if err := ch.Release(ctx, "a"); err == nil {
-		t.Error("Release of a Redis hold with Redis down: no error (the hold is left to its lease)")
+	if err := ch.Release(ctx, "a"); err != nil {
+		t.Errorf("Release of a Redis hold with Redis down: %v (it is freed when Redis is back)", err)
+	}
+	if ch.Ended() != 1 {
+		t.Errorf("calls ended while Redis was away: %d, want 1 (a)", ch.Ended())
 	}
 	if ch.Local() != 1 {
 		t.Fatalf("local holds: %d, want 1 (b)", ch.Local())
@@ -118,8 +121,8 @@ func TestFallbackWhenRedisDies(t *testing.T) {
 	if !h.Up() {
 		t.Fatal("Redis not back up after a ping answered")
 	}
-	if ch.Local() != 0 {
-		t.Fatalf("local holds after reconcile: %d, want 0", ch.Local())
+	if ch.Local() != 0 || ch.Ended() != 0 {
+		t.Fatalf("after reconcile: %d local holds, %d ended calls to free; want 0 and 0", ch.Local(), ch.Ended())
 	}
 	if n, err := ch.InUse(ctx, k); err != nil || n != 1 {
 		t.Fatalf("InUse after reconcile: %d %v, want 1 (b, now in Redis)", n, err)
@@ -187,5 +190,33 @@ func TestFallbackRatesWhenRedisIsDown(t *testing.T) {
 	}
 	if h.Up() {
 		t.Error("Redis not reported down")
+	}
+}
+
+// TestReleaseWhileRedisIsAwayFreesWhenBack: a call that ends while Redis
+// is away does not keep its channel for the rest of its lease: the channel
+// is free in Redis as soon as Redis answers again (here a Redis that kept
+// its data: a network cut, not a restart).
+func TestReleaseWhileRedisIsAwayFreesWhenBack(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	ctx := context.Background()
+	h := NewHealth(c)
+	ch := NewFallbackChannels(NewRedisChannels(c, prefix, time.Hour), h)
+	k := limits.Key{Kind: limits.Endpoint, ID: 9}
+	if d, err := ch.Acquire(ctx, []limits.Limit{{Key: k, Max: 1}}, "x", t0); err != nil || !d.Granted() {
+		t.Fatalf("Acquire: %v %v", d, err)
+	}
+	h.Fail(t0) // Redis unreachable (the cut)
+	if err := ch.Release(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	other := NewRedisChannels(c, prefix, time.Hour) // another node's view
+	if n, _ := other.InUse(ctx, k); n != 1 {
+		t.Fatalf("in use during the cut: %d, want 1 (not yet freed)", n)
+	}
+	h.check(ctx, t0.Add(time.Second)) // the ping answers
+	if n, _ := other.InUse(ctx, k); n != 0 {
+		t.Errorf("in use once Redis answered again: %d, want 0", n)
 	}
 }

@@ -9,8 +9,11 @@ import (
 // Bounds of a Redis call on a request path, and what follows a failure.
 const (
 	// CallTimeout bounds one round trip to Redis made on a request path;
-	// past it the caller falls back to the node's own state.
-	CallTimeout = 250 * time.Millisecond
+	// past it the caller falls back to the node's own state. A second: on
+	// a stalled host (a load of 10 on 2 cores) round trips took over 250 ms
+	// and nodes fell back for nothing; a dead Redis usually refuses the
+	// connection at once anyway.
+	CallTimeout = time.Second
 	// RetryAfter is how long after a failed call Redis is not tried at all
 	// (the node's own state answers at once), so that a flood of requests
 	// does not wait CallTimeout each while Redis is away.

@@ -31,9 +31,6 @@ type Health struct {
 // PingEvery is how often Health pings Redis.
 const PingEvery = 500 * time.Millisecond
 
-// opTimeout bounds one Redis operation on the call path: past it the
-// operation counts as failed and the node falls back to its own state.
-const opTimeout = 250 * time.Millisecond
 
 // NewHealth returns a Health of client, up until something fails.
 func NewHealth(client *redis.Client) *Health { return &Health{client: client} }
@@ -84,7 +81,7 @@ func (h *Health) Run(ctx context.Context) {
 
 // check is one ping.
 func (h *Health) check(ctx context.Context, now time.Time) {
-	pctx, cancel := context.WithTimeout(ctx, opTimeout)
+	pctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	err := h.client.Ping(pctx).Err()
 	cancel()
 	if err != nil {

@@ -99,7 +99,7 @@ func NewRedisLocation(client *redis.Client, prefix string) *RedisLocation {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &RedisLocation{client: client, prefix: prefix, timeout: 250 * time.Millisecond}
+	return &RedisLocation{client: client, prefix: prefix, timeout: CallTimeout}
 }
 
 func (l *RedisLocation) key(username string) string { return l.prefix + "loc:" + username }
@@ -147,7 +147,7 @@ func parseRecord(v string, now time.Time) (b store.Registration, ok bool) {
 	return b, b.Expires.After(now)
 }
 
-// Lookup implements registrar.Location: one HGETALL, within a 250 ms
+// Lookup implements registrar.Location: one HGETALL, within a CallTimeout
 // timeout.
 func (l *RedisLocation) Lookup(ctx context.Context, username string, now time.Time) ([]store.Registration, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
