@@ -15,6 +15,9 @@ import (
 	"github.com/sipward/sipward/internal/stage/route"
 )
 
+// The Redis location is the registrar's Location.
+var _ registrar.Location = (*cluster.RedisLocation)(nil)
+
 // clusterLoc is the cluster's location service of a node with Redis: the
 // bindings shared in Redis, the node registry that says which nodes are up
 // and where, and the signing of calls handed over between nodes. nil

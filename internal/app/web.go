@@ -14,6 +14,7 @@ import (
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/signin"
 	"github.com/sipward/sipward/internal/stage/limits"
 	"github.com/sipward/sipward/internal/store"
 	"github.com/sipward/sipward/internal/web"
@@ -49,7 +50,7 @@ func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *pro
 		Log:           log,
 	}
 	if side.redis != nil {
-		lk, rv := cluster.NewRedisLockouts(side.redis, cfg.RedisPrefix, web.DefaultLockout), cluster.NewRedisRevocations(side.redis, cfg.RedisPrefix)
+		lk, rv := cluster.NewRedisLockouts(side.redis, cfg.RedisPrefix, signin.DefaultLockout), cluster.NewRedisRevocations(side.redis, cfg.RedisPrefix)
 		lk.UseHealth(side.redisUp)
 		rv.UseHealth(side.redisUp)
 		o.Lockouts, o.Revocations = lk, rv

@@ -11,8 +11,8 @@
 // It also shares what guards the edge against guessing: RedisCounts (digest
 // nonce counts), RedisFailures (the firewall's counts of failed
 // authentications and unanswered challenges, firewall.SharedCounts),
-// RedisLockouts (failed web sign-ins, web.Lockouts) and RedisRevocations
-// (signed-out web sessions, web.Revocations).
+// RedisLockouts (failed web sign-ins, signin.Lockouts) and RedisRevocations
+// (signed-out web sessions, signin.Revocations).
 //
 // # What lives in Redis
 //

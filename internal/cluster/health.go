@@ -31,7 +31,6 @@ type Health struct {
 // PingEvery is how often Health pings Redis.
 const PingEvery = 500 * time.Millisecond
 
-
 // NewHealth returns a Health of client, up until something fails.
 func NewHealth(client *redis.Client) *Health { return &Health{client: client} }
 

@@ -14,11 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sipward/sipward/internal/registrar"
 	"github.com/sipward/sipward/internal/store"
 )
-
-var _ registrar.Location = (*RedisLocation)(nil)
 
 // LocationMargin is added to the latest binding expiry of a user for the
 // Redis TTL of its key: garbage collection only, reads filter by expiry.

@@ -6,13 +6,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sipward/sipward/internal/web"
+	"github.com/sipward/sipward/internal/signin"
 )
 
-var _ web.Lockouts = (*RedisLockouts)(nil)
+var _ signin.Lockouts = (*RedisLockouts)(nil)
 
 // signinFailScript counts a failed sign-in against each of its keys, as
-// web.LocalLockouts does: a window that starts at the first failure and
+// signin.LocalLockouts does: a window that starts at the first failure and
 // restarts after Window; at the key's limit the key is locked until
 // now+LockFor and its count restarts.
 //
@@ -41,7 +41,7 @@ end
 return 1
 `)
 
-// RedisLockouts is web.Lockouts in Redis: failed sign-ins counted for every
+// RedisLockouts is signin.Lockouts in Redis: failed sign-ins counted for every
 // node that uses the same Redis and prefix, so that failures spread over the
 // nodes lock a username (or an address) out at the policy's count in all.
 // A username's count from an address is the hash
@@ -50,28 +50,28 @@ return 1
 //
 // Locked, Fail and Succeed are one round trip each (a sign-in makes two:
 // Locked, then Fail or Succeed). Every failure is also counted in a
-// web.LocalLockouts, which answers whenever Redis does not within
+// signin.LocalLockouts, which answers whenever Redis does not within
 // CallTimeout (and for RetryAfter after that): sign-in keeps working, with
 // per-node counts, and Degraded says so. Safe for concurrent use.
 type RedisLockouts struct {
 	client *redis.Client
 	prefix string
-	p      web.LockoutPolicy
-	local  *web.LocalLockouts
+	p      signin.LockoutPolicy
+	local  *signin.LocalLockouts
 	fb     fallback
 }
 
 // NewRedisLockouts returns lockouts under policy p (a zero policy means
-// web.DefaultLockout) on client, whose keys start with prefix ("" means
+// signin.DefaultLockout) on client, whose keys start with prefix ("" means
 // DefaultPrefix).
-func NewRedisLockouts(client *redis.Client, prefix string, p web.LockoutPolicy) *RedisLockouts {
+func NewRedisLockouts(client *redis.Client, prefix string, p signin.LockoutPolicy) *RedisLockouts {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if p == (web.LockoutPolicy{}) {
-		p = web.DefaultLockout
+	if p == (signin.LockoutPolicy{}) {
+		p = signin.DefaultLockout
 	}
-	return &RedisLockouts{client: client, prefix: prefix, p: p, local: web.NewLocalLockouts(p)}
+	return &RedisLockouts{client: client, prefix: prefix, p: p, local: signin.NewLocalLockouts(p)}
 }
 
 func (l *RedisLockouts) userKey(username, addr string) string {
@@ -80,7 +80,7 @@ func (l *RedisLockouts) userKey(username, addr string) string {
 
 func (l *RedisLockouts) addrKey(addr string) string { return l.prefix + "signin:a:" + addr }
 
-// Locked implements web.Lockouts: both keys' locks in one pipelined round
+// Locked implements signin.Lockouts: both keys' locks in one pipelined round
 // trip.
 func (l *RedisLockouts) Locked(username, addr string, now time.Time) time.Duration {
 	ctx, cancel, ok := l.fb.try(now)
@@ -104,7 +104,7 @@ func (l *RedisLockouts) Locked(username, addr string, now time.Time) time.Durati
 	return wait
 }
 
-// Fail implements web.Lockouts: one script for both keys.
+// Fail implements signin.Lockouts: one script for both keys.
 func (l *RedisLockouts) Fail(username, addr string, now time.Time) {
 	l.local.Fail(username, addr, now)
 	ctx, cancel, ok := l.fb.try(now)
@@ -119,7 +119,7 @@ func (l *RedisLockouts) Fail(username, addr string, now time.Time) {
 	}
 }
 
-// Succeed implements web.Lockouts.
+// Succeed implements signin.Lockouts.
 func (l *RedisLockouts) Succeed(username, addr string, now time.Time) {
 	l.local.Succeed(username, addr, now)
 	ctx, cancel, ok := l.fb.try(now)

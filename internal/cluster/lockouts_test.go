@@ -4,10 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipward/sipward/internal/web"
+	"github.com/sipward/sipward/internal/signin"
 )
 
-var testPolicy = web.LockoutPolicy{PerUser: 3, PerAddr: 5, Window: 15 * time.Minute, LockFor: 10 * time.Minute}
+var testPolicy = signin.LockoutPolicy{PerUser: 3, PerAddr: 5, Window: 15 * time.Minute, LockFor: 10 * time.Minute}
 
 // TestRedisLockoutsAcrossNodes: failed sign-ins spread over two nodes lock
 // a username out at the policy's count in total, on both nodes; a success

@@ -5,18 +5,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sipward/sipward/internal/web"
+	"github.com/sipward/sipward/internal/signin"
 )
 
-var _ web.Revocations = (*RedisRevocations)(nil)
+var _ signin.Revocations = (*RedisRevocations)(nil)
 
-// RedisRevocations is web.Revocations in Redis: a session signed out on one
+// RedisRevocations is signin.Revocations in Redis: a session signed out on one
 // node is refused on every node that uses the same Redis and prefix. A
 // revoked session is the key <prefix>revoked:<session id>, set with a TTL of
 // the session's remaining life.
 //
 // Revoked is one round trip (EXISTS) a signed-in page; Revoke one (SET).
-// Revocations are also kept in a web.LocalRevocations, which answers first
+// Revocations are also kept in a signin.LocalRevocations, which answers first
 // (a session signed out here needs no round trip) and alone whenever Redis
 // does not answer within CallTimeout (and for RetryAfter after that): pages
 // keep working, but a session signed out on another node is accepted here
@@ -24,7 +24,7 @@ var _ web.Revocations = (*RedisRevocations)(nil)
 type RedisRevocations struct {
 	client *redis.Client
 	prefix string
-	local  *web.LocalRevocations
+	local  *signin.LocalRevocations
 	fb     fallback
 }
 
@@ -34,12 +34,12 @@ func NewRedisRevocations(client *redis.Client, prefix string) *RedisRevocations 
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &RedisRevocations{client: client, prefix: prefix, local: web.NewLocalRevocations()}
+	return &RedisRevocations{client: client, prefix: prefix, local: signin.NewLocalRevocations()}
 }
 
 func (v *RedisRevocations) key(sid string) string { return v.prefix + "revoked:" + sid }
 
-// Revoke implements web.Revocations.
+// Revoke implements signin.Revocations.
 func (v *RedisRevocations) Revoke(sid string, until, now time.Time) {
 	v.local.Revoke(sid, until, now)
 	ttl := until.Sub(now)
@@ -56,7 +56,7 @@ func (v *RedisRevocations) Revoke(sid string, until, now time.Time) {
 	}
 }
 
-// Revoked implements web.Revocations.
+// Revoked implements signin.Revocations.
 func (v *RedisRevocations) Revoked(sid string, now time.Time) bool {
 	if v.local.Revoked(sid, now) {
 		return true

@@ -20,7 +20,7 @@
 // (net/http.CrossOriginProtection). Failed sign-ins are counted per username
 // and source address, and per source address, and lock them out for a while;
 // signing out revokes the session. Both are kept in memory on each node by
-// default (LocalLockouts, LocalRevocations), or shared by every node through
+// default (package signin), or shared by every node through
 // Redis (Options.Lockouts and Options.Revocations, from package cluster), so
 // that failures spread over the nodes lock out at the same count and a
 // session signed out on one node is refused on all.
@@ -46,6 +46,7 @@ import (
 
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/signin"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -87,15 +88,15 @@ type Options struct {
 	// TLS-terminating proxy serves the UI. Requests that arrive over TLS
 	// get Secure cookies anyway.
 	SecureCookies bool
-	SessionTTL    time.Duration // how long a sign-in lasts; 0: 12 hours
-	Lockout       LockoutPolicy // zero: DefaultLockout
+	SessionTTL    time.Duration        // how long a sign-in lasts; 0: 12 hours
+	Lockout       signin.LockoutPolicy // zero: signin.DefaultLockout
 	// Lockouts counts failed sign-ins under its own policy (Lockout is then
 	// unused); cluster.RedisLockouts counts them for every node. nil: in
 	// memory on this node, under Lockout.
-	Lockouts Lockouts
+	Lockouts signin.Lockouts
 	// Revocations remembers signed-out sessions; cluster.RedisRevocations
 	// refuses them on every node. nil: in memory, on this node only.
-	Revocations Revocations
+	Revocations signin.Revocations
 	Log         *slog.Logger
 	Now         func() time.Time
 }
@@ -114,8 +115,8 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	keys      sessionKeys
-	revoked   Revocations
-	lock      Lockouts
+	revoked   signin.Revocations
+	lock      signin.Lockouts
 	verify    chan struct{} // bounds concurrent password checks (argon2id uses memory)
 	pages     map[string]*template.Template
 	static    http.Handler
@@ -137,8 +138,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = DefaultSessionTTL
 	}
-	if o.Lockout == (LockoutPolicy{}) {
-		o.Lockout = DefaultLockout
+	if o.Lockout == (signin.LockoutPolicy{}) {
+		o.Lockout = signin.DefaultLockout
 	}
 	key, err := o.Service.SessionKey(ctx)
 	if err != nil {
@@ -153,10 +154,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	if o.Lockouts == nil {
-		o.Lockouts = NewLocalLockouts(o.Lockout)
+		o.Lockouts = signin.NewLocalLockouts(o.Lockout)
 	}
 	if o.Revocations == nil {
-		o.Revocations = NewLocalRevocations()
+		o.Revocations = signin.NewLocalRevocations()
 	}
 	s := &Server{
 		svc: o.Service, live: o.Live, messenger: o.Messenger, nodes: o.Nodes, secure: o.SecureCookies, ttl: o.SessionTTL,

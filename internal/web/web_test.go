@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/signin"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -293,7 +294,7 @@ func TestNewPasswordEndsOtherSessions(t *testing.T) {
 }
 
 func TestLoginLockout(t *testing.T) {
-	p := LockoutPolicy{PerUser: 3, PerAddr: 5, Window: 10 * time.Minute, LockFor: 10 * time.Minute}
+	p := signin.LockoutPolicy{PerUser: 3, PerAddr: 5, Window: 10 * time.Minute, LockFor: 10 * time.Minute}
 	e := newEnv(t, func(o *Options) { o.Lockout = p })
 	e.login("root", opPass, 0)
 	e.login("ops2", opPass, 0)
