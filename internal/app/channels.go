@@ -32,20 +32,35 @@ type restorer interface {
 	Restore(ctx context.Context, callID string, now time.Time) (bool, error)
 }
 
+// manyRefresher is a Channels that renews many holds in one go
+// (cluster.FallbackChannels: pipelined in Redis).
+type manyRefresher interface {
+	RefreshMany(ctx context.Context, ids []string, now time.Time) ([]bool, error)
+}
+
 // renew refreshes the holds of ids and restores those found lost; it
 // returns how many it restored.
 func renew(ctx context.Context, ch limits.Channels, ids []string, now time.Time) int {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var ok []bool
+	if m, is := ch.(manyRefresher); is {
+		ok, _ = m.RefreshMany(rctx, ids, now)
+	} else {
+		ok = make([]bool, len(ids))
+		for i, id := range ids {
+			ok[i], _ = ch.Refresh(rctx, id, now)
+		}
+	}
 	r, _ := ch.(restorer)
 	restored := 0
-	for _, id := range ids {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ok, err := ch.Refresh(rctx, id, now)
-		if err == nil && !ok && r != nil {
-			if done, _ := r.Restore(rctx, id, now); done {
-				restored++
-			}
+	for i, id := range ids {
+		if ok[i] || r == nil {
+			continue
 		}
-		cancel()
+		if done, _ := r.Restore(rctx, id, now); done {
+			restored++
+		}
 	}
 	return restored
 }

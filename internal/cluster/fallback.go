@@ -150,6 +150,36 @@ func (c *FallbackChannels) Refresh(ctx context.Context, callID string, now time.
 	return ok, err
 }
 
+// RefreshMany is Refresh of every id: the node-local holds one by one, the
+// Redis ones pipelined (RedisChannels.RefreshMany). While Redis is away
+// its holds count as renewed.
+func (c *FallbackChannels) RefreshMany(ctx context.Context, ids []string, now time.Time) ([]bool, error) {
+	ok := make([]bool, len(ids))
+	var red []string
+	var at []int
+	for i, id := range ids {
+		if c.isLocal(id) {
+			ok[i], _ = c.local.Refresh(ctx, id, now)
+			continue
+		}
+		red, at = append(red, id), append(at, i)
+	}
+	if len(red) == 0 {
+		return ok, nil
+	}
+	got, err := []bool(nil), error(nil)
+	if c.health.Up() {
+		got, err = c.redis.RefreshMany(ctx, red, now)
+		if c.unavailable(err, now) {
+			got, err = nil, nil
+		}
+	}
+	for j, i := range at {
+		ok[i] = got == nil || got[j]
+	}
+	return ok, err
+}
+
 // Restore records again, without checking limits, the Redis hold of a call
 // of this node that Refresh found gone — Redis restarted without its data,
 // or the node was cut off from it for longer than the lease — since the

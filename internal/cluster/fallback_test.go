@@ -130,6 +130,11 @@ func TestFallbackWhenRedisDies(t *testing.T) {
 	// e's hold went with the old Redis: its renewal finds it gone and
 	// records it again (a was released meanwhile: not restored).
 	now := t0.Add(2 * time.Second)
+	// Renewed in one pipeline (the new Redis has to be taught the script):
+	// b's hold is there, e's is not.
+	if oks, err := ch.RefreshMany(ctx, []string{"e", "b"}, now); err != nil || len(oks) != 2 || oks[0] || !oks[1] {
+		t.Fatalf("RefreshMany(e, b) on the new Redis: %v %v, want [false true]", oks, err)
+	}
 	if ok, err := ch.Refresh(ctx, "e", now); ok || err != nil {
 		t.Fatalf("Refresh of a hold the new Redis never had: %v %v, want false", ok, err)
 	}
@@ -218,5 +223,40 @@ func TestReleaseWhileRedisIsAwayFreesWhenBack(t *testing.T) {
 	h.check(ctx, t0.Add(time.Second)) // the ping answers
 	if n, _ := other.InUse(ctx, k); n != 0 {
 		t.Errorf("in use once Redis answered again: %d, want 0", n)
+	}
+}
+
+// TestRefreshManyInBatches: more holds than a pipeline batch are renewed,
+// and an unknown one is not.
+func TestRefreshManyInBatches(t *testing.T) {
+	c := newClient(t)
+	ch := NewRedisChannels(c, newPrefix(t, c), time.Minute)
+	ctx := context.Background()
+	ids := make([]string, refreshBatch+3)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("call-%d", i)
+		if _, err := ch.Acquire(ctx, []limits.Limit{{Key: limits.Key{Kind: limits.Endpoint, ID: 1}}}, ids[i], t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids = append(ids, "unknown")
+	oks, err := ch.RefreshMany(ctx, ids, t0.Add(50*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range oks[:len(oks)-1] {
+		if !ok {
+			t.Fatalf("hold %d not renewed", i)
+		}
+	}
+	if oks[len(oks)-1] {
+		t.Error("an unknown hold renewed")
+	}
+	// Renewed: still held past the first lease.
+	if n, _ := ch.InUse(ctx, limits.Key{Kind: limits.Endpoint, ID: 1}); n != refreshBatch+3 {
+		t.Errorf("in use: %d", n)
+	}
+	if got, _ := ch.Reap(ctx, t0.Add(90*time.Second)); got != 0 {
+		t.Errorf("reaped %d renewed holds before their new lease ended", got)
 	}
 }
