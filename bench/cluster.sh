@@ -23,8 +23,8 @@
 #     (the same total), DURATION s, ROUNDS rounds: the same figures per node and in total;
 #  4. "limits hold": the same cluster with the endpoint's channels set to LIMIT through the API,
 #     LIMIT_RATE calls/s offered in total for DURATION s, each held LIMIT_HOLD_MS (far more than
-#     LIMIT at once); every 200 ms the calls of every node (GET /api/v1/calls) are summed and node
-#     1's sipward_limits_channels_in_use{kind="endpoint"} (cluster-wide, read from Redis) is read;
+#     LIMIT at once); every 200 ms the calls up in the cluster (node 1's merged GET /api/v1/calls) and
+#     node 1's sipward_limits_channels_in_use{kind="endpoint"} (cluster-wide, read from Redis) is read;
 #     the maxima must not exceed LIMIT;
 #  5. the report (lib/cluster.py report) to stdout and OUT/report.txt; the run's Redis keys deleted.
 #
@@ -270,7 +270,7 @@ limits_report() {   # limits_report DIR REJECTED HEALTH
   [ "${max_gauge:-0}" -gt "$LIMIT" ] && verdict="$verdict; Redis counted ${max_gauge} holds at once: holds of ended calls whose release failed"
   echo "3. Limits hold: $CLUSTER nodes, endpoint channels $LIMIT (PATCH through node 1's API), $LIMIT_RATE calls/s offered in total held $LIMIT_HOLD_MS ms, $DURATION s"
   echo "offered $offered, answered $answered (at most about $((LIMIT * DURATION * 1000 / LIMIT_HOLD_MS)): the limit full throughout), refused by the channel limit $2 (sipward_limits_rejected_total{limit=\"channels\"}, summed), SIPp failures $failed"
-  echo "max calls at once, sum of GET /api/v1/calls over the nodes: ${max_sum:--}; max sipward_limits_channels_in_use{kind=\"endpoint\"} (node 1, cluster-wide): ${max_gauge:--}; $samples samples 200 ms apart"
+  echo "max calls at once in the cluster (node 1's merged GET /api/v1/calls): ${max_sum:--}; max sipward_limits_channels_in_use{kind=\"endpoint\"} (node 1, cluster-wide): ${max_gauge:--}; $samples samples 200 ms apart"
   echo "limit $LIMIT: $verdict; health at the end: $3"
 }
 

@@ -15,7 +15,7 @@
                                                      p99_ms" from the SIPp UAC's stat.csv and *_rtt.csv
                                                      in DIR (answered: calls with a setup time, RTD 1)
   cluster.py poll OUT_TSV STOP_FILE TOKEN BASE_URL...  every 200 ms until STOP_FILE exists: the
-                                                     calls of each node (GET /api/v1/calls, total),
+                                                     calls up in the cluster (node 1's merged GET /api/v1/calls, by node),
                                                      their sum, and the endpoint channels in use that
                                                      node 1 reports (sipward_limits_channels_in_use,
                                                      cluster-wide with Redis); prints the maxima
@@ -179,18 +179,29 @@ IN_USE = re.compile(r'^sipward_limits_channels_in_use\{kind="endpoint"\} (\S+)',
 
 
 def poll(out, stop, token, bases):
+    """Every 200 ms: the calls up in the cluster, from node 1's merged GET /api/v1/calls (each
+    row names the node that carries it; a node that does not answer makes the sample -1), and
+    node 1's cluster-wide endpoint holds (sipward_limits_channels_in_use, read from Redis)."""
     best_sum = best_gauge = samples = 0
     with open(out, "w") as f:
         f.write("t\t" + "\t".join("node%d" % (i + 1) for i in range(len(bases))) + "\tsum\tendpoint_in_use\n")
         t0 = time.time()
+        ids = []  # node IDs in the order first seen
         while not os.path.exists(stop):
-            row = []
-            for b in bases:
-                try:
-                    st, raw = http("GET", b + "/api/v1/calls", token, timeout=2)
-                    row.append(json.loads(raw)["total"] if st == 200 else -1)
-                except (OSError, ValueError, KeyError):
-                    row.append(-1)
+            s, per = -1, {}
+            try:
+                st, raw = http("GET", bases[0] + "/api/v1/calls", token, timeout=2)
+                a = json.loads(raw) if st == 200 else {}
+                if st == 200 and not a.get("missing_nodes"):
+                    for c in a.get("items", []):
+                        per[c.get("node", "")] = per.get(c.get("node", ""), 0) + 1
+                    s = len(a.get("items", []))
+            except (OSError, ValueError, KeyError):
+                pass
+            for n in sorted(per):
+                if n not in ids:
+                    ids.append(n)
+            row = [per.get(n, 0) for n in ids] + [0] * (len(bases) - len(ids))
             gauge = -1
             try:
                 st, raw = http("GET", bases[0] + "/metrics", timeout=2)
@@ -198,9 +209,8 @@ def poll(out, stop, token, bases):
                 gauge = int(float(m.group(1))) if m else -1
             except OSError:
                 pass
-            s = sum(x for x in row if x > 0)
             best_sum, best_gauge, samples = max(best_sum, s), max(best_gauge, gauge), samples + 1
-            f.write("%.1f\t%s\t%d\t%d\n" % (time.time() - t0, "\t".join(map(str, row)), s, gauge))
+            f.write("%.1f\t%s\t%d\t%d\n" % (time.time() - t0, "\t".join(map(str, row[:len(bases)])), s, gauge))
             f.flush()
             time.sleep(0.2)
     print(best_sum, best_gauge, samples)
