@@ -265,8 +265,11 @@ limits_report() {   # limits_report DIR REJECTED HEALTH
   # the verdict is on calls up (what the core sees); holds in Redis above the limit are calls'
   # holds whose release failed (a node fell back), which only refuse more
   local verdict="HOLDS"
-  [ "${max_sum:-0}" -gt "$LIMIT" ] && verdict="EXCEEDED"
-  [ "${samples:-0}" -lt 5 ] && verdict="NOT MEASURED (too few samples)"
+  if ! [[ "$samples" =~ ^[0-9]+$ && "$max_sum" =~ ^-?[0-9]+$ && "$max_gauge" =~ ^-?[0-9]+$ ]]; then
+    verdict="NOT MEASURED (the poller failed: see $d/poll.out)"; max_sum=-1 max_gauge=-1 samples=0
+  fi
+  [ "$max_sum" -gt "$LIMIT" ] && verdict="EXCEEDED"
+  [ "$samples" -lt 5 ] && verdict="NOT MEASURED (too few samples)"
   [ "${max_gauge:-0}" -gt "$LIMIT" ] && verdict="$verdict; Redis counted ${max_gauge} holds at once: holds of ended calls whose release failed"
   echo "3. Limits hold: $CLUSTER nodes, endpoint channels $LIMIT (PATCH through node 1's API), $LIMIT_RATE calls/s offered in total held $LIMIT_HOLD_MS ms, $DURATION s"
   echo "offered $offered, answered $answered (at most about $((LIMIT * DURATION * 1000 / LIMIT_HOLD_MS)): the limit full throughout), refused by the channel limit $2 (sipward_limits_rejected_total{limit=\"channels\"}, summed), SIPp failures $failed"

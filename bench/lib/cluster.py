@@ -193,9 +193,9 @@ def poll(out, stop, token, bases):
                 st, raw = http("GET", bases[0] + "/api/v1/calls", token, timeout=2)
                 a = json.loads(raw) if st == 200 else {}
                 if st == 200 and not a.get("missing_nodes"):
-                    for c in a.get("items", []):
+                    for c in a.get("items") or []:
                         per[c.get("node", "")] = per.get(c.get("node", ""), 0) + 1
-                    s = len(a.get("items", []))
+                    s = len(a.get("items") or [])
             except (OSError, ValueError, KeyError):
                 pass
             for n in sorted(per):
