@@ -36,7 +36,7 @@ fuzz:
 # SIPp benchmark of the built binary, side by side with Kamailio when PEER=kamailio
 # (docs/performance.md). Not part of CI: it takes about an hour (QUICK=1: a few minutes)
 # and needs sipp (and kamailio) installed. CLUSTER=3 instead measures what Redis-shared limits
-# cost per call and a 3-node cluster on one machine (bench/cluster.sh, docs/scaling-bench.md).
+# cost per call and a 3-node cluster on one machine (bench/cluster.sh, docs/scaling.md).
 bench:
 	bench/run.sh
 

@@ -4,7 +4,7 @@
 #
 #   CLUSTER=3 make bench            # ~6 min: 3 rounds of the per-node steps, 3 cluster rounds, the limits step
 #   CLUSTER=3 QUICK=1 make bench    # smoke run, ~2 min
-# Results: OUT (default bench/results/<date>-cluster[-quick]), report in OUT/report.txt; docs/scaling-bench.md.
+# Results: OUT (default bench/results/<date>-cluster[-quick]), report in OUT/report.txt; docs/scaling.md.
 #
 # What it does (everything on 127.0.0.0/8; every process bounded in time and stopped by PID at the end):
 #  1. builds OUT/sipward, provisions a template SQLite store through the REST API (lib/cluster.py
