@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -276,10 +278,7 @@ func (c *FallbackChannels) Reconcile(ctx context.Context, now time.Time) error {
 		return err
 	}
 	c.mu.Lock()
-	ids := make([]string, 0, len(c.held))
-	for id := range c.held {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(c.held))
 	c.mu.Unlock()
 	for _, id := range ids {
 		c.mu.Lock()
@@ -307,10 +306,7 @@ func (c *FallbackChannels) Reconcile(ctx context.Context, now time.Time) error {
 // was away.
 func (c *FallbackChannels) releaseEnded(ctx context.Context) error {
 	c.mu.Lock()
-	ids := make([]string, 0, len(c.release))
-	for id := range c.release {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(c.release))
 	c.mu.Unlock()
 	for _, id := range ids {
 		rctx, cancel := context.WithTimeout(ctx, CallTimeout)

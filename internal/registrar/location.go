@@ -25,6 +25,7 @@ package registrar
 import (
 	"context"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -51,10 +52,7 @@ func (g *Registrar) touch(username string) {
 // touchAll marks every user with bindings here as changed.
 func (g *Registrar) touchAll() {
 	g.mu.RLock()
-	users := make([]string, 0, len(g.byUser))
-	for u := range g.byUser {
-		users = append(users, u)
-	}
+	users := slices.Collect(maps.Keys(g.byUser))
 	g.mu.RUnlock()
 	for _, u := range users {
 		g.touch(u)
