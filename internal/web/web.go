@@ -46,6 +46,7 @@ import (
 
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/signin"
 	"github.com/sipward/sipward/internal/store"
 )
@@ -67,6 +68,18 @@ type Live interface {
 	ChannelsInUse(ctx context.Context, accountID int64) (int, error)
 }
 
+// Stats is the dashboard's data: the time series of every node of the
+// cluster (package series). app wires it; nil shows the dashboard as
+// unavailable.
+type Stats interface {
+	// Dashboard returns the view q selects: every account's traffic when
+	// q.AccountID is 0, else that account's.
+	Dashboard(ctx context.Context, q series.Query) (series.View, error)
+	// Latency returns a SIP user's NAT-ping round trips over the last span
+	// (at most series.Span), oldest first.
+	Latency(ctx context.Context, sipUserID int64, span time.Duration) ([]series.LatencyPoint, error)
+}
+
 // Messenger sends a SIP MESSAGE to a SIP user's registered devices.
 type Messenger interface {
 	// SendMessage sends text to every registered contact of u and returns
@@ -84,6 +97,7 @@ type Options struct {
 	Live      Live      // nil: live pages say the SIP edge is not available
 	Messenger Messenger // nil: the message form answers ErrNoMessenger
 	Nodes     Nodes     // nil: the Nodes page says the list is not available
+	Stats     Stats     // nil: the dashboard says its figures are not available
 	// SecureCookies marks cookies Secure even on plain HTTP: set it when a
 	// TLS-terminating proxy serves the UI. Requests that arrive over TLS
 	// get Secure cookies anyway.
@@ -110,6 +124,7 @@ type Server struct {
 	live      Live
 	messenger Messenger
 	nodes     Nodes
+	stats     Stats
 	secure    bool
 	ttl       time.Duration
 	log       *slog.Logger
@@ -160,7 +175,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Revocations = signin.NewLocalRevocations()
 	}
 	s := &Server{
-		svc: o.Service, live: o.Live, messenger: o.Messenger, nodes: o.Nodes, secure: o.SecureCookies, ttl: o.SessionTTL,
+		svc: o.Service, live: o.Live, messenger: o.Messenger, nodes: o.Nodes, stats: o.Stats, secure: o.SecureCookies, ttl: o.SessionTTL,
 		log: o.Log, now: o.Now, keys: newSessionKeys(key), revoked: o.Revocations,
 		lock: o.Lockouts, verify: make(chan struct{}, 4), pages: pages,
 		static: http.StripPrefix("/static/", http.FileServerFS(static)),
