@@ -178,6 +178,16 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// Errors lists every rejected field when there is more than one; the
+	// first is the one code, message and field above repeat.
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError is one rejected field of a change.
+type FieldError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -186,6 +196,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if pe, ok := provision.AsError(err); ok {
 		body = ErrorDetail{Code: pe.Code, Message: pe.Message, Field: pe.Field}
+		if all := provision.AllErrors(err); len(all) > 1 {
+			for _, e := range all {
+				body.Errors = append(body.Errors, FieldError{Code: e.Code, Message: e.Message, Field: e.Field})
+			}
+		}
 		switch pe.Kind {
 		case provision.Invalid:
 			status = http.StatusBadRequest

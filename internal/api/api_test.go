@@ -797,3 +797,23 @@ func TestSettingsDocumented(t *testing.T) {
 		walk("", schemas[name].(map[string]any)["properties"].(map[string]any))
 	}
 }
+
+// TestEveryFieldErrorListed: a change with several wrong fields keeps the
+// first as code/field/message (and its status) and lists them all.
+func TestEveryFieldErrorListed(t *testing.T) {
+	h := newHarness(t)
+	a := h.account("Acme", 0)
+	h.op(201, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1001"})
+	st, m := h.call(opToken, "POST", fmt.Sprintf("/accounts/%d/sip-users", a), map[string]any{"username": "1001", "password": "short"})
+	e := errOf(m)
+	if st != 409 || e["field"] != "username" || e["code"] != "duplicate_user" {
+		t.Fatalf("got %d %v, want 409 duplicate_user first", st, m)
+	}
+	var fields []string
+	for _, x := range e["errors"].([]any) {
+		fields = append(fields, fmt.Sprint(x.(map[string]any)["field"]))
+	}
+	if !cmp.Equal(fields, []string{"username", "password"}) {
+		t.Errorf("errors fields = %v, want [username password]", fields)
+	}
+}

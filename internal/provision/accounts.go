@@ -19,27 +19,22 @@ type NewAccount struct {
 	DIDs        []store.DID        `json:"dids,omitempty"`
 }
 
-// validateAccount checks an account's own fields.
+// validateAccount checks an account's own fields and reports every wrong one.
 func validateAccount(a *store.Account) error {
-	if err := checkName("name", a.Name, true); err != nil {
-		return err
-	}
-	if err := checkLimit("channels", a.Channels); err != nil {
-		return err
-	}
-	if err := checkLimit("cps", a.CPS); err != nil {
-		return err
-	}
+	var l errList
+	l.add(checkName("name", a.Name, true))
+	l.add(checkLimit("channels", a.Channels))
+	l.add(checkLimit("cps", a.CPS))
 	if a.BlockSize < 0 || a.BlockSize > maxBlockSize {
-		return invalid("number_block_size", "%d: must be between 0 (no block) and %d", a.BlockSize, maxBlockSize)
+		l.add(invalid("number_block_size", "%d: must be between 0 (no block) and %d", a.BlockSize, maxBlockSize))
 	}
 	if a.BlockFrom < 0 || a.BlockFrom > maxBlockStart {
-		return invalid("number_block_start", "%d: must be between 0 and %d", a.BlockFrom, maxBlockStart)
+		l.add(invalid("number_block_start", "%d: must be between 0 and %d", a.BlockFrom, maxBlockStart))
 	}
 	if a.BlockSize == 0 && a.BlockFrom != 0 {
-		return invalid("number_block_size", "must be set when number_block_start is set")
+		l.add(invalid("number_block_size", "must be set when number_block_start is set"))
 	}
-	return nil
+	return l.err()
 }
 
 // blockRange describes an account's internal number block for messages.

@@ -10,37 +10,63 @@ import (
 	"github.com/sipward/sipward/internal/store"
 )
 
-// validateEndpoint checks and canonicalises an IP endpoint's fields. It
-// returns the endpoint's prefix (invalid for an FQDN).
+// validateEndpoint checks and canonicalises an IP endpoint's fields and
+// reports every wrong one. It returns the endpoint's prefix (invalid for
+// an FQDN).
 func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
+	var l errList
 	switch e.Direction {
 	case "":
 		e.Direction = store.DirSends
 	case store.DirSends, store.DirReceives:
 	default:
-		return netip.Prefix{}, invalid("direction", "%q: must be sends or receives", e.Direction)
+		l.add(invalid("direction", "%q: must be sends or receives", e.Direction))
 	}
-	var p netip.Prefix
+	p, err := checkEndpointAddress(e)
+	l.add(err)
+	l.add(checkMediaRelay("media_relay", &e.MediaRelay))
+	l.add(checkProtocol("protocol", &e.Protocol))
+	checkEndpointPort(&l, e)
+	l.add(checkLimit("channels", e.Channels))
+	l.add(checkLimit("cps", e.CPS))
+	l.add(checkSessionExpires("session_expires", &e.SessionExpires))
+	if e.ForceNAT && e.DisableNAT {
+		l.add(invalid("disable_nat", "cannot be set with force_nat: force_nat always uses the source address, disable_nat never does"))
+	}
+	if dial, err := paramrewrite.ParseDialPattern(e.DialPattern); err != nil {
+		l.add(invalid("dial_pattern", "%v", err))
+	} else {
+		e.DialPattern = dial.String()
+	}
+	checkEndpointTexts(&l, e)
+	l.add(checkHostPort("outbound_proxy", e.OutboundProxy))
+	l.add(checkCodecs("restricted_codecs", &e.RestrictedCodecs))
+	return p, l.err()
+}
+
+// checkEndpointAddress canonicalises an endpoint's address: an IP or CIDR,
+// or for a receives endpoint an FQDN.
+func checkEndpointAddress(e *store.IPEndpoint) (netip.Prefix, error) {
 	addr := strings.TrimSpace(e.Address)
 	if addr == "" {
-		return p, invalid("address", "is required")
+		return netip.Prefix{}, invalid("address", "is required")
 	}
-	if pp, canon, err := parsePrefix("address", addr); err == nil {
-		p, e.Address = pp, canon
-	} else if isFQDN(addr) {
-		if e.Direction != store.DirReceives {
-			return p, invalid("address", "%q: an FQDN is only allowed for direction receives (calls are authenticated by source address)", addr)
-		}
-		e.Address = strings.ToLower(strings.TrimSuffix(addr, "."))
-	} else {
-		return p, err
+	pp, canon, err := parsePrefix("address", addr)
+	switch {
+	case err == nil:
+		e.Address = canon
+		return pp, nil
+	case !isFQDN(addr):
+		return netip.Prefix{}, err
+	case e.Direction != store.DirReceives:
+		return netip.Prefix{}, invalid("address", "%q: an FQDN is only allowed for direction receives (calls are authenticated by source address)", addr)
 	}
-	if err := checkMediaRelay("media_relay", &e.MediaRelay); err != nil {
-		return p, err
-	}
-	if err := checkProtocol("protocol", &e.Protocol); err != nil {
-		return p, err
-	}
+	e.Address = strings.ToLower(strings.TrimSuffix(addr, "."))
+	return netip.Prefix{}, nil
+}
+
+// checkEndpointPort defaults the port by protocol and bounds it.
+func checkEndpointPort(l *errList, e *store.IPEndpoint) {
 	if e.Port == 0 {
 		e.Port = 5060
 		if e.Protocol == store.ProtoTLS || e.Protocol == store.ProtoTLSSRTP {
@@ -48,54 +74,30 @@ func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
 		}
 	}
 	if e.Port < 1 || e.Port > 65535 {
-		return p, invalid("port", "%d: must be between 1 and 65535", e.Port)
+		l.add(invalid("port", "%d: must be between 1 and 65535", e.Port))
 	}
-	if err := checkLimit("channels", e.Channels); err != nil {
-		return p, err
-	}
-	if err := checkLimit("cps", e.CPS); err != nil {
-		return p, err
-	}
-	if err := checkSessionExpires("session_expires", &e.SessionExpires); err != nil {
-		return p, err
-	}
-	if e.ForceNAT && e.DisableNAT {
-		return p, invalid("disable_nat", "cannot be set with force_nat: force_nat always uses the source address, disable_nat never does")
-	}
-	dial, err := paramrewrite.ParseDialPattern(e.DialPattern)
-	if err != nil {
-		return p, invalid("dial_pattern", "%v", err)
-	}
-	e.DialPattern = dial.String()
+}
+
+// checkEndpointTexts checks the free-text, prefix and credential fields.
+func checkEndpointTexts(l *errList, e *store.IPEndpoint) {
 	for _, f := range []struct {
 		name, v string
 		max     int
 	}{{"manufacturer", e.Manufacturer, maxName}, {"version", e.Version, maxName}, {"username", e.Username, maxUsername}} {
-		if err := checkText(f.name, f.v, f.max); err != nil {
-			return p, err
-		}
+		l.add(checkText(f.name, f.v, f.max))
 	}
-	if err := checkDialString("tech_prefix", e.TechPrefix, maxPrefix); err != nil {
-		return p, err
+	l.add(checkDialString("tech_prefix", e.TechPrefix, maxPrefix))
+	l.add(checkDialString("cli_prefix", e.CLIPrefix, maxPrefix))
+	l.add(checkDialString("force_from", e.ForceFrom, 32))
+	if e.Password == "" {
+		return
 	}
-	if err := checkDialString("cli_prefix", e.CLIPrefix, maxPrefix); err != nil {
-		return p, err
+	if len(e.Password) > maxPassword || strings.ContainsAny(e.Password, "\r\n\x00") {
+		l.add(invalid("password", "must be at most %d characters without line breaks", maxPassword))
 	}
-	if err := checkDialString("force_from", e.ForceFrom, 32); err != nil {
-		return p, err
+	if e.Username == "" {
+		l.add(invalid("username", "is required when a password is given"))
 	}
-	if e.Password != "" {
-		if len(e.Password) > maxPassword || strings.ContainsAny(e.Password, "\r\n\x00") {
-			return p, invalid("password", "must be at most %d characters without line breaks", maxPassword)
-		}
-		if e.Username == "" {
-			return p, invalid("username", "is required when a password is given")
-		}
-	}
-	if err := checkHostPort("outbound_proxy", e.OutboundProxy); err != nil {
-		return p, err
-	}
-	return p, checkCodecs("restricted_codecs", &e.RestrictedCodecs)
 }
 
 // checkOverlap compares a sends endpoint with every other sends endpoint.

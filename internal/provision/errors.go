@@ -3,6 +3,7 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kind classifies a provisioning Error; the API maps it to an HTTP status.
@@ -74,6 +75,14 @@ func AsError(err error) (*Error, bool) {
 
 // prefixed returns e with its field prefixed by p ("ip_endpoints[0]").
 func prefixed(p string, err error) error {
+	var es Errors
+	if errors.As(err, &es) && p != "" {
+		out := make(Errors, len(es))
+		for i, e := range es {
+			out[i] = prefixed(p, e).(*Error)
+		}
+		return out
+	}
 	e, ok := AsError(err)
 	if !ok || p == "" {
 		return err
@@ -85,4 +94,67 @@ func prefixed(p string, err error) error {
 		c.Field = p + "." + c.Field
 	}
 	return &c
+}
+
+// Errors is every rejection of one change, in the order of the form's
+// fields. The first is the one a caller that shows a single error (the
+// REST API's code, field and message) reports; AsError finds it.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+// Unwrap lets errors.As reach the first *Error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// AllErrors returns every provisioning rejection in err: the list of an
+// Errors, or the one *Error; nil when err is neither.
+func AllErrors(err error) []*Error {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	if e, ok := AsError(err); ok {
+		return []*Error{e}
+	}
+	return nil
+}
+
+// errList collects the rejections of one change so a form shows them all.
+type errList struct{ es Errors }
+
+// add records err when it is a rejection and reports whether it was nil or
+// one; a technical failure (false) is the caller's to return at once.
+func (l *errList) add(err error) bool {
+	if err == nil {
+		return true
+	}
+	es := AllErrors(err)
+	if es == nil {
+		return false
+	}
+	l.es = append(l.es, es...)
+	return true
+}
+
+// err is nil, the one rejection, or all of them.
+func (l *errList) err() error {
+	switch len(l.es) {
+	case 0:
+		return nil
+	case 1:
+		return l.es[0]
+	}
+	return l.es
 }

@@ -10,65 +10,92 @@ import (
 )
 
 // validateSIPUser checks and canonicalises a SIP user's own fields (not the
-// password, not the rules that need the store).
+// password, not the rules that need the store), and reports every field
+// that is wrong, not only the first.
 func validateSIPUser(u *store.SIPUser) error {
-	if err := checkUsername("username", u.Username); err != nil {
-		return err
-	}
+	var l errList
+	l.add(checkUsername("username", u.Username))
 	// Settings left nil are inherited from the profile (or the defaults).
 	if u.Channels != nil {
-		if err := checkUserChannels("channels", *u.Channels); err != nil {
-			return err
-		}
+		l.add(checkUserChannels("channels", *u.Channels))
 	}
 	if u.CPS != nil {
-		if err := checkLimit("cps", *u.CPS); err != nil {
-			return err
-		}
+		l.add(checkLimit("cps", *u.CPS))
 	}
 	if u.Protocol != nil {
-		if err := checkProtocol("protocol", u.Protocol); err != nil {
-			return err
-		}
+		l.add(checkProtocol("protocol", u.Protocol))
 	}
 	if u.NATPing != nil {
-		if err := checkNATPing("nat_ping", u.NATPing); err != nil {
-			return err
-		}
+		l.add(checkNATPing("nat_ping", u.NATPing))
 	}
-	if err := checkMediaRelay("media_relay", &u.MediaRelay); err != nil {
-		return err
+	l.add(checkMediaRelay("media_relay", &u.MediaRelay))
+	l.add(checkSessionExpires("session_expires", &u.SessionExpires))
+	l.add(checkWhitelist("ip_whitelist", &u.IPWhitelist))
+	if u.RestrictedCodecs != nil {
+		l.add(checkCodecs("restricted_codecs", &u.RestrictedCodecs))
 	}
-	if err := checkSessionExpires("session_expires", &u.SessionExpires); err != nil {
-		return err
+	l.add(checkEmail("voicemail.email", u.Voicemail.Email))
+	if u.Voicemail.PIN != "" {
+		l.add(checkPIN("voicemail.pin", u.Voicemail.PIN))
 	}
-	if u.IPWhitelist == nil {
-		u.IPWhitelist = []string{}
+	l.add(checkRingTimeout("voicemail.ring_timeout", &u.Voicemail.RingTimeout))
+	return l.err()
+}
+
+// checkWhitelist canonicalises a SIP user's allowed source addresses.
+func checkWhitelist(field string, list *[]string) error {
+	if *list == nil {
+		*list = []string{}
 	}
-	if len(u.IPWhitelist) > maxWhitelist {
-		return invalid("ip_whitelist", "has more than %d entries", maxWhitelist)
+	if len(*list) > maxWhitelist {
+		return invalid(field, "has more than %d entries", maxWhitelist)
 	}
-	for i, a := range u.IPWhitelist {
-		_, canon, err := parsePrefix(fmt.Sprintf("ip_whitelist[%d]", i), a)
+	for i, a := range *list {
+		_, canon, err := parsePrefix(fmt.Sprintf("%s[%d]", field, i), a)
 		if err != nil {
 			return err
 		}
-		u.IPWhitelist[i] = canon
+		(*list)[i] = canon
 	}
-	if u.RestrictedCodecs != nil {
-		if err := checkCodecs("restricted_codecs", &u.RestrictedCodecs); err != nil {
+	return nil
+}
+
+// checkSIPUser runs validateSIPUser and the username and password rules
+// together, so one refusal names every wrong field: a duplicate username
+// and a too-short password at once. old is nil for a new user.
+func checkSIPUser(ctx context.Context, tx store.Tx, a store.Account, u *store.SIPUser, old *store.SIPUser) error {
+	var l errList
+	l.add(validateSIPUser(u))
+	if old == nil || old.Username != u.Username {
+		if err := checkNewUsername(ctx, tx, a, u); !l.add(err) {
 			return err
 		}
 	}
-	if err := checkEmail("voicemail.email", u.Voicemail.Email); err != nil {
+	switch {
+	case u.Password != "":
+		l.add(checkPassword("password", u.Password))
+	case old != nil && old.Username != u.Username:
+		l.add(invalid("password", "is required when the username changes (the stored digests depend on it)"))
+	}
+	return l.err()
+}
+
+// checkNewUsername checks a new or changed username against the account's
+// number block and the realm's other users.
+func checkNewUsername(ctx context.Context, tx store.Tx, a store.Account, u *store.SIPUser) error {
+	if u.Username == "" {
+		return nil // validateSIPUser said it is required
+	}
+	if !inBlock(a, u.Username) {
+		return conflict("outside_block", "username", fmt.Sprintf(
+			"%q is outside the account's number block %s", u.Username, blockRange(a)))
+	}
+	if _, err := tx.GetSIPUserByName(ctx, u.Realm, u.Username); err == nil {
+		return conflict("duplicate_user", "username", MsgDuplicateUser)
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if u.Voicemail.PIN != "" {
-		if err := checkPIN("voicemail.pin", u.Voicemail.PIN); err != nil {
-			return err
-		}
-	}
-	return checkRingTimeout("voicemail.ring_timeout", &u.Voicemail.RingTimeout)
+	return nil
 }
 
 // saveSIPUser runs the rules that need the store, for a new (old == nil) or
@@ -79,16 +106,8 @@ func (s *Service) saveSIPUser(ctx context.Context, tx store.Tx, u *store.SIPUser
 	if err != nil {
 		return "", storeErr("account", u.AccountID, err)
 	}
-	if old == nil || old.Username != u.Username {
-		if !inBlock(a, u.Username) {
-			return "", conflict("outside_block", "username", fmt.Sprintf(
-				"%q is outside the account's number block %s", u.Username, blockRange(a)))
-		}
-		if _, err := tx.GetSIPUserByName(ctx, u.Realm, u.Username); err == nil {
-			return "", conflict("duplicate_user", "username", MsgDuplicateUser)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return "", err
-		}
+	if err := checkSIPUser(ctx, tx, a, u, old); err != nil {
+		return "", err
 	}
 	var prof *store.Profile
 	if u.ProfileID != nil {
@@ -116,17 +135,12 @@ func (s *Service) saveSIPUser(ctx context.Context, tx store.Tx, u *store.SIPUser
 	generated := ""
 	switch {
 	case u.Password != "":
-		if err := checkPassword("password", u.Password); err != nil {
-			return "", err
-		}
 	case old == nil:
 		p, err := secret.GeneratePassword(s.rand)
 		if err != nil {
 			return "", err
 		}
 		u.Password, generated = p, p
-	case old.Username != u.Username:
-		return "", invalid("password", "is required when the username changes (the stored digests depend on it)")
 	}
 	if u.Password != "" {
 		u.HA1MD5, u.HA1SHA256 = ha1(u.Username, u.Realm, u.Password)
@@ -151,9 +165,6 @@ func (s *Service) saveSIPUser(ctx context.Context, tx store.Tx, u *store.SIPUser
 func (s *Service) createSIPUser(ctx context.Context, tx store.Tx, u *store.SIPUser) error {
 	u.ID = 0
 	u.Realm = s.realm
-	if err := validateSIPUser(u); err != nil {
-		return err
-	}
 	generated, err := s.saveSIPUser(ctx, tx, u, nil)
 	if err != nil {
 		return err
@@ -225,9 +236,6 @@ func (s *Service) UpdateSIPUser(ctx context.Context, c Caller, u *store.SIPUser)
 			return err
 		}
 		u.AccountID, u.Realm, u.CreatedAt = old.AccountID, old.Realm, old.CreatedAt
-		if err := validateSIPUser(u); err != nil {
-			return err
-		}
 		if _, err := s.saveSIPUser(ctx, tx, u, &old); err != nil {
 			return err
 		}
