@@ -97,7 +97,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if username == "" || password == "" {
-		again(http.StatusOK, "Enter your username and password.")
+		again(http.StatusUnprocessableEntity, "Enter your username and password.")
 		return
 	}
 	select {
@@ -111,7 +111,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, provision.ErrBadLogin):
 		s.lock.Fail(username, addr, now)
 		s.log.Debug("web: failed sign-in", "username", username, "source", addr)
-		again(http.StatusOK, "Wrong username or password.")
+		again(http.StatusUnauthorized, "Wrong username or password.")
 		return
 	case err != nil:
 		s.serveErr(w, r, nil, err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,6 +130,9 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, status int, name, 
 		p.Flash = s.takeFlash(w, r)
 		data = p
 	}
+	if status == http.StatusOK && r.Method == http.MethodPost && refused(data) {
+		status = http.StatusUnprocessableEntity
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, block, data); err != nil {
 		s.log.Error("web: render", "template", name, "block", block, "err", err)
@@ -139,6 +143,46 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, status int, name, 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
+}
+
+// refused reports whether data (a page or a fragment's data) holds a form
+// with errors among the fields of the struct it holds, or of the structs
+// that struct embeds (as every page's data keeps its forms). A POST that
+// shows one answers 422, whichever handler rendered it.
+func refused(data any) bool {
+	if p, ok := data.(page); ok {
+		data = p.Data
+	}
+	return holdsRefused(reflect.ValueOf(data))
+}
+
+var formType = reflect.TypeFor[*form]()
+
+func holdsRefused(v reflect.Value) bool {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return false
+	}
+	for i := range v.NumField() {
+		fv, sf := v.Field(i), v.Type().Field(i)
+		if fv.Type() == formType {
+			// Read as HasErrors does, through reflection: a form inside an
+			// unexported embedded struct cannot be had as an interface.
+			if !fv.IsNil() && (fv.Elem().FieldByName("errs").Len() > 0 || fv.Elem().FieldByName("Error").String() != "") {
+				return true
+			}
+			continue
+		}
+		if sf.Anonymous && holdsRefused(fv) {
+			return true
+		}
+	}
+	return false
 }
 
 type errorData struct{ Heading, Message string }
@@ -243,25 +287,27 @@ func (f *form) fail(name, msg string) {
 
 var indexSuffix = regexp.MustCompile(`\[[0-9]+\]`)
 
-// refuse records a refused change: a provisioning error goes next to its
-// field, or above the form when no field is named. It returns false for
-// errors that are not rejections (technical failures), which the caller
-// returns.
+// refuse records a refused change: each provisioning error goes next to
+// its field, or above the form when no field is named. It returns false
+// for errors that are not rejections (technical failures), which the
+// caller returns.
 func (f *form) refuse(err error) bool {
-	pe, ok := provision.AsError(err)
-	if !ok {
+	all := provision.AllErrors(err)
+	if all == nil {
 		if he, ok := err.(httpError); ok {
 			f.Error = he.msg
 			return true
 		}
 		return false
 	}
-	name := indexSuffix.ReplaceAllString(pe.Field, "")
-	if name == "" {
-		f.Error = pe.Message
-		return true
+	for _, pe := range all {
+		name := indexSuffix.ReplaceAllString(pe.Field, "")
+		if name == "" {
+			f.Error = strings.TrimSpace(f.Error + " " + pe.Message)
+			continue
+		}
+		f.fail(name, pe.Message)
 	}
-	f.fail(name, pe.Message)
 	return true
 }
 

@@ -93,7 +93,7 @@ func TestSignInAndOut(t *testing.T) {
 		t.Fatalf("anonymous GET /accounts: %d → %q, want the sign-in page", r.status, r.header.Get("Location"))
 	}
 	r := b.signIn("root", "not the password")
-	if r.status != http.StatusOK || !strings.Contains(r.body, "Wrong username or password.") {
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Wrong username or password.") {
 		t.Errorf("wrong password: %d %s", r.status, textOf(r.body))
 	}
 	r = b.signIn("nobody", opPass)

@@ -139,7 +139,7 @@ func TestWebSignInAcrossNodes(t *testing.T) {
 	// on both nodes, even with the right password.
 	for n := range 5 {
 		base := []string{a.HTTP, b.HTTP}[n%2]
-		if st, body := tryPassword(t, base, "admin", "wrong-password"); st != 200 || !strings.Contains(body, "Wrong username or password") {
+		if st, body := tryPassword(t, base, "admin", "wrong-password"); st != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password") {
 			t.Fatalf("wrong password %d (node %c): %d, want the form again with its error", n+1, 'A'+n%2, st)
 		}
 	}

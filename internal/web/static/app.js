@@ -92,6 +92,13 @@ document.documentElement.classList.add("js");
     });
   }
 
+  // A refused form's error summary takes the focus, so it is read out and
+  // in view, whether the form posted normally or htmx swapped the answer.
+  function focusSummary() {
+    var el = document.querySelector(".error-summary");
+    if (el && document.activeElement !== el) el.focus();
+  }
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -99,6 +106,8 @@ document.documentElement.classList.add("js");
     }
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), initCopy);
+    focusSummary();
+    document.body.addEventListener("htmx:afterSettle", focusSummary);
     document.addEventListener("submit", function (e) {
       var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
       if (msg && !window.confirm(msg)) e.preventDefault();
