@@ -50,7 +50,7 @@ func TestOperator(t *testing.T) {
 	}
 	op.typeIn("#username", opUser)
 	op.typeIn("#password", "wrong password")
-	op.submit("form button[type=submit]", http.StatusOK)
+	op.submit("form button[type=submit]", http.StatusUnauthorized)
 	op.wantText("#signin-error", "Wrong username or password.")
 	if v := op.value("#username"); v != opUser {
 		t.Errorf("after a failed sign-in the username field holds %q, want %q", v, opUser)
@@ -164,8 +164,11 @@ func TestOperator(t *testing.T) {
 
 	// Send a message to the user's registered devices (through the edge;
 	// here a fake that says one device took it).
-	op.submit("form[action$='/message'] button[type=submit]", http.StatusOK)
+	op.submit("form[action$='/message'] button[type=submit]", http.StatusUnprocessableEntity)
 	op.wantText("#f-text-err", "is required")
+	if id := op.eval(`document.activeElement.id`); id != "form-errors" {
+		t.Errorf("after an empty message the focus is on %q, want the error summary", id)
+	}
 	op.typeIn("#f-text", "Your voicemail is full")
 	op.submit("form[action$='/message'] button[type=submit]", http.StatusOK)
 	op.wantContains(".alert.ok", "Message sent to 1 device(s).")
@@ -181,7 +184,7 @@ func TestOperator(t *testing.T) {
 	op.typeIn("#f-channels", "1")
 	op.click("#tab-voicemail")
 	op.typeIn("#f-voicemail-email", "ops@acme.example")
-	op.submit("button[form=owner-form]", http.StatusOK)
+	op.submit("button[form=owner-form]", http.StatusUnprocessableEntity)
 	op.wantText("[role=tab][aria-selected=true]", "Basic")
 	op.wantText("#f-username-err", provision.MsgDuplicateUser)
 	if got := op.eval(`document.getElementById("f-username").getAttribute("aria-invalid")`); got != "true" {
@@ -196,7 +199,7 @@ func TestOperator(t *testing.T) {
 	// Channel capacity: 4 of 10 are allocated, 7 more do not fit.
 	op.typeIn("#f-username", "1002")
 	op.typeIn("#f-channels", "7")
-	op.submit("button[form=owner-form]", http.StatusOK)
+	op.submit("button[form=owner-form]", http.StatusUnprocessableEntity)
 	op.wantText("#f-channels-err", provision.MsgNoCapacity)
 	for sel, want := range map[string]string{"#f-username": "1002", "#f-channels": "7", "#f-voicemail-email": "ops@acme.example"} {
 		if got := op.value(sel); got != want {

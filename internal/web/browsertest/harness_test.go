@@ -305,6 +305,9 @@ func (tb *tab) submit(sel string, status int) string {
 	if int(resp.Status) != status {
 		tb.t.Fatalf("click %s: page %s status %d, want %d", sel, resp.URL, resp.Status, status)
 	}
+	if status >= 400 {
+		tb.expect(resp.URL) // a refused form (422, 401): the console reports it
+	}
 	loc := tb.location()
 	tb.settle(loc)
 	return loc

@@ -99,6 +99,22 @@ document.documentElement.classList.add("js");
     if (el && document.activeElement !== el) el.focus();
   }
 
+  // Each cell of a list table gets its column's name as data-label, which
+  // the narrow layout shows above it (tables become stacked cards). Cells
+  // the template labelled keep theirs.
+  function labelCells(root) {
+    Array.prototype.forEach.call(root.querySelectorAll(".table-wrap table"), function (table) {
+      var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) {
+          if (heads[i] && !td.hasAttribute("data-label")) td.setAttribute("data-label", heads[i]);
+        });
+      });
+    });
+  }
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -106,6 +122,8 @@ document.documentElement.classList.add("js");
     }
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), initCopy);
+    labelCells(document);
+    document.body.addEventListener("htmx:afterSettle", function (e) { labelCells(e.target); });
     focusSummary();
     document.body.addEventListener("htmx:afterSettle", focusSummary);
     document.addEventListener("submit", function (e) {
