@@ -202,7 +202,8 @@ func (s *Server) routes() http.Handler {
 
 	auth := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.authed(h)) }
 	auth("POST /logout", s.logout)
-	auth("GET /{$}", s.home)
+	auth("GET /{$}", s.dashboardPage)
+	auth("GET /dashboard/live", s.dashboardLive)
 	auth("GET /password", s.passwordPage)
 	auth("POST /password", s.passwordSubmit)
 
