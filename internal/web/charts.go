@@ -139,7 +139,7 @@ func (s *Server) loadLatency(r *http.Request, u *store.SIPUser) *latencyView {
 	ps, err := s.stats.Latency(r.Context(), u.ID, latencySpan)
 	if err != nil {
 		s.log.Error("web: ping latency", "sip_user", u.ID, "err", err)
-		v.Error = "The ping latency could not be read: " + err.Error()
+		v.Error = "The ping latency could not be read; the error is in the server's log."
 		return v
 	}
 	v.Points = len(ps)

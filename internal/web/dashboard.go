@@ -146,7 +146,7 @@ func (s *Server) dashboard(r *http.Request, ss *session) (dashData, error) {
 	v, err := s.stats.Dashboard(r.Context(), series.Query{AccountID: q.AccountID, Window: q.Window.D})
 	if err != nil {
 		s.log.Error("web: dashboard figures", "account", q.AccountID, "err", err)
-		d.Error = "The figures could not be read: " + err.Error()
+		d.Error = "The dashboard's figures could not be read; the error is in the server's log."
 		return d, nil
 	}
 	d.View = &v

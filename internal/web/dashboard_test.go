@@ -26,6 +26,7 @@ type fakeStats struct {
 	accounts []store.Account
 	latency  map[int64][]series.LatencyPoint
 	err      error
+	missing  []string // nodes that did not answer
 	queries  []series.Query
 }
 
@@ -36,7 +37,9 @@ func (f *fakeStats) Dashboard(_ context.Context, q series.Query) (series.View, e
 	if f.err != nil {
 		return series.View{}, f.err
 	}
-	return fakeView(f.now, q, f.accounts), nil
+	v := fakeView(f.now, q, f.accounts)
+	v.MissingNodes = f.missing
+	return v, nil
 }
 
 func (f *fakeStats) Latency(_ context.Context, id int64, _ time.Duration) ([]series.LatencyPoint, error) {
@@ -205,7 +208,8 @@ func TestDashboardWindow(t *testing.T) {
 }
 
 // TestDashboardUnavailable: without Stats, and when Stats fails, the
-// dashboard says so rather than showing a blank page.
+// dashboard says so (not the internal error) rather than showing a blank
+// page; nodes that did not answer are named.
 func TestDashboardUnavailable(t *testing.T) {
 	e := newEnv(t)
 	e.login("root", opPass, 0)
@@ -217,10 +221,15 @@ func TestDashboardUnavailable(t *testing.T) {
 
 	e2, fs := statsEnv(t)
 	e2.login("root", opPass, 0)
-	fs.err = errors.New("redis: connection refused")
 	br2 := e2.browser()
 	br2.mustSignIn("root", opPass)
-	if r := br2.get("/"); r.status != http.StatusOK || !strings.Contains(textOf(r.body), "The figures could not be read: redis: connection refused") {
+	fs.missing = []string{"edge2-d4e5f6"}
+	if r := br2.get("/"); !strings.Contains(textOf(r.body), "Node(s) edge2-d4e5f6 did not answer in time: their traffic is missing from these figures.") {
+		t.Errorf("GET / with a node missing: %s", textOf(r.body))
+	}
+	fs.err = errors.New("redis: connection refused")
+	if r := br2.get("/"); r.status != http.StatusOK || !strings.Contains(textOf(r.body), "The dashboard's figures could not be read; the error is in the server's log.") ||
+		strings.Contains(r.body, "redis") {
 		t.Errorf("GET / with failing Stats: %d %s", r.status, textOf(r.body))
 	}
 }
@@ -331,13 +340,24 @@ func TestUserLatency(t *testing.T) {
 }
 
 // BenchmarkDashboardPage renders the operator's dashboard from a view of
-// 1,000 accounts with full hour and day charts:
+// 1,000 accounts (in the store, for the account picker, and with traffic)
+// with full hour and day charts:
 // go test -run X -bench DashboardPage -benchmem ./internal/web/
 func BenchmarkDashboardPage(b *testing.B) {
 	e, fs := statsEnv(b)
 	e.login("root", opPass, 0)
-	for i := range 1000 {
-		fs.accounts = append(fs.accounts, store.Account{ID: int64(i + 1), Name: fmt.Sprintf("Account %04d with a long name", i)})
+	err := e.svc.Store().Update(context.Background(), func(tx store.Tx) error {
+		for i := range 1000 {
+			a := store.Account{Name: fmt.Sprintf("Account %04d with a long name", i)}
+			if err := tx.CreateAccount(context.Background(), &a); err != nil {
+				return err
+			}
+			fs.accounts = append(fs.accounts, a)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	br := e.browser()
 	br.mustSignIn("root", opPass)

@@ -11,6 +11,14 @@
   var height = 220;
   var charts = [];
 
+  // The time axis in 24-hour UTC, as the tables below the charts.
+  function hhmm(u, splits) {
+    return splits.map(function (s) {
+      var d = new Date(s * 1e3);
+      return ("0" + d.getUTCHours()).slice(-2) + ":" + ("0" + d.getUTCMinutes()).slice(-2);
+    });
+  }
+
   function widthOf(el) {
     return Math.max(200, Math.floor(el.getBoundingClientRect().width));
   }
@@ -34,7 +42,7 @@
       cursor: { drag: { x: false, y: false } },
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
       scales: { x: { time: true } },
-      axes: [{ stroke: "#1b1f24" }, { stroke: "#1b1f24", size: 48 }],
+      axes: [{ stroke: "#1b1f24", values: hhmm }, { stroke: "#1b1f24", size: 48 }],
       series: series
     };
     charts.push({ el: el, u: new window.uPlot(opts, data, el) });
