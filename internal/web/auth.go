@@ -129,16 +129,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, ss *session) err
 	return nil
 }
 
-// home sends the operator to the accounts list and an account login to its account.
-func (s *Server) home(w http.ResponseWriter, r *http.Request, ss *session) error {
-	if ss.Caller.Operator {
-		http.Redirect(w, r, "/accounts", http.StatusSeeOther)
-	} else {
-		http.Redirect(w, r, fmt.Sprintf("/accounts/%d", ss.Caller.AccountID), http.StatusSeeOther)
-	}
-	return nil
-}
-
 // ---- Changing one's own password.
 
 type passwordData struct {

@@ -87,7 +87,8 @@ func fmtAgo(t, now time.Time) string {
 	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
-// parsePages parses each page template with the layout and the partials.
+// parsePages parses each page template with the layout, the partials and the
+// shared pieces ("shared-name.html": the charts).
 func parsePages() (map[string]*template.Template, error) {
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
@@ -96,10 +97,10 @@ func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		base := path.Base(n)
-		if base == "layout.html" || base == "partials.html" {
-			continue
+		if base == "layout.html" || base == "partials.html" || strings.HasPrefix(base, "shared-") {
+			continue // "shared-name.html": pieces parsed with every page
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", n)
+		t, err := template.New(base).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/shared-*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse %s: %w", n, err)
 		}

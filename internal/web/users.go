@@ -183,6 +183,7 @@ type userData struct {
 	MsgFields  []*field
 	Registered int
 	Voicemail  *vmView
+	Latency    *latencyView
 }
 
 func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, u *store.SIPUser, v userView) error {
@@ -218,6 +219,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 			d.Registered = len(s.live.Registrations(a.ID, u.Username))
 		}
 		d.Voicemail = s.loadVoicemail(r, ss, u, d.Action, v.Greeting)
+		d.Latency = s.loadLatency(r, u)
 	}
 	d.Tabs = userTabs(v.Form, u, profiles)
 	v.Form.finish()

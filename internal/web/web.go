@@ -6,7 +6,11 @@
 // the binary; a small vendored script (htmx, static/htmx.min.js) adds live
 // refresh, search as you type, the rewrite "Testing Input" box and its
 // "Generate from examples" panel, and every form also works without it.
-// There is no build step.
+// The dashboard (the start page, "/") and the SIP user page draw their
+// charts with uPlot 1.6.32 (MIT; static/uPlot.iife.min.js, uPlot.min.css and
+// uPlot.LICENSE, from npm "uplot") from a JSON data block, in
+// static/dashboard.js; each chart's figures are also in a table, for
+// readers without script. There is no build step.
 //
 // Sign-in is by username and password (logins in the store, argon2id hashes).
 // A session is a cookie signed with HMAC-SHA256 under a key kept in the
@@ -202,7 +206,8 @@ func (s *Server) routes() http.Handler {
 
 	auth := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.authed(h)) }
 	auth("POST /logout", s.logout)
-	auth("GET /{$}", s.home)
+	auth("GET /{$}", s.dashboardPage)
+	auth("GET /dashboard/live", s.dashboardLive)
 	auth("GET /password", s.passwordPage)
 	auth("POST /password", s.passwordSubmit)
 

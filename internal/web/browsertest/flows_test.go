@@ -43,7 +43,7 @@ func TestOperator(t *testing.T) {
 	b := newBrowser(t)
 	op := newTab(t, b, s.url)
 
-	// Sign in: the start page of the operator is the accounts list.
+	// Sign in: back to the page asked for.
 	op.open("/accounts", http.StatusOK) // redirected to the sign-in page
 	if loc := op.location(); loc != "/login?next=%2Faccounts" {
 		t.Fatalf("anonymous: at %s, want the sign-in page", loc)
@@ -288,7 +288,8 @@ func TestAccountPortal(t *testing.T) {
 	b := newBrowser(t)
 	c := newTab(t, b, s.url)
 	own := path("/accounts/%d", mine.ID)
-	c.signIn(portUser, portPass, own)
+	c.signIn(portUser, portPass, "/")
+	c.open(own, http.StatusOK)
 	c.wantContains("h1", "Acme Telecom")
 	if strings.Contains(c.text("header"), "Firewall") {
 		t.Error("the portal's menu offers the firewall")
@@ -339,7 +340,7 @@ func TestVoicemail(t *testing.T) {
 
 	b := newBrowser(t)
 	op := newTab(t, b, s.url)
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
 	op.open(path("/accounts/%d/users/%d", a.ID, u.ID), http.StatusOK)
 	row := path("#msg-%d", m.ID)
 	op.wantContains("#vm-count", "1 message(s), 1 new.")

@@ -26,7 +26,7 @@ func TestGenerateRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := newTab(t, newBrowser(t), s.url)
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
 	page := path("/accounts/%d/ip/%d", a.ID, ep.ID)
 	op.open(page+"?tab=rewrite", http.StatusOK)
 	op.wantText("[role=tab][aria-selected=true]", "Parameter Rewrite")

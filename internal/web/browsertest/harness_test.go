@@ -130,12 +130,13 @@ func (f *fakeMessenger) SendMessage(_ context.Context, u store.SIPUser, text str
 }
 
 type server struct {
-	t    *testing.T
-	st   *sqlstore.Store
-	svc  *provision.Service
-	live *fakeLive
-	msgs *fakeMessenger
-	url  string
+	t     *testing.T
+	st    *sqlstore.Store
+	svc   *provision.Service
+	live  *fakeLive
+	msgs  *fakeMessenger
+	stats *fakeStats
+	url   string
 }
 
 func newServer(t *testing.T) *server {
@@ -149,9 +150,9 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, st: st, live: &fakeLive{inUse: map[int64]int{}}, msgs: &fakeMessenger{}}
+	s := &server{t: t, st: st, live: &fakeLive{inUse: map[int64]int{}}, msgs: &fakeMessenger{}, stats: newFakeStats()}
 	s.svc = provision.New(st, provision.Options{Realm: "sipward.test", Sealer: sealer, Mailboxes: st})
-	ui, err := web.New(t.Context(), web.Options{Service: s.svc, Live: s.live, Messenger: s.msgs, Nodes: fakeNodes{}})
+	ui, err := web.New(t.Context(), web.Options{Service: s.svc, Live: s.live, Messenger: s.msgs, Nodes: fakeNodes{}, Stats: s.stats})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,8 @@ func TestScreenshots(t *testing.T) {
 
 	op.open("/login", http.StatusOK)
 	shot("login.png")
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
+	op.open("/accounts", http.StatusOK)
 	shot("accounts.png")
 	acct := path("/accounts/%d", acme.ID)
 	op.open(acct, http.StatusOK)
