@@ -102,7 +102,7 @@ func TestPhoneWidth(t *testing.T) {
 	s.login("customer-login-with-a-long-name", "customer password 1", a.ID)
 	b := newBrowser(t)
 	acct := path("/accounts/%d", a.ID)
-	opPages := []string{"/accounts", "/accounts?offset=50", "/accounts/new", acct, acct + "/users", acct + "/cli", acct + "/dids",
+	opPages := []string{"/", "/accounts", "/accounts?offset=50", "/accounts/new", acct, acct + "/users", acct + "/cli", acct + "/dids",
 		acct + "/logins", acct + "/settings", acct + "/ip/new", path("%s/ip/%d", acct, ep), path("%s/ip/%d?tab=rewrite", acct, ep),
 		acct + "/users/new", path("%s/users/%d", acct, uid), "/ip", "/users", "/registrations", "/calls", "/decisions", "/audit",
 		"/firewall", "/profiles", "/nodes", "/password"}
@@ -110,7 +110,7 @@ func TestPhoneWidth(t *testing.T) {
 	op.narrow(360)
 	op.open("/login", http.StatusOK)
 	op.fits("/login", 360)
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
 	for _, p := range opPages {
 		op.open(p, http.StatusOK)
 		op.fits(p, 360)
@@ -132,8 +132,8 @@ func TestPhoneWidth(t *testing.T) {
 
 	cu := newTab(t, b, s.url)
 	cu.narrow(360)
-	cu.signIn("customer-login-with-a-long-name", "customer password 1", acct)
-	for _, p := range []string{acct, acct + "/users", acct + "/cli", acct + "/dids", acct + "/logins", acct + "/settings",
+	cu.signIn("customer-login-with-a-long-name", "customer password 1", "/")
+	for _, p := range []string{"/", acct, acct + "/users", acct + "/cli", acct + "/dids", acct + "/logins", acct + "/settings",
 		path("%s/users/%d", acct, uid), "/ip", "/users", "/registrations", "/calls", "/decisions", "/audit", "/password"} {
 		cu.open(p, http.StatusOK)
 		cu.fits(p, 360)
@@ -163,7 +163,7 @@ func TestErrorSummaryFocused(t *testing.T) {
 	must(t, s.svc.CreateSIPUser(context.Background(), provision.Operator, &store.SIPUser{AccountID: a.ID, Username: "1001"}))
 	op := newTab(t, newBrowser(t), s.url)
 	op.narrow(360)
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
 	op.open(path("/accounts/%d/users/new", a.ID), http.StatusOK)
 	op.typeIn("#f-username", "1001")
 	op.typeIn("#f-password", "short")
