@@ -1,6 +1,0 @@
-//go:build race
-
-package web
-
-// raceEnabled: the race detector slows everything down several times.
-const raceEnabled = true
