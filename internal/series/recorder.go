@@ -50,7 +50,7 @@ type Recorder struct {
 	lifetime lifetime // since start, for /metrics
 	// challenges since start, of INVITEs [0] and REGISTERs [1]
 	challenges [2]int64
-	swept    int64    // the step of the last sweep of idle accounts and users
+	swept      int64 // the step of the last sweep of idle accounts and users
 }
 
 // nodeBucket is one 10-second step of the node: its counters, its refusals

@@ -113,7 +113,7 @@ func TestRolling(t *testing.T) {
 
 func TestCharts(t *testing.T) {
 	r := NewRecorder()
-	r.Record(call, t0)                     // the last hour's first step… and day step
+	r.Record(call, t0)                                    // the last hour's first step… and day step
 	r.Record(call, t0.Add(59*time.Minute+50*time.Second)) // the hour's last step
 	r.Record(unknown, t0.Add(59*time.Minute+50*time.Second))
 	now := t0.Add(59*time.Minute + 55*time.Second)
