@@ -23,8 +23,8 @@ import (
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/provision"
-	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/secret"
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/store/sqlstore"
 )
 
@@ -63,13 +63,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	if err != nil {
 		return err
 	}
-	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}, Cluster: views})
+	views.UseSeries(rec)
+	stats := clusterStats{views: views, live: clusterLive{edgeLive{side}, views}, snap: side.holder.Load, now: time.Now}
+	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}, Cluster: views,
+		Extensions: api.Dashboard(stats, svc)})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
 	side.views.Store(views)
 	mux.Handle(nodes.PeerPath, views.Handler(side))
 	mux.Handle("/debug/pprof/", debugHandler(apiSrv))
-	ui, err := newWebUI(ctx, cfg, log, svc, side, views)
+	ui, err := newWebUI(ctx, cfg, log, svc, side, views, stats)
 	if err != nil {
 		return err
 	}
