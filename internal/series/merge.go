@@ -13,8 +13,9 @@ func Merge(views ...View) View {
 		return View{}
 	}
 	out := views[0]
-	out.Rejects = append([]Reject(nil), out.Rejects...)
-	out.Accounts = append([]Account(nil), out.Accounts...)
+	out.Rejects = append([]Reject{}, out.Rejects...)
+	out.Accounts = append([]Account{}, out.Accounts...)
+	out.TopSources = append([]Source{}, out.TopSources...)
 	out.Nodes, out.MissingNodes = append([]string(nil), out.Nodes...), append([]string(nil), out.MissingNodes...)
 	out.Hour, out.Day = cloneChart(out.Hour), cloneChart(out.Day)
 	for _, v := range views[1:] {
@@ -23,7 +24,7 @@ func Merge(views ...View) View {
 		out.CPS += v.CPS
 		out.Totals = addTotals(out.Totals, v.Totals)
 		out.Rejects = mergeRejects(out.Rejects, v.Rejects)
-		out.TopSources = append(append([]Source(nil), out.TopSources...), v.TopSources...)
+		out.TopSources = append(out.TopSources, v.TopSources...)
 		out.OtherSources += v.OtherSources
 		out.Accounts = mergeAccounts(out.Accounts, v.Accounts)
 		addChart(&out.Hour, v.Hour)
