@@ -24,6 +24,7 @@ import (
 	"github.com/sipward/sipward/internal/nodes"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/secret"
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/store/sqlstore"
 )
 
@@ -37,16 +38,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	}
 	defer st.Close()
 
-	svc, err := provisioning(ctx, cfg, st, firstToken)
+	rec := series.NewRecorder() // the dashboard's series of this node
+	svc, err := provisioning(ctx, cfg, st, firstToken, rec.Ban)
 	if err != nil {
 		return err
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), rec)
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	defer stopSIP()
-	side, err := startSIP(sipCtx, cfg, log, reg, st, svc)
+	side, err := startSIP(sipCtx, cfg, log, reg, st, svc, rec)
 	if err != nil {
 		return err
 	}
@@ -61,13 +63,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 	if err != nil {
 		return err
 	}
-	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}, Cluster: views})
+	views.UseSeries(rec)
+	stats := clusterStats{views: views, live: clusterLive{edgeLive{side}, views}, snap: side.holder.Load, now: time.Now}
+	apiSrv := api.New(api.Options{Service: svc, AdminToken: cfg.AdminToken, Log: log, Live: apiLive{edgeLive{side}}, Cluster: views,
+		Extensions: api.Dashboard(stats, svc)})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiSrv)
 	side.views.Store(views)
 	mux.Handle(nodes.PeerPath, views.Handler(side))
 	mux.Handle("/debug/pprof/", debugHandler(apiSrv))
-	ui, err := newWebUI(ctx, cfg, log, svc, side, views)
+	ui, err := newWebUI(ctx, cfg, log, svc, side, views, stats)
 	if err != nil {
 		return err
 	}
@@ -103,7 +108,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, firstToken io
 // provisioning returns the provisioning service on st, with the sealing
 // key of egress credentials, and makes the operator token and web UI login
 // at first start (printed once to firstToken).
-func provisioning(ctx context.Context, cfg config.Config, st *sqlstore.Store, firstToken io.Writer) (*provision.Service, error) {
+func provisioning(ctx context.Context, cfg config.Config, st *sqlstore.Store, firstToken io.Writer, banned func(time.Time)) (*provision.Service, error) {
 	key, err := sealingKey(cfg)
 	if err != nil {
 		return nil, err
@@ -112,7 +117,7 @@ func provisioning(ctx context.Context, cfg config.Config, st *sqlstore.Store, fi
 	if err != nil {
 		return nil, err
 	}
-	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer, Mailboxes: st})
+	svc := provision.New(st, provision.Options{Realm: cfg.Realm, Sealer: sealer, Mailboxes: st, Banned: banned})
 	if cfg.AdminToken == "" {
 		tok, err := svc.EnsureOperatorToken(ctx)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/sipward/sipward/internal/config"
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/secret"
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/store"
 	"github.com/sipward/sipward/internal/store/sqlstore"
 )
@@ -75,7 +76,7 @@ func fuzzNode(f *testing.F) *sipSide {
 	cfg := config.Default()
 	cfg.SIPAddr, cfg.Realm, cfg.Keepalive = "127.0.0.1:0", "fuzz.test", 0
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	side, err := startSIP(ctx, cfg, log, prometheus.NewRegistry(), st, svc)
+	side, err := startSIP(ctx, cfg, log, prometheus.NewRegistry(), st, svc, series.NewRecorder())
 	if err != nil {
 		f.Fatal(err)
 	}

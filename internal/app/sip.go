@@ -27,6 +27,7 @@ import (
 	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/registrar"
 	"github.com/sipward/sipward/internal/rtpengine"
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/snapshot"
 	"github.com/sipward/sipward/internal/stage/authn"
@@ -63,6 +64,7 @@ type sipSide struct {
 	lease     time.Duration   // of channel holds
 	cl        *clusterLoc     // the cluster's location service; nil without Redis
 	svc       *provision.Service
+	series    *series.Recorder // the dashboard's series of this node
 	log       *slog.Logger
 	stop      context.CancelFunc // ends the side's background loops
 	loops     sync.WaitGroup
@@ -78,8 +80,8 @@ type sipStore interface {
 // startSIP builds the SIP side from configuration and serves it: the
 // configuration snapshot, the live state, the stages, the listeners, and
 // the B2BUA and registrar at the ends of the chains.
-func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *prometheus.Registry, st sipStore, svc *provision.Service) (*sipSide, error) {
-	s := &sipSide{holder: &snapshot.Holder{}, svc: svc, log: log}
+func startSIP(ctx context.Context, cfg config.Config, log *slog.Logger, reg *prometheus.Registry, st sipStore, svc *provision.Service, rec *series.Recorder) (*sipSide, error) {
+	s := &sipSide{holder: &snapshot.Holder{}, svc: svc, log: log, series: rec}
 	core, err := cfg.CorePrefixes()
 	if err != nil {
 		return nil, err
@@ -175,6 +177,7 @@ func (s *sipSide) newFirewall(cfg config.Config, reg *prometheus.Registry) (*fir
 		},
 		Shared:     shared,
 		Persist:    s.svc.AddDetectedBan,
+		Banned:     s.series.Ban,
 		Logger:     s.log,
 		Registerer: reg,
 	})
@@ -289,7 +292,7 @@ func (s *sipSide) listen(ctx context.Context, cfg config.Config, reg *prometheus
 	e, err := edge.Listen(ctx, edge.Config{
 		SIPAddr: cfg.SIPAddr, SIPSAddr: cfg.SIPSAddr, TLS: tlsConf, ExternalHost: cfg.ExternalHost,
 		Log: s.log, Registry: reg, ReadFilter: s.firewall.ReadFilter, Snapshot: s.holder.Load,
-		T1: cfg.SIPT1, TxLinger: cfg.TxLinger, Streams: s.streamGuard(cfg),
+		T1: cfg.SIPT1, TxLinger: cfg.TxLinger, Streams: s.streamGuard(cfg), Series: s.series,
 	})
 	if err != nil {
 		return err
@@ -317,7 +320,7 @@ func (s *sipSide) ends(ctx context.Context, cfg config.Config, reg *prometheus.R
 	var err error
 	rc := registrar.Config{Store: st, Log: s.log, Registerer: reg,
 		MinExpires: cfg.RegMinExpires, MaxExpires: cfg.RegMaxExpires, MaxContacts: cfg.RegMaxContacts,
-		PingInterval: cfg.NATPingInterval, OnRegistered: s.edge.KeepStream,
+		PingInterval: cfg.NATPingInterval, OnRegistered: s.edge.KeepStream, Pings: s.series,
 		Ping: func(id int64) string {
 			if u := s.holder.Load().UserByID(id); u != nil {
 				return u.NATPing.String()

@@ -37,14 +37,15 @@ func ensureAdminLogin(ctx context.Context, cfg config.Config, svc *provision.Ser
 
 // newWebUI returns the web UI, showing the live state of this node's SIP
 // edge, with calls and decisions merged across the cluster and the list of
-// its nodes; with Redis, sign-in lockouts and signed-out sessions hold on
+// its nodes and the dashboard's series of every node; with Redis, sign-in lockouts and signed-out sessions hold on
 // every node.
-func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *provision.Service, side *sipSide, views *nodes.Views) (*web.Server, error) {
+func newWebUI(ctx context.Context, cfg config.Config, log *slog.Logger, svc *provision.Service, side *sipSide, views *nodes.Views, stats web.Stats) (*web.Server, error) {
 	o := web.Options{
 		Service:       svc,
 		Live:          clusterLive{edgeLive{side}, views},
 		Nodes:         views,
 		Messenger:     edgeLive{side},
+		Stats:         stats,
 		SecureCookies: cfg.UISecureCookies,
 		SessionTTL:    cfg.UISessionTTL,
 		Log:           log,

@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/siptcp"
 	"github.com/sipward/sipward/internal/sipudp"
 	"github.com/sipward/sipward/internal/snapshot"
@@ -65,6 +66,14 @@ type Config struct {
 	T1, TxLinger time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Series counts each INVITE and REGISTER decision for the dashboard
+	// (package series); nil: not counted.
+	Series Series
+}
+
+// Series is where the edge counts its decisions (a *series.Recorder).
+type Series interface {
+	Record(e series.Event, now time.Time)
 }
 
 // Edge is a SIP edge node's listeners and request path. Listen opens it,

@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipward/sipward/internal/pipeline"
+	"github.com/sipward/sipward/internal/series"
 )
 
 // Handle is what every sipgo request handler calls: it classifies the
@@ -130,6 +131,31 @@ func (e *Edge) record(r *pipeline.Request, res pipeline.Result, err error) {
 	}
 	e.decisions.addTrace(d, r.Trace)
 	e.m.decisions.WithLabelValues(nonEmpty(res.Stage, "edge"), answerClass(res.Status, res.Drop)).Inc()
+	e.count(r, res)
+}
+
+// count gives the decision to the dashboard's series: a call when the INVITE
+// reached the B2BUA (it answered), a registration on a 2xx to a REGISTER,
+// else a challenge or refusal. A call a peer node handed over is the
+// peer's to count.
+func (e *Edge) count(r *pipeline.Request, res pipeline.Result) {
+	if e.cfg.Series == nil || r.Auth.Method == pipeline.AuthNode {
+		return
+	}
+	ev := series.Event{Method: string(r.Msg.Method), AccountID: r.Auth.AccountID, Source: r.Source.Addr(),
+		Stage: nonEmpty(res.Stage, "edge"), Reason: res.Reason}
+	if !res.Drop {
+		ev.Status = res.Status
+	}
+	if r.Msg.Method == sip.REGISTER {
+		ev.Accepted = !res.Drop && res.Status >= 200 && res.Status < 300
+	} else {
+		ev.Accepted = res.Answered()
+		if r.Plan.AccountID != 0 {
+			ev.AccountID = r.Plan.AccountID // a call from the core: the DID's account
+		}
+	}
+	e.cfg.Series.Record(ev, r.Now)
 }
 
 // Record adds a decision taken after a request's chain (the B2BUA's

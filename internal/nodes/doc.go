@@ -44,4 +44,8 @@
 // (HMAC-SHA256 under a key derived from the store's nonce secret, which
 // every node of the cluster shares, over the node ID, a timestamp, the
 // method and the URI; 30 s validity), never with an API token.
+//
+// The dashboard's series (package series) are merged the same way
+// (series.go): each node answers its partial view for the asking node's
+// query and time, the asking node sums them.
 package nodes

@@ -35,6 +35,7 @@ type Views struct {
 	log     *slog.Logger
 	now     func() time.Time
 	seen    seenRequests // signed POSTs served, for refusing replays
+	series  Series       // this node's dashboard series; nil: none
 }
 
 // PeerTimeout is how long a merged view waits for the peers.
@@ -192,6 +193,7 @@ func fetch[T any](ctx context.Context, v *Views, p Peer, kind string, q url.Valu
 func (v *Views) Handler(a Actions) http.Handler {
 	mux := http.NewServeMux()
 	v.actionHandlers(mux, a)
+	v.seriesHandlers(mux)
 	mux.HandleFunc("GET "+PeerPath+"calls", func(w http.ResponseWriter, r *http.Request) {
 		aid, _ := strconv.ParseInt(r.URL.Query().Get("account"), 10, 64)
 		writePeer(w, v.reg.ID(), v.localCalls(aid))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipward/sipward/internal/live"
+	"github.com/sipward/sipward/internal/series"
 )
 
 // fakeLocal is a node's own rows.
@@ -285,5 +286,38 @@ func TestReplayedActionRefused(t *testing.T) {
 	}
 	if len(ns[1].local.sent) != 1 {
 		t.Errorf("node b sent %d MESSAGEs, want 1", len(ns[1].local.sent))
+	}
+}
+
+// TestMergedDashboard: the dashboard view sums every node's series, asked
+// for at the asking node's time, and names a peer that did not answer.
+func TestMergedDashboard(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002", "c-000003")
+	for i, n := range ns {
+		r := series.NewRecorder()
+		for range i + 1 {
+			r.Record(series.Event{Method: "INVITE", AccountID: 4, Stage: "b2bua", Status: 200, Accepted: true}, t0)
+		}
+		r.Ping(9, time.Duration(i+1)*time.Millisecond, t0)
+		n.views.UseSeries(r)
+		n.srv.Config.Handler = n.views.Handler(n.local)
+	}
+	ns[2].srv.Close()
+	v, err := ns[0].views.Dashboard(t.Context(), series.Query{AccountID: 4}, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Totals.Calls != 3 || len(v.Accounts) != 1 || v.Accounts[0].Calls != 3 {
+		t.Errorf("merged calls = %d, accounts %+v; want 3 (1 from a, 2 from b)", v.Totals.Calls, v.Accounts)
+	}
+	if strings.Join(v.Nodes, " ") != "a-000001 b-000002" || strings.Join(v.MissingNodes, " ") != "c-000003" {
+		t.Errorf("nodes %v, missing %v", v.Nodes, v.MissingNodes)
+	}
+	pts := ns[0].views.Latency(t.Context(), 9, series.Span, t0.Add(time.Second))
+	if len(pts) != 1 || pts[0].Count != 2 || pts[0].MinMS != 1 || pts[0].MaxMS != 2 {
+		t.Errorf("merged latency = %+v; want one point of 2 pings, 1 to 2 ms", pts)
+	}
+	if _, err := ns[0].views.Dashboard(t.Context(), series.Query{Window: time.Second}, t0); err == nil {
+		t.Error("a 1-second window: no error")
 	}
 }

@@ -192,7 +192,11 @@ func (s *Service) CreateBan(ctx context.Context, c Caller, b *store.Ban) error {
 	if err := validateBan(b, s.now()); err != nil {
 		return err
 	}
-	return s.update(ctx, c, func(tx store.Tx) error { return storeErr("ban", 0, tx.CreateBan(ctx, b)) })
+	err := s.update(ctx, c, func(tx store.Tx) error { return storeErr("ban", 0, tx.CreateBan(ctx, b)) })
+	if err == nil && s.banned != nil {
+		s.banned(b.CreatedAt)
+	}
+	return err
 }
 
 // UpdateBan changes a ban's reason or expiry. Operator only.

@@ -57,6 +57,10 @@ type Options struct {
 	// Mailboxes keeps voicemail messages and greetings; nil: voicemail's
 	// API answers that this store keeps none.
 	Mailboxes store.Mailboxes
+	// Banned, when set, is told of each ban an operator makes through
+	// CreateBan, once, on the node that made it (the dashboard counts bans
+	// with it).
+	Banned func(now time.Time)
 }
 
 // Service applies changes through the store.
@@ -68,6 +72,7 @@ type Service struct {
 	now    func() time.Time
 	vm     voicemail
 	audit  store.AuditLog // nil: the store keeps no audit trail
+	banned func(time.Time)
 }
 
 // New returns a Service on st.
@@ -78,7 +83,7 @@ func New(st store.Store, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	svc := &Service{st: st, realm: o.Realm, sealer: o.Sealer, rand: o.Rand, now: o.Now}
+	svc := &Service{st: st, realm: o.Realm, sealer: o.Sealer, rand: o.Rand, now: o.Now, banned: o.Banned}
 	svc.vm.boxes = o.Mailboxes
 	svc.audit, _ = st.(store.AuditLog)
 	return svc

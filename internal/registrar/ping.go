@@ -49,13 +49,17 @@ func (g *Registrar) pingAll(ctx context.Context, s Sender) {
 				}
 				return
 			}
+			now := g.cfg.Now()
 			g.mu.Lock()
 			for _, x := range g.byUser[b.Username] {
 				if x.Contact == b.Contact {
-					x.LatencyMS, x.LastPing = float64(rtt.Microseconds())/1000, g.cfg.Now()
+					x.LatencyMS, x.LastPing = float64(rtt.Microseconds())/1000, now
 				}
 			}
 			g.mu.Unlock()
+			if g.cfg.Pings != nil {
+				g.cfg.Pings.Ping(b.SIPUserID, rtt, now)
+			}
 			g.touch(b.Username) // the other nodes show the latency too
 		}()
 	}

@@ -55,6 +55,9 @@ type Config struct {
 	FlushInterval time.Duration
 	Log           *slog.Logger
 	Now           func() time.Time
+	// Pings receives each answered NAT ping's round trip (the dashboard's
+	// latency history, package series); nil: not kept.
+	Pings Pings
 	// Registerer receives sipward_registrar_bindings; nil: not registered.
 	Registerer prometheus.Registerer
 	// OnRegistered hears of each REGISTER over TCP or TLS that left
@@ -281,4 +284,9 @@ func (g *Registrar) drop(username, contact string) {
 	} else {
 		g.byUser[username] = list
 	}
+}
+
+// Pings keeps SIP users' NAT-ping round trips (a *series.Recorder).
+type Pings interface {
+	Ping(sipUserID int64, rtt time.Duration, now time.Time)
 }

@@ -5,7 +5,53 @@
 // cluster into the one picture the dashboard shows.
 //
 // This file holds the values the dashboard (web UI and REST API) reads; the
-// recorder and the merge live beside it.
+// recorder (recorder.go, account.go, latency.go, kinds.go), the views
+// (query.go), the merge (merge.go) and the /metrics collector (metrics.go)
+// live beside it.
+//
+// # What is counted
+//
+// The edge records every initial INVITE and REGISTER once, on the node that
+// decided it: an INVITE passed on to the core (to the B2BUA, whatever the
+// far end answers) is a call; a 401/407 a challenge; any other refusal or
+// drop a reject (INVITE) or register reject (REGISTER), kept by method,
+// stage, status and reason phrase, with its source address. Calls handed
+// over by a peer node are counted by the peer only. Bans are counted where
+// they are made: detection's by the firewall of the node that banned,
+// operators' by the node whose API or UI made them. NAT-ping round trips
+// are kept per SIP user by the node that pinged.
+//
+// # Bounds
+//
+// A node keeps 8,640 buckets of 10 seconds (24 h), each with its counters,
+// at most 64 (account, kind) refusal counts (more: "other") and 32 refused
+// sources (more: counted in OtherSources, so a scan of 100,000 addresses
+// cannot grow memory). Kinds are interned, at most MaxKinds (256; later
+// ones are "other"). An account gets, at its first event, 10-second steps
+// for the last hour and 5-minute steps for the day; a counted window longer
+// than an hour is summed from the 5-minute steps (it may take in up to 5
+// minutes more at its far end). A SIP user gets 144 steps of 10 minutes of
+// ping round trips (min, sum, max, count). Accounts without traffic and
+// users without a ping for 24 h are forgotten. Measured (TestMemory, Go
+// heap): a day of node buckets with 1,000 accounts 18 MB; 10,000 pinged
+// users 31 MB more. Recording does not allocate once the account, kind and
+// bucket slot were seen (TestRecordDoesNotAllocate); no goroutine: buckets
+// roll when written and read, at the time passed in.
+//
+// # Cluster
+//
+// Each node answers its own View (with PeerSources sources instead of
+// TopSources, so the merged top ten is exact unless a source ranks below
+// the first 100 of every node); Merge sums them.
+//
+// # Prometheus
+//
+// The Recorder is a prometheus.Collector of the same events since start:
+// calls → sipward_series_calls_total; challenges →
+// sipward_series_challenges_total{method}; registrations →
+// sipward_series_registrations_total; rejected and register_rejects, and
+// rejects by stage → sipward_series_rejects_total{method,stage,status,reason};
+// bans → sipward_series_bans_total.
 package series
 
 import "time"
@@ -41,6 +87,7 @@ type Totals struct {
 // answered (0: dropped) and its reason, with how many requests it refused
 // in the window.
 type Reject struct {
+	Method string `json:"method"` // INVITE | REGISTER
 	Stage  string `json:"stage"`
 	Status int    `json:"status"`
 	Reason string `json:"reason"`
@@ -62,6 +109,9 @@ type Account struct {
 	Rejected      int64  `json:"rejected"`
 	Challenges    int64  `json:"challenges"`
 	Registrations int64  `json:"registrations"`
+	// RegisterRejects are the account's REGISTERs refused (challenges
+	// excluded).
+	RegisterRejects int64 `json:"register_rejects"`
 }
 
 // Line is one named series of a Chart: one value per step.
@@ -91,9 +141,11 @@ type View struct {
 	Totals      Totals        `json:"totals"`
 	Rejects     []Reject      `json:"rejects"`     // by count, most first
 	TopSources  []Source      `json:"top_sources"` // at most 10, by count, most first
-	Accounts    []Account     `json:"accounts"`    // by calls, most first; one row for an account's view
-	Hour        Chart         `json:"hour"`        // the last hour in 10-second steps
-	Day         Chart         `json:"day"`         // the last 24 hours in 5-minute steps
+	// OtherSources counts the refusals from sources not in TopSources.
+	OtherSources int64     `json:"other_sources"`
+	Accounts     []Account `json:"accounts"` // by calls, most first; one row for an account's view
+	Hour         Chart     `json:"hour"`     // the last hour in 10-second steps
+	Day          Chart     `json:"day"`      // the last 24 hours in 5-minute steps
 	// Nodes are the nodes whose series are in the view; MissingNodes the up
 	// nodes that did not answer in time (their traffic is missing).
 	Nodes        []string `json:"nodes"`

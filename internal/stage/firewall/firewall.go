@@ -88,6 +88,9 @@ func (f *Firewall) ban(addr netip.Addr, kind Kind, now time.Time) bool {
 		f.metrics.localOverflow.Inc()
 	}
 	f.metrics.bans[kind].Inc()
+	if f.banned != nil {
+		f.banned(now)
+	}
 	queued := f.enqueue(b)
 	if n, ok := f.logLimit.allow(now); ok {
 		f.log.Warn("stage/firewall: source banned",

@@ -116,6 +116,10 @@ type Config struct {
 	// ban is already in force locally when it is queued. nil keeps
 	// detection bans local to this process.
 	Persist func(ctx context.Context, b store.Ban) error
+	// Banned, when set, is told of each detection ban this firewall makes,
+	// once per ban, when it is put in force (the dashboard counts bans with
+	// it); bans learnt from the store are not told.
+	Banned func(now time.Time)
 	// PersistQueue bounds the bans waiting for Persist; a ban that finds the
 	// queue full is not persisted (sipward_firewall_persist_dropped_total)
 	// but stays in force locally. 0 means DefaultPersistQueue.
@@ -154,6 +158,7 @@ type Firewall struct {
 	logLimit logLimiter
 
 	persist        func(context.Context, store.Ban) error
+	banned         func(time.Time)
 	persistTimeout time.Duration
 	queue          chan store.Ban
 	stop           chan struct{}
@@ -206,6 +211,7 @@ func New(cfg Config) (*Firewall, error) {
 		log:            cfg.Logger,
 		logLimit:       logLimiter{lim: rate.NewLimiter(10, 20)},
 		persist:        cfg.Persist,
+		banned:         cfg.Banned,
 		persistTimeout: orDefault(cfg.PersistTimeout, DefaultPersistTimeout),
 	}
 	if f.trusted == nil {
