@@ -107,10 +107,10 @@ func signIn(t *testing.T, base, user, pass string) int {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Request.URL.Path != "/accounts" {
-		return http.StatusUnauthorized
+	if resp.Request.URL.Path != "/" {
+		return resp.StatusCode
 	}
-	if !strings.Contains(string(body), "<h1>Accounts</h1>") {
+	if !strings.Contains(string(body), "<h1>Dashboard</h1>") {
 		t.Errorf("signed in: %.300s", body)
 	}
 	return resp.StatusCode
