@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -123,12 +126,14 @@ func dashboardSetup(t *testing.T, n *node) (int64, string) {
 // refusals, challenges, registrations and bans made.
 func TestDashboardCounts(t *testing.T) {
 	core := newUAS(t, "127.0.0.1")
-	n := edgeNode(t, core)
+	const adminPW = "e2e-admin-password-1"
+	n := edgeNode(t, core, "--admin-password", adminPW)
 	acc, pw := dashboardSetup(t, n)
 	n.mustAPI(t, 201, "POST", "/firewall/bans", map[string]any{"address": "203.0.113.50", "reason": "dashboard test"})
 	waitSnapshot(t, n)
 	tr := sendTraffic(t, n, "3001", pw, 3, 2, 2)
 	checkDashboard(t, n, acc, tr, 1)
+	checkDashboardPage(t, signIn(t, n.HTTP, "admin", adminPW), tr, 1)
 	if st, m := n.api(t, "GET", "/dashboard?window=2s", nil); st != 400 {
 		t.Errorf("window=2s: %d %v; want 400", st, m)
 	}
@@ -147,4 +152,24 @@ func TestDashboardAcrossNodes(t *testing.T) {
 	sum := traffic{ta.calls + tb.calls, ta.rejected + tb.rejected, ta.challenges + tb.challenges, ta.registrations + tb.registrations}
 	checkDashboard(t, a, acc, sum, 0)
 	checkDashboard(t, b, acc, sum, 0)
+}
+
+// checkDashboardPage reads the web UI's dashboard (the operator's, last 15
+// minutes) as a browser gets it and compares its counts with tr and bans.
+func checkDashboardPage(t *testing.T, w *webClient, tr traffic, bans int) {
+	t.Helper()
+	resp, err := w.hc.Get(w.base + "/?window=15m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := map[string]int{"calls": tr.calls, "rejected": tr.rejected, "challenges": tr.challenges,
+		"registrations": tr.registrations, "register-rejects": 0, "bans": bans}
+	for k, v := range want {
+		m := regexp.MustCompile(`id="dash-` + k + `">(\d+)<`).FindSubmatch(body)
+		if m == nil || string(m[1]) != strconv.Itoa(v) {
+			t.Errorf("the dashboard page's %s: %q; want %d", k, m, v)
+		}
+	}
 }
