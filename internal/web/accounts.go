@@ -161,6 +161,9 @@ func (s *Server) accountDelete(w http.ResponseWriter, r *http.Request, ss *sessi
 	if err != nil {
 		return err
 	}
+	if !s.confirmed(w, r, ss, "Delete account", fmt.Sprintf("/accounts/%d/settings", a.ID), ask("delete-account", a.Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteAccount(r.Context(), ss.Caller, a.ID); err != nil {
 		return err
 	}
@@ -221,10 +224,11 @@ func (s *Server) accountBudget(w http.ResponseWriter, r *http.Request, ss *sessi
 // ---- The account's IP authentication tab (its first page).
 
 type accountIPData struct {
-	Budget budget
-	Items  []store.IPEndpoint
-	Pager  pager
-	Q      string
+	Budget  budget
+	Items   []store.IPEndpoint
+	Pager   pager
+	Q       string
+	Blocked map[int64]*blocked // by endpoint ID
 }
 
 func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -243,7 +247,7 @@ func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *se
 		return err
 	}
 	s.render(w, r, http.StatusOK, "account_ip.html", page{Title: a.Name + " · IP authentication", S: ss, Nav: "accounts", Account: &a, Tab: "ip",
-		Data: accountIPData{Budget: b, Items: items, Pager: newPager(r, total, off), Q: q}})
+		Data: accountIPData{Budget: b, Items: items, Pager: newPager(r, total, off), Q: q, Blocked: s.blocks(r, ss, items)}})
 	return nil
 }
 
@@ -325,15 +329,19 @@ func (s *Server) cliCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 
 func (s *Server) cliDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
 	return deleteOwned(s, w, r, ss, s.svc.GetCLIPattern, s.svc.DeleteCLIPattern, "cli",
-		func(p store.CLIPattern) (int64, string) { return p.AccountID, "CLI pattern " + p.Pattern })
+		func(p store.CLIPattern, a store.Account) (int64, string, string) {
+			return p.AccountID, "CLI pattern " + p.Pattern, ask("delete-cli", p.Pattern, a.Name)
+		})
 }
 
 // deleteOwned deletes an object of the account in the URL (404 when it is
-// another account's) and goes back to that account's tab with a flash.
+// another account's), once confirmed, and goes back to that account's tab
+// with a flash. describe gives the owner, the object's name and the question
+// that confirms its deletion.
 func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *session,
 	get func(context.Context, provision.Caller, int64) (T, error),
 	del func(context.Context, provision.Caller, int64) error,
-	tab string, describe func(T) (accountID int64, name string)) error {
+	tab string, describe func(T, store.Account) (accountID int64, name, question string)) error {
 	a, err := s.accountOf(r, ss)
 	if err != nil {
 		return err
@@ -346,14 +354,18 @@ func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *s
 	if err != nil {
 		return err
 	}
-	owner, name := describe(v)
+	owner, name, question := describe(v, a)
 	if owner != a.ID {
 		return errNotFound
+	}
+	back := fmt.Sprintf("/accounts/%d/%s", a.ID, tab)
+	if !s.confirmed(w, r, ss, "Delete", back, question) {
+		return nil
 	}
 	if err := del(r.Context(), ss.Caller, id); err != nil {
 		return err
 	}
-	s.redirect(w, r, fmt.Sprintf("/accounts/%d/%s", a.ID, tab), flash{"ok", name + " deleted."})
+	s.redirect(w, r, back, flash{"ok", name + " deleted."})
 	return nil
 }
 
@@ -454,5 +466,7 @@ func (s *Server) didCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 
 func (s *Server) didDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
 	return deleteOwned(s, w, r, ss, s.svc.GetDID, s.svc.DeleteDID, "dids",
-		func(d store.DID) (int64, string) { return d.AccountID, "DID " + d.Number })
+		func(d store.DID, a store.Account) (int64, string, string) {
+			return d.AccountID, "DID " + d.Number, ask("delete-did", d.Number, a.Name)
+		})
 }

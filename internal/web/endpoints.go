@@ -48,6 +48,10 @@ type ownerData struct {
 	Secret  *shownOnce
 	CSRF    string
 	Audit   string // the owner's audit log
+	// Endpoint is the IP endpoint shown (nil on SIP user pages and new
+	// endpoints), and Block the active ban covering its address, if any.
+	Endpoint *store.IPEndpoint
+	Block    *blocked
 }
 
 func endpointValues(e store.IPEndpoint) url.Values {
@@ -154,7 +158,7 @@ func (s *Server) endpointOf(r *http.Request, ss *session, a store.Account) (stor
 }
 
 func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, e *store.IPEndpoint, f *form, rw *rewriteView) error {
-	d := ownerData{New: e == nil, Form: f, CSRF: ss.CSRF}
+	d := ownerData{New: e == nil, Form: f, CSRF: ss.CSRF, Endpoint: e}
 	title := "New IP endpoint"
 	d.Action = fmt.Sprintf("/accounts/%d/ip/new", a.ID)
 	canonical := ""
@@ -168,10 +172,12 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *sess
 		if rw == nil {
 			rw = &rewriteView{}
 		}
+		rw.Owner = "IP endpoint " + e.Address
 		if err := s.fillRewrite(r, ss, rw, store.OwnerEndpoint, e.ID, d.Action); err != nil {
 			return err
 		}
 		d.Rewrite = rw
+		d.Block = s.blocks(r, ss, []store.IPEndpoint{*e})[e.ID]
 	}
 	d.Tabs = endpointTabs(f, e)
 	f.finish()
@@ -270,6 +276,10 @@ func (s *Server) endpointDelete(w http.ResponseWriter, r *http.Request, ss *sess
 	if err != nil {
 		return err
 	}
+	back := fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID)
+	if !s.confirmed(w, r, ss, "Delete IP endpoint", back, ask("delete-endpoint", e.Address, a.Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteEndpoint(r.Context(), ss.Caller, e.ID); err != nil {
 		return err
 	}
@@ -284,6 +294,7 @@ type globalIPData struct {
 	Items        []store.IPEndpoint
 	Pager        pager
 	Names        map[int64]string
+	Blocked      map[int64]*blocked // by endpoint ID
 }
 
 // accountNames returns the names of the accounts of ids, as the user sees them.
@@ -314,6 +325,7 @@ func (s *Server) globalEndpoints(w http.ResponseWriter, r *http.Request, ss *ses
 		ids[i] = e.AccountID
 	}
 	s.render(w, r, http.StatusOK, "ip.html", page{Title: "IP authentication", S: ss, Nav: "ip",
-		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids)}})
+		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids),
+			Blocked: s.blocks(r, ss, items)}})
 	return nil
 }

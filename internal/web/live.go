@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipward/sipward/internal/live"
+	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -171,9 +172,9 @@ func (s *Server) banCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 		b.ExpiresAt = s.now().Add(d).UTC()
 	}
 	if !f.HasErrors() {
-		err := s.svc.CreateBan(r.Context(), ss.Caller, &b)
+		warns, err := s.svc.CreateBan(r.Context(), ss.Caller, &b)
 		if err == nil {
-			s.redirect(w, r, "/firewall", flash{"ok", "Banned " + b.Address + "."})
+			s.redirect(w, r, "/firewall", append([]flash{{"ok", "Banned " + b.Address + "."}}, banWarnFlashes(warns)...)...)
 			return nil
 		}
 		if !f.refuse(err) {
@@ -202,6 +203,19 @@ func (s *Server) banUnblock(w http.ResponseWriter, r *http.Request, ss *session)
 	if err := s.svc.DeleteBan(r.Context(), ss.Caller, id); err != nil {
 		return err
 	}
-	s.redirect(w, r, "/firewall", flash{"ok", fmt.Sprintf("Unblocked %s: the firewall lets it in within a second.", b.Address)})
+	back := "/firewall"
+	if b := r.PostForm.Get("back"); b != "" {
+		back = localPath(b)
+	}
+	s.redirect(w, r, back, flash{"ok", fmt.Sprintf("Unblocked %s: the firewall lets it in within a second.", b.Address)})
 	return nil
+}
+
+// banWarnFlashes are the warnings of a ban that covers IP endpoints.
+func banWarnFlashes(warns []provision.Warning) []flash {
+	var out []flash
+	for _, w := range warns {
+		out = append(out, flash{"warn", "Banned with a warning: " + w.Message})
+	}
+	return out
 }

@@ -38,6 +38,7 @@ var funcs = template.FuncMap{
 	"time": fmtTime,
 	"ago":  func(t time.Time) string { return fmtAgo(t, time.Now()) },
 	"join": strings.Join,
+	"ask":  ask,
 	"deref": func(p *int64) int64 {
 		if p == nil {
 			return 0

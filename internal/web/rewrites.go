@@ -16,6 +16,7 @@ import (
 // "Testing Input" box with its result.
 type rewriteView struct {
 	Base      string // .../rewrites
+	Owner     string // "IP endpoint 203.0.113.7", "SIP user 1001"
 	Rules     []store.RewriteRule
 	RuleForm  *form
 	Rule      []*field
@@ -30,6 +31,32 @@ type rewriteView struct {
 	OOB       bool // an htmx answer: the filled rule form goes out of band
 	Status    int  // the page's status; 0: 200
 	CSRF      string
+}
+
+// Ask is the question that confirms the deletion of rule, at 0-based
+// position i.
+func (rw *rewriteView) Ask(i int, rule store.RewriteRule) string {
+	return ask("delete-rule", ruleName(i+1, rule), rw.Owner)
+}
+
+// ruleName names a rule by its position and what it does: "2 (destination:
+// prefix 00 → +)".
+func ruleName(pos int, r store.RewriteRule) string {
+	kind, typ := "prefix", "destination"
+	if r.Regex {
+		kind = "regex"
+	}
+	if r.Type == store.RewriteCLI {
+		typ = "CLI"
+	}
+	match, repl := r.Match, r.Replacement
+	if match == "" {
+		match = "(every number)"
+	}
+	if repl == "" {
+		repl = "(nothing)"
+	}
+	return fmt.Sprintf("%d (%s: %s %s → %s)", pos, typ, kind, match, repl)
 }
 
 // status is the status of the page that shows rw (which may be nil).
@@ -197,11 +224,37 @@ func (s *Server) rewriteDelete(w http.ResponseWriter, r *http.Request, ss *sessi
 	if rule.OwnerKind != kind || rule.OwnerID != id {
 		return errNotFound
 	}
+	if !s.confirmed(w, r, ss, "Delete rule", ownerURL+"?tab=rewrite", s.ruleQuestion(r, ss, rule)) {
+		return nil
+	}
 	if err := s.svc.DeleteRewriteRule(r.Context(), ss.Caller, rid); err != nil {
 		return err
 	}
 	s.redirect(w, r, ownerURL+"?tab=rewrite", flash{"ok", "Rewrite rule deleted."})
 	return nil
+}
+
+// ruleQuestion confirms the deletion of rule, named by its position among
+// its owner's rules as the tab numbers them.
+func (s *Server) ruleQuestion(r *http.Request, ss *session, rule store.RewriteRule) string {
+	rules, _, err := s.svc.ListRewriteRules(r.Context(), ss.Caller, store.RewriteFilter{OwnerKind: rule.OwnerKind, OwnerID: rule.OwnerID, Page: store.Page{Limit: 1000}})
+	pos := 0
+	for i, x := range rules {
+		if err == nil && x.ID == rule.ID {
+			pos = i
+		}
+	}
+	owner := "SIP user"
+	if rule.OwnerKind == store.OwnerEndpoint {
+		owner = "IP endpoint"
+		if e, err := s.svc.GetEndpoint(r.Context(), ss.Caller, rule.OwnerID); err == nil {
+			owner += " " + e.Address
+		}
+	} else if u, err := s.svc.GetSIPUser(r.Context(), ss.Caller, rule.OwnerID); err == nil {
+		owner += " " + u.Username
+	}
+	rw := &rewriteView{Owner: owner}
+	return rw.Ask(pos, rule)
 }
 
 // rewriteTest runs the Testing Input through the owner's rules. htmx gets

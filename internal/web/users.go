@@ -204,6 +204,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 		if v.Rewrite == nil {
 			v.Rewrite = &rewriteView{}
 		}
+		v.Rewrite.Owner = "SIP user " + u.Username
 		if err := s.fillRewrite(r, ss, v.Rewrite, store.OwnerSIPUser, u.ID, d.Action); err != nil {
 			return err
 		}
@@ -314,6 +315,10 @@ func (s *Server) userDelete(w http.ResponseWriter, r *http.Request, ss *session)
 	if err != nil {
 		return err
 	}
+	back := fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+	if !s.confirmed(w, r, ss, "Delete SIP user", back, ask("delete-user", u.Username, a.Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteSIPUser(r.Context(), ss.Caller, u.ID); err != nil {
 		return err
 	}
@@ -330,6 +335,10 @@ func (s *Server) userPassword(w http.ResponseWriter, r *http.Request, ss *sessio
 	u, err := s.userOf(r, ss, a)
 	if err != nil {
 		return err
+	}
+	back := fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+	if !s.confirmed(w, r, ss, "Replace password", back, ask("password-user", u.Username, a.Name)) {
+		return nil
 	}
 	pw, err := s.svc.ResetSIPUserPassword(r.Context(), ss.Caller, u.ID)
 	if err != nil {

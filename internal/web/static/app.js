@@ -92,6 +92,24 @@ document.documentElement.classList.add("js");
     });
   }
 
+  // A form with data-confirm asks its question first. OK adds confirmed=1,
+  // which tells the server the action was confirmed; without it (no
+  // script) the server shows its own confirmation page instead.
+  function confirmSubmit(e) {
+    var form = e.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (!msg) return;
+    if (!window.confirm(msg)) { e.preventDefault(); return; }
+    var input = form.querySelector("input[name=confirmed]");
+    if (!input) {
+      input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "confirmed";
+      form.appendChild(input);
+    }
+    input.value = "1";
+  }
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -99,10 +117,7 @@ document.documentElement.classList.add("js");
     }
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), initCopy);
-    document.addEventListener("submit", function (e) {
-      var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
-      if (msg && !window.confirm(msg)) e.preventDefault();
-    });
+    document.addEventListener("submit", confirmSubmit);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
