@@ -258,6 +258,18 @@ type usersData struct {
 	Items []store.SIPUser
 	Pager pager
 	Names map[int64]string // account names (global list)
+	// Registered counts the devices registered now by SIP user ID; nil:
+	// the SIP edge is not known on this node.
+	Registered map[int64]int
+}
+
+// Devices is a user's Registered cell: "No", "1 device", "2 devices", or
+// "–" when the SIP edge is not known.
+func (d usersData) Devices(id int64) string {
+	if d.Registered == nil {
+		return "–"
+	}
+	return devices(d.Registered[id])
 }
 
 func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -272,7 +284,7 @@ func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *sessio
 		return err
 	}
 	s.render(w, r, http.StatusOK, "account_users.html", page{Title: a.Name + " · SIP users", S: ss, Nav: "accounts", Account: &a, Tab: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off)}})
+		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Registered: s.registeredCounts(r, ss, a.ID)}})
 	return nil
 }
 

@@ -181,7 +181,7 @@ type userData struct {
 	MsgAction  string
 	Message    *form
 	MsgFields  []*field
-	Registered int
+	Live       *userLive // registration state; nil on a new user's page
 	Voicemail  *vmView
 }
 
@@ -215,9 +215,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 		d.Message, d.MsgAction = v.Message, d.Action+"/message"
 		d.MsgFields = []*field{v.Message.field("text", "Message", "textarea").req().help("Sent as a SIP MESSAGE to every registered device of this user.")}
 		v.Message.finish()
-		if s.live != nil {
-			d.Registered = len(s.live.Registrations(a.ID, u.Username))
-		}
+		d.Live = s.userLiveState(u)
 		d.Voicemail = s.loadVoicemail(r, ss, u, d.Action, v.Greeting)
 	}
 	d.Tabs = userTabs(v.Form, u, profiles)
@@ -380,7 +378,7 @@ func (s *Server) userMessage(w http.ResponseWriter, r *http.Request, ss *session
 		case n == 0:
 			m.fail("text", "not sent: "+u.Username+" has no registered device")
 		default:
-			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", fmt.Sprintf("Message sent to %d device(s).", n)})
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", "Message sent to "+strings.ToLower(devices(n))+"."})
 			return nil
 		}
 	}
@@ -400,6 +398,7 @@ func (s *Server) globalUsers(w http.ResponseWriter, r *http.Request, ss *session
 		ids[i] = u.AccountID
 	}
 	s.render(w, r, http.StatusOK, "users.html", page{Title: "SIP users", S: ss, Nav: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids)}})
+		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids),
+			Registered: s.registeredCounts(r, ss, 0)}})
 	return nil
 }

@@ -565,7 +565,7 @@ func TestSendMessageDelivered(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
 		want string
-	}{{2, "Message sent to 2 device(s)."}, {0, "not sent: 1001 has no registered device"}} {
+	}{{2, "Message sent to 2 devices."}, {0, "not sent: 1001 has no registered device"}} {
 		e := newEnv(t, func(o *Options) { o.Messenger = fakeMessenger{tc.n} })
 		a := e.account("Acme", 0)
 		e.login("root", opPass, 0)

@@ -168,7 +168,7 @@ func TestOperator(t *testing.T) {
 	op.wantText("#f-text-err", "is required")
 	op.typeIn("#f-text", "Your voicemail is full")
 	op.submit("form[action$='/message'] button[type=submit]", http.StatusOK)
-	op.wantContains(".alert.ok", "Message sent to 1 device(s).")
+	op.wantContains(".alert.ok", "Message sent to 1 device.")
 	s.msgs.mu.Lock()
 	if len(s.msgs.sent) != 1 || s.msgs.sent[0] != "1001: Your voicemail is full" {
 		t.Errorf("messages sent: %q", s.msgs.sent)
