@@ -177,12 +177,12 @@ type userView struct {
 
 type userData struct {
 	ownerData
-	User       *store.SIPUser
-	MsgAction  string
-	Message    *form
-	MsgFields  []*field
-	Live       *userLive // registration state; nil on a new user's page
-	Voicemail  *vmView
+	User      *store.SIPUser
+	MsgAction string
+	Message   *form
+	MsgFields []*field
+	Live      *userLive // registration state; nil on a new user's page
+	Voicemail *vmView
 }
 
 func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, u *store.SIPUser, v userView) error {
@@ -378,7 +378,7 @@ func (s *Server) userMessage(w http.ResponseWriter, r *http.Request, ss *session
 		case n == 0:
 			m.fail("text", "not sent: "+u.Username+" has no registered device")
 		default:
-			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", "Message sent to "+strings.ToLower(devices(n))+"."})
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", "Message sent to " + strings.ToLower(devices(n)) + "."})
 			return nil
 		}
 	}
