@@ -286,3 +286,47 @@ func TestConfirmationsNameTheObject(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvancedTabSeedWords: the seed's warning on CLI prefix, Tech prefix
+// and Force From (linked to the Parameter Rewrite tab), the egress
+// credentials only on receiving endpoints, the NAT and CLI-authentication
+// help, and a regex error in plain text.
+func TestAdvancedTabSeedWords(t *testing.T) {
+	e := newObjectsEnv(t)
+	epPage := fmt.Sprintf("%s/ip/%d", e.acct, e.ep.ID)
+	r := e.b.get(epPage)
+	wantText(t, "endpoint page", r, "CLI prefix, Tech prefix and Force From: Do NOT use these fields. Use the Parameter Rewrite tab .",
+		"NAT: on each call sipward checks whether the device is behind NAT", "Tells accounts that send from one address apart by caller ID.")
+	if !strings.Contains(r.body, `<a href="?tab=rewrite#panel-rewrite">Parameter Rewrite tab</a>`) {
+		t.Error("the warning does not link to the Parameter Rewrite tab")
+	}
+	for _, id := range []string{"f-username", "f-password"} {
+		if !regexp.MustCompile(`data-show-if="direction=receives" hidden>\s*<label for="` + id + `"`).MatchString(r.body) ||
+			!regexp.MustCompile(`id="`+id+`"[^>]* disabled`).MatchString(r.body) {
+			t.Errorf("sending endpoint: %s is not hidden and disabled", id)
+		}
+	}
+	wantText(t, "new endpoint", e.b.get(e.acct+"/ip/new"), "Use the Parameter Rewrite tab (it appears once the endpoint is created).")
+
+	recv := store.IPEndpoint{AccountID: e.a.ID, Address: "sbc.example.com", Direction: store.DirReceives}
+	if _, err := e.svc.CreateEndpoint(t.Context(), provision.Operator, &recv); err != nil {
+		t.Fatal(err)
+	}
+	r = e.b.get(fmt.Sprintf("%s/ip/%d", e.acct, recv.ID))
+	if !strings.Contains(r.body, `data-show-if="direction=receives">`) || regexp.MustCompile(`id="f-username"[^>]* disabled`).MatchString(r.body) {
+		t.Error("receiving endpoint: the egress credentials are hidden")
+	}
+
+	// The server says what it does with credentials on a sending endpoint.
+	r = e.b.submit(epPage, epPage, url.Values{"address": {"198.51.100.7"}, "direction": {"sends"}, "username": {"trunk"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", r.status, textOf(r.body))
+	}
+	wantText(t, "after saving credentials on a sending endpoint", e.b.get(epPage),
+		"Saved with a warning: egress username and password are used only when the endpoint receives calls (direction receives): on this sending endpoint they are kept but unused")
+
+	r = e.b.submit(e.acct+"/cli", e.acct+"/cli", url.Values{"pattern": {`^\d+(`}, "regex": {"on"}})
+	if got := errorOf(r.body, "f-pattern"); got != `invalid RE2 regex: missing closing ) in ^\d+(` {
+		t.Errorf("regex error: %q", got)
+	}
+}

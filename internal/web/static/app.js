@@ -110,6 +110,23 @@ document.documentElement.classList.add("js");
     input.value = "1";
   }
 
+  // A field with data-show-if="name=value" shows (and posts) only while
+  // its form's control name has that value: the egress credentials of an
+  // endpoint that receives calls.
+  function initShowIf(el) {
+    var spec = el.getAttribute("data-show-if").split("=");
+    var form = el.closest("form");
+    var control = form && form.elements[spec[0]];
+    if (!control) return;
+    function update() {
+      var on = control.value === spec[1];
+      el.hidden = !on;
+      Array.prototype.forEach.call(el.querySelectorAll("input, select, textarea"), function (i) { i.disabled = !on; });
+    }
+    control.addEventListener("change", update);
+    update();
+  }
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -117,6 +134,7 @@ document.documentElement.classList.add("js");
     }
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), initCopy);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-show-if]"), initShowIf);
     document.addEventListener("submit", confirmSubmit);
   }
 
