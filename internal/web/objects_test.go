@@ -301,7 +301,7 @@ func TestAdvancedTabSeedWords(t *testing.T) {
 		t.Error("the warning does not link to the Parameter Rewrite tab")
 	}
 	for _, id := range []string{"f-username", "f-password"} {
-		if !regexp.MustCompile(`data-show-if="direction=receives" hidden>\s*<label for="` + id + `"`).MatchString(r.body) ||
+		if !regexp.MustCompile(`data-show-if="direction=receives" hidden>\s*<label for="`+id+`"`).MatchString(r.body) ||
 			!regexp.MustCompile(`id="`+id+`"[^>]* disabled`).MatchString(r.body) {
 			t.Errorf("sending endpoint: %s is not hidden and disabled", id)
 		}
