@@ -294,6 +294,7 @@ type cliData struct {
 	Form  *form
 	Items []store.CLIPattern
 	Pager pager
+	Edit  *rowEdit // the row edited in place, if any
 }
 
 func (s *Server) accountCLI(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -305,6 +306,10 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	if err != nil {
 		return err
 	}
+	return s.renderCLIPage(w, r, ss, a, f, s.cliEdit(r, ss, a))
+}
+
+func (s *Server) renderCLIPage(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, f *form, edit *rowEdit) error {
 	off := offsetOf(r)
 	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: store.Page{Limit: pageSize, Offset: off}})
 	if err != nil {
@@ -314,11 +319,11 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	f.field("regex", "Regex", "checkbox")
 	f.finish()
 	p := page{Title: a.Name + " · CLI patterns", S: ss, Nav: "accounts", Account: &a, Tab: "cli",
-		Data: cliData{Form: f, Items: items, Pager: newPager(r, total, off)}}
+		Data: cliData{Form: f, Items: items, Pager: newPager(r, total, off), Edit: edit}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/cli", a.ID)
 	}
-	s.render(w, r, http.StatusOK, "account_cli.html", p)
+	s.render(w, r, edit.status(), "account_cli.html", p)
 	return nil
 }
 
@@ -393,6 +398,7 @@ type didsData struct {
 	Items []didRow
 	Pager pager
 	Q     string
+	Edit  *rowEdit // the row edited in place, if any
 }
 
 func (s *Server) accountDIDs(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -404,8 +410,18 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 	if err != nil {
 		return err
 	}
+	return s.renderDIDPage(w, r, ss, a, f, nil)
+}
+
+// renderDIDPage shows the DIDs tab; edit is the row being edited (nil:
+// the row of ?edit=, if any).
+func (s *Server) renderDIDPage(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, f *form, edit *rowEdit) error {
 	q, off := r.URL.Query().Get("q"), offsetOf(r)
 	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	if err != nil {
+		return err
+	}
+	users, err := s.accountUsernames(r, ss, a)
 	if err != nil {
 		return err
 	}
@@ -418,15 +434,18 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 			}
 		}
 	}
+	if edit == nil {
+		edit = s.didEdit(r, ss, a, rows, users)
+	}
 	f.field("number", "Number (E.164)", "text").req().ph("+442071234567")
-	f.field("sip_user", "Route to SIP user", "text").help("The username of one of this account's SIP users; empty: the account's receiving IP endpoints.")
+	userPicker(f, users)
 	f.finish()
 	p := page{Title: a.Name + " · DIDs", S: ss, Nav: "accounts", Account: &a, Tab: "dids",
-		Data: didsData{Form: f, Items: rows, Pager: newPager(r, total, off), Q: q}}
+		Data: didsData{Form: f, Items: rows, Pager: newPager(r, total, off), Q: q, Edit: edit}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/dids", a.ID)
 	}
-	s.render(w, r, http.StatusOK, "account_dids.html", p)
+	s.render(w, r, edit.status(), "account_dids.html", p)
 	return nil
 }
 
@@ -451,25 +470,17 @@ func (s *Server) didCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 	}
 	f := newForm(r.PostForm)
 	d := store.DID{AccountID: a.ID, Number: f.get("number")}
-	if name := f.get("sip_user"); name != "" {
-		u, ok, err := s.userByName(r.Context(), ss.Caller, a.ID, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			f.fail("sip_user", fmt.Sprintf("%q: no such SIP user in this account", name))
-			return s.renderDIDs(w, r, ss, f)
-		}
-		d.SIPUserID = &u.ID
+	if err := s.resolveDIDUser(r, ss, a, f, &d); err != nil {
+		return err
+	}
+	if f.HasErrors() {
+		return s.renderDIDs(w, r, ss, f)
 	}
 	if err := s.svc.CreateDID(r.Context(), ss.Caller, &d); err != nil {
 		if !f.refuse(err) {
 			return err
 		}
-		if _, ok := f.errs["sip_user_id"]; ok {
-			f.errs["sip_user"] = f.errs["sip_user_id"]
-			delete(f.errs, "sip_user_id")
-		}
+		f.renameErr("sip_user_id", "sip_user")
 		return s.renderDIDs(w, r, ss, f)
 	}
 	s.redirect(w, r, fmt.Sprintf("/accounts/%d/dids", a.ID), flash{"ok", "DID " + d.Number + " added."})

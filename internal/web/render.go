@@ -34,11 +34,12 @@ type page struct {
 func (p page) Operator() bool { return p.S != nil && p.S.Caller.Operator }
 
 var funcs = template.FuncMap{
-	"inc":  func(i int) int { return i + 1 },
-	"time": fmtTime,
-	"ago":  func(t time.Time) string { return fmtAgo(t, time.Now()) },
-	"join": strings.Join,
-	"ask":  ask,
+	"inc":      func(i int) int { return i + 1 },
+	"time":     fmtTime,
+	"ago":      func(t time.Time) string { return fmtAgo(t, time.Now()) },
+	"join":     strings.Join,
+	"ask":      ask,
+	"editLink": func(href, row, label string) editLink { return editLink{href, row, label} },
 	"deref": func(p *int64) int64 {
 		if p == nil {
 			return 0

@@ -432,7 +432,7 @@ func TestChangesThroughForms(t *testing.T) {
 
 	ok("did", b.submit(acct+"/dids", acct+"/dids", url.Values{"number": {"+442071234567"}, "sip_user": {"1001"}}))
 	r = b.submit(acct+"/dids", acct+"/dids", url.Values{"number": {"+442071234568"}, "sip_user": {"9999"}})
-	if got := errorOf(r.body, "f-sip-user"); got != `"9999": no such SIP user in this account` {
+	if got := errorOf(r.body, "f-sip-user"); got != "9999 is not a SIP user of this account" {
 		t.Errorf("DID to a missing user: %q", got)
 	}
 	dids, _, _ := e.svc.ListDIDs(t.Context(), provision.Operator, store.DIDFilter{AccountID: a.ID})
