@@ -330,3 +330,74 @@ func TestAdvancedTabSeedWords(t *testing.T) {
 		t.Errorf("regex error: %q", got)
 	}
 }
+
+// TestEditInPlace: ?edit=ID renders that row as a form (the no-script
+// path of the Edit button), Save changes the object, and a refused change
+// comes back 422 with the error in the row.
+func TestEditInPlace(t *testing.T) {
+	e := newObjectsEnv(t)
+	ctx, op := t.Context(), provision.Operator
+	rule := store.RewriteRule{OwnerKind: store.OwnerSIPUser, OwnerID: e.u1.ID, Type: store.RewriteDestination, Match: "00", Replacement: "+"}
+	pat := store.CLIPattern{AccountID: e.a.ID, Pattern: "442071234567"}
+	did := store.DID{AccountID: e.a.ID, Number: "+442071234568"}
+	for _, err := range []error{e.svc.CreateRewriteRule(ctx, op, &rule), e.svc.CreateCLIPattern(ctx, op, &pat), e.svc.CreateDID(ctx, op, &did)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := fmt.Sprintf("%s/users/%d", e.acct, e.u1.ID)
+	cases := []struct {
+		list, edit, action, row string
+		good, bad               url.Values
+		errID, errWant          string
+		check                   func() string // "" when the good change was saved
+	}{
+		{e.acct + "/cli", fmt.Sprintf("%s/cli?edit=%d", e.acct, pat.ID), fmt.Sprintf("%s/cli/%d", e.acct, pat.ID), fmt.Sprintf("cli-%d", pat.ID),
+			url.Values{"pattern": {`^\+4420\d{8}$`}, "regex": {"on"}}, url.Values{"pattern": {`^(44`}, "regex": {"on"}},
+			"e-f-pattern", "invalid RE2 regex: missing closing ) in ^(44",
+			func() string {
+				p, _ := e.svc.GetCLIPattern(ctx, op, pat.ID)
+				return map[bool]string{true: "", false: fmt.Sprintf("%+v", p)}[p.Pattern == `^\+4420\d{8}$` && p.Regex]
+			}},
+		{e.acct + "/dids", fmt.Sprintf("%s/dids?edit=%d", e.acct, did.ID), fmt.Sprintf("%s/dids/%d", e.acct, did.ID), fmt.Sprintf("did-%d", did.ID),
+			url.Values{"number": {"+442071234569"}, "sip_user": {"1002"}}, url.Values{"number": {"+442071234569"}, "sip_user": {"7777"}},
+			"e-f-sip-user", "7777 is not a SIP user of this account",
+			func() string {
+				d, _ := e.svc.GetDID(ctx, op, did.ID)
+				return map[bool]string{true: "", false: fmt.Sprintf("%+v", d)}[d.Number == "442071234569" && d.SIPUserID != nil && *d.SIPUserID == e.u2.ID]
+			}},
+		{user + "?tab=rewrite", fmt.Sprintf("%s?tab=rewrite&edit=%d", user, rule.ID), fmt.Sprintf("%s/rewrites/%d", user, rule.ID), fmt.Sprintf("rule-%d", rule.ID),
+			url.Values{"type": {"destination"}, "match": {"0"}, "replacement": {"44"}, "order": {"5"}},
+			url.Values{"type": {"destination"}, "match": {"(0"}, "regex": {"on"}, "replacement": {"44"}, "order": {"5"}},
+			"e-f-match", "invalid RE2 regex: missing closing ) in (0",
+			func() string {
+				r, _ := e.svc.GetRewriteRule(ctx, op, rule.ID)
+				return map[bool]string{true: "", false: fmt.Sprintf("%+v", r)}[r.Match == "0" && r.Replacement == "44" && r.Order == 5]
+			}},
+	}
+	for _, c := range cases {
+		body := e.b.get(c.list).body
+		if !strings.Contains(body, `<tr id="`+c.row+`">`) || !strings.Contains(body, `hx-target="#`+c.row+`"`) || strings.Contains(body, `data-edit-row`) {
+			t.Errorf("%s: the row has no Edit button, or is a form before Edit", c.list)
+		}
+		body = e.b.get(c.edit).body
+		if !regexp.MustCompile(`<tr id="` + c.row + `" class="editing">`).MatchString(body) || !strings.Contains(body, `action="`+c.action+`"`) {
+			t.Fatalf("%s: the row is not a form: %.600s", c.edit, textOf(body))
+		}
+		r := e.b.submit(c.edit, c.action, c.bad)
+		if r.status != http.StatusUnprocessableEntity || errorOf(r.body, c.errID) != c.errWant || !strings.Contains(r.body, `<tr id="`+c.row+`" class="editing">`) {
+			t.Errorf("%s refused: %d, error %q, want %q in the row", c.action, r.status, errorOf(r.body, c.errID), c.errWant)
+		}
+		if r = e.b.submit(c.edit, c.action, c.good); r.status != http.StatusSeeOther {
+			t.Errorf("%s: %d %.300s", c.action, r.status, textOf(r.body))
+		}
+		if bad := c.check(); bad != "" {
+			t.Errorf("%s: not saved: %s", c.action, bad)
+		}
+	}
+	// The DID picker lists the account's SIP users.
+	body := e.b.get(e.acct + "/dids").body
+	if !regexp.MustCompile(`<select id="f-sip-user" name="sip_user"[^>]*><option value="" selected>\(none: the account&#39;s receiving IP endpoints\)</option><option value="1001">1001</option><option value="1002">1002</option></select>`).MatchString(body) {
+		t.Errorf("the DID form has no picker of SIP users: %s", rowOf(body, `id="f-sip-user"`))
+	}
+}
