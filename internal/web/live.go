@@ -40,10 +40,12 @@ type liveData[T any] struct {
 	Names     map[int64]string
 	Now       time.Time
 	Self      string // this page's URL, for the live refresh
+	Accounts  []option // the operator's account filter (objects: pickers.go)
 }
 
 func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	d := liveData[live.Binding]{Available: s.live != nil, Q: r.URL.Query().Get("q"), AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
+	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
 	if s.live != nil {
 		var kept []live.Binding
 		for _, b := range s.live.Registrations(d.AccountID, "") {
@@ -67,6 +69,7 @@ func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *s
 
 func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	d := liveData[live.Call]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
+	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
 	if s.live != nil {
 		var kept []live.Call
 		for _, c := range s.live.Calls(d.AccountID) {
@@ -98,6 +101,7 @@ func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *sessi
 		}
 		d.Results = append(d.Results, option{Value: v, Label: l, Selected: v == d.Result})
 	}
+	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
 	if s.live != nil {
 		var kept []live.Decision
 		for _, x := range s.live.Decisions(live.DecisionFilter{Source: d.Source, AccountID: d.AccountID, Result: d.Result,

@@ -401,3 +401,30 @@ func TestEditInPlace(t *testing.T) {
 		t.Errorf("the DID form has no picker of SIP users: %s", rowOf(body, `id="f-sip-user"`))
 	}
 }
+
+// TestAccountFilterPicker: the operator's account filters are selects of
+// accounts by name; an ID not among them stays shown; an account login has
+// none.
+func TestAccountFilterPicker(t *testing.T) {
+	e := newObjectsEnv(t)
+	beta := e.account("Beta", 0)
+	for _, path := range []string{"/calls", "/registrations", "/decisions", "/audit"} {
+		body := e.b.get(fmt.Sprintf("%s?account=%d", path, beta.ID)).body
+		opts := regexp.MustCompile(`<select id="(?:f-)?account" name="account"[^>]*>(.*?)</select>`).FindStringSubmatch(body)
+		want := fmt.Sprintf(`<option value="">All accounts</option><option value="%d">Acme</option><option value="%d" selected>Beta</option>`, e.a.ID, beta.ID)
+		if opts == nil || opts[1] != want {
+			t.Errorf("%s: account filter %q, want %q", path, opts, want)
+		}
+		if body := e.b.get(path + "?account=999").body; !strings.Contains(body, `<option value="999" selected>#999</option>`) {
+			t.Errorf("%s: an unknown account ID is not kept in the filter", path)
+		}
+	}
+	e.login("acme", opPass, e.a.ID)
+	cust := e.browser()
+	cust.mustSignIn("acme", opPass)
+	for _, path := range []string{"/calls", "/registrations", "/decisions", "/audit"} {
+		if strings.Contains(cust.get(path).body, `name="account"`) {
+			t.Errorf("%s: an account login has an account filter", path)
+		}
+	}
+}
