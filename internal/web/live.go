@@ -39,7 +39,7 @@ type liveData[T any] struct {
 	Pager     pager
 	Names     map[int64]string
 	Now       time.Time
-	Self      string // this page's URL, for the live refresh
+	Self      string   // this page's URL, for the live refresh
 	Accounts  []option // the operator's account filter (objects: pickers.go)
 }
 

@@ -381,7 +381,7 @@ func TestEditInPlace(t *testing.T) {
 			t.Errorf("%s: the row has no Edit button, or is a form before Edit", c.list)
 		}
 		body = e.b.get(c.edit).body
-		if !regexp.MustCompile(`<tr id="` + c.row + `" class="editing">`).MatchString(body) || !strings.Contains(body, `action="`+c.action+`"`) {
+		if !regexp.MustCompile(`<tr id="`+c.row+`" class="editing">`).MatchString(body) || !strings.Contains(body, `action="`+c.action+`"`) {
 			t.Fatalf("%s: the row is not a form: %.600s", c.edit, textOf(body))
 		}
 		r := e.b.submit(c.edit, c.action, c.bad)

@@ -15,9 +15,9 @@ import (
 // one, the "Generate from examples" panel that fills that form, and the
 // "Testing Input" box with its result.
 type rewriteView struct {
-	Base      string // .../rewrites
-	Owner     string // "IP endpoint 203.0.113.7", "SIP user 1001"
-	OwnerURL  string // the owner's page
+	Base      string   // .../rewrites
+	Owner     string   // "IP endpoint 203.0.113.7", "SIP user 1001"
+	OwnerURL  string   // the owner's page
 	Edit      *rowEdit // the rule edited in place, if any
 	Rules     []store.RewriteRule
 	RuleForm  *form
