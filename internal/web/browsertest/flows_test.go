@@ -152,8 +152,12 @@ func TestOperator(t *testing.T) {
 	op.checkConsole("copy")
 	userPage := op.location()
 
-	// Generate Password: a new one, shown once.
+	// Generate Password: asked first, naming the user; a new one, shown once.
+	dialog := op.answerDialog(true)
 	op.submit("#generate-password", http.StatusOK)
+	if msg := <-dialog; !strings.HasPrefix(msg, "Replace the password of SIP user ") {
+		t.Errorf("Generate Password asks %q", msg)
+	}
 	if again := op.text("#secret-value"); len(again) != 24 || again == password {
 		t.Errorf("Generate Password showed %q (before: %q)", again, password)
 	}
