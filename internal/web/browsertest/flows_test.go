@@ -89,7 +89,6 @@ func TestOperator(t *testing.T) {
 	op.submit("a[href$='/ip/new']", http.StatusOK)
 	op.wantText("[role=tab][aria-selected=true]", "Basic")
 	op.typeIn("#f-address", "203.0.113.7")
-	op.typeIn("#f-tech-prefix", "1#")
 	op.typeIn("#f-channels", "5")
 	// Keyboard: arrow keys move between the tabs.
 	op.do("focus the Basic tab", chromedp.Focus(chromedp.CSS("#tab-basic")), chromedp.KeyEvent(kb.ArrowRight))
@@ -97,6 +96,7 @@ func TestOperator(t *testing.T) {
 	if got := op.eval(`document.activeElement.id`); got != "tab-advanced" {
 		t.Errorf("after ArrowRight the focus is on %q, want the Advanced tab", got)
 	}
+	op.typeIn("#f-tech-prefix", "1#") // under the seed's warning, on the Advanced tab
 	op.typeIn("#f-manufacturer", "Acme SBC")
 	op.click("#tab-codecs")
 	op.click("label[for='f-restricted-codecs-6']") // G729
