@@ -115,43 +115,62 @@ func (s *Server) cliUpdate(w http.ResponseWriter, r *http.Request, ss *session) 
 
 // ---- DIDs.
 
-func didRowEdit(a store.Account, id int64, f *form, users []string, csrf string) *rowEdit {
+func didRowEdit(a store.Account, id int64, f *form, users sipUsers, csrf string) *rowEdit {
 	e := &rowEdit{ID: id, RowID: fmt.Sprintf("did-%d", id), Cols: 3, Action: fmt.Sprintf("/accounts/%d/dids/%d", a.ID, id),
 		Cancel: fmt.Sprintf("/accounts/%d/dids", a.ID), Label: "DID " + f.Value("number"), Form: f, CSRF: csrf}
 	return e.build(f.field("number", "Number (E.164)", "text").req(), userPicker(f, users))
 }
 
+// pickerMax is the most SIP users the "Route to SIP user" select lists;
+// an account with more gets a text input for the username.
+const pickerMax = 200
+
+// sipUsers is what the DID forms offer for "Route to SIP user".
+type sipUsers struct {
+	Names []string // the account's usernames, when Total <= pickerMax
+	Total int
+}
+
 // userPicker is "Route to SIP user": a select of the account's SIP users,
-// which also offers the value the form holds when it is not among them.
-func userPicker(f *form, users []string) *field {
+// which also offers the value the form holds when it is not among them; a
+// text input when the account has more than pickerMax.
+func userPicker(f *form, users sipUsers) *field {
+	const help = "Calls to the DID ring this SIP user's registered phones; none: they go to the account's receiving IP endpoints."
+	if users.Total > pickerMax {
+		return f.field("sip_user", "Route to SIP user", "text").auto("off").
+			help(fmt.Sprintf("The username of one of this account's %d SIP users; empty: the account's receiving IP endpoints.", users.Total))
+	}
 	opts := []string{"", "(none: the account's receiving IP endpoints)"}
 	have := f.get("sip_user") == ""
-	for _, u := range users {
+	for _, u := range users.Names {
 		opts = append(opts, u, u)
 		have = have || u == f.get("sip_user")
 	}
 	if !have {
 		opts = append(opts, f.get("sip_user"), f.get("sip_user"))
 	}
-	return f.field("sip_user", "Route to SIP user", "select").choices(opts...).
-		help("Calls to the DID ring this SIP user's registered phones; none: they go to the account's receiving IP endpoints.")
+	return f.field("sip_user", "Route to SIP user", "select").choices(opts...).help(help)
 }
 
-// accountUsernames lists the usernames of the account's SIP users (the
-// first 1000), for the picker.
-func (s *Server) accountUsernames(r *http.Request, ss *session, a store.Account) ([]string, error) {
-	items, _, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Page: store.Page{Limit: 1000}})
-	if err != nil {
-		return nil, err
+// accountUsernames lists the usernames of the account's SIP users for the
+// picker: none when there are more than pickerMax.
+func (s *Server) accountUsernames(r *http.Request, ss *session, a store.Account) (sipUsers, error) {
+	list := func(limit int) ([]store.SIPUser, int, error) {
+		return s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Page: store.Page{Limit: limit}})
 	}
-	out := make([]string, len(items))
-	for i, u := range items {
-		out[i] = u.Username
+	_, total, err := list(1) // the count first: a large account is not read
+	if err != nil || total > pickerMax {
+		return sipUsers{Total: total}, err
 	}
-	return out, nil
+	items, total, err := list(pickerMax)
+	out := sipUsers{Total: total}
+	for _, u := range items {
+		out.Names = append(out.Names, u.Username)
+	}
+	return out, err
 }
 
-func (s *Server) didEdit(r *http.Request, ss *session, a store.Account, rows []didRow, users []string) *rowEdit {
+func (s *Server) didEdit(r *http.Request, ss *session, a store.Account, rows []didRow, users sipUsers) *rowEdit {
 	id := editID(r)
 	for _, d := range rows {
 		if d.ID == id {

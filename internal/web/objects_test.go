@@ -428,3 +428,28 @@ func TestAccountFilterPicker(t *testing.T) {
 		}
 	}
 }
+
+// TestDIDPickerLargeAccount: past pickerMax SIP users the DID form takes
+// the username as text (a select of thousands is of no use), and still
+// routes to it.
+func TestDIDPickerLargeAccount(t *testing.T) {
+	e := newObjectsEnv(t)
+	e.a.Channels = 0 // unlimited: room for every user
+	if err := e.svc.UpdateAccount(t.Context(), provision.Operator, &e.a); err != nil {
+		t.Fatal(err)
+	}
+	for i := range pickerMax - 1 {
+		u := store.SIPUser{AccountID: e.a.ID, Username: fmt.Sprintf("2%03d", i)}
+		if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := e.b.get(e.acct + "/dids").body
+	if !strings.Contains(body, `<input type="text" id="f-sip-user" name="sip_user"`) ||
+		!strings.Contains(textOf(body), fmt.Sprintf("The username of one of this account's %d SIP users", pickerMax+1)) {
+		t.Errorf("a large account's DID form: %s", rowOf(body, `id="f-sip-user"`))
+	}
+	if r := e.b.submit(e.acct+"/dids", e.acct+"/dids", url.Values{"number": {"+442071234570"}, "sip_user": {"2150"}}); r.status != http.StatusSeeOther {
+		t.Errorf("DID to 2150: %d %.300s", r.status, textOf(r.body))
+	}
+}
