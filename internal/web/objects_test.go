@@ -297,7 +297,7 @@ func TestAdvancedTabSeedWords(t *testing.T) {
 	r := e.b.get(epPage)
 	wantText(t, "endpoint page", r, "CLI prefix, Tech prefix and Force From: Do NOT use these fields. Use the Parameter Rewrite tab .",
 		"NAT: on each call sipward checks whether the device is behind NAT", "Tells accounts that send from one address apart by caller ID.")
-	if !strings.Contains(r.body, `<a href="?tab=rewrite#panel-rewrite">Parameter Rewrite tab</a>`) {
+	if !strings.Contains(r.body, `<a href="?tab=rewrite#panel-rewrite" data-tab="rewrite">Parameter Rewrite tab</a>`) {
 		t.Error("the warning does not link to the Parameter Rewrite tab")
 	}
 	for _, id := range []string{"f-username", "f-password"} {

@@ -102,6 +102,25 @@ func TestObjectActions(t *testing.T) {
 	}
 	op.wantContains(".alert.ok", "DID 442071234568 deleted.")
 
+	// The endpoint's Advanced tab: egress credentials only while Direction
+	// is Receives; the seed's warning links to the Parameter Rewrite tab.
+	op.open(fmt.Sprintf("%s/ip/%d", acct, ep.ID), http.StatusOK)
+	op.click("#tab-advanced")
+	shown := `(() => { const i = document.getElementById("f-username"); return String(!i.closest(".field").hidden && !i.disabled); })()`
+	if v := op.eval(shown); v != "false" {
+		t.Error("a sending endpoint shows its egress username")
+	}
+	op.click("#tab-basic")
+	op.choose("#f-direction", "receives")
+	if v := op.eval(shown); v != "true" {
+		t.Error("Direction Receives does not show the egress username")
+	}
+	op.click("#tab-advanced")
+	op.wantContains("#advanced-warn", "Do NOT use these fields. Use the Parameter Rewrite tab.")
+	op.click("#advanced-warn a[data-tab=rewrite]")
+	op.wantText("[role=tab][aria-selected=true]", "Parameter Rewrite")
+	op.axe("the Parameter Rewrite tab, from the warning")
+
 	// A Blocked endpoint: Unblock, back on the same page.
 	op.open(acct, http.StatusOK)
 	op.wantContains(".blocked", "Blocked by the firewall ban 198.51.100.0/24: scanner network")

@@ -40,6 +40,15 @@ document.documentElement.classList.add("js");
     var active = tabs.filter(function (t) { return t.getAttribute("aria-selected") === "true"; })[0] || tabs[0];
     select(active, false);
 
+    // A link to a tab (data-tab, the seed's warning) selects it in place.
+    root.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest("a[data-tab]");
+      var tab = a && document.getElementById("tab-" + a.getAttribute("data-tab"));
+      if (!tab || tabs.indexOf(tab) < 0) return;
+      e.preventDefault();
+      select(tab, true);
+    });
+
     // A link to a field (the error summary) opens the field's tab first.
     root.ownerDocument.addEventListener("click", function (e) {
       var a = e.target.closest && e.target.closest("a[href^='#f-']");
