@@ -24,6 +24,8 @@ var questions = map[string]string{
 	"delete-profile":  "Delete profile %s? Its %d user(s) keep the settings it gives them now, as their own.",
 	"delete-message":  "Delete %s?",
 	"delete-greeting": "Remove the greeting of %s? Callers hear the default greeting again.",
+	"reset-pin":       "Reset the voicemail PIN of %s? A new PIN, shown once, replaces the current one, which stops working.",
+	"set-pin":         "Set a voicemail PIN for %s? It is generated and shown once.",
 }
 
 // ask is the question of key about the named objects.

@@ -453,3 +453,23 @@ func TestDIDPickerLargeAccount(t *testing.T) {
 		t.Errorf("DID to 2150: %d %.300s", r.status, textOf(r.body))
 	}
 }
+
+// TestPINResetConfirmed: replacing a voicemail PIN in use needs
+// confirmed=1 (without script: the confirmation page); setting the first
+// one does not.
+func TestPINResetConfirmed(t *testing.T) {
+	e := newObjectsEnv(t)
+	u := e.vmUser(e.a, "1003", true)
+	page := fmt.Sprintf("%s/users/%d", e.acct, u.ID)
+	if r := e.b.submit(page, page+"/voicemail/pin", nil); !strings.Contains(r.body, `id="secret-value"`) {
+		t.Fatalf("first PIN: %d %.300s", r.status, textOf(r.body))
+	}
+	r := e.b.submit(page, page+"/voicemail/pin", nil)
+	if strings.Contains(r.body, `id="secret-value"`) ||
+		!strings.Contains(textOf(r.body), "Reset the voicemail PIN of 1003? A new PIN, shown once, replaces the current one, which stops working.") {
+		t.Errorf("reset without confirmed=1: %d %.400s", r.status, textOf(r.body))
+	}
+	if r := e.b.submit(page, page+"/voicemail/pin", confirmedForm()); !strings.Contains(r.body, `id="secret-value"`) {
+		t.Errorf("confirmed reset: %d %.300s", r.status, textOf(r.body))
+	}
+}

@@ -127,6 +127,11 @@ func (s *Server) vmPIN(w http.ResponseWriter, r *http.Request, ss *session) erro
 	if err != nil {
 		return err
 	}
+	// Replacing a PIN in use is asked first; setting the first one is not.
+	back := fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+	if u.Voicemail.PINSet && !s.confirmed(w, r, ss, "Reset PIN", back, ask("reset-pin", u.Username)) {
+		return nil
+	}
 	pin, err := s.svc.ResetVoicemailPIN(r.Context(), ss.Caller, u.ID)
 	if err != nil {
 		return err
