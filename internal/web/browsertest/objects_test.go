@@ -77,6 +77,9 @@ func TestObjectActions(t *testing.T) {
 	op.click(row + " a[aria-label^='Edit']")
 	op.do("wait for the row form", chromedp.WaitVisible(chromedp.CSS(row+".editing #e-f-pattern")))
 	op.settle("the row as a form")
+	if got := op.eval(`document.activeElement.id`); got != "e-f-pattern" {
+		t.Errorf("after Edit the focus is on %q, want the row's first input", got)
+	}
 	op.typeIn("#e-f-pattern", "^(44")
 	op.click("#e-f-regex")
 	op.expect(fmt.Sprintf("%s%s/cli/%d", s.url, acct, pat.ID)) // 422: refused
@@ -84,6 +87,9 @@ func TestObjectActions(t *testing.T) {
 	op.do("wait for the row's error", chromedp.WaitVisible(chromedp.CSS("#e-f-pattern-err")))
 	op.wantText("#e-f-pattern-err", "invalid RE2 regex: missing closing ) in ^(44")
 	op.settle("the row with its error")
+	if got := op.eval(`document.activeElement.id`); got != "e-f-pattern" {
+		t.Errorf("after a refused Save the focus is on %q, want the input in error", got)
+	}
 	op.typeIn("#e-f-pattern", `^\+4420\d{8}$`)
 	op.click(row + " button[type=submit]")
 	op.do("wait for the saved row", chromedp.WaitVisible(chromedp.CSS(row+":not(.editing) code")))
@@ -92,6 +98,22 @@ func TestObjectActions(t *testing.T) {
 		t.Errorf("after Save: %+v", p)
 	}
 	op.settle("the saved row")
+	if got := op.eval(`document.activeElement.getAttribute("aria-label") || ""`); got != `Edit CLI pattern ^\+4420\d{8}$` {
+		t.Errorf("after Save the focus is on %q, want the row's Edit button", got)
+	}
+
+	// Without script the delete asks on a page of its own (axe-clean);
+	// Cancel goes back and keeps the pattern.
+	op.do("drop the dialog", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`document.querySelector("#cli-%d form[data-confirm]").removeAttribute("data-confirm")`, pat.ID)))
+	op.submit(row+" button.danger", http.StatusOK)
+	op.wantText("#confirm-question", `Delete CLI pattern ^\+4420\d{8}$ of account Acme?`)
+	if loc := op.submit("#confirm-no", http.StatusOK); loc != acct+"/cli" {
+		t.Errorf("Cancel went to %s", loc)
+	}
+	if _, err := s.svc.GetCLIPattern(ctx, provision.Operator, pat.ID); err != nil {
+		t.Errorf("the pattern is gone after Cancel: %v", err)
+	}
 
 	// Delete a DID: the dialog names it.
 	op.open(acct+"/dids", http.StatusOK)

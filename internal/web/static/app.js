@@ -136,6 +136,22 @@ document.documentElement.classList.add("js");
     update();
   }
 
+  // A row edited in place (rewrite rules, CLI patterns, DIDs) keeps the
+  // keyboard focus: on its first input (or the one in error) when it turns
+  // into a form, on its Edit button when it is saved or cancelled.
+  var swappedRow = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var t = e.detail.target;
+    swappedRow = t && t.matches && t.matches("tr[id]") ? t.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var row = swappedRow && document.getElementById(swappedRow);
+    swappedRow = null;
+    if (!row) return;
+    var el = row.querySelector("[aria-invalid=true]") || row.querySelector("input:not([type=hidden]), select, a.btn");
+    if (el) el.focus();
+  });
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
