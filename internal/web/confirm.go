@@ -12,20 +12,21 @@ import (
 // the confirmation page a POST without confirmed=1 gets instead of being
 // carried out.
 var questions = map[string]string{
-	"delete-account":  "Delete account %s with its IP endpoints, SIP users, CLI patterns, DIDs, tokens and portal logins?",
-	"delete-endpoint": "Delete IP endpoint %s of account %s, with its rewrite rules? Calls from this address are no longer accepted for the account.",
-	"delete-user":     "Delete SIP user %s (account %s)? Its phones stop registering and its calls are refused.",
-	"password-user":   "Replace the password of SIP user %s (account %s)? Phones using the old one stop registering.",
-	"password-login":  "Replace the password of portal login %s (account %s)? Its sessions end and the old password stops working.",
-	"delete-login":    "Delete portal login %s (account %s)? It can no longer sign in.",
-	"delete-rule":     "Delete rewrite rule %s of %s?",
-	"delete-cli":      "Delete CLI pattern %s of account %s?",
-	"delete-did":      "Delete DID +%s of account %s? Calls to it are no longer accepted.",
-	"delete-profile":  "Delete profile %s? Its %d user(s) keep the settings it gives them now, as their own.",
-	"delete-message":  "Delete %s?",
-	"delete-greeting": "Remove the greeting of %s? Callers hear the default greeting again.",
-	"reset-pin":       "Reset the voicemail PIN of %s? A new PIN, shown once, replaces the current one, which stops working.",
-	"set-pin":         "Set a voicemail PIN for %s? It is generated and shown once.",
+	"delete-account":           "Delete account %s with its IP endpoints, SIP users, CLI patterns, DIDs, tokens and portal logins?",
+	"delete-endpoint-sends":    "Delete IP endpoint %s of account %s, with its rewrite rules? Calls from this address are no longer accepted for the account.",
+	"delete-endpoint-receives": "Delete IP endpoint %s of account %s, with its rewrite rules? The account's calls are no longer sent to it.",
+	"delete-user":              "Delete SIP user %s (account %s)? Its phones can no longer register or make calls, and its DIDs go to the account's receiving IP endpoints.",
+	"password-user":            "Replace the password of SIP user %s (account %s)? Phones using the old one stop registering.",
+	"password-login":           "Replace the password of portal login %s (account %s)? Its sessions end and the old password stops working.",
+	"delete-login":             "Delete portal login %s (account %s)? It can no longer sign in.",
+	"delete-rule":              "Delete rewrite rule %s of %s?",
+	"delete-cli":               "Delete CLI pattern %s of account %s?",
+	"delete-did":               "Delete DID +%s of account %s? Calls to it are no longer accepted.",
+	"delete-profile":           "Delete profile %s? Its %d user(s) keep the settings it gives them now, as their own.",
+	"delete-message":           "Delete %s?",
+	"delete-greeting":          "Remove the greeting of %s? Callers hear the default greeting again.",
+	"reset-pin":                "Reset the voicemail PIN of %s? A new PIN, shown once, replaces the current one, which stops working.",
+	"set-pin":                  "Set a voicemail PIN for %s? It is generated and shown once.",
 }
 
 // ask is the question of key about the named objects.

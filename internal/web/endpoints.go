@@ -310,7 +310,7 @@ func (s *Server) endpointDelete(w http.ResponseWriter, r *http.Request, ss *sess
 		return err
 	}
 	back := fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID)
-	if !s.confirmed(w, r, ss, "Delete IP endpoint", back, ask("delete-endpoint", e.Address, a.Name)) {
+	if !s.confirmed(w, r, ss, "Delete IP endpoint", back, ask("delete-endpoint-"+string(e.Direction), e.Address, a.Name)) {
 		return nil
 	}
 	if err := s.svc.DeleteEndpoint(r.Context(), ss.Caller, e.ID); err != nil {

@@ -251,7 +251,7 @@ func TestConfirmationsNameTheObject(t *testing.T) {
 			func() bool { _, err := e.svc.GetLogin(ctx, op, login.ID); return gone(err) }},
 		{fmt.Sprintf("/profiles/%d", prof.ID), fmt.Sprintf("/profiles/%d/delete", prof.ID), `Delete profile Handsets? Its 0 user(s) keep the settings it gives them now, as their own.`,
 			func() bool { _, err := e.svc.GetProfile(ctx, op, prof.ID); return gone(err) }},
-		{user, user + "/delete", `Delete SIP user 1001 (account Acme)? Its phones stop registering and its calls are refused.`,
+		{user, user + "/delete", `Delete SIP user 1001 (account Acme)? Its phones can no longer register or make calls, and its DIDs go to the account's receiving IP endpoints.`,
 			func() bool { _, err := e.svc.GetSIPUser(ctx, op, e.u1.ID); return gone(err) }},
 		{fmt.Sprintf("%s/ip/%d", e.acct, e.ep.ID), fmt.Sprintf("%s/ip/%d/delete", e.acct, e.ep.ID),
 			`Delete IP endpoint 198.51.100.7 of account Acme, with its rewrite rules? Calls from this address are no longer accepted for the account.`,
