@@ -283,7 +283,7 @@ func (s *Server) table() []*route {
 		},
 		get: svc.GetBan,
 		create: func(ctx context.Context, c provision.Caller, _ *http.Request, v *store.Ban) ([]provision.Warning, error) {
-			return nil, svc.CreateBan(ctx, c, v)
+			return svc.CreateBan(ctx, c, v)
 		},
 		update: noWarn(svc.UpdateBan),
 		del:    svc.DeleteBan,

@@ -20,7 +20,7 @@ func TestExpireBansAndFailedChanges(t *testing.T) {
 	if err := svc.AddDetectedBan(ctx, store.Ban{Address: "203.0.113.2", Reason: "scan", ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.CreateBan(ctx, provision.Operator, &store.Ban{Address: "203.0.113.3", Reason: "forever"}); err != nil {
+	if _, err := svc.CreateBan(ctx, provision.Operator, &store.Ban{Address: "203.0.113.3", Reason: "forever"}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := svc.ExpireBans(ctx, now.Add(2*time.Minute))

@@ -178,12 +178,16 @@ func (s *Service) createEndpoint(ctx context.Context, tx store.Tx, e *store.IPEn
 // saveEndpoint runs the cross-object rules and seals the egress password.
 func (s *Service) saveEndpoint(ctx context.Context, tx store.Tx, e *store.IPEndpoint, p netip.Prefix, old *store.IPEndpoint) ([]Warning, error) {
 	var warns []Warning
+	if e.Direction == store.DirSends && e.Username != "" {
+		warns = append(warns, Warning{Code: "egress_credentials_unused", Field: "username", Message: "egress username and password " +
+			"are used only when the endpoint receives calls (direction receives): on this sending endpoint they are kept but unused"})
+	}
 	if e.Direction == store.DirSends && p.IsValid() {
 		w, err := checkOverlap(ctx, tx, e, p)
 		if err != nil {
 			return nil, err
 		}
-		warns = w
+		warns = append(warns, w...)
 		if err := liftBans(ctx, tx, p); err != nil {
 			return nil, err
 		}

@@ -183,20 +183,102 @@ func (s *Service) GetBan(ctx context.Context, c Caller, id int64) (b store.Ban, 
 	return b, err
 }
 
-// CreateBan bans an address or CIDR. Operator only; detection uses AddDetectedBan.
-func (s *Service) CreateBan(ctx context.Context, c Caller, b *store.Ban) error {
+// CreateBan bans an address or CIDR. Operator only; detection uses
+// AddDetectedBan. It warns, naming the account, for every IP endpoint whose
+// address the ban covers: the ban is made all the same, and the firewall
+// drops that endpoint's SIP traffic while it lasts.
+func (s *Service) CreateBan(ctx context.Context, c Caller, b *store.Ban) ([]Warning, error) {
 	if !c.Operator {
-		return forbidden("only the operator can ban addresses")
+		return nil, forbidden("only the operator can ban addresses")
 	}
 	b.ID, b.Source, b.CreatedAt = 0, store.BanOperator, s.now().UTC()
 	if err := validateBan(b, s.now()); err != nil {
-		return err
+		return nil, err
 	}
-	err := s.update(ctx, c, func(tx store.Tx) error { return storeErr("ban", 0, tx.CreateBan(ctx, b)) })
-	if err == nil && s.banned != nil {
+	var warns []Warning
+	err := s.update(ctx, c, func(tx store.Tx) error {
+		var err error
+		if warns, err = banWarnings(ctx, tx, b); err != nil {
+			return err
+		}
+		return storeErr("ban", 0, tx.CreateBan(ctx, b))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.banned != nil {
 		s.banned(b.CreatedAt)
 	}
-	return err
+	return warns, nil
+}
+
+// banWarnings names the IP endpoints whose addresses ban b covers.
+func banWarnings(ctx context.Context, tx store.Tx, b *store.Ban) ([]Warning, error) {
+	p, err := ParsePrefix(b.Address)
+	if err != nil {
+		return nil, nil
+	}
+	eps, _, err := tx.ListEndpoints(ctx, store.EndpointFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var warns []Warning
+	for _, e := range eps {
+		q, err := ParsePrefix(e.Address)
+		if err != nil || !q.Overlaps(p) {
+			continue // a host name, or another address
+		}
+		warns = append(warns, Warning{Code: "ban_covers_endpoint", Field: "address", Message: fmt.Sprintf(
+			"%s covers IP endpoint %s (id %d) of account %q (id %d): the firewall drops its SIP traffic until the ban is lifted or expires",
+			b.Address, e.Address, e.ID, accountName(ctx, tx, e.AccountID), e.AccountID)})
+	}
+	return warns, nil
+}
+
+// EndpointBans returns, by endpoint ID, the ban active at now that covers
+// the address of each of endpoints the caller may see (an account login:
+// only its own). Endpoints named by host name are never covered. An account
+// login gets the ban without its reason, which is the operator's note.
+func (s *Service) EndpointBans(ctx context.Context, c Caller, endpoints []store.IPEndpoint, now time.Time) (map[int64]store.Ban, error) {
+	out := map[int64]store.Ban{}
+	if len(endpoints) == 0 {
+		return out, nil
+	}
+	var bans []store.Ban
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		bans, _, err = tx.ListBans(ctx, store.BanFilter{ActiveAt: now})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range endpoints {
+		if !c.Operator && e.AccountID != c.AccountID {
+			continue
+		}
+		if b, ok := coveringBan(bans, e.Address); ok {
+			if !c.Operator {
+				b.Reason = ""
+			}
+			out[e.ID] = b
+		}
+	}
+	return out, nil
+}
+
+// coveringBan is the first of bans whose prefix overlaps address.
+func coveringBan(bans []store.Ban, address string) (store.Ban, bool) {
+	p, err := ParsePrefix(address)
+	if err != nil {
+		return store.Ban{}, false
+	}
+	for _, b := range bans {
+		if q, err := ParsePrefix(b.Address); err == nil && q.Overlaps(p) {
+			return b, true
+		}
+	}
+	return store.Ban{}, false
 }
 
 // UpdateBan changes a ban's reason or expiry. Operator only.

@@ -1,10 +1,12 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -228,9 +230,20 @@ func checkRegex(field, s string) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
-		return nil, invalid(field, "%q: invalid RE2 regex: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil, invalid(field, "%s", regexError(err))
 	}
 	return re, nil
+}
+
+// regexError says what is wrong with a regex in plain text, as typed (not
+// Go-quoted, so a \d reads \d): "invalid RE2 regex: missing closing ) in
+// ^(44".
+func regexError(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid RE2 regex: %s in %s", se.Code, se.Expr)
+	}
+	return "invalid RE2 regex: " + strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 }
 
 var dialChars = regexp.MustCompile(`^[0-9*#+]*$`)

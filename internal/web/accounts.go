@@ -161,6 +161,9 @@ func (s *Server) accountDelete(w http.ResponseWriter, r *http.Request, ss *sessi
 	if err != nil {
 		return err
 	}
+	if !s.confirmed(w, r, ss, "Delete account", fmt.Sprintf("/accounts/%d/settings", a.ID), ask("delete-account", a.Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteAccount(r.Context(), ss.Caller, a.ID); err != nil {
 		return err
 	}
@@ -221,10 +224,11 @@ func (s *Server) accountBudget(w http.ResponseWriter, r *http.Request, ss *sessi
 // ---- The account's IP authentication tab (its first page).
 
 type accountIPData struct {
-	Budget budget
-	Items  []store.IPEndpoint
-	Pager  pager
-	Q      string
+	Budget  budget
+	Items   []store.IPEndpoint
+	Pager   pager
+	Q       string
+	Blocked map[int64]*blocked // by endpoint ID
 }
 
 func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -243,7 +247,7 @@ func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *se
 		return err
 	}
 	s.render(w, r, http.StatusOK, "account_ip.html", page{Title: a.Name + " · IP authentication", S: ss, Nav: "accounts", Account: &a, Tab: "ip",
-		Data: accountIPData{Budget: b, Items: items, Pager: newPager(r, total, off), Q: q}})
+		Data: accountIPData{Budget: b, Items: items, Pager: newPager(r, total, off), Q: q, Blocked: s.blocks(r, ss, items)}})
 	return nil
 }
 
@@ -254,6 +258,18 @@ type usersData struct {
 	Items []store.SIPUser
 	Pager pager
 	Names map[int64]string // account names (global list)
+	// Registered counts the devices registered now by SIP user ID; nil:
+	// the SIP edge is not known on this node.
+	Registered map[int64]int
+}
+
+// Devices is a user's Registered cell: "No", "1 device", "2 devices", or
+// "–" when the SIP edge is not known.
+func (d usersData) Devices(id int64) string {
+	if d.Registered == nil {
+		return "–"
+	}
+	return devices(d.Registered[id])
 }
 
 func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -268,7 +284,7 @@ func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *sessio
 		return err
 	}
 	s.render(w, r, http.StatusOK, "account_users.html", page{Title: a.Name + " · SIP users", S: ss, Nav: "accounts", Account: &a, Tab: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off)}})
+		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Registered: s.registeredCounts(r, ss, a.ID)}})
 	return nil
 }
 
@@ -278,6 +294,7 @@ type cliData struct {
 	Form  *form
 	Items []store.CLIPattern
 	Pager pager
+	Edit  *rowEdit // the row edited in place, if any
 }
 
 func (s *Server) accountCLI(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -289,6 +306,10 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	if err != nil {
 		return err
 	}
+	return s.renderCLIPage(w, r, ss, a, f, s.cliEdit(r, ss, a))
+}
+
+func (s *Server) renderCLIPage(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, f *form, edit *rowEdit) error {
 	off := offsetOf(r)
 	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: store.Page{Limit: pageSize, Offset: off}})
 	if err != nil {
@@ -298,11 +319,11 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	f.field("regex", "Regex", "checkbox")
 	f.finish()
 	p := page{Title: a.Name + " · CLI patterns", S: ss, Nav: "accounts", Account: &a, Tab: "cli",
-		Data: cliData{Form: f, Items: items, Pager: newPager(r, total, off)}}
+		Data: cliData{Form: f, Items: items, Pager: newPager(r, total, off), Edit: edit}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/cli", a.ID)
 	}
-	s.render(w, r, http.StatusOK, "account_cli.html", p)
+	s.render(w, r, edit.status(), "account_cli.html", p)
 	return nil
 }
 
@@ -325,15 +346,19 @@ func (s *Server) cliCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 
 func (s *Server) cliDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
 	return deleteOwned(s, w, r, ss, s.svc.GetCLIPattern, s.svc.DeleteCLIPattern, "cli",
-		func(p store.CLIPattern) (int64, string) { return p.AccountID, "CLI pattern " + p.Pattern })
+		func(p store.CLIPattern, a store.Account) (int64, string, string) {
+			return p.AccountID, "CLI pattern " + p.Pattern, ask("delete-cli", p.Pattern, a.Name)
+		})
 }
 
 // deleteOwned deletes an object of the account in the URL (404 when it is
-// another account's) and goes back to that account's tab with a flash.
+// another account's), once confirmed, and goes back to that account's tab
+// with a flash. describe gives the owner, the object's name and the question
+// that confirms its deletion.
 func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *session,
 	get func(context.Context, provision.Caller, int64) (T, error),
 	del func(context.Context, provision.Caller, int64) error,
-	tab string, describe func(T) (accountID int64, name string)) error {
+	tab string, describe func(T, store.Account) (accountID int64, name, question string)) error {
 	a, err := s.accountOf(r, ss)
 	if err != nil {
 		return err
@@ -346,14 +371,18 @@ func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *s
 	if err != nil {
 		return err
 	}
-	owner, name := describe(v)
+	owner, name, question := describe(v, a)
 	if owner != a.ID {
 		return errNotFound
+	}
+	back := fmt.Sprintf("/accounts/%d/%s", a.ID, tab)
+	if !s.confirmed(w, r, ss, "Delete", back, question) {
+		return nil
 	}
 	if err := del(r.Context(), ss.Caller, id); err != nil {
 		return err
 	}
-	s.redirect(w, r, fmt.Sprintf("/accounts/%d/%s", a.ID, tab), flash{"ok", name + " deleted."})
+	s.redirect(w, r, back, flash{"ok", name + " deleted."})
 	return nil
 }
 
@@ -369,6 +398,7 @@ type didsData struct {
 	Items []didRow
 	Pager pager
 	Q     string
+	Edit  *rowEdit // the row edited in place, if any
 }
 
 func (s *Server) accountDIDs(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -380,8 +410,18 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 	if err != nil {
 		return err
 	}
+	return s.renderDIDPage(w, r, ss, a, f, nil)
+}
+
+// renderDIDPage shows the DIDs tab; edit is the row being edited (nil:
+// the row of ?edit=, if any).
+func (s *Server) renderDIDPage(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, f *form, edit *rowEdit) error {
 	q, off := r.URL.Query().Get("q"), offsetOf(r)
 	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	if err != nil {
+		return err
+	}
+	users, err := s.accountUsernames(r, ss, a)
 	if err != nil {
 		return err
 	}
@@ -394,15 +434,18 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 			}
 		}
 	}
+	if edit == nil {
+		edit = s.didEdit(r, ss, a, rows, users)
+	}
 	f.field("number", "Number (E.164)", "text").req().ph("+442071234567")
-	f.field("sip_user", "Route to SIP user", "text").help("The username of one of this account's SIP users; empty: the account's receiving IP endpoints.")
+	userPicker(f, users)
 	f.finish()
 	p := page{Title: a.Name + " · DIDs", S: ss, Nav: "accounts", Account: &a, Tab: "dids",
-		Data: didsData{Form: f, Items: rows, Pager: newPager(r, total, off), Q: q}}
+		Data: didsData{Form: f, Items: rows, Pager: newPager(r, total, off), Q: q, Edit: edit}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/dids", a.ID)
 	}
-	s.render(w, r, http.StatusOK, "account_dids.html", p)
+	s.render(w, r, edit.status(), "account_dids.html", p)
 	return nil
 }
 
@@ -427,25 +470,17 @@ func (s *Server) didCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 	}
 	f := newForm(r.PostForm)
 	d := store.DID{AccountID: a.ID, Number: f.get("number")}
-	if name := f.get("sip_user"); name != "" {
-		u, ok, err := s.userByName(r.Context(), ss.Caller, a.ID, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			f.fail("sip_user", fmt.Sprintf("%q: no such SIP user in this account", name))
-			return s.renderDIDs(w, r, ss, f)
-		}
-		d.SIPUserID = &u.ID
+	if err := s.resolveDIDUser(r, ss, a, f, &d); err != nil {
+		return err
+	}
+	if f.HasErrors() {
+		return s.renderDIDs(w, r, ss, f)
 	}
 	if err := s.svc.CreateDID(r.Context(), ss.Caller, &d); err != nil {
 		if !f.refuse(err) {
 			return err
 		}
-		if _, ok := f.errs["sip_user_id"]; ok {
-			f.errs["sip_user"] = f.errs["sip_user_id"]
-			delete(f.errs, "sip_user_id")
-		}
+		f.renameErr("sip_user_id", "sip_user")
 		return s.renderDIDs(w, r, ss, f)
 	}
 	s.redirect(w, r, fmt.Sprintf("/accounts/%d/dids", a.ID), flash{"ok", "DID " + d.Number + " added."})
@@ -454,5 +489,7 @@ func (s *Server) didCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 
 func (s *Server) didDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
 	return deleteOwned(s, w, r, ss, s.svc.GetDID, s.svc.DeleteDID, "dids",
-		func(d store.DID) (int64, string) { return d.AccountID, "DID " + d.Number })
+		func(d store.DID, a store.Account) (int64, string, string) {
+			return d.AccountID, "DID " + d.Number, ask("delete-did", d.Number, a.Name)
+		})
 }

@@ -97,6 +97,9 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		}
 	}
 	d.Fields = auditFields(f, ss.Caller.Operator)
+	if ss.Caller.Operator {
+		s.accountPicker(r, ss, d.Fields[len(d.Fields)-1])
+	}
 	f.finish()
 	s.render(w, r, status, "audit.html", page{Title: "Audit log", S: ss, Nav: "audit", Data: d})
 	return nil
@@ -168,7 +171,7 @@ func auditFields(f *form, operator bool) []*field {
 		f.field("until", "Until", "text").help(when),
 	}
 	if operator {
-		fields = append(fields, f.field("account", "Account ID", "number"))
+		fields = append(fields, f.field("account", "Account", "number")) // a select of accounts: Server.accountPicker
 	}
 	return fields
 }

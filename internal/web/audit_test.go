@@ -134,7 +134,7 @@ func TestAuditCustomerSeesOwnAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.svc.CreateBan(t.Context(), provision.Operator, &store.Ban{Address: "203.0.113.99"}); err != nil {
+	if _, err := e.svc.CreateBan(t.Context(), provision.Operator, &store.Ban{Address: "203.0.113.99"}); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()

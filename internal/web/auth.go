@@ -279,6 +279,10 @@ func (s *Server) loginReset(w http.ResponseWriter, r *http.Request, ss *session)
 	if err != nil {
 		return err
 	}
+	back := fmt.Sprintf("/accounts/%d/logins", a.ID)
+	if !s.confirmed(w, r, ss, "Replace password", back, ask("password-login", l.Username, a.Name)) {
+		return nil
+	}
 	pw, err := s.svc.ResetLoginPassword(r.Context(), ss.Caller, l.ID)
 	if err != nil {
 		return err
@@ -294,6 +298,9 @@ func (s *Server) loginDelete(w http.ResponseWriter, r *http.Request, ss *session
 	l, err := s.loginOf(r, ss, a)
 	if err != nil {
 		return err
+	}
+	if !s.confirmed(w, r, ss, "Delete login", fmt.Sprintf("/accounts/%d/logins", a.ID), ask("delete-login", l.Username, a.Name)) {
+		return nil
 	}
 	if err := s.svc.DeleteLogin(r.Context(), ss.Caller, l.ID); err != nil {
 		return err

@@ -16,6 +16,11 @@ type tab struct {
 	Fields     []*field
 	Rewrite    bool
 	Active     bool
+	// Warn shows the seed's warning on the CLI prefix, Tech prefix and
+	// Force From fields, linked to the Parameter Rewrite tab when the owner
+	// has one (RewriteLink); Help is a paragraph above the fields.
+	Warn, RewriteLink bool
+	Help              string
 }
 
 // activate marks the first tab with an error active, else the one asked
@@ -48,6 +53,10 @@ type ownerData struct {
 	Secret  *shownOnce
 	CSRF    string
 	Audit   string // the owner's audit log
+	// Endpoint is the IP endpoint shown (nil on SIP user pages and new
+	// endpoints), and Block the active ban covering its address, if any.
+	Endpoint *store.IPEndpoint
+	Block    *blocked
 }
 
 func endpointValues(e store.IPEndpoint) url.Values {
@@ -90,12 +99,30 @@ func (f *form) endpoint(e *store.IPEndpoint) {
 	e.RestrictedCodecs = append([]string{}, f.vals["restricted_codecs"]...)
 }
 
+// The help texts of the endpoint form that explain what sipward does.
+const (
+	// cliAuthHelp: how identify tells accounts on one address apart.
+	cliAuthHelp = "Tells accounts that send from one address apart by caller ID. sipward takes the sending endpoints whose address " +
+		"contains the call's source, keeps those whose tech prefix starts the dialled number (or those without one), then keeps " +
+		"an endpoint with CLI authentication only if the caller ID (From user) matches one of its account's CLI patterns or DIDs. " +
+		"One left is the account; several, of which exactly one has CLI authentication, give that one; otherwise the call is " +
+		"refused (403 Ambiguous source). Two accounts on the same address with the same tech prefix need it on both."
+	// natHelp: what sipward does about NAT on this endpoint's calls.
+	natHelp = "NAT: on each call sipward checks whether the device is behind NAT (its top Via or Contact names another address " +
+		"than the one the call came from). Either way, private addresses in its SDP (10/8, 172.16/12, 192.168/16, 100.64/10, " +
+		"169.254/16, fc00::/7, fe80::/10) become the source address and requests inside the call go back to the source address; " +
+		"public SDP addresses stay. Force NAT and Disable NAT below replace this detection."
+	egressHelp = "Only receiving endpoints use these (shown when Direction is Receives): when the switch answers sipward's INVITE " +
+		"with 401 or 407, sipward answers once with them (MD5 or SHA-256); a second challenge tries the next receiving endpoint."
+)
+
 func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
-	pwHelp := "Receiving endpoints: when the switch answers sipward's INVITE with 401 or 407, sipward answers once with these credentials (MD5 or SHA-256); a second challenge tries the next receiving endpoint."
+	pwHelp := "The password for the egress username; sealed at rest and never shown again."
 	if e != nil && e.PasswordSet {
 		pwHelp = "A password is stored (never shown). Leave empty to keep it; clear the username to remove it."
 	}
-	tabs := []*tab{
+	sends := f.get("direction") != string(store.DirReceives)
+	return append([]*tab{
 		{Key: "basic", Label: "Basic", Fields: []*field{
 			f.field("address", "IP address, CIDR or FQDN", "text").req().ph("203.0.113.7").
 				help("A single address, a network such as 203.0.113.0/24, or (receiving endpoints only) a host name."),
@@ -104,38 +131,48 @@ func endpointTabs(f *form, e *store.IPEndpoint) []*tab {
 			f.field("port", "Port", "number").help("Empty: 5060 (5061 for TLS)."),
 			f.field("channels", "Channels", "number").help("Concurrent calls; 0: unlimited."),
 			f.field("cps", "Flow speed (calls per second)", "number").help("0: unlimited."),
-			f.field("tech_prefix", "Tech prefix", "text").ph("123#").help("Digits before the dialled number that tell accounts sharing an address apart; stripped."),
-			f.field("cli_auth", "CLI authentication", "checkbox").help("Tell accounts on one address apart by caller ID (CLI patterns and DIDs)."),
+			f.field("cli_auth", "CLI authentication", "checkbox").help(cliAuthHelp),
 		}},
-		{Key: "advanced", Label: "Advanced", Fields: []*field{
-			f.field("manufacturer", "Manufacturer", "text"),
-			f.field("version", "Version", "text"),
-			f.field("dial_pattern", "Dial pattern", "text").ph("e164").
-				help("How this switch dials, brought to E.164 digits before the rewrite rules: e164 (a leading + removed; the default), international (00 or + removed), national:CC (also 0… becomes CC…, for example national:44), none (as dialled)."),
-			f.field("cli_prefix", "CLI prefix", "text").help("Digits put before the caller ID of calls from this endpoint, after its rewrite rules."),
-			f.field("force_from", "Force From", "text").help("Caller ID that replaces the one sent, on calls from this endpoint (wins over the CLI prefix)."),
-			f.field("username", "Egress username", "text").auto("off").help("Receiving endpoints: the username sipward authenticates with when the switch challenges its calls."),
-			f.field("password", "Egress password", "password").help(pwHelp),
-			f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060"),
-			f.field("force_nat", "Force NAT", "checkbox").help("Always treat it as behind NAT: requests in its calls go to the address they came from, and every SDP address of its calls becomes that address."),
-			f.field("disable_nat", "Disable NAT handling", "checkbox").help("Never rewrite: its SDP goes on as sent, and requests in its calls go to its Contact, not to the address they came from. Neither box: NAT is detected, and private SDP addresses become the source address."),
-			f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
-			f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers this device's re-INVITEs itself, with the SDP it last sent; the other side never sees them (session-timer refreshes included)."),
-			f.field("smart_extension", "Smart Extension", "checkbox").help("sipward carries out transfers (REFER) in this endpoint's calls itself. " +
-				"When the other party transfers the call, sipward calls the new party and re-INVITEs this device to it: the device sees one re-INVITE. " +
-				"When this device transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the device's leg. " +
-				"Off: REFER is relayed to the other side unchanged."),
-			f.field("session_timers", "Session timers", "checkbox").help(sessionTimersHelp),
-			f.field("session_expires", "Session expires (s)", "number").help(sessionExpiresHelp),
-		}},
+		advancedTab(f, e, sends, pwHelp),
 		{Key: "codecs", Label: "Codecs", Fields: []*field{
 			f.checkboxes("restricted_codecs", "Restricted codecs (removed from SDP)", codecNames),
 		}},
+	}, rewriteTab(e != nil)...)
+}
+
+func rewriteTab(exists bool) []*tab {
+	if !exists {
+		return nil
 	}
-	if e != nil {
-		tabs = append(tabs, &tab{Key: "rewrite", Label: "Parameter Rewrite", Rewrite: true})
-	}
-	return tabs
+	return []*tab{{Key: "rewrite", Label: "Parameter Rewrite", Rewrite: true}}
+}
+
+// advancedTab holds the seed's warned-against number fields first (under
+// its warning), then the rest; the egress credentials only show (and only
+// post) when the endpoint receives calls.
+func advancedTab(f *form, e *store.IPEndpoint, sends bool, pwHelp string) *tab {
+	return &tab{Key: "advanced", Label: "Advanced", Warn: true, RewriteLink: e != nil, Help: natHelp, Fields: []*field{
+		f.field("tech_prefix", "Tech prefix", "text").ph("123#").help("Digits before the dialled number that tell accounts sharing an address apart; stripped."),
+		f.field("cli_prefix", "CLI prefix", "text").help("Digits put before the caller ID of calls from this endpoint, after its rewrite rules."),
+		f.field("force_from", "Force From", "text").help("Caller ID that replaces the one sent, on calls from this endpoint (wins over the CLI prefix)."),
+		f.field("manufacturer", "Manufacturer", "text").help("Informational only: sipward does not use it."),
+		f.field("version", "Version", "text").help("Informational only: sipward does not use it."),
+		f.field("dial_pattern", "Dial pattern", "text").ph("e164").
+			help("How this switch dials, brought to E.164 digits before the rewrite rules: e164 (a leading + removed; the default), international (00 or + removed), national:CC (also 0… becomes CC…, for example national:44), none (as dialled)."),
+		f.field("username", "Egress username", "text").auto("off").help(egressHelp).showIf("direction", "receives", sends),
+		f.field("password", "Egress password", "password").help(pwHelp).showIf("direction", "receives", sends),
+		f.field("outbound_proxy", "Outbound proxy", "text").ph("sip:proxy.example.com:5060").help("Receiving endpoints: calls to it are sent through this host:port; the Request-URI stays the endpoint."),
+		f.field("force_nat", "Force NAT", "checkbox").help("Always treat it as behind NAT: requests in its calls go to the address they came from, and every SDP address of its calls becomes that address."),
+		f.field("disable_nat", "Disable NAT handling", "checkbox").help("Never rewrite: its SDP goes on as sent, and requests in its calls go to its Contact, not to the address they came from. Neither box: NAT is detected, and private SDP addresses become the source address."),
+		f.field("media_relay", "Media relay", "select").choices(relayChoices...).help(relayHelp),
+		f.field("intercept_reinvite", "Intercept re-INVITE", "checkbox").help("sipward answers this device's re-INVITEs itself, with the SDP it last sent; the other side never sees them (session-timer refreshes included)."),
+		f.field("smart_extension", "Smart Extension", "checkbox").help("sipward carries out transfers (REFER) in this endpoint's calls itself. " +
+			"When the other party transfers the call, sipward calls the new party and re-INVITEs this device to it: the device sees one re-INVITE. " +
+			"When this device transfers (blind, or attended with Replaces), sipward answers 202, calls the target through routing, connects the other party to it and hangs up the device's leg. " +
+			"Off: REFER is relayed to the other side unchanged."),
+		f.field("session_timers", "Session timers", "checkbox").help(sessionTimersHelp),
+		f.field("session_expires", "Session expires (s)", "number").help(sessionExpiresHelp),
+	}}
 }
 
 func (s *Server) endpointOf(r *http.Request, ss *session, a store.Account) (store.IPEndpoint, error) {
@@ -154,7 +191,7 @@ func (s *Server) endpointOf(r *http.Request, ss *session, a store.Account) (stor
 }
 
 func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, e *store.IPEndpoint, f *form, rw *rewriteView) error {
-	d := ownerData{New: e == nil, Form: f, CSRF: ss.CSRF}
+	d := ownerData{New: e == nil, Form: f, CSRF: ss.CSRF, Endpoint: e}
 	title := "New IP endpoint"
 	d.Action = fmt.Sprintf("/accounts/%d/ip/new", a.ID)
 	canonical := ""
@@ -168,10 +205,12 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, ss *sess
 		if rw == nil {
 			rw = &rewriteView{}
 		}
+		rw.Owner = "IP endpoint " + e.Address
 		if err := s.fillRewrite(r, ss, rw, store.OwnerEndpoint, e.ID, d.Action); err != nil {
 			return err
 		}
 		d.Rewrite = rw
+		d.Block = s.blocks(r, ss, []store.IPEndpoint{*e})[e.ID]
 	}
 	d.Tabs = endpointTabs(f, e)
 	f.finish()
@@ -270,6 +309,10 @@ func (s *Server) endpointDelete(w http.ResponseWriter, r *http.Request, ss *sess
 	if err != nil {
 		return err
 	}
+	back := fmt.Sprintf("/accounts/%d/ip/%d", a.ID, e.ID)
+	if !s.confirmed(w, r, ss, "Delete IP endpoint", back, ask("delete-endpoint-"+string(e.Direction), e.Address, a.Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteEndpoint(r.Context(), ss.Caller, e.ID); err != nil {
 		return err
 	}
@@ -284,6 +327,7 @@ type globalIPData struct {
 	Items        []store.IPEndpoint
 	Pager        pager
 	Names        map[int64]string
+	Blocked      map[int64]*blocked // by endpoint ID
 }
 
 // accountNames returns the names of the accounts of ids, as the user sees them.
@@ -314,6 +358,7 @@ func (s *Server) globalEndpoints(w http.ResponseWriter, r *http.Request, ss *ses
 		ids[i] = e.AccountID
 	}
 	s.render(w, r, http.StatusOK, "ip.html", page{Title: "IP authentication", S: ss, Nav: "ip",
-		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids)}})
+		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids),
+			Blocked: s.blocks(r, ss, items)}})
 	return nil
 }

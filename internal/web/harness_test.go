@@ -257,3 +257,6 @@ func valueOf(body, id string) string {
 	}
 	return html.UnescapeString(m[1])
 }
+
+// confirmedForm is the form of a destructive action the dialog confirmed.
+func confirmedForm() url.Values { return url.Values{"confirmed": {"1"}} }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipward/sipward/internal/live"
+	"github.com/sipward/sipward/internal/provision"
 	"github.com/sipward/sipward/internal/store"
 )
 
@@ -38,11 +39,13 @@ type liveData[T any] struct {
 	Pager     pager
 	Names     map[int64]string
 	Now       time.Time
-	Self      string // this page's URL, for the live refresh
+	Self      string   // this page's URL, for the live refresh
+	Accounts  []option // the operator's account filter (objects: pickers.go)
 }
 
 func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	d := liveData[live.Binding]{Available: s.live != nil, Q: r.URL.Query().Get("q"), AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
+	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
 	if s.live != nil {
 		var kept []live.Binding
 		for _, b := range s.live.Registrations(d.AccountID, "") {
@@ -66,6 +69,7 @@ func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *s
 
 func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	d := liveData[live.Call]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()}
+	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
 	if s.live != nil {
 		var kept []live.Call
 		for _, c := range s.live.Calls(d.AccountID) {
@@ -97,6 +101,7 @@ func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *sessi
 		}
 		d.Results = append(d.Results, option{Value: v, Label: l, Selected: v == d.Result})
 	}
+	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
 	if s.live != nil {
 		var kept []live.Decision
 		for _, x := range s.live.Decisions(live.DecisionFilter{Source: d.Source, AccountID: d.AccountID, Result: d.Result,
@@ -171,9 +176,9 @@ func (s *Server) banCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 		b.ExpiresAt = s.now().Add(d).UTC()
 	}
 	if !f.HasErrors() {
-		err := s.svc.CreateBan(r.Context(), ss.Caller, &b)
+		warns, err := s.svc.CreateBan(r.Context(), ss.Caller, &b)
 		if err == nil {
-			s.redirect(w, r, "/firewall", flash{"ok", "Banned " + b.Address + "."})
+			s.redirect(w, r, "/firewall", append([]flash{{"ok", "Banned " + b.Address + "."}}, banWarnFlashes(warns)...)...)
 			return nil
 		}
 		if !f.refuse(err) {
@@ -202,6 +207,19 @@ func (s *Server) banUnblock(w http.ResponseWriter, r *http.Request, ss *session)
 	if err := s.svc.DeleteBan(r.Context(), ss.Caller, id); err != nil {
 		return err
 	}
-	s.redirect(w, r, "/firewall", flash{"ok", fmt.Sprintf("Unblocked %s: the firewall lets it in within a second.", b.Address)})
+	back := "/firewall"
+	if b := r.PostForm.Get("back"); b != "" {
+		back = localPath(b)
+	}
+	s.redirect(w, r, back, flash{"ok", fmt.Sprintf("Unblocked %s: the firewall lets it in within a second.", b.Address)})
 	return nil
+}
+
+// banWarnFlashes are the warnings of a ban that covers IP endpoints.
+func banWarnFlashes(warns []provision.Warning) []flash {
+	var out []flash
+	for _, w := range warns {
+		out = append(out, flash{"warn", "Banned with a warning: " + w.Message})
+	}
+	return out
 }

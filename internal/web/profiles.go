@@ -197,6 +197,13 @@ func (s *Server) profileDelete(w http.ResponseWriter, r *http.Request, ss *sessi
 	if err != nil {
 		return err
 	}
+	_, users, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{ProfileID: p.ID, Page: store.Page{Limit: 1}})
+	if err != nil {
+		return err
+	}
+	if !s.confirmed(w, r, ss, "Delete profile", fmt.Sprintf("/profiles/%d", p.ID), ask("delete-profile", p.Name, users)) {
+		return nil
+	}
 	if err := s.svc.DeleteProfile(r.Context(), ss.Caller, p.ID); err != nil {
 		return err
 	}

@@ -35,10 +35,12 @@ type page struct {
 func (p page) Operator() bool { return p.S != nil && p.S.Caller.Operator }
 
 var funcs = template.FuncMap{
-	"inc":  func(i int) int { return i + 1 },
-	"time": fmtTime,
-	"ago":  func(t time.Time) string { return fmtAgo(t, time.Now()) },
-	"join": strings.Join,
+	"inc":      func(i int) int { return i + 1 },
+	"time":     fmtTime,
+	"ago":      func(t time.Time) string { return fmtAgo(t, time.Now()) },
+	"join":     strings.Join,
+	"ask":      ask,
+	"editLink": func(href, row, label string) editLink { return editLink{href, row, label} },
 	"deref": func(p *int64) int64 {
 		if p == nil {
 			return 0
@@ -337,6 +339,11 @@ type field struct {
 	Placeholder           string
 	Pattern               string
 	Accept                string // a file input's accepted types
+	// ShowIf ("direction=receives") shows the field only while the form's
+	// control of that name has that value; Off: it has not now, so the
+	// field is hidden and disabled (not posted). app.js keeps both in step.
+	ShowIf string
+	Off    bool
 }
 
 type option struct {
@@ -368,6 +375,13 @@ func (f *form) field(name, label, typ string) *field {
 }
 
 func (fl *field) help(s string) *field { fl.Help = s; return fl }
+
+// showIf shows the field only while the control name has value; off says
+// it has not now.
+func (fl *field) showIf(name, value string, off bool) *field {
+	fl.ShowIf, fl.Off = name+"="+value, off
+	return fl
+}
 func (fl *field) req() *field          { fl.Required = true; return fl }
 func (fl *field) auto(s string) *field { fl.Autocomplete = s; return fl }
 func (fl *field) ph(s string) *field   { fl.Placeholder = s; return fl }

@@ -15,7 +15,10 @@ import (
 // one, the "Generate from examples" panel that fills that form, and the
 // "Testing Input" box with its result.
 type rewriteView struct {
-	Base      string // .../rewrites
+	Base      string   // .../rewrites
+	Owner     string   // "IP endpoint 203.0.113.7", "SIP user 1001"
+	OwnerURL  string   // the owner's page
+	Edit      *rowEdit // the rule edited in place, if any
 	Rules     []store.RewriteRule
 	RuleForm  *form
 	Rule      []*field
@@ -32,10 +35,45 @@ type rewriteView struct {
 	CSRF      string
 }
 
+// Ask is the question that confirms the deletion of rule, at 0-based
+// position i.
+func (rw *rewriteView) Ask(i int, rule store.RewriteRule) string {
+	return ask("delete-rule", ruleName(i+1, rule), rw.Owner)
+}
+
+// EditLink is the Edit button of rule, at 0-based position i.
+func (rw *rewriteView) EditLink(i int, rule store.RewriteRule) editLink {
+	return editLink{Href: fmt.Sprintf("%s?tab=rewrite&edit=%d", rw.OwnerURL, rule.ID), Row: fmt.Sprintf("rule-%d", rule.ID),
+		Label: fmt.Sprintf("rule %d", i+1)}
+}
+
+// ruleName names a rule by its position and what it does: "2 (destination:
+// prefix 00 → +)".
+func ruleName(pos int, r store.RewriteRule) string {
+	kind, typ := "prefix", "destination"
+	if r.Regex {
+		kind = "regex"
+	}
+	if r.Type == store.RewriteCLI {
+		typ = "CLI"
+	}
+	match, repl := r.Match, r.Replacement
+	if match == "" {
+		match = "(every number)"
+	}
+	if repl == "" {
+		repl = "(nothing)"
+	}
+	return fmt.Sprintf("%d (%s: %s %s → %s)", pos, typ, kind, match, repl)
+}
+
 // status is the status of the page that shows rw (which may be nil).
 func (rw *rewriteView) status() int {
-	if rw == nil || rw.Status == 0 {
+	if rw == nil {
 		return http.StatusOK
+	}
+	if rw.Status == 0 {
+		return rw.Edit.status()
 	}
 	return rw.Status
 }
@@ -77,9 +115,12 @@ func (s *Server) fillRewrite(r *http.Request, ss *session, rw *rewriteView, kind
 	if err != nil {
 		return err
 	}
-	rw.Base = ownerURL + "/rewrites"
+	rw.Base, rw.OwnerURL = ownerURL+"/rewrites", ownerURL
 	rw.CSRF = ss.CSRF
 	rw.Rules = rules
+	if rw.Edit == nil {
+		rw.Edit = rw.ruleEdit(editID(r))
+	}
 	if rw.RuleForm == nil {
 		rw.RuleForm = newForm(url.Values{"type": {"destination"}})
 	}
@@ -197,11 +238,37 @@ func (s *Server) rewriteDelete(w http.ResponseWriter, r *http.Request, ss *sessi
 	if rule.OwnerKind != kind || rule.OwnerID != id {
 		return errNotFound
 	}
+	if !s.confirmed(w, r, ss, "Delete rule", ownerURL+"?tab=rewrite", s.ruleQuestion(r, ss, rule)) {
+		return nil
+	}
 	if err := s.svc.DeleteRewriteRule(r.Context(), ss.Caller, rid); err != nil {
 		return err
 	}
 	s.redirect(w, r, ownerURL+"?tab=rewrite", flash{"ok", "Rewrite rule deleted."})
 	return nil
+}
+
+// ruleQuestion confirms the deletion of rule, named by its position among
+// its owner's rules as the tab numbers them.
+func (s *Server) ruleQuestion(r *http.Request, ss *session, rule store.RewriteRule) string {
+	rules, _, err := s.svc.ListRewriteRules(r.Context(), ss.Caller, store.RewriteFilter{OwnerKind: rule.OwnerKind, OwnerID: rule.OwnerID, Page: store.Page{Limit: 1000}})
+	pos := 0
+	for i, x := range rules {
+		if err == nil && x.ID == rule.ID {
+			pos = i
+		}
+	}
+	owner := "SIP user"
+	if rule.OwnerKind == store.OwnerEndpoint {
+		owner = "IP endpoint"
+		if e, err := s.svc.GetEndpoint(r.Context(), ss.Caller, rule.OwnerID); err == nil {
+			owner += " " + e.Address
+		}
+	} else if u, err := s.svc.GetSIPUser(r.Context(), ss.Caller, rule.OwnerID); err == nil {
+		owner += " " + u.Username
+	}
+	rw := &rewriteView{Owner: owner}
+	return rw.Ask(pos, rule)
 }
 
 // rewriteTest runs the Testing Input through the owner's rules. htmx gets
@@ -239,5 +306,69 @@ func (s *Server) rewriteTest(w http.ResponseWriter, r *http.Request, ss *session
 		s.fragment(w, r, "owner.html", "rewrite_result", rw)
 		return nil
 	}
+	return s.renderOwner(w, r, ss, a, kind, id, rw)
+}
+
+func storedRuleValues(r store.RewriteRule) url.Values {
+	v := url.Values{"type": {string(r.Type)}, "match": {r.Match}, "replacement": {r.Replacement}, "order": {fmt.Sprint(r.Order)}}
+	if r.Regex {
+		v.Set("regex", "on")
+	}
+	return v
+}
+
+// ruleEdit is the row of rule id (?edit=) as a form, or nil.
+func (rw *rewriteView) ruleEdit(id int64) *rowEdit {
+	for _, rule := range rw.Rules {
+		if rule.ID == id {
+			return rw.ruleRow(id, newForm(storedRuleValues(rule)))
+		}
+	}
+	return nil
+}
+
+func (rw *rewriteView) ruleRow(id int64, f *form) *rowEdit {
+	e := &rowEdit{ID: id, RowID: fmt.Sprintf("rule-%d", id), Cols: 6, Action: fmt.Sprintf("%s/%d", rw.Base, id),
+		Cancel: rw.OwnerURL + "?tab=rewrite", Label: "rewrite rule", Form: f, CSRF: rw.CSRF}
+	return e.build(
+		f.field("type", "Rewrites", "select").choices("destination", "Destination (dialled number)", "cli", "CLI (caller ID)"),
+		f.field("match", "Match", "text"),
+		f.field("regex", "Regex", "checkbox"),
+		f.field("replacement", "Replace with", "text"),
+		f.field("order", "Order", "number"))
+}
+
+// rewriteUpdate saves a rule edited in place; a refused change shows the
+// owner's page with the row still a form, its errors in it.
+func (s *Server) rewriteUpdate(w http.ResponseWriter, r *http.Request, ss *session) error {
+	a, kind, id, ownerURL, err := s.rewriteOwner(r, ss)
+	if err != nil {
+		return err
+	}
+	rid, err := pathID(r, "rid")
+	if err != nil {
+		return err
+	}
+	rule, err := s.svc.GetRewriteRule(r.Context(), ss.Caller, rid)
+	if err != nil {
+		return err
+	}
+	if rule.OwnerKind != kind || rule.OwnerID != id {
+		return errNotFound
+	}
+	f := newForm(r.PostForm)
+	rule.Type, rule.Regex, rule.Match, rule.Replacement, rule.Order = store.RewriteType(f.get("type")), f.on("regex"), f.get("match"), f.get("replacement"), f.int("order")
+	if !f.HasErrors() {
+		err := s.svc.UpdateRewriteRule(r.Context(), ss.Caller, &rule)
+		if err == nil {
+			s.redirect(w, r, fmt.Sprintf("%s?tab=rewrite#rule-%d", ownerURL, rid), flash{"ok", "Rewrite rule saved."})
+			return nil
+		}
+		if !f.refuse(err) {
+			return err
+		}
+	}
+	rw := &rewriteView{Base: ownerURL + "/rewrites", OwnerURL: ownerURL, CSRF: ss.CSRF}
+	rw.Edit = rw.ruleRow(rid, f)
 	return s.renderOwner(w, r, ss, a, kind, id, rw)
 }

@@ -177,13 +177,13 @@ type userView struct {
 
 type userData struct {
 	ownerData
-	User       *store.SIPUser
-	MsgAction  string
-	Message    *form
-	MsgFields  []*field
-	Registered int
-	Voicemail  *vmView
-	Latency    *latencyView
+	User      *store.SIPUser
+	MsgAction string
+	Message   *form
+	MsgFields []*field
+	Live      *userLive // registration state; nil on a new user's page
+	Voicemail *vmView
+	Latency   *latencyView
 }
 
 func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, u *store.SIPUser, v userView) error {
@@ -205,6 +205,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 		if v.Rewrite == nil {
 			v.Rewrite = &rewriteView{}
 		}
+		v.Rewrite.Owner = "SIP user " + u.Username
 		if err := s.fillRewrite(r, ss, v.Rewrite, store.OwnerSIPUser, u.ID, d.Action); err != nil {
 			return err
 		}
@@ -215,9 +216,7 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, ss *session,
 		d.Message, d.MsgAction = v.Message, d.Action+"/message"
 		d.MsgFields = []*field{v.Message.field("text", "Message", "textarea").req().help("Sent as a SIP MESSAGE to every registered device of this user.")}
 		v.Message.finish()
-		if s.live != nil {
-			d.Registered = len(s.live.Registrations(a.ID, u.Username))
-		}
+		d.Live = s.userLiveState(u)
 		d.Voicemail = s.loadVoicemail(r, ss, u, d.Action, v.Greeting)
 		d.Latency = s.loadLatency(r, u)
 	}
@@ -316,6 +315,10 @@ func (s *Server) userDelete(w http.ResponseWriter, r *http.Request, ss *session)
 	if err != nil {
 		return err
 	}
+	back := fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+	if !s.confirmed(w, r, ss, "Delete SIP user", back, ask("delete-user", u.Username, a.Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteSIPUser(r.Context(), ss.Caller, u.ID); err != nil {
 		return err
 	}
@@ -332,6 +335,10 @@ func (s *Server) userPassword(w http.ResponseWriter, r *http.Request, ss *sessio
 	u, err := s.userOf(r, ss, a)
 	if err != nil {
 		return err
+	}
+	back := fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+	if !s.confirmed(w, r, ss, "Replace password", back, ask("password-user", u.Username, a.Name)) {
+		return nil
 	}
 	pw, err := s.svc.ResetSIPUserPassword(r.Context(), ss.Caller, u.ID)
 	if err != nil {
@@ -373,7 +380,7 @@ func (s *Server) userMessage(w http.ResponseWriter, r *http.Request, ss *session
 		case n == 0:
 			m.fail("text", "not sent: "+u.Username+" has no registered device")
 		default:
-			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", fmt.Sprintf("Message sent to %d device(s).", n)})
+			s.redirect(w, r, fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID), flash{"ok", "Message sent to " + strings.ToLower(devices(n)) + "."})
 			return nil
 		}
 	}
@@ -393,6 +400,7 @@ func (s *Server) globalUsers(w http.ResponseWriter, r *http.Request, ss *session
 		ids[i] = u.AccountID
 	}
 	s.render(w, r, http.StatusOK, "users.html", page{Title: "SIP users", S: ss, Nav: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids)}})
+		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids),
+			Registered: s.registeredCounts(r, ss, 0)}})
 	return nil
 }

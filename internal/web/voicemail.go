@@ -103,6 +103,10 @@ func (s *Server) vmDelete(w http.ResponseWriter, r *http.Request, ss *session) e
 	if err != nil {
 		return err
 	}
+	back := fmt.Sprintf("/accounts/%d/users/%d#voicemail", a.ID, u.ID)
+	if !s.confirmed(w, r, ss, "Delete message", back, ask("delete-message", messageRow(m, "").Name)) {
+		return nil
+	}
 	if err := s.svc.DeleteVoicemail(r.Context(), ss.Caller, u.ID, m.ID); err != nil {
 		return err
 	}
@@ -122,6 +126,11 @@ func (s *Server) vmPIN(w http.ResponseWriter, r *http.Request, ss *session) erro
 	a, u, err := s.vmUser(r, ss)
 	if err != nil {
 		return err
+	}
+	// Replacing a PIN in use is asked first; setting the first one is not.
+	back := fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID)
+	if u.Voicemail.PINSet && !s.confirmed(w, r, ss, "Reset PIN", back, ask("reset-pin", u.Username)) {
+		return nil
 	}
 	pin, err := s.svc.ResetVoicemailPIN(r.Context(), ss.Caller, u.ID)
 	if err != nil {
@@ -180,6 +189,10 @@ func (s *Server) vmGreetingDelete(w http.ResponseWriter, r *http.Request, ss *se
 	a, u, err := s.vmUser(r, ss)
 	if err != nil {
 		return err
+	}
+	back := fmt.Sprintf("/accounts/%d/users/%d#greeting", a.ID, u.ID)
+	if !s.confirmed(w, r, ss, "Remove greeting", back, ask("delete-greeting", u.Username)) {
+		return nil
 	}
 	if err := s.svc.DeleteVoicemailGreeting(r.Context(), ss.Caller, u.ID); err != nil {
 		return err

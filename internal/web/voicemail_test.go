@@ -243,7 +243,7 @@ func TestVoicemailReadAndDelete(t *testing.T) {
 		t.Errorf("Mark read without the CSRF token: %d, read %v", r.status, isRead())
 	}
 
-	r = b.submit(page, base+"/delete", nil)
+	r = b.submit(page, base+"/delete", confirmedForm())
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("Delete: %d %s", r.status, textOf(r.body))
 	}
@@ -253,7 +253,7 @@ func TestVoicemailReadAndDelete(t *testing.T) {
 	if txt := textOf(b.get(page).body); !strings.Contains(txt, "The message from 3002 of 7 Dec 17:30 is deleted.") {
 		t.Errorf("after Delete: %s", txt)
 	}
-	if r := b.submit(page, base+"/delete", nil); r.status != http.StatusNotFound {
+	if r := b.submit(page, base+"/delete", confirmedForm()); r.status != http.StatusNotFound {
 		t.Errorf("Delete again: %d, want 404", r.status)
 	}
 }
@@ -335,7 +335,7 @@ func TestVoicemailGreeting(t *testing.T) {
 		t.Errorf("upload over %d bytes: %d, want 413", maxUpload, r.status)
 	}
 
-	if r := b.submit(page, greeting+"/delete", nil); r.status != http.StatusSeeOther {
+	if r := b.submit(page, greeting+"/delete", confirmedForm()); r.status != http.StatusSeeOther {
 		t.Fatalf("Remove greeting: %d %s", r.status, textOf(r.body))
 	}
 	if _, err := e.st.Greeting(t.Context(), u.ID); !errors.Is(err, store.ErrNotFound) {

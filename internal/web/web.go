@@ -233,14 +233,17 @@ func (s *Server) routes() http.Handler {
 		auth("POST "+base, s.rewriteCreate)
 		auth("POST "+base+"/test", s.rewriteTest)
 		auth("POST "+base+"/generate", s.rewriteGenerate)
+		auth("POST "+base+"/{rid}", s.rewriteUpdate)
 		auth("POST "+base+"/{rid}/delete", s.rewriteDelete)
 	}
 
 	auth("GET /accounts/{aid}/cli", s.accountCLI)
 	auth("POST /accounts/{aid}/cli", s.cliCreate)
+	auth("POST /accounts/{aid}/cli/{id}", s.cliUpdate)
 	auth("POST /accounts/{aid}/cli/{id}/delete", s.cliDelete)
 	auth("GET /accounts/{aid}/dids", s.accountDIDs)
 	auth("POST /accounts/{aid}/dids", s.didCreate)
+	auth("POST /accounts/{aid}/dids/{id}", s.didUpdate)
 	auth("POST /accounts/{aid}/dids/{id}/delete", s.didDelete)
 	auth("GET /accounts/{aid}/logins", s.accountLogins)
 	auth("POST /accounts/{aid}/logins", s.loginCreate)

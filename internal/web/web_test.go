@@ -51,7 +51,7 @@ func TestEveryPageRenders(t *testing.T) {
 	if err := e.svc.CreateCLIPattern(t.Context(), provision.Operator, &store.CLIPattern{AccountID: a.ID, Pattern: "442071234567"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.CreateBan(t.Context(), provision.Operator, &store.Ban{Address: "198.51.100.7", Reason: "scanner"}); err != nil {
+	if _, err := e.svc.CreateBan(t.Context(), provision.Operator, &store.Ban{Address: "198.51.100.7", Reason: "scanner"}); err != nil {
 		t.Fatal(err)
 	}
 	now := e.clock.Now()
@@ -170,7 +170,7 @@ func TestAccountLoginSeesOnlyItsAccount(t *testing.T) {
 	if _, err := e.svc.CreateEndpoint(t.Context(), provision.Operator, &theirEp); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.CreateBan(t.Context(), provision.Operator, &store.Ban{Address: "198.51.100.7"}); err != nil {
+	if _, err := e.svc.CreateBan(t.Context(), provision.Operator, &store.Ban{Address: "198.51.100.7"}); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()
@@ -428,11 +428,11 @@ func TestChangesThroughForms(t *testing.T) {
 	if len(pats) != 1 {
 		t.Fatalf("%d CLI patterns", len(pats))
 	}
-	ok("delete cli pattern", b.submit(acct+"/cli", fmt.Sprintf("%s/cli/%d/delete", acct, pats[0].ID), nil))
+	ok("delete cli pattern", b.submit(acct+"/cli", fmt.Sprintf("%s/cli/%d/delete", acct, pats[0].ID), confirmedForm()))
 
 	ok("did", b.submit(acct+"/dids", acct+"/dids", url.Values{"number": {"+442071234567"}, "sip_user": {"1001"}}))
 	r = b.submit(acct+"/dids", acct+"/dids", url.Values{"number": {"+442071234568"}, "sip_user": {"9999"}})
-	if got := errorOf(r.body, "f-sip-user"); got != `"9999": no such SIP user in this account` {
+	if got := errorOf(r.body, "f-sip-user"); got != "9999 is not a SIP user of this account" {
 		t.Errorf("DID to a missing user: %q", got)
 	}
 	dids, _, _ := e.svc.ListDIDs(t.Context(), provision.Operator, store.DIDFilter{AccountID: a.ID})
@@ -451,10 +451,10 @@ func TestChangesThroughForms(t *testing.T) {
 	if len(ls) != 1 {
 		t.Fatalf("logins: %+v", ls)
 	}
-	if r := b.submit(acct+"/logins", fmt.Sprintf("%s/logins/%d/password", acct, ls[0].ID), nil); !strings.Contains(r.body, `id="secret-value"`) {
+	if r := b.submit(acct+"/logins", fmt.Sprintf("%s/logins/%d/password", acct, ls[0].ID), confirmedForm()); !strings.Contains(r.body, `id="secret-value"`) {
 		t.Error("Generate Password of a login shows no password")
 	}
-	ok("delete login", b.submit(acct+"/logins", fmt.Sprintf("%s/logins/%d/delete", acct, ls[0].ID), nil))
+	ok("delete login", b.submit(acct+"/logins", fmt.Sprintf("%s/logins/%d/delete", acct, ls[0].ID), confirmedForm()))
 
 	// New endpoint and user forms start with session timers on, 1800 s.
 	for _, p := range []string{acct + "/ip/new", acct + "/users/new"} {
@@ -534,7 +534,7 @@ func TestChangesThroughForms(t *testing.T) {
 	if len(rules) != 1 {
 		t.Fatalf("rules: %+v", rules)
 	}
-	ok("delete rule", b.submit(page, fmt.Sprintf("%s/rewrites/%d/delete", page, rules[0].ID), nil))
+	ok("delete rule", b.submit(page, fmt.Sprintf("%s/rewrites/%d/delete", page, rules[0].ID), confirmedForm()))
 
 	// Bans.
 	ok("ban", b.submit("/firewall", "/firewall", url.Values{"address": {"198.51.100.0/24"}, "reason": {"scanner"}, "expires": {"1h"}}))
@@ -547,9 +547,9 @@ func TestChangesThroughForms(t *testing.T) {
 		t.Fatalf("bans: %+v", bans)
 	}
 
-	ok("delete user", b.submit(page, page+"/delete", nil))
-	ok("delete endpoint", b.submit(acct, fmt.Sprintf("%s/ip/%d/delete", acct, ep.ID), nil))
-	ok("delete account", b.submit(acct+"/settings", acct+"/delete", nil))
+	ok("delete user", b.submit(page, page+"/delete", confirmedForm()))
+	ok("delete endpoint", b.submit(acct, fmt.Sprintf("%s/ip/%d/delete", acct, ep.ID), confirmedForm()))
+	ok("delete account", b.submit(acct+"/settings", acct+"/delete", confirmedForm()))
 	if _, err := e.svc.GetAccount(t.Context(), provision.Operator, a.ID); err == nil {
 		t.Error("the account is still there")
 	}
@@ -565,7 +565,7 @@ func TestSendMessageDelivered(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
 		want string
-	}{{2, "Message sent to 2 device(s)."}, {0, "not sent: 1001 has no registered device"}} {
+	}{{2, "Message sent to 2 devices."}, {0, "not sent: 1001 has no registered device"}} {
 		e := newEnv(t, func(o *Options) { o.Messenger = fakeMessenger{tc.n} })
 		a := e.account("Acme", 0)
 		e.login("root", opPass, 0)
@@ -631,7 +631,7 @@ func TestProfilesPage(t *testing.T) {
 		!strings.Contains(txt, "Applies now: 4 (this user's own)") {
 		t.Errorf("user page: %.900s", txt)
 	}
-	if r := b.submit(page, page+"/delete", nil); r.status != http.StatusSeeOther {
+	if r := b.submit(page, page+"/delete", confirmedForm()); r.status != http.StatusSeeOther {
 		t.Fatalf("delete: %d", r.status)
 	}
 	got, _ = e.svc.GetSIPUser(t.Context(), provision.Operator, u.ID)

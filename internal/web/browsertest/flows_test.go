@@ -89,7 +89,6 @@ func TestOperator(t *testing.T) {
 	op.submit("a[href$='/ip/new']", http.StatusOK)
 	op.wantText("[role=tab][aria-selected=true]", "Basic")
 	op.typeIn("#f-address", "203.0.113.7")
-	op.typeIn("#f-tech-prefix", "1#")
 	op.typeIn("#f-channels", "5")
 	// Keyboard: arrow keys move between the tabs.
 	op.do("focus the Basic tab", chromedp.Focus(chromedp.CSS("#tab-basic")), chromedp.KeyEvent(kb.ArrowRight))
@@ -97,6 +96,7 @@ func TestOperator(t *testing.T) {
 	if got := op.eval(`document.activeElement.id`); got != "tab-advanced" {
 		t.Errorf("after ArrowRight the focus is on %q, want the Advanced tab", got)
 	}
+	op.typeIn("#f-tech-prefix", "1#") // under the seed's warning, on the Advanced tab
 	op.typeIn("#f-manufacturer", "Acme SBC")
 	op.click("#tab-codecs")
 	op.click("label[for='f-restricted-codecs-6']") // G729
@@ -152,8 +152,12 @@ func TestOperator(t *testing.T) {
 	op.checkConsole("copy")
 	userPage := op.location()
 
-	// Generate Password: a new one, shown once.
+	// Generate Password: asked first, naming the user; a new one, shown once.
+	dialog := op.answerDialog(true)
 	op.submit("#generate-password", http.StatusOK)
+	if msg := <-dialog; !strings.HasPrefix(msg, "Replace the password of SIP user ") {
+		t.Errorf("Generate Password asks %q", msg)
+	}
 	if again := op.text("#secret-value"); len(again) != 24 || again == password {
 		t.Errorf("Generate Password showed %q (before: %q)", again, password)
 	}
@@ -171,7 +175,7 @@ func TestOperator(t *testing.T) {
 	}
 	op.typeIn("#f-text", "Your voicemail is full")
 	op.submit("form[action$='/message'] button[type=submit]", http.StatusOK)
-	op.wantContains(".alert.ok", "Message sent to 1 device(s).")
+	op.wantContains(".alert.ok", "Message sent to 1 device.")
 	s.msgs.mu.Lock()
 	if len(s.msgs.sent) != 1 || s.msgs.sent[0] != "1001: Your voicemail is full" {
 		t.Errorf("messages sent: %q", s.msgs.sent)

@@ -80,7 +80,8 @@ func TestScreenshots(t *testing.T) {
 	must(t, s.svc.CreateCLIPattern(ctx, provision.Operator, &store.CLIPattern{AccountID: acme.ID, Pattern: `^\+4420\d{8}$`, Regex: true}))
 	now := time.Now()
 	must(t, s.svc.AddDetectedBan(ctx, store.Ban{Address: "198.51.100.23", Reason: "10 failed authentications in 1m0s", ExpiresAt: now.Add(time.Hour)}))
-	must(t, s.svc.CreateBan(ctx, provision.Operator, &store.Ban{Address: "192.0.2.128/25", Reason: "scanner network"}))
+	_, err := s.svc.CreateBan(ctx, provision.Operator, &store.Ban{Address: "192.0.2.128/25", Reason: "scanner network"})
+	must(t, err)
 	s.live.mu.Lock()
 	s.live.inUse[acme.ID] = 7
 	for i, u := range users[:3] {

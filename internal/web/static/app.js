@@ -40,6 +40,15 @@ document.documentElement.classList.add("js");
     var active = tabs.filter(function (t) { return t.getAttribute("aria-selected") === "true"; })[0] || tabs[0];
     select(active, false);
 
+    // A link to a tab (data-tab, the seed's warning) selects it in place.
+    root.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest("a[data-tab]");
+      var tab = a && document.getElementById("tab-" + a.getAttribute("data-tab"));
+      if (!tab || tabs.indexOf(tab) < 0) return;
+      e.preventDefault();
+      select(tab, true);
+    });
+
     // A link to a field (the error summary) opens the field's tab first.
     root.ownerDocument.addEventListener("click", function (e) {
       var a = e.target.closest && e.target.closest("a[href^='#f-']");
@@ -115,6 +124,57 @@ document.documentElement.classList.add("js");
     });
   }
 
+  // A form with data-confirm asks its question first. OK adds confirmed=1,
+  // which tells the server the action was confirmed; without it (no
+  // script) the server shows its own confirmation page instead.
+  function confirmSubmit(e) {
+    var form = e.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (!msg) return;
+    if (!window.confirm(msg)) { e.preventDefault(); return; }
+    var input = form.querySelector("input[name=confirmed]");
+    if (!input) {
+      input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "confirmed";
+      form.appendChild(input);
+    }
+    input.value = "1";
+  }
+
+  // A field with data-show-if="name=value" shows (and posts) only while
+  // its form's control name has that value: the egress credentials of an
+  // endpoint that receives calls.
+  function initShowIf(el) {
+    var spec = el.getAttribute("data-show-if").split("=");
+    var form = el.closest("form");
+    var control = form && form.elements[spec[0]];
+    if (!control) return;
+    function update() {
+      var on = control.value === spec[1];
+      el.hidden = !on;
+      Array.prototype.forEach.call(el.querySelectorAll("input, select, textarea"), function (i) { i.disabled = !on; });
+    }
+    control.addEventListener("change", update);
+    update();
+  }
+
+  // A row edited in place (rewrite rules, CLI patterns, DIDs) keeps the
+  // keyboard focus: on its first input (or the one in error) when it turns
+  // into a form, on its Edit button when it is saved or cancelled.
+  var swappedRow = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var t = e.detail.target;
+    swappedRow = t && t.matches && t.matches("tr[id]") ? t.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var row = swappedRow && document.getElementById(swappedRow);
+    swappedRow = null;
+    if (!row) return;
+    var el = row.querySelector("[aria-invalid=true]") || row.querySelector("input:not([type=hidden]), select, a.btn");
+    if (el) el.focus();
+  });
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -126,10 +186,8 @@ document.documentElement.classList.add("js");
     document.body.addEventListener("htmx:afterSettle", function (e) { labelCells(e.target); });
     focusSummary();
     document.body.addEventListener("htmx:afterSettle", focusSummary);
-    document.addEventListener("submit", function (e) {
-      var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
-      if (msg && !window.confirm(msg)) e.preventDefault();
-    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-show-if]"), initShowIf);
+    document.addEventListener("submit", confirmSubmit);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
