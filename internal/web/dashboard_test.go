@@ -334,7 +334,7 @@ func TestUserLatency(t *testing.T) {
 	}
 	br2 := e2.browser()
 	br2.mustSignIn("root", opPass)
-	if r := br2.get(fmt.Sprintf("/accounts/%d/users/%d", a2.ID, u2.ID)); !strings.Contains(textOf(r.body), "Ping latency is not available on this node") {
+	if r := br2.get(fmt.Sprintf("/accounts/%d/users/%d", a2.ID, u2.ID)); !strings.Contains(textOf(r.body), "Ping latency history is not available") {
 		t.Errorf("the user page without Stats: %s", textOf(r.body))
 	}
 }
