@@ -45,7 +45,7 @@ func TestObjectActions(t *testing.T) {
 	s.live.mu.Unlock()
 
 	op := newTab(t, newBrowser(t), s.url)
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
 	acct := fmt.Sprintf("/accounts/%d", acme.ID)
 
 	// The user page: registered, from where, with which agent.
