@@ -42,13 +42,13 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 		return nil
 	}
 	q := r.URL.Query().Get("q")
-	off := offsetOf(r)
-	items, total, err := s.svc.ListAccounts(r.Context(), ss.Caller, store.AccountFilter{Name: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	pg := listView(r, listSpec{keys: store.AccountSorts})
+	items, total, err := s.svc.ListAccounts(r.Context(), ss.Caller, store.AccountFilter{Name: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "accounts.html", page{Title: "Accounts", S: ss, Nav: "accounts",
-		Data: accountsData{Q: q, Items: items, Pager: newPager(r, total, off)}})
+		Data: accountsData{Q: q, Items: items, Pager: pg.done(total)}})
 	return nil
 }
 
@@ -236,14 +236,13 @@ func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *se
 	if err != nil {
 		return err
 	}
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{AccountID: a.ID, Address: q,
-		Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.EndpointSorts})
+	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{AccountID: a.ID, Address: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "account_ip.html", page{Title: a.Name + " · IP authentication", S: ss, Nav: "accounts", Account: &a, Tab: "ip",
-		Data: accountIPData{Budget: b, Items: items, Pager: newPager(r, total, off), Q: q}})
+		Data: accountIPData{Budget: b, Items: items, Pager: pg.done(total), Q: q}})
 	return nil
 }
 
@@ -261,14 +260,13 @@ func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *sessio
 	if err != nil {
 		return err
 	}
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Username: q,
-		Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.SIPUserSorts})
+	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Username: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "account_users.html", page{Title: a.Name + " · SIP users", S: ss, Nav: "accounts", Account: &a, Tab: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off)}})
+		Data: usersData{Q: q, Items: items, Pager: pg.done(total)}})
 	return nil
 }
 
@@ -289,8 +287,8 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	if err != nil {
 		return err
 	}
-	off := offsetOf(r)
-	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: store.Page{Limit: pageSize, Offset: off}})
+	pg := listView(r, listSpec{keys: store.CLISorts})
+	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: pg.store()})
 	if err != nil {
 		return err
 	}
@@ -298,7 +296,7 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	f.field("regex", "Regex", "checkbox")
 	f.finish()
 	p := page{Title: a.Name + " · CLI patterns", S: ss, Nav: "accounts", Account: &a, Tab: "cli",
-		Data: cliData{Form: f, Items: items, Pager: newPager(r, total, off)}}
+		Data: cliData{Form: f, Items: items, Pager: pg.done(total)}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/cli", a.ID)
 	}
@@ -380,8 +378,8 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 	if err != nil {
 		return err
 	}
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.DIDSorts})
+	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
@@ -398,7 +396,7 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 	f.field("sip_user", "Route to SIP user", "text").help("The username of one of this account's SIP users; empty: the account's receiving IP endpoints.")
 	f.finish()
 	p := page{Title: a.Name + " · DIDs", S: ss, Nav: "accounts", Account: &a, Tab: "dids",
-		Data: didsData{Form: f, Items: rows, Pager: newPager(r, total, off), Q: q}}
+		Data: didsData{Form: f, Items: rows, Pager: pg.done(total), Q: q}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/dids", a.ID)
 	}

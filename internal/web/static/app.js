@@ -115,6 +115,16 @@ document.documentElement.classList.add("js");
     });
   }
 
+  // A live list (data-live: htmx polls it) waits while the user types in a
+  // field of the page or moves through the list with the keyboard: a
+  // refresh would take their place away.
+  function pauseLive(e) {
+    var elt = e.detail && e.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-live")) return;
+    var a = document.activeElement;
+    if (a && a !== document.body && (a.closest("form") || elt.contains(a))) e.preventDefault();
+  }
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -126,6 +136,7 @@ document.documentElement.classList.add("js");
     document.body.addEventListener("htmx:afterSettle", function (e) { labelCells(e.target); });
     focusSummary();
     document.body.addEventListener("htmx:afterSettle", focusSummary);
+    document.body.addEventListener("htmx:beforeRequest", pauseLive);
     document.addEventListener("submit", function (e) {
       var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
       if (msg && !window.confirm(msg)) e.preventDefault();
