@@ -59,7 +59,7 @@ func tenKPages(a store.Account, u store.SIPUser) []string {
 		"/users", "/users?q=1050", "/users?page=200", "/users?sort=username&dir=desc&page=100",
 		fmt.Sprintf("/accounts/%d", a.ID), fmt.Sprintf("/accounts/%d/budget", a.ID),
 		fmt.Sprintf("/accounts/%d/users", a.ID), fmt.Sprintf("/accounts/%d/users?q=99", a.ID),
-		fmt.Sprintf("/accounts/%d/users?page=180", a.ID), fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID),
+		fmt.Sprintf("/accounts/%d/users?page=180", a.ID), fmt.Sprintf("/accounts/%d/users?sort=username&page=150", a.ID), fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID),
 		fmt.Sprintf("/accounts/%d/dids", a.ID), "/accounts", "/ip", "/registrations", "/decisions",
 	}
 }

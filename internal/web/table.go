@@ -89,6 +89,10 @@ func offsetOf(r *http.Request) int {
 	return n
 }
 
+// Kept reports whether the URL asked for the list's order: its filter
+// form then keeps it (keep_sort).
+func (p pager) Kept() bool { return p.explicit }
+
 // Page is the number of the page shown, from 1; Pages how many there are.
 func (p pager) Page() int  { return p.Offset/max(p.Limit, 1) + 1 }
 func (p pager) Pages() int { return max(1, (p.Total+p.Limit-1)/max(p.Limit, 1)) }

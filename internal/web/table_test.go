@@ -140,9 +140,16 @@ func TestAccountsSorted(t *testing.T) {
 		!strings.Contains(r.body, `href="/accounts?dir=desc&amp;q=carrier&amp;sort=name" rel="prev"`) {
 		t.Errorf("by name descending, page 2: no aria-sort, pager or link back: %s", textOf(r.body))
 	}
+	if !strings.Contains(r.body, `<input type="hidden" name="sort" value="name"><input type="hidden" name="dir" value="desc">`) ||
+		!strings.Contains(r.body, `hx-include="closest form"`) {
+		t.Error("sorted by name descending: the search form does not keep the order")
+	}
 	r = b.get("/accounts?sort=password&dir=desc")
 	if got := accountNamesOf(r.body); r.status != 200 || len(got) != 50 || got[0] != "Carrier 00" || got[1] != "Carrier 07" || strings.Contains(r.body, "aria-sort") {
 		t.Errorf("unknown sort: status %d, rows %q…, want the default order (created) and no aria-sort", r.status, got[:min(2, len(got))])
+	}
+	if strings.Contains(r.body, `name="sort"`) {
+		t.Error("unknown sort: kept in the search form")
 	}
 }
 
