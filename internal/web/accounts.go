@@ -47,6 +47,9 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	s.render(w, r, http.StatusOK, "accounts.html", page{Title: "Accounts", S: ss, Nav: "accounts",
 		Data: accountsData{Q: q, Items: items, Pager: pg.done(total)}})
 	return nil
@@ -241,6 +244,9 @@ func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *se
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	s.render(w, r, http.StatusOK, "account_ip.html", page{Title: a.Name + " · IP authentication", S: ss, Nav: "accounts", Account: &a, Tab: "ip",
 		Data: accountIPData{Budget: b, Items: items, Pager: pg.done(total), Q: q}})
 	return nil
@@ -264,6 +270,9 @@ func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *sessio
 	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Username: q, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	s.render(w, r, http.StatusOK, "account_users.html", page{Title: a.Name + " · SIP users", S: ss, Nav: "accounts", Account: &a, Tab: "users",
 		Data: usersData{Q: q, Items: items, Pager: pg.done(total)}})
@@ -291,6 +300,9 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	f.field("pattern", "Pattern", "text").req().ph("442071234567").help("A caller ID number, or an RE2 regex when Regex is ticked.")
 	f.field("regex", "Regex", "checkbox")
@@ -382,6 +394,9 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	rows := make([]didRow, len(items))
 	for i, d := range items {

@@ -86,6 +86,9 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		if err != nil {
 			return err
 		}
+		if s.pastEnd(w, r, pg.done(total), len(items)) {
+			return nil
+		}
 		d.Items, d.Pager = s.auditRows(r.Context(), ss.Caller, items), pg.done(total)
 		if ss.Caller.Operator {
 			var ids []int64

@@ -232,6 +232,9 @@ func (s *Server) renderLogins(w http.ResponseWriter, r *http.Request, ss *sessio
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	f.field("username", "Username", "text").req().auto("off")
 	f.field("password", "Password", "password").help("At least 12 characters. Leave empty to generate one.")
 	f.finish()

@@ -308,6 +308,9 @@ func (s *Server) globalEndpoints(w http.ResponseWriter, r *http.Request, ss *ses
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	ids := make([]int64, len(items))
 	for i, e := range items {
 		ids[i] = e.AccountID

@@ -191,6 +191,9 @@ func (s *Server) renderFirewall(w http.ResponseWriter, r *http.Request, ss *sess
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	d.Items, d.Pager, d.Self = items, pg.done(total), r.URL.RequestURI()
 	d.Fields = []*field{
 		f.field("address", "Address or CIDR", "text").req().ph("198.51.100.23"),

@@ -69,6 +69,9 @@ func (s *Server) renderProfiles(w http.ResponseWriter, r *http.Request, ss *sess
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, lv.done(total), len(items)) {
+		return nil
+	}
 	d := profilesData{Pager: lv.done(total), Form: f, Fields: profileFields(f)}
 	for _, p := range items {
 		_, n, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{ProfileID: p.ID, Page: store.Page{Limit: 1}})

@@ -210,3 +210,14 @@ func byTime[T any](f func(T) time.Time) func(a, b T) int {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// pastEnd answers a GET of a page past the end of a non-empty list (a
+// stale link: rows deleted since) with a redirect to its last page, rather
+// than an empty page that reads "no rows yet"; it reports whether it did.
+func (s *Server) pastEnd(w http.ResponseWriter, r *http.Request, p pager, shown int) bool {
+	if shown > 0 || p.Total == 0 || p.Offset == 0 || r.Method != http.MethodGet {
+		return false
+	}
+	http.Redirect(w, r, p.url(p.Pages(), p.Sort, p.Desc, p.explicit), http.StatusSeeOther)
+	return true
+}

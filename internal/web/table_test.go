@@ -144,6 +144,13 @@ func TestAccountsSorted(t *testing.T) {
 		!strings.Contains(r.body, `hx-include="closest form"`) {
 		t.Error("sorted by name descending: the search form does not keep the order")
 	}
+	r = b.get("/accounts?q=carrier&sort=name&page=9")
+	if loc := r.header.Get("Location"); r.status != 303 || loc != "/accounts?dir=asc&page=2&q=carrier&sort=name" {
+		t.Errorf("page 9 of 2: status %d to %q, want 303 to the last page", r.status, loc)
+	}
+	if r = b.get("/accounts?q=nobody&page=3"); r.status != 200 || !strings.Contains(r.body, "No account's name contains") {
+		t.Errorf("page 3 of an empty list: status %d, want 200 saying none matches", r.status)
+	}
 	r = b.get("/accounts?sort=password&dir=desc")
 	if got := accountNamesOf(r.body); r.status != 200 || len(got) != 50 || got[0] != "Carrier 00" || got[1] != "Carrier 07" || strings.Contains(r.body, "aria-sort") {
 		t.Errorf("unknown sort: status %d, rows %q…, want the default order (created) and no aria-sort", r.status, got[:min(2, len(got))])

@@ -386,6 +386,9 @@ func (s *Server) globalUsers(w http.ResponseWriter, r *http.Request, ss *session
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	ids := make([]int64, len(items))
 	for i, u := range items {
 		ids[i] = u.AccountID
