@@ -165,6 +165,9 @@ func decisions(cl Cluster, w http.ResponseWriter, r *http.Request, c provision.C
 		}
 		ds = kept
 	}
+	if ds == nil {
+		ds = []live.Decision{} // "items": [], not null, when nothing matches
+	}
 	return writeLive(w, liveItems[live.Decision]{Items: ds, Total: len(ds), MissingNodes: missing})
 }
 
