@@ -114,7 +114,7 @@ type decisionsData struct {
 
 // decisionRanges are the time ranges the decisions page offers: how far
 // back from now ("" every decision the nodes keep).
-var decisionRanges = []string{"5m", "last 5 minutes", "15m", "last 15 minutes", "1h", "last hour", "24h", "last 24 hours", "", "all kept"}
+var decisionRanges = []string{"5m", "last 5 minutes", "15m", "last 15 minutes", "1h", "last hour", "24h", "last 24 hours", "", "all the nodes keep"}
 
 func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	q := r.URL.Query()
