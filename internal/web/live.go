@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,7 +147,11 @@ func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *sessi
 // choices with it selected.
 func decisionSince(rng string, now time.Time) (time.Time, string, []option) {
 	var since time.Time
-	if d, err := time.ParseDuration(rng); err == nil && slices.Contains(decisionRanges, rng) && rng != "" {
+	known := false
+	for i := 0; i < len(decisionRanges); i += 2 {
+		known = known || decisionRanges[i] == rng
+	}
+	if d, err := time.ParseDuration(rng); known && err == nil {
 		since = now.Add(-d)
 	} else {
 		rng = ""

@@ -214,7 +214,7 @@ func TestDecisionsTimeRange(t *testing.T) {
 	}
 	b := e.browser()
 	b.mustSignIn("root", opPass)
-	for rng, want := range map[string]int{"5m": 1, "15m": 2, "1h": 3, "24h": 4, "": 5, "7h": 5, "-5m": 5} {
+	for rng, want := range map[string]int{"5m": 1, "15m": 2, "1h": 3, "24h": 4, "": 5, "7h": 5, "-5m": 5, "last%20hour": 5} {
 		r := b.get("/decisions?range=" + rng)
 		if got := strings.Count(r.body, "<tr>") - 1; got != want {
 			t.Errorf("range %q: %d decisions, want %d", rng, got, want)
