@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
@@ -142,8 +144,17 @@ func decisions(cl Cluster, w http.ResponseWriter, r *http.Request, c provision.C
 	}
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	ds, missing := cl.Decisions(r.Context(), live.DecisionFilter{Source: q.Get("source"), AccountID: aid, Result: q.Get("result"),
-		CallID: q.Get("call_id"), Limit: limit})
+	f := live.DecisionFilter{Source: q.Get("source"), AccountID: aid, Result: q.Get("result"), CallID: q.Get("call_id"), Limit: limit}
+	if f.Since, err = timeParam(q, "since"); err != nil {
+		return err
+	}
+	if f.Until, err = timeParam(q, "until"); err != nil {
+		return err
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return BadRequest("until", "must be after since")
+	}
+	ds, missing := cl.Decisions(r.Context(), f)
 	if !c.Operator {
 		// An account sees only decisions made for it (never other customers' sources).
 		kept := ds[:0]
@@ -154,5 +165,21 @@ func decisions(cl Cluster, w http.ResponseWriter, r *http.Request, c provision.C
 		}
 		ds = kept
 	}
+	if ds == nil {
+		ds = []live.Decision{} // "items": [], not null, when nothing matches
+	}
 	return writeLive(w, liveItems[live.Decision]{Items: ds, Total: len(ds), MissingNodes: missing})
+}
+
+// timeParam reads an RFC 3339 time from the query (zero when absent).
+func timeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, BadRequest(name, "must be an RFC 3339 time such as 2006-01-02T15:04:05Z")
+	}
+	return t, nil
 }

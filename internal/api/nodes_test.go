@@ -104,6 +104,28 @@ func TestNodesAndMergedViews(t *testing.T) {
 	if m["total"] != float64(1) || cl.decisions[1].AccountID != a {
 		t.Errorf("GET /decisions with an account token: %v (asked %+v)", m, cl.decisions[1])
 	}
+	testDecisionsTimeRange(t, h, cl)
+}
+
+// testDecisionsTimeRange: since and until (RFC 3339) reach the cluster's
+// filter; a malformed or reversed one is a 400 naming the field.
+func testDecisionsTimeRange(t *testing.T, h *harness, cl *fakeCluster) {
+	h.op(200, "GET", "/decisions?since=2025-06-01T09:00:00Z&until=2025-06-01T12:05:00.5%2B02:00", nil)
+	got := cl.decisions[len(cl.decisions)-1]
+	since, until := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC), time.Date(2025, 6, 1, 10, 5, 0, 5e8, time.UTC)
+	if !got.Since.Equal(since) || !got.Until.Equal(until) {
+		t.Errorf("decisions asked since %v until %v, want %v and %v", got.Since, got.Until, since, until)
+	}
+	for _, tt := range []struct{ query, field string }{
+		{"since=yesterday", "since"},
+		{"until=2025-06-01", "until"},
+		{"since=2025-06-01T12:00:00Z&until=2025-06-01T11:00:00Z", "until"},
+	} {
+		m := h.op(400, "GET", "/decisions?"+tt.query, nil)
+		if e := errOf(m); e["field"] != tt.field {
+			t.Errorf("GET /decisions?%s: error %v, want one naming %s", tt.query, e, tt.field)
+		}
+	}
 }
 
 // TestViewsWithoutCluster: without a Cluster the views are the node's own

@@ -80,6 +80,9 @@ func (l *decisionLog) list(f DecisionFilter) []Decision {
 		if f.CallID != "" && d.CallID != f.CallID {
 			continue
 		}
+		if !f.Matches(d.Time) {
+			continue
+		}
 		if e.trace.N > 0 {
 			d.Passed = append([]string(nil), e.trace.Stages()...)
 		} else {

@@ -93,6 +93,11 @@ func TestDecisionLogFilter(t *testing.T) {
 		{"source and account", DecisionFilter{Source: "192.0.2.1", AccountID: 1}, []string{"e", "a"}},
 		{"source and result", DecisionFilter{Source: "192.0.2.1", Result: "accepted"}, []string{"a"}},
 		{"limit counts matches, not decisions scanned", DecisionFilter{AccountID: 1, Limit: 2}, []string{"e", "c"}},
+		{"since is inclusive", DecisionFilter{Since: t0.Add(4 * time.Second)}, []string{"f", "e"}},
+		{"until is exclusive", DecisionFilter{Until: t0.Add(2 * time.Second)}, []string{"b", "a"}},
+		{"since and until", DecisionFilter{Since: t0.Add(time.Second), Until: t0.Add(3 * time.Second)}, []string{"c", "b"}},
+		{"time range and account", DecisionFilter{Since: t0.Add(time.Second), AccountID: 1}, []string{"e", "c"}},
+		{"empty range", DecisionFilter{Since: t0.Add(time.Hour)}, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,15 @@ type DecisionFilter struct {
 	AccountID int64
 	Result    string
 	CallID    string
-	Limit     int
+	// Since and Until, when not zero, keep decisions made at or after Since
+	// and before Until (a time range).
+	Since, Until time.Time
+	Limit        int
+}
+
+// Matches reports whether a decision made at t falls in f's time range.
+func (f DecisionFilter) Matches(t time.Time) bool {
+	return (f.Since.IsZero() || !t.Before(f.Since)) && (f.Until.IsZero() || t.Before(f.Until))
 }
 
 // Node is one sipward node of a cluster (the nodes sharing a store and a

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -120,8 +121,29 @@ func decisionsQuery(f live.DecisionFilter) url.Values {
 			q.Set(k, s)
 		}
 	}
+	for k, t := range map[string]time.Time{"since": f.Since, "until": f.Until} {
+		if !t.IsZero() {
+			q.Set(k, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
 	q.Set("limit", strconv.Itoa(f.Limit))
 	return q
+}
+
+// decisionFilter reads what decisionsQuery wrote.
+func decisionFilter(q url.Values) (live.DecisionFilter, error) {
+	aid, _ := strconv.ParseInt(q.Get("account"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	f := live.DecisionFilter{AccountID: aid, Source: q.Get("source"), Result: q.Get("result"), CallID: q.Get("call_id"), Limit: limit}
+	for k, t := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := q.Get(k); v != "" {
+			var err error
+			if *t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return f, fmt.Errorf("%s: %w", k, err)
+			}
+		}
+	}
+	return f, nil
 }
 
 // peerAnswer is what a peer answers on PeerPath.
@@ -199,11 +221,12 @@ func (v *Views) Handler(a Actions) http.Handler {
 		writePeer(w, v.reg.ID(), v.localCalls(aid))
 	})
 	mux.HandleFunc("GET "+PeerPath+"decisions", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		aid, _ := strconv.ParseInt(q.Get("account"), 10, 64)
-		limit, _ := strconv.Atoi(q.Get("limit"))
-		writePeer(w, v.reg.ID(), v.localDecisions(live.DecisionFilter{AccountID: aid, Source: q.Get("source"),
-			Result: q.Get("result"), CallID: q.Get("call_id"), Limit: limit}))
+		f, err := decisionFilter(r.URL.Query())
+		if err != nil {
+			http.Error(w, "decisions: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		writePeer(w, v.reg.ID(), v.localDecisions(f))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := v.now()

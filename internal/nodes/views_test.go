@@ -42,7 +42,7 @@ func (f *fakeLocal) Decisions(fl live.DecisionFilter) []live.Decision {
 	f.asked = append(f.asked, fl)
 	var out []live.Decision
 	for _, d := range f.decisions {
-		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) {
+		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) && fl.Matches(d.Time) {
 			out = append(out, d)
 		}
 	}
@@ -158,6 +158,37 @@ func TestMergedDecisions(t *testing.T) {
 	want := live.DecisionFilter{Result: "accepted", Source: "192.0.2.9", CallID: "x", Limit: 100}
 	if got := ns[0].local.asked[len(ns[0].local.asked)-1]; got != want {
 		t.Errorf("the peer was asked for %+v, want %+v", got, want)
+	}
+}
+
+// TestMergedDecisionsTimeRange: Since and Until travel to every peer (a
+// nanosecond-exact range) and select across the merged view.
+func TestMergedDecisionsTimeRange(t *testing.T) {
+	ns := newCluster(t, "a-000001", "b-000002")
+	ns[0].local.decisions = []live.Decision{{Seq: 2, CallID: "a2", Time: t0.Add(4 * time.Second)},
+		{Seq: 1, CallID: "a1", Time: t0.Add(1 * time.Second)}}
+	ns[1].local.decisions = []live.Decision{{Seq: 2, CallID: "b2", Time: t0.Add(3 * time.Second)},
+		{Seq: 1, CallID: "b1", Time: t0.Add(2 * time.Second)}}
+	f := live.DecisionFilter{Since: t0.Add(2*time.Second + time.Nanosecond), Until: t0.Add(4 * time.Second), Limit: 10}
+	ds, missing := ns[0].views.Decisions(t.Context(), f)
+	if got := decisionIDs(ds); got != "b2@b-000002" || missing != nil {
+		t.Errorf("Decisions in [2s+1ns, 4s) = %s, missing %v; want b2 only", got, missing)
+	}
+	asked := ns[1].local.asked[len(ns[1].local.asked)-1]
+	if !asked.Since.Equal(f.Since) || !asked.Until.Equal(f.Until) {
+		t.Errorf("the peer was asked for since %v until %v, want %v and %v", asked.Since, asked.Until, f.Since, f.Until)
+	}
+	ds, _ = ns[1].views.Decisions(t.Context(), live.DecisionFilter{Since: t0.Add(3 * time.Second)})
+	if got := decisionIDs(ds); got != "a2@a-000001 b2@b-000002" {
+		t.Errorf("Decisions since 3s = %s", got)
+	}
+}
+
+// TestPeerDecisionsBadTime: a malformed time in a peer request is refused,
+// not read as "no range".
+func TestPeerDecisionsBadTime(t *testing.T) {
+	if _, err := decisionFilter(url.Values{"since": {"yesterday"}}); err == nil || !strings.HasPrefix(err.Error(), "since:") {
+		t.Errorf("decisionFilter(since=yesterday) error = %v, want one naming since", err)
 	}
 }
 

@@ -52,10 +52,29 @@ type Store interface {
 }
 
 // Page selects a window of a list. Limit 0 means no limit.
+//
+// Sort, when not empty, orders the list by one of the keys its List method
+// documents (then by ID, in the same direction); Desc reverses it. A key
+// the list does not know is an error, never a silent default.
 type Page struct {
 	Limit  int
 	Offset int
+	Sort   string
+	Desc   bool
 }
+
+// Sort keys of the lists (Page.Sort). Text sorts ignore case.
+var (
+	AccountSorts  = []string{"name", "channels", "cps", "block", "created"}
+	EndpointSorts = []string{"address", "direction", "protocol", "port", "channels", "cps", "tech_prefix", "cli_auth"}
+	SIPUserSorts  = []string{"username", "channels", "cps", "protocol", "nat_ping", "voicemail"}
+	CLISorts      = []string{"pattern", "kind"}
+	DIDSorts      = []string{"number"}
+	ProfileSorts  = []string{"name", "channels", "cps", "protocol", "nat_ping"}
+	BanSorts      = []string{"address", "source", "reason", "since", "expires"} // expires: never-expiring last
+	LoginSorts    = []string{"username", "created"}
+	AuditSorts    = []string{"time"}
+)
 
 // AccountFilter filters ListAccounts. Zero fields do not filter.
 type AccountFilter struct {

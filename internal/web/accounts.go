@@ -42,13 +42,16 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 		return nil
 	}
 	q := r.URL.Query().Get("q")
-	off := offsetOf(r)
-	items, total, err := s.svc.ListAccounts(r.Context(), ss.Caller, store.AccountFilter{Name: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	pg := listView(r, listSpec{keys: store.AccountSorts})
+	items, total, err := s.svc.ListAccounts(r.Context(), ss.Caller, store.AccountFilter{Name: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	s.render(w, r, http.StatusOK, "accounts.html", page{Title: "Accounts", S: ss, Nav: "accounts",
-		Data: accountsData{Q: q, Items: items, Pager: newPager(r, total, off)}})
+		Data: accountsData{Q: q, Items: items, Pager: pg.done(total)}})
 	return nil
 }
 
@@ -240,14 +243,16 @@ func (s *Server) accountEndpoints(w http.ResponseWriter, r *http.Request, ss *se
 	if err != nil {
 		return err
 	}
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{AccountID: a.ID, Address: q,
-		Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.EndpointSorts})
+	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{AccountID: a.ID, Address: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	s.render(w, r, http.StatusOK, "account_ip.html", page{Title: a.Name + " · IP authentication", S: ss, Nav: "accounts", Account: &a, Tab: "ip",
-		Data: accountIPData{Budget: b, Items: items, Pager: newPager(r, total, off), Q: q, Blocked: s.blocks(r, ss, items)}})
+		Data: accountIPData{Budget: b, Items: items, Pager: pg.done(total), Q: q, Blocked: s.blocks(r, ss, items)}})
 	return nil
 }
 
@@ -277,14 +282,16 @@ func (s *Server) accountUsers(w http.ResponseWriter, r *http.Request, ss *sessio
 	if err != nil {
 		return err
 	}
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Username: q,
-		Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.SIPUserSorts})
+	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{AccountID: a.ID, Username: q, Page: pg.store()})
 	if err != nil {
 		return err
 	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
 	s.render(w, r, http.StatusOK, "account_users.html", page{Title: a.Name + " · SIP users", S: ss, Nav: "accounts", Account: &a, Tab: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Registered: s.registeredCounts(r, ss, a.ID)}})
+		Data: usersData{Q: q, Items: items, Pager: pg.done(total), Registered: s.registeredCounts(r, ss, a.ID)}})
 	return nil
 }
 
@@ -310,16 +317,19 @@ func (s *Server) renderCLI(w http.ResponseWriter, r *http.Request, ss *session, 
 }
 
 func (s *Server) renderCLIPage(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, f *form, edit *rowEdit) error {
-	off := offsetOf(r)
-	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: store.Page{Limit: pageSize, Offset: off}})
+	pg := listView(r, listSpec{keys: store.CLISorts})
+	items, total, err := s.svc.ListCLIPatterns(r.Context(), ss.Caller, store.CLIPatternFilter{AccountID: a.ID, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	f.field("pattern", "Pattern", "text").req().ph("442071234567").help("A caller ID number, or an RE2 regex when Regex is ticked.")
 	f.field("regex", "Regex", "checkbox")
 	f.finish()
 	p := page{Title: a.Name + " · CLI patterns", S: ss, Nav: "accounts", Account: &a, Tab: "cli",
-		Data: cliData{Form: f, Items: items, Pager: newPager(r, total, off), Edit: edit}}
+		Data: cliData{Form: f, Items: items, Pager: pg.done(total), Edit: edit}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/cli", a.ID)
 	}
@@ -416,10 +426,13 @@ func (s *Server) renderDIDs(w http.ResponseWriter, r *http.Request, ss *session,
 // renderDIDPage shows the DIDs tab; edit is the row being edited (nil:
 // the row of ?edit=, if any).
 func (s *Server) renderDIDPage(w http.ResponseWriter, r *http.Request, ss *session, a store.Account, f *form, edit *rowEdit) error {
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.DIDSorts})
+	items, total, err := s.svc.ListDIDs(r.Context(), ss.Caller, store.DIDFilter{AccountID: a.ID, Number: q, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	users, err := s.accountUsernames(r, ss, a)
 	if err != nil {
@@ -441,7 +454,7 @@ func (s *Server) renderDIDPage(w http.ResponseWriter, r *http.Request, ss *sessi
 	userPicker(f, users)
 	f.finish()
 	p := page{Title: a.Name + " · DIDs", S: ss, Nav: "accounts", Account: &a, Tab: "dids",
-		Data: didsData{Form: f, Items: rows, Pager: newPager(r, total, off), Q: q, Edit: edit}}
+		Data: didsData{Form: f, Items: rows, Pager: pg.done(total), Q: q, Edit: edit}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/dids", a.ID)
 	}

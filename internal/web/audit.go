@@ -80,12 +80,16 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if !ok {
 		status, d.Refused = http.StatusUnprocessableEntity, true
 	} else {
-		filter.Page = store.Page{Limit: pageSize, Offset: offsetOf(r)}
+		pg := listView(r, listSpec{keys: store.AuditSorts, defKey: "time", defDesc: true})
+		filter.Page = pg.store()
 		items, total, err := s.svc.ListAudit(r.Context(), ss.Caller, filter)
 		if err != nil {
 			return err
 		}
-		d.Items, d.Pager = s.auditRows(r.Context(), ss.Caller, items), newPager(r, total, filter.Offset)
+		if s.pastEnd(w, r, pg.done(total), len(items)) {
+			return nil
+		}
+		d.Items, d.Pager = s.auditRows(r.Context(), ss.Caller, items), pg.done(total)
 		if ss.Caller.Operator {
 			var ids []int64
 			for _, e := range items {

@@ -222,11 +222,11 @@ func TestAuditPaging(t *testing.T) {
 	if n := strings.Count(r.body, `<tr id="audit-`); n != 50 {
 		t.Errorf("first page: %d entries, want 50", n)
 	}
-	next := `href="` + strings.ReplaceAll((&url.URL{Path: "/audit", RawQuery: "actor=operator&object=cli_pattern&offset=50"}).String(), "&", "&amp;") + `"`
+	next := `href="` + strings.ReplaceAll((&url.URL{Path: "/audit", RawQuery: "actor=operator&object=cli_pattern&page=2"}).String(), "&", "&amp;") + `"`
 	if !strings.Contains(r.body, "1–50 of 51") || !strings.Contains(r.body, next) {
 		t.Fatalf("first page: no pager to %s: %s", next, textOf(r.body))
 	}
-	r = b.get("/audit?actor=operator&object=cli_pattern&offset=50")
+	r = b.get("/audit?actor=operator&object=cli_pattern&page=2")
 	if n := strings.Count(r.body, `<tr id="audit-`); n != 1 || !strings.Contains(r.body, "442071234500") {
 		t.Errorf("second page: %d entries, want the oldest one", n)
 	}

@@ -217,17 +217,19 @@ func (s *Server) renderLogins(w http.ResponseWriter, r *http.Request, ss *sessio
 	if err != nil {
 		return err
 	}
-	off := offsetOf(r)
-	items, total, err := s.svc.ListLogins(r.Context(), ss.Caller, store.LoginFilter{AccountID: a.ID, Scope: store.ScopeAccount,
-		Page: store.Page{Limit: pageSize, Offset: off}})
+	pg := listView(r, listSpec{keys: store.LoginSorts})
+	items, total, err := s.svc.ListLogins(r.Context(), ss.Caller, store.LoginFilter{AccountID: a.ID, Scope: store.ScopeAccount, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	f.field("username", "Username", "text").req().auto("off")
 	f.field("password", "Password", "password").help("At least 12 characters. Leave empty to generate one.")
 	f.finish()
 	p := page{Title: a.Name + " · Logins", S: ss, Nav: "accounts", Account: &a, Tab: "logins",
-		Data: loginsData{Form: f, Items: items, Pager: newPager(r, total, off), Secret: secret}}
+		Data: loginsData{Form: f, Items: items, Pager: pg.done(total), Secret: secret}}
 	if r.Method == http.MethodPost {
 		p.Canonical = fmt.Sprintf("/accounts/%d/logins", a.ID)
 	}

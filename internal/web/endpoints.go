@@ -347,18 +347,20 @@ func (s *Server) accountNames(r *http.Request, ss *session, ids []int64) map[int
 }
 
 func (s *Server) globalEndpoints(w http.ResponseWriter, r *http.Request, ss *session) error {
-	q, dir, off := r.URL.Query().Get("q"), r.URL.Query().Get("direction"), offsetOf(r)
-	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{Address: q, Direction: store.Direction(dir),
-		Page: store.Page{Limit: pageSize, Offset: off}})
+	q, dir, pg := r.URL.Query().Get("q"), r.URL.Query().Get("direction"), listView(r, listSpec{keys: store.EndpointSorts})
+	items, total, err := s.svc.ListEndpoints(r.Context(), ss.Caller, store.EndpointFilter{Address: q, Direction: store.Direction(dir), Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	ids := make([]int64, len(items))
 	for i, e := range items {
 		ids[i] = e.AccountID
 	}
 	s.render(w, r, http.StatusOK, "ip.html", page{Title: "IP authentication", S: ss, Nav: "ip",
-		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids),
+		Data: globalIPData{Q: q, Direction: dir, Items: items, Pager: pg.done(total), Names: s.accountNames(r, ss, ids),
 			Blocked: s.blocks(r, ss, items)}})
 	return nil
 }

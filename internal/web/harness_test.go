@@ -73,7 +73,7 @@ func (f *fakeLive) Decisions(fl live.DecisionFilter) []live.Decision {
 	var out []live.Decision
 	for _, d := range f.decisions {
 		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) &&
-			(fl.Source == "" || strings.HasPrefix(d.Source, fl.Source)) {
+			(fl.Source == "" || strings.HasPrefix(d.Source, fl.Source)) && fl.Matches(d.Time) {
 			out = append(out, d)
 		}
 	}

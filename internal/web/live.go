@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -23,13 +24,39 @@ func liveScope(r *http.Request, ss *session) int64 {
 	return max(id, 0)
 }
 
-// window returns the page of items at offset.
-func window[T any](items []T, off int) []T {
-	if off >= len(items) {
-		return nil
+// The columns the live lists sort by.
+var (
+	bindingSorts = sorter[live.Binding]{
+		"username":  byText(func(b live.Binding) string { return b.Username }),
+		"contact":   byText(func(b live.Binding) string { return b.Contact }),
+		"source":    byText(func(b live.Binding) string { return b.Source }),
+		"transport": byText(func(b live.Binding) string { return b.Transport }),
+		"latency":   byNum(func(b live.Binding) float64 { return b.LatencyMS }),
+		"expires":   byTime(func(b live.Binding) time.Time { return b.Expires }),
+		"agent":     byText(func(b live.Binding) string { return b.UserAgent }),
 	}
-	return items[off:min(len(items), off+pageSize)]
-}
+	callSorts = sorter[live.Call]{
+		"account": byText(func(c live.Call) string { return c.Account }),
+		"auth":    byText(func(c live.Call) string { return c.Auth }),
+		"from":    byText(func(c live.Call) string { return c.From }),
+		"to":      byText(func(c live.Call) string { return c.To }),
+		"source":  byText(func(c live.Call) string { return c.Source }),
+		"state":   byText(func(c live.Call) string { return c.State }),
+		// The longest call started first.
+		"duration": func(a, b live.Call) int { return b.Start.Compare(a.Start) },
+		"call_id":  byText(func(c live.Call) string { return c.ID }),
+		"node":     byText(func(c live.Call) string { return c.Node }),
+	}
+	decisionSorts = sorter[live.Decision]{
+		"time":    func(a, b live.Decision) int { return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.Seq, b.Seq)) },
+		"method":  byText(func(d live.Decision) string { return d.Method }),
+		"source":  byText(func(d live.Decision) string { return d.Source }),
+		"account": byText(func(d live.Decision) string { return d.Account }),
+		"result":  byText(func(d live.Decision) string { return d.Result }),
+		"stage":   byText(func(d live.Decision) string { return d.Stage }),
+		"node":    byText(func(d live.Decision) string { return d.Node }),
+	}
+)
 
 type liveData[T any] struct {
 	Available bool
@@ -55,8 +82,7 @@ func (s *Server) registrationsPage(w http.ResponseWriter, r *http.Request, ss *s
 				}
 			}
 		}
-		off := offsetOf(r)
-		d.Items, d.Pager = window(kept, off), newPager(r, len(kept), off)
+		d.Items, d.Pager = sortPage(r, kept, bindingSorts, "username", false)
 		ids := make([]int64, len(d.Items))
 		for i, b := range d.Items {
 			ids[i] = b.AccountID
@@ -77,8 +103,7 @@ func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 				kept = append(kept, c)
 			}
 		}
-		off := offsetOf(r)
-		d.Items, d.Pager = window(kept, off), newPager(r, len(kept), off)
+		d.Items, d.Pager = sortPage(r, kept, callSorts, "duration", true)
 	}
 	s.render(w, r, http.StatusOK, "calls.html", page{Title: "Active calls", S: ss, Nav: "calls", Data: d})
 	return nil
@@ -86,14 +111,18 @@ func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 
 type decisionsData struct {
 	liveData[live.Decision]
-	Source, Result, Account string
-	Results                 []option
+	Source, Result, Account, Range string
+	Results, Ranges                []option
 }
+
+// decisionRanges are the time ranges the decisions page offers: how far
+// back from now ("" every decision the nodes keep).
+var decisionRanges = []string{"5m", "last 5 minutes", "15m", "last 15 minutes", "1h", "last hour", "24h", "last 24 hours", "", "all the nodes keep"}
 
 func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
 	q := r.URL.Query()
 	d := decisionsData{liveData: liveData[live.Decision]{Available: s.live != nil, AccountID: liveScope(r, ss), Now: s.now(), Self: r.URL.RequestURI()},
-		Source: strings.TrimSpace(q.Get("source")), Result: q.Get("result"), Account: q.Get("account")}
+		Source: strings.TrimSpace(q.Get("source")), Result: q.Get("result"), Account: q.Get("account"), Range: q.Get("range")}
 	for _, v := range []string{"", "accepted", "rejected", "dropped", "failed"} {
 		l := v
 		if v == "" {
@@ -102,26 +131,48 @@ func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, ss *sessi
 		d.Results = append(d.Results, option{Value: v, Label: l, Selected: v == d.Result})
 	}
 	d.Accounts = s.accountChoices(r, ss, r.URL.Query().Get("account"))
+	f := live.DecisionFilter{Source: d.Source, AccountID: d.AccountID, Result: d.Result, CallID: q.Get("call_id"), Limit: 1000}
+	f.Since, d.Range, d.Ranges = decisionSince(d.Range, d.Now)
 	if s.live != nil {
 		var kept []live.Decision
-		for _, x := range s.live.Decisions(live.DecisionFilter{Source: d.Source, AccountID: d.AccountID, Result: d.Result,
-			CallID: q.Get("call_id"), Limit: 1000}) {
+		for _, x := range s.live.Decisions(f) {
 			// An account sees only decisions made for it, never other customers' sources.
 			if ss.Caller.Operator || x.AccountID == ss.Caller.AccountID {
 				kept = append(kept, x)
 			}
 		}
-		off := offsetOf(r)
-		d.Items, d.Pager = window(kept, off), newPager(r, len(kept), off)
+		d.Items, d.Pager = sortPage(r, kept, decisionSorts, "time", true)
 	}
 	s.render(w, r, http.StatusOK, "decisions.html", page{Title: "Decisions", S: ss, Nav: "decisions", Data: d})
 	return nil
+}
+
+// decisionSince returns the start of the time range named rng (zero: no
+// start), the range as understood (an unknown one is "": all), and the
+// choices with it selected.
+func decisionSince(rng string, now time.Time) (time.Time, string, []option) {
+	var since time.Time
+	known := false
+	for i := 0; i < len(decisionRanges); i += 2 {
+		known = known || decisionRanges[i] == rng
+	}
+	if d, err := time.ParseDuration(rng); known && err == nil {
+		since = now.Add(-d)
+	} else {
+		rng = ""
+	}
+	var opts []option
+	for i := 0; i < len(decisionRanges); i += 2 {
+		opts = append(opts, option{Value: decisionRanges[i], Label: decisionRanges[i+1], Selected: decisionRanges[i] == rng})
+	}
+	return since, rng, opts
 }
 
 // ---- Firewall bans (operator only).
 
 type firewallData struct {
 	Q, Source string
+	Self      string // this page's URL, for the live refresh
 	All       bool
 	Items     []store.Ban
 	Pager     pager
@@ -139,7 +190,8 @@ func (s *Server) renderFirewall(w http.ResponseWriter, r *http.Request, ss *sess
 	}
 	q := r.URL.Query()
 	d := firewallData{Q: q.Get("q"), Source: q.Get("source"), All: q.Get("all") == "on", Form: f}
-	filter := store.BanFilter{Address: d.Q, Source: store.BanSource(d.Source), Page: store.Page{Limit: pageSize, Offset: offsetOf(r)}}
+	pg := listView(r, listSpec{keys: store.BanSorts})
+	filter := store.BanFilter{Address: d.Q, Source: store.BanSource(d.Source), Page: pg.store()}
 	if !d.All {
 		filter.ActiveAt = s.now()
 	}
@@ -147,7 +199,10 @@ func (s *Server) renderFirewall(w http.ResponseWriter, r *http.Request, ss *sess
 	if err != nil {
 		return err
 	}
-	d.Items, d.Pager = items, newPager(r, total, filter.Offset)
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
+	}
+	d.Items, d.Pager, d.Self = items, pg.done(total), r.URL.RequestURI()
 	d.Fields = []*field{
 		f.field("address", "Address or CIDR", "text").req().ph("198.51.100.23"),
 		f.field("reason", "Reason", "text"),

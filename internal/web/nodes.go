@@ -18,6 +18,20 @@ type nodesData struct {
 	Items     []live.Node
 	Up        int
 	Now       time.Time
+	Pager     pager
+	Self      string // this page's URL, for the live refresh
+}
+
+var nodeSorts = sorter[live.Node]{
+	"node":          byText(func(n live.Node) string { return n.ID }),
+	"address":       byText(func(n live.Node) string { return n.Address }),
+	"version":       byText(func(n live.Node) string { return n.Version }),
+	"started":       byTime(func(n live.Node) time.Time { return n.StartedAt }),
+	"last_seen":     byTime(func(n live.Node) time.Time { return n.LastSeenAt }),
+	"status":        byText(func(n live.Node) string { return n.Status }),
+	"calls":         byNum(func(n live.Node) int { return n.ActiveCalls }),
+	"registrations": byNum(func(n live.Node) int { return n.Registrations }),
+	"load":          byNum(func(n live.Node) float64 { return n.Load }),
 }
 
 // nodesPage lists the cluster's nodes to the operator, refreshed live.
@@ -25,14 +39,15 @@ func (s *Server) nodesPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if err := operatorOnly(ss); err != nil {
 		return err
 	}
-	d := nodesData{Available: s.nodes != nil, Now: s.now()}
+	d := nodesData{Available: s.nodes != nil, Now: s.now(), Self: r.URL.RequestURI()}
 	if s.nodes != nil {
-		d.Items = s.nodes.Nodes(d.Now)
-		for _, n := range d.Items {
+		all := s.nodes.Nodes(d.Now)
+		for _, n := range all {
 			if n.Status == live.NodeUp {
 				d.Up++
 			}
 		}
+		d.Items, d.Pager = sortPage(r, all, nodeSorts, "", false)
 	}
 	s.render(w, r, http.StatusOK, "nodes.html", page{Title: "Nodes", S: ss, Nav: "nodes", Data: d})
 	return nil

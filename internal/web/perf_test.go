@@ -60,10 +60,10 @@ func tenKUsers(tb testing.TB, e *env) (store.Account, store.SIPUser) {
 
 func tenKPages(a store.Account, u store.SIPUser) []string {
 	return []string{
-		"/users", "/users?q=1050", "/users?offset=9950",
+		"/users", "/users?q=1050", "/users?page=200", "/users?sort=username&dir=desc&page=100",
 		fmt.Sprintf("/accounts/%d", a.ID), fmt.Sprintf("/accounts/%d/budget", a.ID),
 		fmt.Sprintf("/accounts/%d/users", a.ID), fmt.Sprintf("/accounts/%d/users?q=99", a.ID),
-		fmt.Sprintf("/accounts/%d/users?offset=8950", a.ID), fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID),
+		fmt.Sprintf("/accounts/%d/users?page=180", a.ID), fmt.Sprintf("/accounts/%d/users?sort=username&page=150", a.ID), fmt.Sprintf("/accounts/%d/users/%d", a.ID, u.ID),
 		fmt.Sprintf("/accounts/%d/dids", a.ID), "/accounts", "/ip", "/registrations", "/decisions",
 	}
 }

@@ -64,12 +64,15 @@ func (s *Server) renderProfiles(w http.ResponseWriter, r *http.Request, ss *sess
 	if err := operatorOnly(ss); err != nil {
 		return err
 	}
-	off := offsetOf(r)
-	items, total, err := s.svc.ListProfiles(r.Context(), ss.Caller, store.ProfileFilter{Page: store.Page{Limit: pageSize, Offset: off}})
+	lv := listView(r, listSpec{keys: store.ProfileSorts})
+	items, total, err := s.svc.ListProfiles(r.Context(), ss.Caller, store.ProfileFilter{Page: lv.store()})
 	if err != nil {
 		return err
 	}
-	d := profilesData{Pager: newPager(r, total, off), Form: f, Fields: profileFields(f)}
+	if s.pastEnd(w, r, lv.done(total), len(items)) {
+		return nil
+	}
+	d := profilesData{Pager: lv.done(total), Form: f, Fields: profileFields(f)}
 	for _, p := range items {
 		_, n, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{ProfileID: p.ID, Page: store.Page{Limit: 1}})
 		if err != nil {

@@ -390,17 +390,20 @@ func (s *Server) userMessage(w http.ResponseWriter, r *http.Request, ss *session
 // ---- Global SIP user list.
 
 func (s *Server) globalUsers(w http.ResponseWriter, r *http.Request, ss *session) error {
-	q, off := r.URL.Query().Get("q"), offsetOf(r)
-	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{Username: q, Page: store.Page{Limit: pageSize, Offset: off}})
+	q, pg := r.URL.Query().Get("q"), listView(r, listSpec{keys: store.SIPUserSorts})
+	items, total, err := s.svc.ListSIPUsers(r.Context(), ss.Caller, store.SIPUserFilter{Username: q, Page: pg.store()})
 	if err != nil {
 		return err
+	}
+	if s.pastEnd(w, r, pg.done(total), len(items)) {
+		return nil
 	}
 	ids := make([]int64, len(items))
 	for i, u := range items {
 		ids[i] = u.AccountID
 	}
 	s.render(w, r, http.StatusOK, "users.html", page{Title: "SIP users", S: ss, Nav: "users",
-		Data: usersData{Q: q, Items: items, Pager: newPager(r, total, off), Names: s.accountNames(r, ss, ids),
+		Data: usersData{Q: q, Items: items, Pager: pg.done(total), Names: s.accountNames(r, ss, ids),
 			Registered: s.registeredCounts(r, ss, 0)}})
 	return nil
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func rowsByTo(t *testing.T, n *node, path string) (map[string]string, any) {
 // up; the calls and decisions of both are seen through either, each with
 // its node; a node killed is listed down within 30 s.
 func TestClusterNodes(t *testing.T) {
+	began := time.Now().Add(-time.Second).Truncate(time.Second)
 	core := newUAS(t, "127.0.0.1")
 	ns := clusterNodes(t, 2, testRedis(t), "--upstream", "sip:"+core.addr)
 	a, b := ns[0], ns[1]
@@ -104,6 +106,18 @@ func TestClusterNodes(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) || missing != nil {
 				t.Errorf("GET %s on %s: rows by node %v (missing %v), want %v", path, n.HTTP, got, missing, want)
 			}
+		}
+	}
+
+	// A time range reaches the peer too: nothing since a minute from now,
+	// both rows since the test began.
+	since := func(t time.Time) string { return url.QueryEscape(t.UTC().Format(time.RFC3339)) }
+	for _, n := range []*node{a, b} {
+		if got, missing := rowsByTo(t, n, "/decisions?result=accepted&since="+since(time.Now().Add(time.Minute))); len(got) != 0 || missing != nil {
+			t.Errorf("decisions on %s since a minute from now: %v (missing %v), want none", n.HTTP, got, missing)
+		}
+		if got, _ := rowsByTo(t, n, "/decisions?result=accepted&since="+since(began)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("decisions on %s since the test began: %v, want %v", n.HTTP, got, want)
 		}
 	}
 

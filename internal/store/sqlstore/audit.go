@@ -43,7 +43,8 @@ var auditLog = &table[store.AuditEntry]{
 		}
 		return e, nil
 	},
-	id: func(e *store.AuditEntry) *int64 { return &e.ID },
+	id:    func(e *store.AuditEntry) *int64 { return &e.ID },
+	sorts: map[string][]string{"time": {"time"}},
 }
 
 // AppendAudit appends e in this transaction. It sets e.ID, and e.Time when

@@ -34,6 +34,7 @@ var accounts = &table[store.Account]{
 	id:      func(a *store.Account) *int64 { return &a.ID },
 	created: func(a *store.Account) *time.Time { return &a.CreatedAt },
 	updated: func(a *store.Account) *time.Time { return &a.UpdatedAt },
+	sorts:   map[string][]string{"name": {"LOWER(name)"}, "channels": {"channels"}, "cps": {"cps"}, "block": {"block_from"}, "created": {"created_at"}},
 }
 
 func (t *tx) CreateAccount(ctx context.Context, a *store.Account) error {
@@ -124,6 +125,7 @@ var endpoints = &table[store.IPEndpoint]{
 	created: func(e *store.IPEndpoint) *time.Time { return &e.CreatedAt },
 	updated: func(e *store.IPEndpoint) *time.Time { return &e.UpdatedAt },
 	norm:    endpointNorm,
+	sorts:   map[string][]string{"address": {"LOWER(address)"}, "direction": {"direction"}, "protocol": {"protocol"}, "port": {"port"}, "channels": {"channels"}, "cps": {"cps"}, "tech_prefix": {"tech_prefix"}, "cli_auth": {"cli_auth"}},
 }
 
 func endpointNorm(e *store.IPEndpoint) {
@@ -199,6 +201,7 @@ var sipUsers = &table[store.SIPUser]{
 	updated: func(u *store.SIPUser) *time.Time { return &u.UpdatedAt },
 	key:     func(u *store.SIPUser) string { return sipUserKey(u.Realm, u.Username) },
 	norm:    sipUserNorm,
+	sorts:   map[string][]string{"username": {"LOWER(username)"}, "channels": {"channels"}, "cps": {"cps"}, "protocol": {"protocol"}, "nat_ping": {"nat_ping"}, "voicemail": {"vm_enabled"}},
 }
 
 // ownSettings sets the sources of u.Effective, whose values are read, and
@@ -327,7 +330,8 @@ var cliPatterns = &table[store.CLIPattern]{
 		err = sc.Scan(&p.ID, &p.AccountID, &p.Pattern, &p.Regex)
 		return p, err
 	},
-	id: func(p *store.CLIPattern) *int64 { return &p.ID },
+	id:    func(p *store.CLIPattern) *int64 { return &p.ID },
+	sorts: map[string][]string{"pattern": {"pattern"}, "kind": {"regex"}},
 }
 
 func (t *tx) CreateCLIPattern(ctx context.Context, p *store.CLIPattern) error {
@@ -364,8 +368,9 @@ var dids = &table[store.DID]{
 		d.SIPUserID = ptrOf(user)
 		return d, err
 	},
-	id:  func(d *store.DID) *int64 { return &d.ID },
-	key: func(d *store.DID) string { return fmt.Sprintf("did %q", d.Number) },
+	id:    func(d *store.DID) *int64 { return &d.ID },
+	key:   func(d *store.DID) string { return fmt.Sprintf("did %q", d.Number) },
+	sorts: map[string][]string{"number": {"number"}},
 }
 
 func (t *tx) CreateDID(ctx context.Context, d *store.DID) error {
@@ -513,9 +518,10 @@ var profiles = &table[store.Profile]{
 		p.RestrictedCodecs = strs(codecs)
 		return p, err
 	},
-	id:   func(p *store.Profile) *int64 { return &p.ID },
-	key:  func(p *store.Profile) string { return fmt.Sprintf("profile %q", p.Name) },
-	norm: func(p *store.Profile) { p.RestrictedCodecs = strs(p.RestrictedCodecs) },
+	id:    func(p *store.Profile) *int64 { return &p.ID },
+	key:   func(p *store.Profile) string { return fmt.Sprintf("profile %q", p.Name) },
+	norm:  func(p *store.Profile) { p.RestrictedCodecs = strs(p.RestrictedCodecs) },
+	sorts: map[string][]string{"name": {"LOWER(name)"}, "channels": {"channels"}, "cps": {"cps"}, "protocol": {"protocol"}, "nat_ping": {"nat_ping"}},
 }
 
 func (t *tx) CreateProfile(ctx context.Context, p *store.Profile) error {
@@ -592,6 +598,9 @@ var bans = &table[store.Ban]{
 	id:      func(b *store.Ban) *int64 { return &b.ID },
 	created: func(b *store.Ban) *time.Time { return &b.CreatedAt },
 	norm:    func(b *store.Ban) { b.ExpiresAt = normTime(b.ExpiresAt) },
+	// NULL (never expires) sorts first in SQLite and last in PostgreSQL:
+	// "expires_at IS NULL" puts it last ascending in both.
+	sorts: map[string][]string{"address": {"LOWER(address)"}, "source": {"source"}, "reason": {"LOWER(reason)"}, "since": {"created_at"}, "expires": {"expires_at IS NULL", "expires_at"}},
 }
 
 func (t *tx) CreateBan(ctx context.Context, b *store.Ban) error {

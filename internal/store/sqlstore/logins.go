@@ -31,6 +31,7 @@ var logins = &table[store.Login]{
 	created: func(l *store.Login) *time.Time { return &l.CreatedAt },
 	updated: func(l *store.Login) *time.Time { return &l.UpdatedAt },
 	key:     func(l *store.Login) string { return fmt.Sprintf("login %q", l.Username) },
+	sorts:   map[string][]string{"username": {"LOWER(username)"}, "created": {"created_at"}},
 }
 
 func (t *tx) CreateLogin(ctx context.Context, l *store.Login) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -757,6 +758,30 @@ func TestMailboxErrorsNameCulprit(t *testing.T) {
 	} {
 		if c.err == nil || c.err.Error() != c.want {
 			t.Errorf("got %v, want %s", c.err, c.want)
+		}
+	}
+}
+
+// TestSortKeys: every sort key a list documents (store.*Sorts) is one its
+// table knows, and no table knows one the list does not document.
+func TestSortKeys(t *testing.T) {
+	for name, c := range map[string]struct {
+		keys  []string
+		sorts map[string][]string
+	}{
+		"accounts":  {store.AccountSorts, accounts.sorts},
+		"endpoints": {store.EndpointSorts, endpoints.sorts},
+		"sip users": {store.SIPUserSorts, sipUsers.sorts},
+		"cli":       {store.CLISorts, cliPatterns.sorts},
+		"dids":      {store.DIDSorts, dids.sorts},
+		"profiles":  {store.ProfileSorts, profiles.sorts},
+		"bans":      {store.BanSorts, bans.sorts},
+		"logins":    {store.LoginSorts, logins.sorts},
+		"audit":     {store.AuditSorts, auditLog.sorts},
+	} {
+		got := slices.Sorted(maps.Keys(c.sorts))
+		if want := slices.Sorted(slices.Values(c.keys)); !slices.Equal(got, want) {
+			t.Errorf("%s: table sorts by %v, the list documents %v", name, got, want)
 		}
 	}
 }

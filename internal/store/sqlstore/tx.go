@@ -336,6 +336,29 @@ type table[T any] struct {
 	updated func(v *T) *time.Time // nil: no updated_at column
 	key     func(v *T) string     // culprit of a conflict; nil: "<what> <id>"
 	norm    func(v *T)            // brings v to the stored form after a write; may be nil
+	// sorts maps each sort key (store.Page.Sort) to its ORDER BY terms.
+	sorts map[string][]string
+}
+
+// orderBy returns the ORDER BY clause of page p: its sort key's terms,
+// then id, each in p's direction; def when p names no key.
+func (tb *table[T]) orderBy(p store.Page, def string) (string, error) {
+	if p.Sort == "" {
+		return def, nil
+	}
+	terms, ok := tb.sorts[p.Sort]
+	if !ok {
+		return "", fmt.Errorf("list %ss: sort %q: not a sort key of the list", tb.what, p.Sort)
+	}
+	dir := ""
+	if p.Desc {
+		dir = " DESC"
+	}
+	out := make([]string, 0, len(terms)+1)
+	for _, term := range append(terms, "id") {
+		out = append(out, term+dir)
+	}
+	return strings.Join(out, ", "), nil
 }
 
 func (tb *table[T]) selectSQL() string {
@@ -454,6 +477,10 @@ func (tb *table[T]) delete(ctx context.Context, t *tx, id int64) error {
 // list returns the page p of the rows that match w, in the given order, and
 // how many rows match w in all.
 func (tb *table[T]) list(ctx context.Context, t *tx, w *where, order string, p store.Page) ([]T, int, error) {
+	order, err := tb.orderBy(p, order)
+	if err != nil {
+		return nil, 0, err
+	}
 	q := tb.selectSQL() + w.String() + " ORDER BY " + order
 	args := append([]any(nil), w.args...)
 	if p.Limit > 0 {

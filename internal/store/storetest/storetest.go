@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListProfiles", testListProfiles},
 		{"ListBans", testListBans},
 		{"ListTokens", testListTokens},
+		{"ListSortKeys", testListSortKeys},
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"DeleteSIPUser", testDeleteSIPUser},
 		{"DeleteEndpoint", testDeleteEndpoint},
@@ -1049,7 +1051,82 @@ func testListAccounts(t *testing.T, s store.Store) {
 		{"offset only", store.AccountFilter{Page: store.Page{Offset: 6}}, id[6:], 7},
 		{"past the end", store.AccountFilter{Page: store.Page{Limit: 2, Offset: 10}}, nil, 7},
 		{"filter and page", store.AccountFilter{Name: "alpha", Page: store.Page{Limit: 1, Offset: 1}}, []int64{id[2]}, 2},
+		{"by name, any case", store.AccountFilter{Page: store.Page{Sort: "name"}}, []int64{id[4], id[0], id[2], id[1], id[3], id[5], id[6]}, 7},
+		{"by name, descending", store.AccountFilter{Page: store.Page{Sort: "name", Desc: true}}, []int64{id[6], id[5], id[3], id[1], id[2], id[0], id[4]}, 7},
+		{"by name, second page", store.AccountFilter{Page: store.Page{Sort: "name", Limit: 2, Offset: 2}}, []int64{id[2], id[1]}, 7},
+		{"ties by ID, descending too", store.AccountFilter{Page: store.Page{Sort: "channels", Desc: true, Limit: 3}}, []int64{id[6], id[5], id[4]}, 7},
 	})
+	err := s.View(t.Context(), func(tx store.Tx) error {
+		_, _, err := tx.ListAccounts(t.Context(), store.AccountFilter{Page: store.Page{Sort: "id; DROP TABLE accounts"}})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "not a sort key") {
+		t.Errorf("ListAccounts with an unknown sort key: error %v, want one naming it", err)
+	}
+	for _, key := range store.AccountSorts {
+		if _, _, err := listErr(s, store.AccountFilter{Page: store.Page{Sort: key, Desc: true}}); err != nil {
+			t.Errorf("ListAccounts by %s: %v", key, err)
+		}
+	}
+}
+
+// testListSortKeys: every documented sort key of every list works, both ways.
+func testListSortKeys(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "a")
+	lists := map[string]struct {
+		keys []string
+		list func(tx store.Tx, p store.Page) error
+	}{
+		"accounts": {store.AccountSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListAccounts(t.Context(), store.AccountFilter{Page: p})
+			return err
+		}},
+		"endpoints": {store.EndpointSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListEndpoints(t.Context(), store.EndpointFilter{Page: p, AccountID: a.ID})
+			return err
+		}},
+		"sip users": {store.SIPUserSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListSIPUsers(t.Context(), store.SIPUserFilter{Page: p})
+			return err
+		}},
+		"cli": {store.CLISorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListCLIPatterns(t.Context(), store.CLIPatternFilter{Page: p})
+			return err
+		}},
+		"dids": {store.DIDSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListDIDs(t.Context(), store.DIDFilter{Page: p})
+			return err
+		}},
+		"profiles": {store.ProfileSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListProfiles(t.Context(), store.ProfileFilter{Page: p})
+			return err
+		}},
+		"bans": {store.BanSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListBans(t.Context(), store.BanFilter{Page: p})
+			return err
+		}},
+		"logins": {store.LoginSorts, func(tx store.Tx, p store.Page) error {
+			_, _, err := tx.ListLogins(t.Context(), store.LoginFilter{Page: p})
+			return err
+		}},
+	}
+	for name, l := range lists {
+		for _, key := range l.keys {
+			for _, desc := range []bool{false, true} {
+				if err := s.View(t.Context(), func(tx store.Tx) error { return l.list(tx, store.Page{Sort: key, Desc: desc, Limit: 5}) }); err != nil {
+					t.Errorf("%s by %s (desc %v): %v", name, key, desc, err)
+				}
+			}
+		}
+	}
+}
+
+func listErr(s store.Store, f store.AccountFilter) (items []store.Account, total int, err error) {
+	err = s.View(context.Background(), func(tx store.Tx) error {
+		items, total, err = tx.ListAccounts(context.Background(), f)
+		return err
+	})
+	return items, total, err
 }
 
 func testListEndpoints(t *testing.T, s store.Store) {
@@ -1180,6 +1257,9 @@ func testListBans(t *testing.T, s store.Store) {
 		{"address", store.BanFilter{Address: "192.0.2."}, b[:2], 2},
 		{"address, any case", store.BanFilter{Address: "db8::"}, b[3:], 1},
 		{"page", store.BanFilter{Page: store.Page{Limit: 2, Offset: 1}}, b[1:3], 4},
+		{"by expiry, never last", store.BanFilter{Page: store.Page{Sort: "expires"}}, []int64{b[2], b[3], b[1], b[0]}, 4},
+		{"by expiry, descending", store.BanFilter{Page: store.Page{Sort: "expires", Desc: true}}, []int64{b[0], b[1], b[3], b[2]}, 4},
+		{"by address", store.BanFilter{Page: store.Page{Sort: "address"}}, []int64{b[1], b[0], b[2], b[3]}, 4},
 	})
 }
 

@@ -103,7 +103,7 @@ func (f *fakeLive) Decisions(fl live.DecisionFilter) []live.Decision {
 	out := []live.Decision{}
 	for _, d := range f.decisions {
 		if (fl.AccountID == 0 || d.AccountID == fl.AccountID) && (fl.Result == "" || d.Result == fl.Result) &&
-			(fl.Source == "" || strings.HasPrefix(d.Source, fl.Source)) {
+			(fl.Source == "" || strings.HasPrefix(d.Source, fl.Source)) && fl.Matches(d.Time) {
 			out = append(out, d)
 		}
 	}

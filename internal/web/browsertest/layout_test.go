@@ -102,7 +102,7 @@ func TestPhoneWidth(t *testing.T) {
 	s.login("customer-login-with-a-long-name", "customer password 1", a.ID)
 	b := newBrowser(t)
 	acct := path("/accounts/%d", a.ID)
-	opPages := []string{"/", "/accounts", "/accounts?offset=50", "/accounts/new", acct, acct + "/users", acct + "/cli", acct + "/dids",
+	opPages := []string{"/", "/accounts", "/accounts?page=2", "/accounts/new", acct, acct + "/users", acct + "/cli", acct + "/dids",
 		acct + "/logins", acct + "/settings", acct + "/ip/new", path("%s/ip/%d", acct, ep), path("%s/ip/%d?tab=rewrite", acct, ep),
 		acct + "/users/new", path("%s/users/%d", acct, uid), "/ip", "/users", "/registrations", "/calls", "/decisions", "/audit",
 		"/firewall", "/profiles", "/nodes", "/password"}

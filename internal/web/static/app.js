@@ -175,6 +175,16 @@ document.documentElement.classList.add("js");
     if (el) el.focus();
   });
 
+  // A live list (data-live: htmx polls it) waits while the user types in a
+  // field of the page or moves through the list with the keyboard: a
+  // refresh would take their place away.
+  function pauseLive(e) {
+    var elt = e.detail && e.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-live")) return;
+    var a = document.activeElement;
+    if (a && a !== document.body && (a.closest("form") || elt.contains(a))) e.preventDefault();
+  }
+
   function init() {
     var canonical = document.body.getAttribute("data-canonical");
     if (canonical && window.history && history.replaceState) {
@@ -188,6 +198,7 @@ document.documentElement.classList.add("js");
     document.body.addEventListener("htmx:afterSettle", focusSummary);
     Array.prototype.forEach.call(document.querySelectorAll("[data-show-if]"), initShowIf);
     document.addEventListener("submit", confirmSubmit);
+    document.body.addEventListener("htmx:beforeRequest", pauseLive);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
