@@ -27,7 +27,7 @@ func TestTables(t *testing.T) {
 	}
 	s.account("Other", 1)
 	op := newTab(t, newBrowser(t), s.url)
-	op.signIn(opUser, opPass, "/accounts")
+	op.signIn(opUser, opPass, "/")
 	op.open("/accounts?q=carrier", http.StatusOK)
 
 	if got := op.submit(`th a.sort[href*="sort=name"]`, http.StatusOK); got != "/accounts?dir=asc&q=carrier&sort=name" {
