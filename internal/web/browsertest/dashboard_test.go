@@ -163,16 +163,7 @@ func TestUserLatencyChart(t *testing.T) {
 	u, quiet := store.SIPUser{AccountID: a.ID, Username: "1001", Channels: new(1)}, store.SIPUser{AccountID: a.ID, Username: "1002", Channels: new(1)}
 	must(t, s.svc.CreateSIPUser(context.Background(), provision.Operator, &u))
 	must(t, s.svc.CreateSIPUser(context.Background(), provision.Operator, &quiet))
-	start := time.Now().Add(-24 * time.Hour).Truncate(5 * time.Minute)
-	var ps []series.LatencyPoint
-	for i := range 288 {
-		if i%40 == 39 {
-			continue // no answer in that step
-		}
-		avg := 30 + 10*math.Sin(float64(i)/20)
-		ps = append(ps, series.LatencyPoint{Time: start.Add(time.Duration(i) * 5 * time.Minute), MinMS: avg - 8, AvgMS: avg, MaxMS: avg + 25, Count: 10})
-	}
-	s.stats.latency[u.ID] = ps
+	s.stats.latency[u.ID] = latencyDay(time.Now())
 
 	op := newTab(t, newBrowser(t), s.url)
 	op.signIn(opUser, opPass, "/")
@@ -243,4 +234,20 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// latencyDay is a day of a phone's ping round trips up to now, one point per
+// series.LatencyStep, a few steps without an answer.
+func latencyDay(now time.Time) []series.LatencyPoint {
+	n := int(series.Span / series.LatencyStep)
+	start := now.Add(-series.Span).Truncate(series.LatencyStep)
+	var ps []series.LatencyPoint
+	for i := range n {
+		if i%40 == 39 {
+			continue // no answer in that step
+		}
+		avg := 30 + 10*math.Sin(float64(i)/10)
+		ps = append(ps, series.LatencyPoint{Time: start.Add(time.Duration(i) * series.LatencyStep), MinMS: avg - 8, AvgMS: avg, MaxMS: avg + 25, Count: 10})
+	}
+	return ps
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipward/sipward/internal/live"
 	"github.com/sipward/sipward/internal/provision"
+	"github.com/sipward/sipward/internal/series"
 	"github.com/sipward/sipward/internal/store"
 	"github.com/sipward/sipward/internal/wavfile"
 )
@@ -32,11 +33,14 @@ func TestScreenshots(t *testing.T) {
 	s.login(opUser, opPass, 0)
 
 	acme := s.account("Acme Telecom", 30)
-	for _, n := range []struct {
+	s.stats.accounts = []series.Account{{ID: acme.ID, Name: acme.Name, Calls: 1830, Rejected: 27, Challenges: 1415, Registrations: 2760}}
+	for i, n := range []struct {
 		name     string
 		channels int
 	}{{"Beta Voice", 120}, {"Carrier One", 500}, {"Delta Call Centre", 60}, {"Echo Networks", 0}, {"Foxtrot PBX", 8}} {
-		s.account(n.name, n.channels)
+		a := s.account(n.name, n.channels)
+		k := int64(5 - i)
+		s.stats.accounts = append(s.stats.accounts, series.Account{ID: a.ID, Name: a.Name, Calls: 240 * k, Rejected: 3 * k, Challenges: 90 * k, Registrations: 400 * k})
 	}
 	var eps []store.IPEndpoint
 	for _, e := range []store.IPEndpoint{
@@ -119,6 +123,7 @@ func TestScreenshots(t *testing.T) {
 	op.open("/login", http.StatusOK)
 	shot("login.png")
 	op.signIn(opUser, opPass, "/")
+	op.screenshot(*shots, "dashboard.png", true)
 	op.open("/accounts", http.StatusOK)
 	shot("accounts.png")
 	acct := path("/accounts/%d", acme.ID)
@@ -127,6 +132,11 @@ func TestScreenshots(t *testing.T) {
 	op.open(path("%s/ip/%d", acct, eps[0].ID), http.StatusOK)
 	op.click("#tab-advanced")
 	shot("endpoint.png")
+	s.stats.mu.Lock()
+	s.stats.latency[users[0].ID] = latencyDay(time.Now())
+	s.stats.mu.Unlock()
+	op.open(path("%s/users/%d", acct, users[0].ID), http.StatusOK)
+	shot("user.png")
 	op.open(path("%s/users/%d?tab=rewrite", acct, users[0].ID), http.StatusOK)
 	op.typeIn("#t-f-input", "02071234567")
 	op.click("#test-form button[type=submit]")
@@ -160,6 +170,8 @@ func TestScreenshots(t *testing.T) {
 	op.open("/audit", http.StatusOK)
 	shot("audit.png")
 	op.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	op.open("/", http.StatusOK)
+	shot("dashboard-phone.png")
 	op.open(acct, http.StatusOK)
 	shot("account-phone.png")
 	op.open("/audit", http.StatusOK)
