@@ -361,6 +361,30 @@ func (s *Server) cliDelete(w http.ResponseWriter, r *http.Request, ss *session) 
 		})
 }
 
+// owned loads the object {id} of the account {aid} in the URL through get;
+// it answers 404 when the object is another account's (ownerOf names its
+// account).
+func owned[T any](s *Server, r *http.Request, ss *session, get func(context.Context, provision.Caller, int64) (T, error),
+	ownerOf func(T) int64) (store.Account, T, int64, error) {
+	var zero T
+	a, err := s.accountOf(r, ss)
+	if err != nil {
+		return a, zero, 0, err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return a, zero, 0, err
+	}
+	v, err := get(r.Context(), ss.Caller, id)
+	if err != nil {
+		return a, zero, 0, err
+	}
+	if ownerOf(v) != a.ID {
+		return a, zero, 0, errNotFound
+	}
+	return a, v, id, nil
+}
+
 // deleteOwned deletes an object of the account in the URL (404 when it is
 // another account's), once confirmed, and goes back to that account's tab
 // with a flash. describe gives the owner, the object's name and the question
@@ -369,22 +393,11 @@ func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *s
 	get func(context.Context, provision.Caller, int64) (T, error),
 	del func(context.Context, provision.Caller, int64) error,
 	tab string, describe func(T, store.Account) (accountID int64, name, question string)) error {
-	a, err := s.accountOf(r, ss)
+	a, v, id, err := owned(s, r, ss, get, func(v T) int64 { owner, _, _ := describe(v, store.Account{}); return owner })
 	if err != nil {
 		return err
 	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	v, err := get(r.Context(), ss.Caller, id)
-	if err != nil {
-		return err
-	}
-	owner, name, question := describe(v, a)
-	if owner != a.ID {
-		return errNotFound
-	}
+	_, name, question := describe(v, a)
 	back := fmt.Sprintf("/accounts/%d/%s", a.ID, tab)
 	if !s.confirmed(w, r, ss, "Delete", back, question) {
 		return nil

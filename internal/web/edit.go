@@ -86,20 +86,9 @@ func (s *Server) cliEdit(r *http.Request, ss *session, a store.Account) *rowEdit
 }
 
 func (s *Server) cliUpdate(w http.ResponseWriter, r *http.Request, ss *session) error {
-	a, err := s.accountOf(r, ss)
+	a, p, id, err := owned(s, r, ss, s.svc.GetCLIPattern, func(p store.CLIPattern) int64 { return p.AccountID })
 	if err != nil {
 		return err
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	p, err := s.svc.GetCLIPattern(r.Context(), ss.Caller, id)
-	if err != nil {
-		return err
-	}
-	if p.AccountID != a.ID {
-		return errNotFound
 	}
 	f := newForm(r.PostForm)
 	p.Pattern, p.Regex = f.get("pattern"), f.on("regex")
@@ -182,20 +171,9 @@ func (s *Server) didEdit(r *http.Request, ss *session, a store.Account, rows []d
 }
 
 func (s *Server) didUpdate(w http.ResponseWriter, r *http.Request, ss *session) error {
-	a, err := s.accountOf(r, ss)
+	a, d, id, err := owned(s, r, ss, s.svc.GetDID, func(d store.DID) int64 { return d.AccountID })
 	if err != nil {
 		return err
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.svc.GetDID(r.Context(), ss.Caller, id)
-	if err != nil {
-		return err
-	}
-	if d.AccountID != a.ID {
-		return errNotFound
 	}
 	f := newForm(r.PostForm)
 	d.Number = f.get("number")

@@ -222,22 +222,42 @@ func (s *Server) rewriteCreate(w http.ResponseWriter, r *http.Request, ss *sessi
 	return s.renderOwner(w, r, ss, a, kind, id, &rewriteView{RuleForm: f})
 }
 
-func (s *Server) rewriteDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
-	_, kind, id, ownerURL, err := s.rewriteOwner(r, ss)
-	if err != nil {
-		return err
+// ruleOwner is the endpoint or SIP user in a rewrite rule's URL.
+type ruleOwner struct {
+	account store.Account
+	kind    store.OwnerKind
+	id      int64
+	url     string // the owner's page
+}
+
+// ownedRule loads the rule {rid} of the owner in the URL; it answers 404
+// when the rule is another owner's.
+func (s *Server) ownedRule(r *http.Request, ss *session) (ruleOwner, store.RewriteRule, error) {
+	var o ruleOwner
+	var err error
+	if o.account, o.kind, o.id, o.url, err = s.rewriteOwner(r, ss); err != nil {
+		return o, store.RewriteRule{}, err
 	}
 	rid, err := pathID(r, "rid")
 	if err != nil {
-		return err
+		return o, store.RewriteRule{}, err
 	}
 	rule, err := s.svc.GetRewriteRule(r.Context(), ss.Caller, rid)
 	if err != nil {
+		return o, store.RewriteRule{}, err
+	}
+	if rule.OwnerKind != o.kind || rule.OwnerID != o.id {
+		return o, store.RewriteRule{}, errNotFound
+	}
+	return o, rule, nil
+}
+
+func (s *Server) rewriteDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
+	o, rule, err := s.ownedRule(r, ss)
+	if err != nil {
 		return err
 	}
-	if rule.OwnerKind != kind || rule.OwnerID != id {
-		return errNotFound
-	}
+	rid, ownerURL := rule.ID, o.url
 	if !s.confirmed(w, r, ss, "Delete rule", ownerURL+"?tab=rewrite", s.ruleQuestion(r, ss, rule)) {
 		return nil
 	}
@@ -341,21 +361,11 @@ func (rw *rewriteView) ruleRow(id int64, f *form) *rowEdit {
 // rewriteUpdate saves a rule edited in place; a refused change shows the
 // owner's page with the row still a form, its errors in it.
 func (s *Server) rewriteUpdate(w http.ResponseWriter, r *http.Request, ss *session) error {
-	a, kind, id, ownerURL, err := s.rewriteOwner(r, ss)
+	o, rule, err := s.ownedRule(r, ss)
 	if err != nil {
 		return err
 	}
-	rid, err := pathID(r, "rid")
-	if err != nil {
-		return err
-	}
-	rule, err := s.svc.GetRewriteRule(r.Context(), ss.Caller, rid)
-	if err != nil {
-		return err
-	}
-	if rule.OwnerKind != kind || rule.OwnerID != id {
-		return errNotFound
-	}
+	a, kind, id, ownerURL, rid := o.account, o.kind, o.id, o.url, rule.ID
 	f := newForm(r.PostForm)
 	rule.Type, rule.Regex, rule.Match, rule.Replacement, rule.Order = store.RewriteType(f.get("type")), f.on("regex"), f.get("match"), f.get("replacement"), f.int("order")
 	if !f.HasErrors() {
