@@ -134,6 +134,13 @@ func TestDashboardCounts(t *testing.T) {
 	tr := sendTraffic(t, n, "3001", pw, 3, 2, 2)
 	checkDashboard(t, n, acc, tr, 1)
 	checkDashboardPage(t, signIn(t, n.HTTP, "admin", adminPW), tr, 1)
+	// Prometheus users get the same counts.
+	for name, want := range map[string]int{"sipward_series_calls_total": tr.calls, "sipward_series_registrations_total": tr.registrations,
+		"sipward_series_bans_total": 1} {
+		if got := metricOf(t, n, name); got != strconv.Itoa(want) {
+			t.Errorf("/metrics %s = %q; want %d", name, got, want)
+		}
+	}
 	if st, m := n.api(t, "GET", "/dashboard?window=2s", nil); st != 400 {
 		t.Errorf("window=2s: %d %v; want 400", st, m)
 	}
