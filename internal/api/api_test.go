@@ -491,7 +491,12 @@ func TestPasswordsAreNeverStoredOrShownAgain(t *testing.T) {
 		t.Errorf("reset password %q: want a new one of at least 20 characters", newPw)
 	}
 	egress := "egress-secret-pass"
-	ep := h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.1", "username": "trunk", "password": egress})
+	ep := h.op(201, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.1", "direction": "receives", "username": "trunk", "password": egress})
+	// A sending endpoint has no use for egress credentials: refused.
+	if st, body := h.call(opToken, "POST", fmt.Sprintf("/accounts/%d/ip-endpoints", a), map[string]any{"address": "192.0.2.2", "username": "trunk"}); st != 400 ||
+		!strings.Contains(fmt.Sprint(body), "field:username") {
+		t.Errorf("egress username on a sending endpoint: %d %v; want 400 naming username", st, body)
+	}
 	if _, ok := ep["password"]; ok || ep["password_set"] != true {
 		t.Errorf("endpoint response: password must be absent and password_set true: %v", ep)
 	}

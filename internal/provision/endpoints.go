@@ -22,6 +22,10 @@ func validateEndpoint(e *store.IPEndpoint) (netip.Prefix, error) {
 	default:
 		l.add(invalid("direction", "%q: must be sends or receives", e.Direction))
 	}
+	if e.Direction == store.DirSends && (e.Username != "" || e.Password != "") {
+		l.add(invalid("username", "egress credentials answer the challenges of an endpoint that receives calls (direction receives); "+
+			"leave username and password empty on a sending endpoint"))
+	}
 	p, err := checkEndpointAddress(e)
 	l.add(err)
 	l.add(checkMediaRelay("media_relay", &e.MediaRelay))
@@ -178,10 +182,6 @@ func (s *Service) createEndpoint(ctx context.Context, tx store.Tx, e *store.IPEn
 // saveEndpoint runs the cross-object rules and seals the egress password.
 func (s *Service) saveEndpoint(ctx context.Context, tx store.Tx, e *store.IPEndpoint, p netip.Prefix, old *store.IPEndpoint) ([]Warning, error) {
 	var warns []Warning
-	if e.Direction == store.DirSends && e.Username != "" {
-		warns = append(warns, Warning{Code: "egress_credentials_unused", Field: "username", Message: "egress username and password " +
-			"are used only when the endpoint receives calls (direction receives): on this sending endpoint they are kept but unused"})
-	}
 	if e.Direction == store.DirSends && p.IsValid() {
 		w, err := checkOverlap(ctx, tx, e, p)
 		if err != nil {

@@ -317,13 +317,11 @@ func TestAdvancedTabSeedWords(t *testing.T) {
 		t.Error("receiving endpoint: the egress credentials are hidden")
 	}
 
-	// The server says what it does with credentials on a sending endpoint.
+	// Credentials on a sending endpoint would do nothing: the server refuses them.
 	r = e.b.submit(epPage, epPage, url.Values{"address": {"198.51.100.7"}, "direction": {"sends"}, "username": {"trunk"}})
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("save: %d %.300s", r.status, textOf(r.body))
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(errorOf(r.body, "f-username"), "leave username and password empty on a sending endpoint") {
+		t.Errorf("credentials on a sending endpoint: %d, username error %q", r.status, errorOf(r.body, "f-username"))
 	}
-	wantText(t, "after saving credentials on a sending endpoint", e.b.get(epPage),
-		"Saved with a warning: egress username and password are used only when the endpoint receives calls (direction receives): on this sending endpoint they are kept but unused")
 
 	r = e.b.submit(e.acct+"/cli", e.acct+"/cli", url.Values{"pattern": {`^\d+(`}, "regex": {"on"}})
 	if got := errorOf(r.body, "f-pattern"); got != `invalid RE2 regex: missing closing ) in ^\d+(` {

@@ -396,7 +396,7 @@ func TestChangesThroughForms(t *testing.T) {
 	if err := e.svc.CreateSIPUser(t.Context(), provision.Operator, &u); err != nil {
 		t.Fatal(err)
 	}
-	ep := store.IPEndpoint{AccountID: a.ID, Address: "192.0.2.10", Username: "egress", Password: "egress secret"}
+	ep := store.IPEndpoint{AccountID: a.ID, Address: "192.0.2.10", Direction: store.DirReceives, Username: "egress", Password: "egress secret"}
 	if _, err := e.svc.CreateEndpoint(t.Context(), provision.Operator, &ep); err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestChangesThroughForms(t *testing.T) {
 	// Edit an endpoint: the stored egress password is kept when the field is
 	// empty; a ticked box is saved and shown ticked.
 	page := fmt.Sprintf("%s/ip/%d", acct, ep.ID)
-	ok("endpoint", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"sends"}, "protocol": {"tcp"},
+	ok("endpoint", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"receives"}, "protocol": {"tcp"},
 		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}, "smart_extension": {"on"}, "session_expires": {"600"}}))
 	got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID)
 	if got.Address != "192.0.2.11" || got.Protocol != store.ProtoTCP || !got.PasswordSet || len(got.RestrictedCodecs) != 2 || !got.SmartExtension ||
@@ -483,7 +483,7 @@ func TestChangesThroughForms(t *testing.T) {
 		t.Errorf("endpoint form after saving session timers off, 600 s: shows ticked %v, %s s",
 			strings.Contains(r.body, `name="session_timers" checked`), valueOf(r.body, "f-session-expires"))
 	}
-	ok("endpoint box cleared", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"sends"}, "protocol": {"tcp"},
+	ok("endpoint box cleared", b.submit(page, page, url.Values{"address": {"192.0.2.11"}, "direction": {"receives"}, "protocol": {"tcp"},
 		"username": {"egress"}, "restricted_codecs": {"G729", "PCMA"}, "session_timers": {"on"}, "session_expires": {"90"}}))
 	if got, _ := e.svc.GetEndpoint(t.Context(), provision.Operator, ep.ID); got.SmartExtension || !got.SessionTimers || got.SessionExpires != 90 {
 		t.Errorf("endpoint after clearing Smart Extension, session timers on with 90 s: %+v", got)
