@@ -34,6 +34,26 @@ type accountsData struct {
 	Q     string
 	Items []store.Account
 	Pager pager
+	// Live counts of every node, by account ID: calls up now and devices
+	// registered now; Live is false without the SIP edge.
+	Live              bool
+	Calls, Registered map[int64]int
+}
+
+// liveByAccount counts the cluster's calls and registered devices by
+// account, with one read of each.
+func (s *Server) liveByAccount() (calls, registered map[int64]int) {
+	if s.live == nil {
+		return nil, nil
+	}
+	calls, registered = map[int64]int{}, map[int64]int{}
+	for _, c := range s.live.Calls(0) {
+		calls[c.AccountID]++
+	}
+	for _, b := range s.live.Registrations(0, "") {
+		registered[b.AccountID]++
+	}
+	return calls, registered
 }
 
 func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, ss *session) error {
@@ -50,8 +70,9 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 	if s.pastEnd(w, r, pg.done(total), len(items)) {
 		return nil
 	}
-	s.render(w, r, http.StatusOK, "accounts.html", page{Title: "Accounts", S: ss, Nav: "accounts",
-		Data: accountsData{Q: q, Items: items, Pager: pg.done(total)}})
+	d := accountsData{Q: q, Items: items, Pager: pg.done(total), Live: s.live != nil}
+	d.Calls, d.Registered = s.liveByAccount()
+	s.render(w, r, http.StatusOK, "accounts.html", page{Title: "Accounts", S: ss, Nav: "accounts", Data: d})
 	return nil
 }
 

@@ -471,3 +471,18 @@ func TestPINResetConfirmed(t *testing.T) {
 		t.Errorf("confirmed reset: %d %.300s", r.status, textOf(r.body))
 	}
 }
+
+// TestAccountsListLiveCounts: the accounts list shows each account's calls
+// up and devices registered now, from one read of each.
+func TestAccountsListLiveCounts(t *testing.T) {
+	e := newEnv(t)
+	e.login("root", opPass, 0)
+	a, b := e.account("Acme", 10), e.account("Beta Voice", 10)
+	e.live.calls = []live.Call{{ID: "c1", AccountID: a.ID}, {ID: "c2", AccountID: a.ID}, {ID: "c3", AccountID: b.ID}}
+	e.live.bindings = []live.Binding{{Username: "1001", AccountID: a.ID}, {Username: "2001", AccountID: b.ID},
+		{Username: "2002", AccountID: b.ID}, {Username: "2003", AccountID: b.ID}}
+	br := e.browser()
+	br.mustSignIn("root", opPass)
+	r := br.get("/accounts?sort=name")
+	wantText(t, "accounts list", r, "Calls now Registered", "Acme 10 unlimited 2 1", "Beta Voice 10 unlimited 1 3")
+}
