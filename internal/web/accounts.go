@@ -376,9 +376,9 @@ func (s *Server) cliCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 func (s *Server) cliDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
-	return deleteOwned(s, w, r, ss, s.svc.GetCLIPattern, s.svc.DeleteCLIPattern, "cli",
-		func(p store.CLIPattern, a store.Account) (int64, string, string) {
-			return p.AccountID, "CLI pattern " + p.Pattern, ask("delete-cli", p.Pattern, a.Name)
+	return deleteOwned(s, w, r, ss, s.svc.GetCLIPattern, s.svc.DeleteCLIPattern, "cli", cliOwner,
+		func(p store.CLIPattern, a store.Account) (string, string) {
+			return "CLI pattern " + p.Pattern, ask("delete-cli", p.Pattern, a.Name)
 		})
 }
 
@@ -406,19 +406,23 @@ func owned[T any](s *Server, r *http.Request, ss *session, get func(context.Cont
 	return a, v, id, nil
 }
 
+// cliOwner and didOwner name the account of a CLI pattern and of a DID.
+func cliOwner(p store.CLIPattern) int64 { return p.AccountID }
+func didOwner(d store.DID) int64        { return d.AccountID }
+
 // deleteOwned deletes an object of the account in the URL (404 when it is
 // another account's), once confirmed, and goes back to that account's tab
-// with a flash. describe gives the owner, the object's name and the question
-// that confirms its deletion.
+// with a flash. ownerOf names the object's account; describe gives its name
+// and the question that confirms its deletion.
 func deleteOwned[T any](s *Server, w http.ResponseWriter, r *http.Request, ss *session,
 	get func(context.Context, provision.Caller, int64) (T, error),
 	del func(context.Context, provision.Caller, int64) error,
-	tab string, describe func(T, store.Account) (accountID int64, name, question string)) error {
-	a, v, id, err := owned(s, r, ss, get, func(v T) int64 { owner, _, _ := describe(v, store.Account{}); return owner })
+	tab string, ownerOf func(T) int64, describe func(T, store.Account) (name, question string)) error {
+	a, v, id, err := owned(s, r, ss, get, ownerOf)
 	if err != nil {
 		return err
 	}
-	_, name, question := describe(v, a)
+	name, question := describe(v, a)
 	back := fmt.Sprintf("/accounts/%d/%s", a.ID, tab)
 	if !s.confirmed(w, r, ss, "Delete", back, question) {
 		return nil
@@ -535,8 +539,8 @@ func (s *Server) didCreate(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 func (s *Server) didDelete(w http.ResponseWriter, r *http.Request, ss *session) error {
-	return deleteOwned(s, w, r, ss, s.svc.GetDID, s.svc.DeleteDID, "dids",
-		func(d store.DID, a store.Account) (int64, string, string) {
-			return d.AccountID, "DID " + d.Number, ask("delete-did", d.Number, a.Name)
+	return deleteOwned(s, w, r, ss, s.svc.GetDID, s.svc.DeleteDID, "dids", didOwner,
+		func(d store.DID, a store.Account) (string, string) {
+			return "DID " + d.Number, ask("delete-did", d.Number, a.Name)
 		})
 }

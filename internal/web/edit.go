@@ -86,7 +86,7 @@ func (s *Server) cliEdit(r *http.Request, ss *session, a store.Account) *rowEdit
 }
 
 func (s *Server) cliUpdate(w http.ResponseWriter, r *http.Request, ss *session) error {
-	a, p, id, err := owned(s, r, ss, s.svc.GetCLIPattern, func(p store.CLIPattern) int64 { return p.AccountID })
+	a, p, id, err := owned(s, r, ss, s.svc.GetCLIPattern, cliOwner)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *Server) didEdit(r *http.Request, ss *session, a store.Account, rows []d
 }
 
 func (s *Server) didUpdate(w http.ResponseWriter, r *http.Request, ss *session) error {
-	a, d, id, err := owned(s, r, ss, s.svc.GetDID, func(d store.DID) int64 { return d.AccountID })
+	a, d, id, err := owned(s, r, ss, s.svc.GetDID, didOwner)
 	if err != nil {
 		return err
 	}
